@@ -1,0 +1,5 @@
+"""`python -m cidx` runs the command line."""
+
+from cidx.cli.app import main
+
+main()

@@ -1,0 +1,28 @@
+"""Splitting a file's text into the chunks that are embedded and searched.
+
+Code is chunked with tree-sitter at functions, methods and classes; markdown
+by headings; everything else by line windows. The result is deterministic:
+the same text always gives the same chunks, which is what lets the indexer
+reuse embeddings and keep point ids stable. Bump `CHUNKER_VERSION` whenever
+the output for some input changes, so existing indexes are rebuilt.
+"""
+
+from cidx.chunking._types import Chunk, ChunkedFile
+
+CHUNKER_VERSION = 1
+
+__all__ = ["CHUNKER_VERSION", "Chunk", "ChunkedFile", "chunk_file", "detect_language"]
+
+
+def detect_language(rel_path: str) -> str:
+    """The language name stored in the payload for `rel_path` (by file name)."""
+    from cidx.chunking._languages import language_for_path
+
+    return language_for_path(rel_path)
+
+
+def chunk_file(rel_path: str, text: str) -> ChunkedFile:
+    """Chunk one file's decoded text. Never raises on odd input."""
+    from cidx.chunking._dispatch import chunk_file as _chunk_file
+
+    return _chunk_file(rel_path, text)

@@ -1,0 +1,1 @@
+"""One module per `cidx` command; each exposes `register(app)`."""

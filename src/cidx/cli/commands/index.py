@@ -1,0 +1,34 @@
+"""`cidx index`: bring the project's index up to date (or rebuild it)."""
+
+from __future__ import annotations
+
+import typer
+
+from cidx import service
+from cidx.cli import render
+from cidx.cli.params import JSON, NO_WAIT
+from cidx.cli.progress import progress_bar
+from cidx.messages import IndexRequest, IndexSummary
+
+
+def register(app: typer.Typer) -> None:
+    app.command("index")(index)
+
+
+def index(
+    clear: bool = typer.Option(False, "--clear", help="Rebuild the index from scratch."),
+    no_wait: bool = NO_WAIT,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every skipped file."),
+    as_json: bool = JSON,
+) -> None:
+    """Index the project: only what changed since the last run, unless --clear."""
+    request = IndexRequest(clear=clear)
+
+    def run(handle: service.IndexHandle) -> IndexSummary:
+        if handle.owner is not None:
+            render.note(f"Handing this over to {handle.owner.describe()}, which owns the index.")
+        with progress_bar(not as_json) as progress:
+            return handle.index(request, progress)
+
+    summary = service.with_index(run, kind="index", wait=not no_wait, on_wait=render.waiting)
+    render.render_summary(summary, as_json, verbose=verbose)

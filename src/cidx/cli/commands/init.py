@@ -1,0 +1,31 @@
+"""`cidx init`: create the project's index folder and config."""
+
+from __future__ import annotations
+
+import typer
+
+from cidx import service
+from cidx.cli import render
+from cidx.cli.params import JSON, NO_WAIT, parse_size
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+
+
+def init(
+    max_file_size: str = typer.Option(
+        None, "--max-file-size", help="Skip files larger than this (e.g. 512K, 2M). Default 1M."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing index with a new, empty one."
+    ),
+    no_wait: bool = NO_WAIT,
+    as_json: bool = JSON,
+) -> None:
+    """Create `.code-indexer/` in the project root (found from the working directory)."""
+    size = parse_size(max_file_size) if max_file_size is not None else None
+    result = service.init_project(
+        max_file_size=size, force=force, wait=not no_wait, on_wait=render.waiting
+    )
+    render.render_init(result, as_json)

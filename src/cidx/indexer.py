@@ -1,0 +1,422 @@
+"""The sync engine: make the store equal to what a clean rebuild would give.
+
+Incremental by default: stat compare → hash only when the stat differs →
+chunk → embed only texts the cache has never seen → upsert new points →
+delete stale points → commit the manifest. The order is what makes a crash
+at any point harmless: new data is written before old data is deleted, and
+the manifest (what the next sync trusts) is committed last. A `dirty` mark
+brackets store writes; finding it set on the next sync triggers `reconcile`,
+which repairs any drift between manifest and store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from cidx.chunking import CHUNKER_VERSION, chunk_file, detect_language
+from cidx.failpoints import failpoint
+from cidx.messages import FileIssue, IndexSummary, PendingChanges, Progress
+from cidx.representation import (
+    REPRESENTATION_VERSION,
+    chunk_hash,
+    dense_text,
+    payload,
+    point_id,
+    sparse_text,
+    text_hash,
+)
+from cidx.sparse import SPARSE_VERSION
+from cidx.state import FileRecord
+from cidx.store import PointData
+from cidx.walk import WalkedFile, WalkResult, walk_project
+
+if TYPE_CHECKING:
+    from cidx.engine import Engine
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[Progress], None]
+
+# Everything that changes what a file turns into. A different value in the
+# state DB means every file must be re-chunked (cached vectors still apply).
+INDEX_FORMAT = f"chunker={CHUNKER_VERSION};repr={REPRESENTATION_VERSION};sparse={SPARSE_VERSION}"
+# A file modified this close to when it was hashed may change again within
+# the same mtime tick; such entries are re-hashed on the next sync.
+RACY_SECONDS = 2.0
+# How many chunks to gather before embedding and writing them as one batch.
+BATCH_CHUNKS = 256
+BINARY_SNIFF_BYTES = 8192
+
+META_DIRTY = "sync_dirty"
+META_FORMAT = "index_format"
+META_LAST_AT = "last_index_at"
+META_LAST_SECONDS = "last_index_seconds"
+
+
+@dataclass
+class _Prepared:
+    """One changed file, read, hashed and chunked, waiting to be written."""
+
+    record: FileRecord
+    points: list[tuple[str, str, str, dict[str, object]]] = field(default_factory=list)
+    # (point id, dense text, sparse text, payload) per chunk
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def is_racy(record: FileRecord) -> bool:
+    return record.indexed_at - record.mtime_ns / 1e9 < RACY_SECONDS
+
+
+class Indexer:
+    """Runs syncs for one open `Engine`. Callers serialise syncs (engine.write_lock)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.paths = engine.paths
+        self.db = engine.db
+        self.store = engine.store
+        self.collection = engine.config.collection
+
+    # -- change detection --------------------------------------------------
+
+    def walk(self) -> WalkResult:
+        return walk_project(
+            self.paths.root, max_file_size=self.engine.config.max_file_size, rules=self.engine.ignore_rules()
+        )
+
+    def pending_changes(self) -> PendingChanges:
+        """Files that differ from the manifest by stat (no hashing; may over-count touches)."""
+        walked = self.walk()
+        manifest = self.db.files()
+        seen = {f.rel for f in walked.files}
+        added = sum(1 for f in walked.files if f.rel not in manifest)
+        modified = sum(
+            1
+            for f in walked.files
+            if (r := manifest.get(f.rel)) is not None and (r.size, r.mtime_ns) != (f.size, f.mtime_ns)
+        )
+        kept = {s.rel for s in walked.skipped if s.reason == "unreadable"}
+        deleted = sum(1 for p in manifest if p not in seen and p not in kept)
+        return PendingChanges(added=added, modified=modified, deleted=deleted)
+
+    # -- sync --------------------------------------------------------------
+
+    def sync(self, *, clear: bool = False, progress: ProgressFn | None = None) -> IndexSummary:
+        started = time.perf_counter()
+        summary = IndexSummary()
+        emit = progress or (lambda _p: None)
+        emit(Progress(phase="scan"))
+
+        if clear:
+            self._clear()
+            summary.rebuilt = True
+        elif not self.store.collection_exists(self.collection):
+            # The store is gone (deleted by hand, or never created): nothing in
+            # the manifest can be trusted.
+            with self.db.transaction() as tx:
+                self.db.clear_files(tx)
+            self.store.create_collection(self.collection, self.engine.config.embedding.dim)
+        elif self.db.get_meta(META_DIRTY) is not None or self._counts_disagree():
+            self.reconcile()
+
+        forced = self.db.get_meta(META_FORMAT) != INDEX_FORMAT
+        walked = self.walk()
+        manifest = self.db.files()
+        summary.files_scanned = len(walked.files)
+        summary.skipped = [FileIssue(s.rel, s.reason, s.detail) for s in walked.skipped]
+
+        candidates: list[WalkedFile] = []
+        for f in walked.files:
+            rec = manifest.get(f.rel)
+            if (
+                rec is None
+                or forced
+                or (rec.size, rec.mtime_ns) != (f.size, f.mtime_ns)
+                or is_racy(rec)
+            ):
+                candidates.append(f)
+            else:
+                summary.files_unchanged += 1
+                if rec.status == "binary":
+                    summary.skipped.append(_binary_issue(f.rel))
+        seen = {f.rel for f in walked.files}
+        kept = {s.rel for s in walked.skipped if s.reason == "unreadable"}
+        deleted = sorted(p for p in manifest if p not in seen and p not in kept)
+
+        self._mark_dirty()
+        if deleted:
+            self._delete_files(deleted, manifest, summary)
+
+        bytes_total = sum(f.size for f in candidates)
+        done_files = done_bytes = 0
+        batch: list[_Prepared] = []
+        batch_chunks = 0
+        emit(Progress("index", 0, len(candidates), 0, bytes_total))
+        for f in candidates:
+            prepared = self._prepare(f, manifest.get(f.rel), forced, summary)
+            done_files += 1
+            done_bytes += f.size
+            if prepared is not None:
+                batch.append(prepared)
+                batch_chunks += len(prepared.points)
+            if batch_chunks >= BATCH_CHUNKS:
+                self._write(batch, manifest, summary)
+                batch, batch_chunks = [], 0
+                emit(self._progress(done_files, len(candidates), done_bytes, bytes_total, summary))
+        if batch:
+            self._write(batch, manifest, summary)
+        emit(self._progress(done_files, len(candidates), done_bytes, bytes_total, summary))
+
+        emit(Progress("finish", done_files, len(candidates), done_bytes, bytes_total,
+                      summary.chunks_embedded, summary.chunks_reused))
+        if summary.points_deleted:
+            self.store.optimize(self.collection)
+        self.store.flush()
+        summary.files_skipped = len(summary.skipped)
+        summary.seconds = time.perf_counter() - started
+        with self.db.transaction() as tx:
+            self.db.set_meta(META_FORMAT, INDEX_FORMAT, tx)
+            self.db.set_meta(META_LAST_AT, str(time.time()), tx)
+            self.db.set_meta(META_LAST_SECONDS, f"{summary.seconds:.3f}", tx)
+            self.db.set_meta(META_DIRTY, None, tx)
+        self._prune_cache()
+        return summary
+
+    def _progress(
+        self, files: int, files_total: int, done: int, total: int, summary: IndexSummary
+    ) -> Progress:
+        return Progress(
+            "index", files, files_total, done, total, summary.chunks_embedded, summary.chunks_reused
+        )
+
+    def _counts_disagree(self) -> bool:
+        _, chunks = self.db.counts()
+        return chunks != self.store.count(self.collection)
+
+    def _mark_dirty(self) -> None:
+        if self.db.get_meta(META_DIRTY) is None:
+            self.db.set_meta(META_DIRTY, str(time.time()))
+
+    def _clear(self) -> None:
+        # The manifest goes first: if we die between the two steps, the next
+        # sync finds no manifest and rebuilds everything.
+        with self.db.transaction() as tx:
+            self.db.clear_files(tx)
+            self.db.set_meta(META_DIRTY, str(time.time()), tx)
+        if self.store.collection_exists(self.collection):
+            self.store.drop_collection(self.collection)
+        self.store.create_collection(self.collection, self.engine.config.embedding.dim)
+
+    def reconcile(self) -> tuple[int, int]:
+        """Repair manifest/store drift: (orphan points deleted, files to re-index)."""
+        manifest = self.db.files()
+        wanted: dict[str, str] = {}
+        for rec in manifest.values():
+            for pid in rec.chunk_ids:
+                wanted[pid] = rec.path
+        present: set[str] = set()
+        orphans: list[str] = []
+        for pid, _ in self.store.scroll(self.collection):
+            if pid in wanted:
+                present.add(pid)
+            else:
+                orphans.append(pid)
+        broken = sorted({path for pid, path in wanted.items() if pid not in present})
+        for start in range(0, len(orphans), 1024):
+            self.store.delete(self.collection, orphans[start : start + 1024])
+        if broken:
+            # Their points are incomplete: forget them so the sync rebuilds them.
+            with self.db.transaction() as tx:
+                self.db.delete_files(tx, broken)
+            self.store.delete(
+                self.collection,
+                [pid for path in broken for pid in manifest[path].chunk_ids if pid in present],
+            )
+        if orphans or broken:
+            log.info("reconciled index: %d orphan points, %d files to re-index", len(orphans), len(broken))
+        return len(orphans), len(broken)
+
+    # -- per-file work -----------------------------------------------------
+
+    def _prepare(
+        self, f: WalkedFile, old: FileRecord | None, forced: bool, summary: IndexSummary
+    ) -> _Prepared | None:
+        abs_path = self.paths.root / f.rel
+        try:
+            data = _read(abs_path)
+        except FileNotFoundError:
+            # Vanished since the walk: the next walk will not see it either.
+            if old is not None:
+                self._delete_files([f.rel], {f.rel: old}, summary)
+            return None
+        except OSError as exc:
+            summary.skipped.append(FileIssue(f.rel, "unreadable", f"cannot read: {exc.strerror}"))
+            return None
+        # Stat again after reading: the bytes belong to this stat (or newer).
+        try:
+            st = os.stat(abs_path)
+            size, mtime_ns = st.st_size, st.st_mtime_ns
+        except OSError:
+            size, mtime_ns = f.size, f.mtime_ns
+        if len(data) != size:
+            # Changed while we read it; record a stat that forces a re-hash next time.
+            mtime_ns = 0
+        digest = file_hash(data)
+        now = time.time()
+        language = detect_language(f.rel)
+
+        if old is not None and old.hash == digest and not forced:
+            # Touched, not changed: only the stat moves.
+            record = FileRecord(f.rel, size, mtime_ns, digest, old.status, old.language, old.chunk_ids, now)
+            summary.files_unchanged += 1
+            if old.status == "binary":
+                summary.skipped.append(_binary_issue(f.rel))
+            return _Prepared(record)
+
+        if old is None:
+            summary.files_added += 1
+        else:
+            summary.files_modified += 1
+
+        if b"\0" in data[:BINARY_SNIFF_BYTES]:
+            summary.skipped.append(_binary_issue(f.rel))
+            return _Prepared(FileRecord(f.rel, size, mtime_ns, digest, "binary", language, (), now))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            text = data.decode("utf-8", errors="replace")
+            summary.warnings.append(
+                FileIssue(
+                    f.rel,
+                    "invalid_utf8",
+                    f"not valid UTF-8 (byte {exc.start}); indexed with undecodable bytes replaced",
+                )
+            )
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        chunked = chunk_file(f.rel, text)
+        language = chunked.language
+        if not chunked.chunks:
+            return _Prepared(FileRecord(f.rel, size, mtime_ns, digest, "empty", language, (), now))
+
+        prepared = _Prepared(FileRecord(f.rel, size, mtime_ns, digest, "indexed", language, (), now))
+        occurrences: dict[str, int] = {}
+        ids: list[str] = []
+        for chunk in chunked.chunks:
+            ch = chunk_hash(chunk)
+            n = occurrences.get(ch, 0)
+            occurrences[ch] = n + 1
+            pid = point_id(f.rel, ch, n)
+            ids.append(pid)
+            prepared.points.append(
+                (pid, dense_text(f.rel, chunk), sparse_text(f.rel, chunk), payload(f.rel, language, chunk, ch, digest))
+            )
+        prepared.record = FileRecord(
+            f.rel, size, mtime_ns, digest, "indexed", language, tuple(ids), now
+        )
+        return prepared
+
+    def _write(self, batch: list[_Prepared], manifest: dict[str, FileRecord], summary: IndexSummary) -> None:
+        model = self.engine.config.embedding.model_id
+        texts = [p[1] for item in batch for p in item.points]
+        vectors = self._vectors(model, texts, summary)
+        sparse = self.engine.sparse
+        points: list[PointData] = []
+        i = 0
+        for item in batch:
+            for pid, _dense, sparse_src, data in item.points:
+                points.append(PointData(pid, vectors[i].tolist(), sparse.document(sparse_src), dict(data)))
+                i += 1
+        # New points first, then the old ones they replace, then the manifest.
+        for start in range(0, len(points), 512):
+            self.store.upsert(self.collection, points[start : start + 512])
+            failpoint("after_upsert")
+        summary.points_upserted += len(points)
+        stale: list[str] = []
+        for item in batch:
+            old = manifest.get(item.record.path)
+            if old is not None:
+                keep = set(item.record.chunk_ids)
+                stale.extend(pid for pid in old.chunk_ids if pid not in keep)
+        if stale:
+            self.store.delete(self.collection, stale)
+            summary.points_deleted += len(stale)
+            failpoint("after_delete")
+        with self.db.transaction() as tx:
+            self.db.put_files(tx, [item.record for item in batch])
+        failpoint("after_manifest")
+        for item in batch:
+            manifest[item.record.path] = item.record
+
+    def _vectors(self, model: str, texts: list[str], summary: IndexSummary) -> npt.NDArray[np.float32]:
+        out = np.zeros((len(texts), self.engine.config.embedding.dim), dtype=np.float32)
+        if not texts:
+            return out
+        hashes = [text_hash(t) for t in texts]
+        cached = self.db.cached_vectors(model, sorted(set(hashes)))
+        missing: dict[bytes, int] = {}
+        for i, h in enumerate(hashes):
+            vec = cached.get(h)
+            if vec is not None:
+                out[i] = vec
+                summary.chunks_reused += 1
+            elif h not in missing:
+                missing[h] = i
+        if missing:
+            order = list(missing.items())
+            fresh = self.engine.embedder.embed([texts[i] for _, i in order])
+            new = {h: fresh[k] for k, (h, _) in enumerate(order)}
+            for i, h in enumerate(hashes):
+                if h in new:
+                    out[i] = new[h]
+            summary.chunks_embedded += len(order)
+            summary.chunks_reused += sum(1 for h in hashes if h in new) - len(order)
+            with self.db.transaction() as tx:
+                self.db.put_vectors(tx, model, new.items())
+            failpoint("after_embed")
+        if cached:
+            with self.db.transaction() as tx:
+                self.db.touch_vectors(tx, model, cached.keys())
+        return out
+
+    def _delete_files(
+        self, paths: Iterable[str], manifest: dict[str, FileRecord], summary: IndexSummary
+    ) -> None:
+        paths = list(paths)
+        ids = [pid for p in paths if (rec := manifest.get(p)) is not None for pid in rec.chunk_ids]
+        for start in range(0, len(ids), 1024):
+            self.store.delete(self.collection, ids[start : start + 1024])
+        failpoint("after_delete_files")
+        with self.db.transaction() as tx:
+            self.db.delete_files(tx, paths)
+        for p in paths:
+            manifest.pop(p, None)
+        summary.files_deleted += len(paths)
+        summary.points_deleted += len(ids)
+
+    def _prune_cache(self) -> None:
+        _, chunks = self.db.counts()
+        # Room for history (branch switches, reverts) without growing forever.
+        self.db.prune_cache(max(50_000, 3 * chunks))
+
+
+def _binary_issue(rel: str) -> FileIssue:
+    return FileIssue(rel, "binary", "binary content (a NUL byte in the first 8 KiB)")
+
+
+def _read(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()

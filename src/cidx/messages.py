@@ -1,0 +1,149 @@
+"""Typed requests and results passed between the CLI, the core and the owner.
+
+Plain dataclasses with no heavy imports: the CLI renders them, and the
+owner socket carries them as JSON (see `cidx.owner.protocol`), so a command
+answered by the owner prints exactly what it prints when run in-process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+QueryMode = Literal["hybrid", "semantic", "keyword"]
+QUERY_MODES: tuple[QueryMode, ...] = ("hybrid", "semantic", "keyword")
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    text: str
+    limit: int = 10
+    mode: QueryMode = "hybrid"
+    paths: tuple[str, ...] = ()  # glob patterns, any may match
+    languages: tuple[str, ...] = ()
+    min_score: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    path: str
+    start_line: int
+    end_line: int
+    score: float
+    language: str
+    symbol: str
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    query: str
+    results: list[SearchResult]
+
+
+@dataclass(frozen=True)
+class FileIssue:
+    """A file that was skipped or indexed with a caveat, and why."""
+
+    path: str
+    reason: str
+    detail: str
+
+
+@dataclass
+class IndexSummary:
+    files_scanned: int = 0
+    files_added: int = 0
+    files_modified: int = 0
+    files_deleted: int = 0
+    files_unchanged: int = 0
+    files_skipped: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    points_upserted: int = 0
+    points_deleted: int = 0
+    seconds: float = 0.0
+    rebuilt: bool = False
+    initialized: bool = False
+    skipped: list[FileIssue] = field(default_factory=list)
+    warnings: list[FileIssue] = field(default_factory=list)
+
+    @property
+    def files_changed(self) -> int:
+        return self.files_added + self.files_modified
+
+
+@dataclass(frozen=True)
+class IndexRequest:
+    clear: bool = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a sync is. `bytes_*` drive the bar; files and chunks are shown."""
+
+    phase: Literal["scan", "index", "finish"]
+    files_done: int = 0
+    files_total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+
+
+@dataclass(frozen=True)
+class PendingChanges:
+    added: int
+    modified: int
+    deleted: int
+
+    @property
+    def total(self) -> int:
+        return self.added + self.modified + self.deleted
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    root: str
+    index_dir: str
+    storage_mode: str
+    storage_path: str
+    collection: str
+    model: str
+    files: int
+    chunks: int
+    points: int
+    disk_bytes: int
+    pending: PendingChanges
+    last_index_at: str | None
+    last_index_seconds: float | None
+    owner_pid: int | None
+    owner_kind: str | None
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One or more queries, optionally after bringing the index up to date."""
+
+    queries: list[QueryRequest]
+    sync: bool = True
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    answers: list[QueryAnswer]
+    # The sync run before searching, when one ran (None when the owner keeps
+    # the index live, or the caller asked for no sync).
+    sync: IndexSummary | None = None
+
+
+@dataclass(frozen=True)
+class InitResult:
+    root: str
+    index_dir: str
+    collection: str
+    model: str
+    max_file_size: int
+    created: bool  # False: the index existed and was kept
+    replaced: bool  # --force replaced an existing index

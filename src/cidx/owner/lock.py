@@ -1,0 +1,143 @@
+"""The exclusive lock that makes one process the owner of a project's index.
+
+`flock` on `.code-indexer/owner.lock`: the kernel drops it when the owner
+dies, however it dies, so a lock can never be left stale. Who holds it is
+recorded in `owner.json` (pid, what kind of process, when it started) for
+messages and `cidx status`; that file is advisory only, and a pid in it
+that is no longer alive is treated as stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cidx.errors import LockBusyError
+from cidx.project import ProjectPaths
+
+
+@dataclass(frozen=True)
+class OwnerInfo:
+    pid: int
+    kind: str  # "index", "query", "watch", "sync", "serve", "mcp", ...
+    started_at: float
+
+    def describe(self) -> str:
+        return f"`cidx {self.kind}` (pid {self.pid})"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_owner(paths: ProjectPaths) -> OwnerInfo | None:
+    """The recorded owner, if the record is readable and its pid still lives."""
+    try:
+        data = json.loads(paths.owner_info.read_text(encoding="utf-8"))
+        info = OwnerInfo(pid=int(data["pid"]), kind=str(data["kind"]), started_at=float(data["started_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info if pid_alive(info.pid) else None
+
+
+class OwnerLock:
+    """Held for as long as this process owns the project's index."""
+
+    def __init__(self, paths: ProjectPaths, kind: str) -> None:
+        self.paths = paths
+        self.kind = kind
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        self.paths.index_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        info = OwnerInfo(pid=os.getpid(), kind=self.kind, started_at=time.time())
+        tmp = self.paths.owner_info.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(asdict(info)), encoding="utf-8")
+        os.replace(tmp, self.paths.owner_info)
+        return True
+
+    def acquire(
+        self,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_wait: Callable[[OwnerInfo | None], None] | None = None,
+        poll: float = 0.1,
+    ) -> None:
+        """Take the lock, waiting for the current owner unless `wait` is False."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        told = False
+        while not self.try_acquire():
+            owner = read_owner(self.paths)
+            if not wait or (deadline is not None and time.monotonic() >= deadline):
+                who = owner.describe() if owner else "another process"
+                raise LockBusyError(
+                    f"The index of {self.paths.root} is in use by {who}. Wait for it to "
+                    "finish, or run the command without --no-wait to wait for it."
+                )
+            if not told and on_wait is not None:
+                on_wait(owner)
+                told = True
+            time.sleep(poll)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        # Remove the record before unlocking, so a reader never sees our pid
+        # attached to a lock someone else now holds.
+        with contextlib.suppress(OSError):
+            data = json.loads(self.paths.owner_info.read_text(encoding="utf-8"))
+            if data.get("pid") == os.getpid():
+                self.paths.owner_info.unlink()
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> OwnerLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_is_held(path: Path) -> bool:
+    """Whether some process holds the flock on `path` right now."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -1,0 +1,182 @@
+"""The owner's Unix socket: how other cidx processes reach an open index.
+
+Whichever process holds the owner lock serves `.code-indexer/owner.sock`
+(mode 0600) for as long as it holds it, one thread per connection. A socket
+file found at start-up is stale by definition (we hold the lock, so its
+server is gone) and is replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from cidx.errors import CidxError, UsageError
+from cidx.messages import IndexRequest, Progress, SearchOutcome, SearchRequest
+from cidx.owner import protocol
+
+log = logging.getLogger(__name__)
+
+# Longest path bind()/connect() accept; longer ones go through /proc.
+_SUN_PATH_MAX = 100
+_PROGRESS_INTERVAL = 0.1
+
+Handler = Callable[[Any, Callable[[Progress], None]], Any]
+
+
+@contextlib.contextmanager
+def socket_address(path: Path) -> Iterator[str]:
+    """A path for bind/connect that fits in sun_path, however deep the project."""
+    text = str(path)
+    if len(text.encode()) < _SUN_PATH_MAX:
+        yield text
+        return
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
+class OwnerServer:
+    """Serves requests against one engine until `stop`."""
+
+    def __init__(self, engine: Any, socket_path: Path, *, live: bool = False) -> None:
+        self.engine = engine
+        self.socket_path = socket_path
+        # A live owner (a watcher) keeps the index current itself, so searches
+        # it answers skip the pre-search sync.
+        self.live = live
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._active: set[threading.Thread] = set()
+        self._guard = threading.Lock()
+        self._stopping = threading.Event()
+        self.handlers: dict[str, Handler] = {
+            "ping": self._ping,
+            "search": self._search,
+            "index": self._index,
+            "status": self._status,
+        }
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)
+        try:
+            with socket_address(self.socket_path) as address:
+                listener.bind(address)
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.socket_path, 0o600)
+        listener.listen(64)
+        self._listener = listener
+        self._thread = threading.Thread(target=self._accept_loop, name="cidx-owner-accept", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop accepting, let requests in flight finish, remove the socket."""
+        self._stopping.set()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._guard:
+                active = list(self._active)
+            if not active or time.monotonic() > deadline:
+                break
+            active[0].join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        while not self._stopping.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(conn,), name="cidx-owner-conn", daemon=True)
+            with self._guard:
+                self._active.add(thread)
+            thread.start()
+
+    # -- one connection ----------------------------------------------------
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            with conn, conn.makefile("rb") as reader:
+                line = reader.readline(protocol.MAX_LINE)
+                if not line:
+                    return
+                try:
+                    message = protocol.decode(line)
+                    reply = self._dispatch(message, conn)
+                except CidxError as exc:
+                    reply = protocol.error(type(exc).__name__, exc.message)
+                except Exception as exc:
+                    log.exception("owner request failed")
+                    reply = protocol.error("OwnerError", f"The owner process failed: {exc!r}.")
+                with contextlib.suppress(OSError):
+                    conn.sendall(reply)
+        finally:
+            with self._guard:
+                self._active.discard(threading.current_thread())
+
+    def _dispatch(self, message: dict[str, Any], conn: socket.socket) -> bytes:
+        if message.get("v") != protocol.PROTOCOL_VERSION:
+            raise UsageError(
+                f"This owner speaks protocol {protocol.PROTOCOL_VERSION}, the client "
+                f"{message.get('v')!r}. Use the same cidx version for all commands."
+            )
+        op = str(message.get("op"))
+        handler = self.handlers.get(op)
+        if handler is None:
+            raise UsageError(f"The owner does not know the request {op!r}.")
+        arg_type, _ = protocol.OPS.get(op, (None, None))
+        args = protocol.from_jsonable(arg_type, message.get("args")) if arg_type else message.get("args")
+        last = 0.0
+
+        def send_progress(p: Progress) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if p.phase == "index" and now - last < _PROGRESS_INTERVAL:
+                return
+            last = now
+            with contextlib.suppress(OSError):
+                conn.sendall(protocol.progress(p))
+
+        return protocol.result(handler(args, send_progress))
+
+    # -- handlers ----------------------------------------------------------
+
+    def _ping(self, _args: Any, _progress: Callable[[Progress], None]) -> dict[str, Any]:
+        return {"pid": os.getpid(), "live": self.live}
+
+    def _search(self, req: SearchRequest, progress: Callable[[Progress], None]) -> SearchOutcome:
+        summary = None
+        if req.sync and not self.live:
+            summary = self.engine.sync(progress=progress)
+        return SearchOutcome(answers=self.engine.search_batch(req.queries), sync=summary)
+
+    def _index(self, req: IndexRequest, progress: Callable[[Progress], None]) -> Any:
+        return self.engine.sync(clear=req.clear, progress=progress)
+
+    def _status(self, _args: Any, _progress: Callable[[Progress], None]) -> Any:
+        return self.engine.status()

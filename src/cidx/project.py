@@ -1,0 +1,80 @@
+"""Where a project's root is, and where everything cidx keeps lives inside it.
+
+The root is found by walking up from the working directory: the nearest
+folder holding `.code-indexer/`, else the git top level, else the working
+directory itself. Everything cidx writes for a project lives under
+`<root>/.code-indexer/`, so the index travels with the project.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+INDEX_DIR_NAME = ".code-indexer"
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """The files and folders of one project's index."""
+
+    root: Path
+
+    @property
+    def index_dir(self) -> Path:
+        return self.root / INDEX_DIR_NAME
+
+    @property
+    def config_file(self) -> Path:
+        return self.index_dir / "config.json"
+
+    @property
+    def state_db(self) -> Path:
+        return self.index_dir / "state.db"
+
+    @property
+    def qdrant_dir(self) -> Path:
+        return self.index_dir / "qdrant-data"
+
+    def collection_dir(self, collection: str) -> Path:
+        return self.qdrant_dir / collection
+
+    @property
+    def lock_file(self) -> Path:
+        return self.index_dir / "owner.lock"
+
+    @property
+    def owner_info(self) -> Path:
+        return self.index_dir / "owner.json"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.index_dir / "owner.sock"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.index_dir / "logs"
+
+    def exists(self) -> bool:
+        return self.config_file.is_file()
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The project root for `start` (default: the working directory)."""
+    here = Path(start if start is not None else os.getcwd()).resolve()
+    git_top: Path | None = None
+    home = Path.home()
+    for folder in (here, *here.parents):
+        # The home folder's `.code-indexer/` is not a project index (it is
+        # where a global, per-user store lives), so it never claims a root.
+        if folder != home and (folder / INDEX_DIR_NAME / "config.json").is_file():
+            return folder
+        # `.git` is a folder in a clone and a file in a worktree or submodule.
+        if git_top is None and (folder / ".git").exists():
+            git_top = folder
+    return git_top if git_top is not None else here
+
+
+def project_paths(start: Path | None = None) -> ProjectPaths:
+    return ProjectPaths(find_root(start))

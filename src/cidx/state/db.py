@@ -1,0 +1,255 @@
+"""The project's `state.db`: file manifest, embedding cache and small metadata.
+
+SQLite in WAL mode, so readers (status, queries) never wait for the indexer.
+Each thread gets its own connection; writes happen in short transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from cidx.errors import StateError
+from cidx.state.migrations import MIGRATIONS
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str
+    status: str  # "indexed" | "binary" | "empty"
+    language: str
+    chunk_ids: tuple[str, ...]
+    indexed_at: float
+
+
+class StateDB:
+    """Access to one project's state.db."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._migrate()
+
+    # -- connections -------------------------------------------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"Cannot open the state database {self.path}: {exc}. Run `cidx index --clear` "
+                "to rebuild it."
+            ) from None
+        with self._guard:
+            self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._guard:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = self.conn
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"The state database {self.path} is unreadable ({exc}). Move it aside and run "
+                "`cidx index` to rebuild it."
+            ) from None
+        if version > len(MIGRATIONS):
+            raise StateError(
+                f"The state database {self.path} has schema version {version}, newer than this "
+                f"cidx understands ({len(MIGRATIONS)}). Upgrade cidx to use this index."
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with self.transaction() as tx:
+                MIGRATIONS[number](tx)
+                tx.execute(f"PRAGMA user_version = {number + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- meta --------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str | None, conn: sqlite3.Connection | None = None) -> None:
+        c = conn or self.conn
+        if value is None:
+            c.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- manifest ----------------------------------------------------------
+
+    def files(self) -> dict[str, FileRecord]:
+        rows = self.conn.execute(
+            "SELECT path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at FROM files"
+        ).fetchall()
+        return {row[0]: _record(row) for row in rows}
+
+    def file(self, path: str) -> FileRecord | None:
+        row = self.conn.execute(
+            "SELECT path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at "
+            "FROM files WHERE path = ?",
+            (path,),
+        ).fetchone()
+        return None if row is None else _record(row)
+
+    def file_paths(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT path FROM files WHERE status = 'indexed'")]
+
+    def put_files(self, conn: sqlite3.Connection, records: Iterable[FileRecord]) -> None:
+        conn.executemany(
+            "INSERT INTO files (path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+            "size = excluded.size, mtime_ns = excluded.mtime_ns, hash = excluded.hash, "
+            "status = excluded.status, language = excluded.language, "
+            "chunk_ids = excluded.chunk_ids, indexed_at = excluded.indexed_at",
+            [
+                (
+                    r.path,
+                    r.size,
+                    r.mtime_ns,
+                    r.hash,
+                    r.status,
+                    r.language,
+                    json.dumps(list(r.chunk_ids)),
+                    r.indexed_at,
+                )
+                for r in records
+            ],
+        )
+
+    def delete_files(self, conn: sqlite3.Connection, paths: Iterable[str]) -> None:
+        conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+
+    def clear_files(self, conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM files")
+
+    def counts(self) -> tuple[int, int]:
+        """(indexed files, chunks) according to the manifest."""
+        row = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(json_array_length(chunk_ids)), 0) FROM files "
+            "WHERE status = 'indexed'"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    # -- embedding cache ---------------------------------------------------
+
+    def cached_vectors(
+        self, model: str, hashes: list[bytes]
+    ) -> dict[bytes, npt.NDArray[np.float32]]:
+        found: dict[bytes, npt.NDArray[np.float32]] = {}
+        conn = self.conn
+        for start in range(0, len(hashes), 500):
+            part = hashes[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for text_hash, blob in conn.execute(
+                f"SELECT text_hash, vector FROM embeddings WHERE model = ? AND text_hash IN ({marks})",
+                (model, *part),
+            ):
+                found[bytes(text_hash)] = np.frombuffer(blob, dtype="<f4").copy()
+        return found
+
+    def put_vectors(
+        self,
+        conn: sqlite3.Connection,
+        model: str,
+        items: Iterable[tuple[bytes, npt.NDArray[np.float32]]],
+    ) -> None:
+        now = int(time.time())
+        conn.executemany(
+            "INSERT INTO embeddings (model, text_hash, vector, used_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (model, text_hash) DO UPDATE SET used_at = excluded.used_at",
+            [(model, h, v.astype("<f4").tobytes(), now) for h, v in items],
+        )
+
+    def touch_vectors(self, conn: sqlite3.Connection, model: str, hashes: Iterable[bytes]) -> None:
+        now = int(time.time())
+        conn.executemany(
+            "UPDATE embeddings SET used_at = ? WHERE model = ? AND text_hash = ? AND used_at < ?",
+            [(now, model, h, now) for h in hashes],
+        )
+
+    def cache_size(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+
+    def prune_cache(self, keep: int) -> int:
+        """Drop the least recently used vectors beyond `keep`; how many went."""
+        with self.transaction() as conn:
+            total = int(conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+            excess = total - keep
+            if excess <= 0:
+                return 0
+            conn.execute(
+                "DELETE FROM embeddings WHERE (model, text_hash) IN (SELECT model, text_hash "
+                "FROM embeddings ORDER BY used_at LIMIT ?)",
+                (excess,),
+            )
+        return excess
+
+
+def _record(row: tuple[object, ...]) -> FileRecord:
+    path, size, mtime_ns, hash_, status, language, chunk_ids, indexed_at = row
+    return FileRecord(
+        path=str(path),
+        size=int(size),  # type: ignore[call-overload]
+        mtime_ns=int(mtime_ns),  # type: ignore[call-overload]
+        hash=str(hash_),
+        status=str(status),
+        language=str(language),
+        chunk_ids=tuple(json.loads(str(chunk_ids))),
+        indexed_at=float(indexed_at),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,59 @@
+"""Numbered schema migrations of `state.db`, applied in order when it opens.
+
+`PRAGMA user_version` records how many have been applied. A released
+migration is never edited: a change to the schema is a new function
+appended to `MIGRATIONS`, tested against a stored copy of the previous
+schema (tests/data/state-v*.db).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+
+def _run(conn: sqlite3.Connection, script: str) -> None:
+    # Not `executescript`: it commits first, which would break the
+    # one-transaction-per-migration guarantee.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def m001_create_tables(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        -- One row per file the last sync saw: its stat and hash (so the next
+        -- sync skips it unless it changed) and the ids of its points.
+        CREATE TABLE files (
+            path       TEXT PRIMARY KEY,      -- POSIX, relative to the root
+            size       INTEGER NOT NULL,
+            mtime_ns   INTEGER NOT NULL,
+            hash       TEXT NOT NULL,         -- blake2b-128 of the bytes
+            status     TEXT NOT NULL,         -- indexed | binary | empty
+            language   TEXT NOT NULL,
+            chunk_ids  TEXT NOT NULL,         -- JSON array of point ids
+            indexed_at REAL NOT NULL          -- unix time of the hash
+        );
+        -- Vectors by (model, hash of the embedded text): unchanged, moved or
+        -- reverted content is never embedded twice.
+        CREATE TABLE embeddings (
+            model     TEXT NOT NULL,
+            text_hash BLOB NOT NULL,
+            vector    BLOB NOT NULL,          -- float32, little-endian
+            used_at   INTEGER NOT NULL,       -- unix seconds, for pruning
+            PRIMARY KEY (model, text_hash)
+        ) WITHOUT ROWID;
+        CREATE INDEX embeddings_used_at ON embeddings (used_at);
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    m001_create_tables,
+]

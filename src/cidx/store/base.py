@@ -1,0 +1,126 @@
+"""The vector store interface every backend fills, and its engine-neutral types.
+
+A store holds named collections; each point has a dense vector ("dense",
+cosine), a sparse BM25 vector ("sparse") and a JSON payload. The embedded
+Qdrant Edge backend (`cidx.store.edge`) implements it today; a Qdrant server
+backend implements the same methods, so nothing above this layer knows which
+one it talks to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+DENSE = "dense"
+SPARSE = "sparse"
+
+# Payload fields with an index (filters on them are cheap).
+PAYLOAD_INDEXES = ("path", "language", "kind")
+
+
+@dataclass(frozen=True)
+class SparseVec:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class PointData:
+    id: str  # a UUID string
+    dense: list[float]
+    sparse: SparseVec
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PointFilter:
+    """Conditions that must all hold; each tuple matches any of its values."""
+
+    paths: tuple[str, ...] | None = None
+    path_prefixes: tuple[str, ...] | None = None
+    languages: tuple[str, ...] | None = None
+    kinds: tuple[str, ...] | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.paths or self.path_prefixes or self.languages or self.kinds)
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """One nearest-neighbour search over one named vector."""
+
+    using: Literal["dense", "sparse"]
+    vector: list[float] | SparseVec
+    limit: int
+
+
+@dataclass(frozen=True)
+class Fusion:
+    method: Literal["rrf", "dbsf"] = "rrf"
+    rrf_k: int = 60
+    weights: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class StoreQuery:
+    """A single search (`searches` of one) or several fused into one ranking."""
+
+    searches: tuple[Nearest, ...]
+    limit: int
+    fusion: Fusion | None = None
+    filter: PointFilter | None = None
+    with_payload: bool = True
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    name: str
+    points: int
+    disk_bytes: int | None
+
+
+class VectorStore(Protocol):
+    """Collections of points: what the indexer and the searcher need."""
+
+    def list_collections(self) -> list[str]: ...
+
+    def collection_exists(self, name: str) -> bool: ...
+
+    def create_collection(self, name: str, dim: int) -> None: ...
+
+    def drop_collection(self, name: str) -> None: ...
+
+    def upsert(self, name: str, points: Sequence[PointData]) -> None: ...
+
+    def delete(self, name: str, ids: Sequence[str]) -> None: ...
+
+    def delete_by_filter(self, name: str, flt: PointFilter) -> None: ...
+
+    def scroll(
+        self, name: str, *, payload_fields: Sequence[str] = (), batch: int = 2048
+    ) -> Iterator[tuple[str, dict[str, Any]]]: ...
+
+    def retrieve(self, name: str, ids: Sequence[str]) -> list[Hit]: ...
+
+    def count(self, name: str, flt: PointFilter | None = None) -> int: ...
+
+    def query(self, name: str, query: StoreQuery) -> list[Hit]: ...
+
+    def query_batch(self, name: str, queries: Sequence[StoreQuery]) -> list[list[Hit]]: ...
+
+    def info(self, name: str) -> CollectionInfo: ...
+
+    def optimize(self, name: str) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...

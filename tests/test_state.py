@@ -1,0 +1,79 @@
+"""state.db: migrations from stored older copies, manifest, embedding cache."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cidx.errors import StateError
+from cidx.state import FileRecord, StateDB
+from cidx.state.migrations import MIGRATIONS
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_a_stored_v1_database_opens_and_keeps_its_data(tmp_path: Path) -> None:
+    copy = tmp_path / "state.db"
+    shutil.copy(DATA / "state-v1.db", copy)
+    db = StateDB(copy)
+    assert db.schema_version == len(MIGRATIONS)
+    rec = db.file("src/app.py")
+    assert rec is not None and rec.chunk_ids == ("11111111-1111-5111-8111-111111111111",)
+    cached = db.cached_vectors("all-MiniLM-L6-v2-int8@128", [b"\x01" * 16])
+    np.testing.assert_array_equal(cached[b"\x01" * 16], np.arange(384, dtype=np.float32))
+    assert db.get_meta("index_format") == "chunker=1;repr=1;sparse=1"
+    assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_newer_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    StateDB(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(StateError, match="newer than this cidx"):
+        StateDB(path)
+
+
+def test_a_garbage_file_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StateError, match=str(path)):
+        StateDB(path)
+
+
+def test_manifest_round_trip_and_counts(tmp_path: Path) -> None:
+    db = StateDB(tmp_path / "state.db")
+    recs = [
+        FileRecord("a.py", 1, 2, "h1", "indexed", "python", ("x", "y"), 3.0),
+        FileRecord("b.bin", 1, 2, "h2", "binary", "text", (), 3.0),
+    ]
+    with db.transaction() as tx:
+        db.put_files(tx, recs)
+    assert db.files() == {r.path: r for r in recs}
+    assert db.counts() == (1, 2)
+    with db.transaction() as tx:
+        db.delete_files(tx, ["a.py"])
+    assert db.counts() == (0, 0)
+
+
+def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
+    db = StateDB(tmp_path / "state.db")
+    with pytest.raises(RuntimeError), db.transaction() as tx:
+        db.put_files(tx, [FileRecord("a.py", 1, 2, "h", "indexed", "python", ("x",), 3.0)])
+        raise RuntimeError("boom")
+    assert db.files() == {}
+
+
+def test_cache_prune_keeps_the_most_recently_used(tmp_path: Path) -> None:
+    db = StateDB(tmp_path / "state.db")
+    vec = np.ones(4, dtype=np.float32)
+    with db.transaction() as tx:
+        db.put_vectors(tx, "m", [(bytes([i]) * 16, vec) for i in range(10)])
+        tx.execute("UPDATE embeddings SET used_at = 100 + CAST(hex(substr(text_hash,1,1)) AS INTEGER)")
+    assert db.prune_cache(keep=4) == 6
+    left = {h[0] for h in db.cached_vectors("m", [bytes([i]) * 16 for i in range(10)])}
+    assert left == {6, 7, 8, 9}
