@@ -108,8 +108,7 @@ class Indexer:
             for f in walked.files
             if (r := manifest.get(f.rel)) is not None and (r.size, r.mtime_ns) != (f.size, f.mtime_ns)
         )
-        kept = {s.rel for s in walked.skipped if s.reason == "unreadable"}
-        deleted = sum(1 for p in manifest if p not in seen and p not in kept)
+        deleted = len(_deleted(manifest, seen, walked))
         return PendingChanges(added=added, modified=modified, deleted=deleted)
 
     # -- sync --------------------------------------------------------------
@@ -152,9 +151,7 @@ class Indexer:
                 summary.files_unchanged += 1
                 if rec.status == "binary":
                     summary.skipped.append(_binary_issue(f.rel))
-        seen = {f.rel for f in walked.files}
-        kept = {s.rel for s in walked.skipped if s.reason == "unreadable"}
-        deleted = sorted(p for p in manifest if p not in seen and p not in kept)
+        deleted = _deleted(manifest, {f.rel for f in walked.files}, walked)
 
         self._mark_dirty()
         if deleted:
@@ -411,6 +408,20 @@ class Indexer:
         _, chunks = self.db.counts()
         # Room for history (branch switches, reverts) without growing forever.
         self.db.prune_cache(max(50_000, 3 * chunks))
+
+
+def _deleted(manifest: dict[str, FileRecord], seen: set[str], walked: WalkResult) -> list[str]:
+    """Manifest paths the walk no longer sees.
+
+    What sits in (or is) an unreadable file or folder is unknown rather than
+    gone, so its index entries are kept until it can be read again.
+    """
+    unknown = [s.rel for s in walked.skipped if s.reason == "unreadable"]
+
+    def unreadable(path: str) -> bool:
+        return any(path == u or path.startswith(u + "/") for u in unknown)
+
+    return sorted(p for p in manifest if p not in seen and not unreadable(p))
 
 
 def _binary_issue(rel: str) -> FileIssue:
