@@ -65,7 +65,7 @@ def test_unparsable_json_is_reported(tmp_path: Path) -> None:
     paths = _paths(tmp_path)
     paths.index_dir.mkdir()
     paths.config_file.write_text("{not json")
-    with pytest.raises(ConfigError, match="Cannot read .*config.json"):
+    with pytest.raises(ConfigError, match=r"Cannot read .*config\.json"):
         load_config(paths)
 
 

@@ -23,8 +23,10 @@ def test_related_texts_are_closer_than_unrelated(embedder: Embedder) -> None:
         [
             "retry failed uploads",
             "def upload_with_retry(path, attempts=3):\n    for n in range(attempts):\n"
-            "        try:\n            return put(path)\n        except IOError:\n            sleep(2 ** n)",
-            "def render_template(name, context):\n    return env.get_template(name).render(context)",
+            "        try:\n            return put(path)\n"
+            "        except IOError:\n            sleep(2 ** n)",
+            "def render_template(name, context):\n"
+            "    return env.get_template(name).render(context)",
         ]
     )
     assert float(query @ code) > float(query @ other) + 0.2

@@ -73,7 +73,9 @@ def test_cache_prune_keeps_the_most_recently_used(tmp_path: Path) -> None:
     vec = np.ones(4, dtype=np.float32)
     with db.transaction() as tx:
         db.put_vectors(tx, "m", [(bytes([i]) * 16, vec) for i in range(10)])
-        tx.execute("UPDATE embeddings SET used_at = 100 + CAST(hex(substr(text_hash,1,1)) AS INTEGER)")
+        tx.execute(
+            "UPDATE embeddings SET used_at = 100 + CAST(hex(substr(text_hash,1,1)) AS INTEGER)"
+        )
     assert db.prune_cache(keep=4) == 6
     left = {h[0] for h in db.cached_vectors("m", [bytes([i]) * 16 for i in range(10)])}
     assert left == {6, 7, 8, 9}

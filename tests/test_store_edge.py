@@ -63,7 +63,9 @@ def test_dense_sparse_and_fused_search(store: EdgeStore) -> None:
     fused = store.query(
         "c",
         StoreQuery(
-            (Nearest("dense", pts[0].dense, 10), Nearest("sparse", sparse_q, 10)), 3, fusion=Fusion()
+            (Nearest("dense", pts[0].dense, 10), Nearest("sparse", sparse_q, 10)),
+            3,
+            fusion=Fusion(),
         ),
     )
     assert fused[0].id == pts[0].id
@@ -71,12 +73,19 @@ def test_dense_sparse_and_fused_search(store: EdgeStore) -> None:
 
 def test_filters(store: EdgeStore) -> None:
     q = _points()[0].dense
+
     def paths(flt: PointFilter) -> set[str]:
-        return {h.payload["path"] for h in store.query("c", StoreQuery((Nearest("dense", q, 10),), 10, filter=flt))}
+        return {
+            h.payload["path"]
+            for h in store.query("c", StoreQuery((Nearest("dense", q, 10),), 10, filter=flt))
+        }
 
     assert paths(PointFilter(paths=("docs/guide.md",))) == {"docs/guide.md"}
     assert paths(PointFilter(path_prefixes=("src/",))) == {"src/upload.py", "src/upload_test.py"}
-    assert paths(PointFilter(languages=("markdown", "typescript"))) == {"docs/guide.md", "web/app.ts"}
+    assert paths(PointFilter(languages=("markdown", "typescript"))) == {
+        "docs/guide.md",
+        "web/app.ts",
+    }
     assert paths(PointFilter(path_prefixes=("src/",), languages=("markdown",))) == set()
     assert store.count("c", PointFilter(languages=("python",))) == 2
 
@@ -98,7 +107,7 @@ def test_delete_scroll_and_reopen(store: EdgeStore, tmp_path: Path) -> None:
     again.close()
 
 
-def _open_in_child(path: str, out: "multiprocessing.Queue[str]") -> None:
+def _open_in_child(path: str, out: multiprocessing.Queue[str]) -> None:
     try:
         EdgeStore(Path(path)).count("c")
         out.put("opened")
@@ -116,5 +125,5 @@ def test_a_second_process_cannot_open_an_open_shard(store: EdgeStore, tmp_path: 
 
 
 def test_missing_collection_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="does not exist.*cidx index --clear"):
+    with pytest.raises(StoreError, match=r"does not exist.*cidx index --clear"):
         EdgeStore(tmp_path / "none").count("c")

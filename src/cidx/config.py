@@ -92,7 +92,9 @@ def load_config(paths: ProjectPaths) -> Config:
             "to start a new index."
         ) from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a JSON object. Run `cidx init --force` to recreate it.")
+        raise ConfigError(
+            f"{path} must hold a JSON object. Run `cidx init --force` to recreate it."
+        )
     migrated = _migrate(raw, path)
     try:
         config = Config.model_validate(migrated)

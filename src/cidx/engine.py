@@ -18,6 +18,7 @@ from cidx.chunking import CHUNKER_VERSION
 from cidx.config import Config, load_config, new_config, save_config
 from cidx.embedding import MODEL_NAME, embedding_settings
 from cidx.errors import ConfigError
+from cidx.fsutil import disk_usage
 from cidx.ignore import IgnoreRules
 from cidx.messages import IndexSummary, QueryAnswer, QueryRequest, SearchResult, StatusReport
 from cidx.owner.lock import read_owner
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
     from cidx.indexer import ProgressFn
 
 
-def initialize(paths: ProjectPaths, *, max_file_size: int | None = None, force: bool = False) -> Config:
+def initialize(
+    paths: ProjectPaths, *, max_file_size: int | None = None, force: bool = False
+) -> Config:
     """Create (or with `force`, replace) the project's config. Caller holds the lock."""
     old: Config | None = None
     if paths.exists():
@@ -149,7 +152,7 @@ class Engine:
             files=files,
             chunks=chunks,
             points=info.points,
-            disk_bytes=_disk_bytes(self.paths),
+            disk_bytes=disk_usage(self.paths.index_dir),
             pending=Indexer(self).pending_changes(),
             last_index_at=(
                 datetime.fromtimestamp(float(last_at), UTC).isoformat(timespec="seconds")
@@ -165,14 +168,3 @@ class Engine:
         with self.write_lock:
             self.store.close()
             self.db.close()
-
-
-def _disk_bytes(paths: ProjectPaths) -> int:
-    total = 0
-    for p in paths.index_dir.rglob("*"):
-        try:
-            if p.is_file() and not p.is_symlink():
-                total += p.stat().st_size
-        except OSError:
-            continue
-    return total

@@ -94,7 +94,9 @@ class Indexer:
 
     def walk(self) -> WalkResult:
         return walk_project(
-            self.paths.root, max_file_size=self.engine.config.max_file_size, rules=self.engine.ignore_rules()
+            self.paths.root,
+            max_file_size=self.engine.config.max_file_size,
+            rules=self.engine.ignore_rules(),
         )
 
     def pending_changes(self) -> PendingChanges:
@@ -106,7 +108,8 @@ class Indexer:
         modified = sum(
             1
             for f in walked.files
-            if (r := manifest.get(f.rel)) is not None and (r.size, r.mtime_ns) != (f.size, f.mtime_ns)
+            if (r := manifest.get(f.rel)) is not None
+            and (r.size, r.mtime_ns) != (f.size, f.mtime_ns)
         )
         deleted = len(_deleted(manifest, seen, walked))
         return PendingChanges(added=added, modified=modified, deleted=deleted)
@@ -177,8 +180,17 @@ class Indexer:
             self._write(batch, manifest, summary)
         emit(self._progress(done_files, len(candidates), done_bytes, bytes_total, summary))
 
-        emit(Progress("finish", done_files, len(candidates), done_bytes, bytes_total,
-                      summary.chunks_embedded, summary.chunks_reused))
+        emit(
+            Progress(
+                "finish",
+                done_files,
+                len(candidates),
+                done_bytes,
+                bytes_total,
+                summary.chunks_embedded,
+                summary.chunks_reused,
+            )
+        )
         if summary.points_deleted:
             self.store.optimize(self.collection)
         self.store.flush()
@@ -243,7 +255,11 @@ class Indexer:
                 [pid for path in broken for pid in manifest[path].chunk_ids if pid in present],
             )
         if orphans or broken:
-            log.info("reconciled index: %d orphan points, %d files to re-index", len(orphans), len(broken))
+            log.info(
+                "reconciled index: %d orphan points, %d files to re-index",
+                len(orphans),
+                len(broken),
+            )
         return len(orphans), len(broken)
 
     # -- per-file work -----------------------------------------------------
@@ -277,7 +293,9 @@ class Indexer:
 
         if old is not None and old.hash == digest and not forced:
             # Touched, not changed: only the stat moves.
-            record = FileRecord(f.rel, size, mtime_ns, digest, old.status, old.language, old.chunk_ids, now)
+            record = FileRecord(
+                f.rel, size, mtime_ns, digest, old.status, old.language, old.chunk_ids, now
+            )
             summary.files_unchanged += 1
             if old.status == "binary":
                 summary.skipped.append(_binary_issue(f.rel))
@@ -309,7 +327,9 @@ class Indexer:
         if not chunked.chunks:
             return _Prepared(FileRecord(f.rel, size, mtime_ns, digest, "empty", language, (), now))
 
-        prepared = _Prepared(FileRecord(f.rel, size, mtime_ns, digest, "indexed", language, (), now))
+        prepared = _Prepared(
+            FileRecord(f.rel, size, mtime_ns, digest, "indexed", language, (), now)
+        )
         occurrences: dict[str, int] = {}
         ids: list[str] = []
         for chunk in chunked.chunks:
@@ -319,14 +339,21 @@ class Indexer:
             pid = point_id(f.rel, ch, n)
             ids.append(pid)
             prepared.points.append(
-                (pid, dense_text(f.rel, chunk), sparse_text(f.rel, chunk), payload(f.rel, language, chunk, ch, digest))
+                (
+                    pid,
+                    dense_text(f.rel, chunk),
+                    sparse_text(f.rel, chunk),
+                    payload(f.rel, language, chunk, ch, digest),
+                )
             )
         prepared.record = FileRecord(
             f.rel, size, mtime_ns, digest, "indexed", language, tuple(ids), now
         )
         return prepared
 
-    def _write(self, batch: list[_Prepared], manifest: dict[str, FileRecord], summary: IndexSummary) -> None:
+    def _write(
+        self, batch: list[_Prepared], manifest: dict[str, FileRecord], summary: IndexSummary
+    ) -> None:
         model = self.engine.config.embedding.model_id
         texts = [p[1] for item in batch for p in item.points]
         vectors = self._vectors(model, texts, summary)
@@ -335,7 +362,9 @@ class Indexer:
         i = 0
         for item in batch:
             for pid, _dense, sparse_src, data in item.points:
-                points.append(PointData(pid, vectors[i].tolist(), sparse.document(sparse_src), dict(data)))
+                points.append(
+                    PointData(pid, vectors[i].tolist(), sparse.document(sparse_src), dict(data))
+                )
                 i += 1
         # New points first, then the old ones they replace, then the manifest.
         for start in range(0, len(points), 512):
@@ -358,7 +387,9 @@ class Indexer:
         for item in batch:
             manifest[item.record.path] = item.record
 
-    def _vectors(self, model: str, texts: list[str], summary: IndexSummary) -> npt.NDArray[np.float32]:
+    def _vectors(
+        self, model: str, texts: list[str], summary: IndexSummary
+    ) -> npt.NDArray[np.float32]:
         out = np.zeros((len(texts), self.engine.config.embedding.dim), dtype=np.float32)
         if not texts:
             return out

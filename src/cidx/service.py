@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from cidx.errors import LockBusyError, OwnerError
 from cidx.messages import (
-    InitResult,
     IndexRequest,
     IndexSummary,
+    InitResult,
     Progress,
     SearchOutcome,
     SearchRequest,
@@ -48,7 +48,9 @@ class IndexHandle(Protocol):
 
     def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary: ...
 
-    def search(self, request: SearchRequest, progress: ProgressFn | None = None) -> SearchOutcome: ...
+    def search(
+        self, request: SearchRequest, progress: ProgressFn | None = None
+    ) -> SearchOutcome: ...
 
     def status(self) -> StatusReport: ...
 

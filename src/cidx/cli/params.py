@@ -10,11 +10,24 @@ from cidx.errors import UsageError
 
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 NO_WAIT = typer.Option(
-    False, "--no-wait", help="Fail at once if another process is using the index, instead of waiting."
+    False,
+    "--no-wait",
+    help="Fail at once if another process is using the index, instead of waiting.",
 )
 
-_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2,
-          "mib": 1024**2, "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1024**3,
+    "gib": 1024**3,
+}
 
 
 def parse_size(value: str) -> int:

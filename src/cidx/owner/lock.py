@@ -46,7 +46,9 @@ def read_owner(paths: ProjectPaths) -> OwnerInfo | None:
     """The recorded owner, if the record is readable and its pid still lives."""
     try:
         data = json.loads(paths.owner_info.read_text(encoding="utf-8"))
-        info = OwnerInfo(pid=int(data["pid"]), kind=str(data["kind"]), started_at=float(data["started_at"]))
+        info = OwnerInfo(
+            pid=int(data["pid"]), kind=str(data["kind"]), started_at=float(data["started_at"])
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return info if pid_alive(info.pid) else None

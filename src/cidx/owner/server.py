@@ -81,7 +81,9 @@ class OwnerServer:
         os.chmod(self.socket_path, 0o600)
         listener.listen(64)
         self._listener = listener
-        self._thread = threading.Thread(target=self._accept_loop, name="cidx-owner-accept", daemon=True)
+        self._thread = threading.Thread(
+            target=self._accept_loop, name="cidx-owner-accept", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -112,7 +114,9 @@ class OwnerServer:
                 conn, _ = listener.accept()
             except OSError:
                 return
-            thread = threading.Thread(target=self._serve, args=(conn,), name="cidx-owner-conn", daemon=True)
+            thread = threading.Thread(
+                target=self._serve, args=(conn,), name="cidx-owner-conn", daemon=True
+            )
             with self._guard:
                 self._active.add(thread)
             thread.start()
@@ -150,7 +154,11 @@ class OwnerServer:
         if handler is None:
             raise UsageError(f"The owner does not know the request {op!r}.")
         arg_type, _ = protocol.OPS.get(op, (None, None))
-        args = protocol.from_jsonable(arg_type, message.get("args")) if arg_type else message.get("args")
+        args = (
+            protocol.from_jsonable(arg_type, message.get("args"))
+            if arg_type
+            else message.get("args")
+        )
         last = 0.0
 
         def send_progress(p: Progress) -> None:

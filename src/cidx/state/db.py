@@ -6,6 +6,7 @@ Each thread gets its own connection; writes happen in short transactions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -56,7 +57,9 @@ class StateDB:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -73,10 +76,8 @@ class StateDB:
         with self._guard:
             conns, self._all = self._all, []
         for conn in conns:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.close()
-            except sqlite3.Error:
-                pass
         self._local = threading.local()
 
     @contextmanager
@@ -152,7 +153,8 @@ class StateDB:
 
     def put_files(self, conn: sqlite3.Connection, records: Iterable[FileRecord]) -> None:
         conn.executemany(
-            "INSERT INTO files (path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at) "
+            "INSERT INTO files "
+            "(path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
             "size = excluded.size, mtime_ns = excluded.mtime_ns, hash = excluded.hash, "
             "status = excluded.status, language = excluded.language, "
@@ -197,7 +199,8 @@ class StateDB:
             part = hashes[start : start + 500]
             marks = ",".join("?" * len(part))
             for text_hash, blob in conn.execute(
-                f"SELECT text_hash, vector FROM embeddings WHERE model = ? AND text_hash IN ({marks})",
+                "SELECT text_hash, vector FROM embeddings "
+                f"WHERE model = ? AND text_hash IN ({marks})",
                 (model, *part),
             ):
                 found[bytes(text_hash)] = np.frombuffer(blob, dtype="<f4").copy()

@@ -22,6 +22,7 @@ from typing import Any
 import qdrant_edge as q
 
 from cidx.errors import StoreError
+from cidx.fsutil import disk_usage
 from cidx.store.base import (
     DENSE,
     PAYLOAD_INDEXES,
@@ -34,17 +35,6 @@ from cidx.store.base import (
     SparseVec,
     StoreQuery,
 )
-
-
-def _dir_size(path: Path) -> int:
-    total = 0
-    for p in path.rglob("*"):
-        try:
-            if p.is_file():
-                total += p.stat().st_size
-        except OSError:
-            continue
-    return total
 
 
 class EdgeStore:
@@ -215,7 +205,7 @@ class EdgeStore:
     def info(self, name: str) -> CollectionInfo:
         shard = self._shard(name)
         return CollectionInfo(
-            name=name, points=int(shard.info().points_count), disk_bytes=_dir_size(self._path(name))
+            name=name, points=int(shard.info().points_count), disk_bytes=disk_usage(self._path(name))
         )
 
     def optimize(self, name: str) -> None:

@@ -22,12 +22,16 @@ def query(
     text: str = typer.Argument(None, help="What to look for, in words or identifiers."),
     limit: int = typer.Option(10, "--limit", "-n", help="How many results to show."),
     mode: str = typer.Option(
-        "hybrid", "--mode", help="hybrid (dense + BM25), semantic (dense only) or keyword (BM25 only)."
+        "hybrid",
+        "--mode",
+        help="hybrid (dense + BM25), semantic (dense only) or keyword (BM25 only).",
     ),
     path: list[str] = typer.Option(
         None, "--path", help="Only files matching this glob (gitignore syntax); repeatable."
     ),
-    lang: list[str] = typer.Option(None, "--lang", help="Only this language (e.g. python, ts); repeatable."),
+    lang: list[str] = typer.Option(
+        None, "--lang", help="Only this language (e.g. python, ts); repeatable."
+    ),
     min_score: float = typer.Option(None, "--min-score", help="Drop results scoring below this."),
     batch: typer.FileText = typer.Option(
         None,
@@ -36,7 +40,9 @@ def query(
         metavar="FILE",
         encoding="utf-8",
     ),
-    no_sync: bool = typer.Option(False, "--no-sync", help="Search the index as it is, without updating it first."),
+    no_sync: bool = typer.Option(
+        False, "--no-sync", help="Search the index as it is, without updating it first."
+    ),
     no_wait: bool = NO_WAIT,
     as_json: bool = JSON,
 ) -> None:
@@ -53,7 +59,7 @@ def query(
         QueryRequest(
             text=t,
             limit=limit,
-            mode=mode,  # type: ignore[arg-type]  # checked against QUERY_MODES above
+            mode=mode,  # narrowed to QueryMode by the check above
             paths=tuple(path or ()),
             languages=tuple(lang or ()),
             min_score=min_score,

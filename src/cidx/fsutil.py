@@ -1,0 +1,18 @@
+"""Small filesystem helpers shared by the core and the adapters."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+def disk_usage(folder: Path) -> int:
+    """Bytes allocated under `folder`: the store preallocates sparse files, so
+    their apparent size says little about the disk they take."""
+    total = 0
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    return total

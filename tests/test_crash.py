@@ -1,0 +1,131 @@
+"""SIGKILL `cidx index` between any two of its writes: the next run converges.
+
+Failpoints (cidx.failpoints) stop the process deterministically right after
+embedding, after an upsert, after a delete, after a manifest commit, and
+after deleting a removed file's points; a timer kills it at arbitrary
+moments too. Every time, the next `cidx index` must end with exactly the
+point ids and payloads of a clean rebuild.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import cidx_cmd, run_cidx, write_files
+from tests.helpers import clean_rebuild, full_snapshot
+
+WORDS = (
+    "upload retry queue socket parse token cache render schema "
+    "index buffer stream digest commit branch merge packet route"
+).split()
+
+
+def _module(seed: int) -> str:
+    rnd = random.Random(seed)
+    out = [f'"""Module {seed}."""', "", "import os", ""]
+    for f in range(5):
+        name = "_".join(rnd.sample(WORDS, 3)) + f"_{seed}_{f}"
+        out += [
+            "",
+            f"def {name}(value, limit={rnd.randint(1, 99)}):",
+            f'    """{" ".join(rnd.sample(WORDS, 6))}."""',
+            f"    total = value * {rnd.randint(2, 9)}",
+            "    if total > limit:",
+            f"        return os.path.join({rnd.sample(WORDS, 2)!r})",
+            "    return total",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def _initial(root: Path) -> None:
+    write_files(root, {f"pkg/m{i:03d}.py": _module(i) for i in range(70)})
+
+
+def _change(root: Path) -> None:
+    """Edits, additions, deletions and renames in one go."""
+    for i in range(0, 30, 3):
+        p = root / f"pkg/m{i:03d}.py"
+        p.write_text(p.read_text().replace("return total", "return total + 1", 2))
+    for i in range(30, 36):
+        (root / f"pkg/m{i:03d}.py").unlink()
+    write_files(root, {f"new/n{i:03d}.py": _module(1000 + i) for i in range(12)})
+    (root / "moved").mkdir()
+    for i in range(40, 44):
+        (root / f"pkg/m{i:03d}.py").rename(root / f"moved/m{i:03d}.py")
+
+
+@pytest.fixture(scope="module")
+def states(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("crash")
+    indexed = base / "indexed"
+    _initial(indexed)
+    run_cidx(["index"], indexed)
+    changed_files = base / "changed-files"
+    shutil.copytree(indexed, changed_files, symlinks=True)
+    _change(changed_files)
+    expected = clean_rebuild(changed_files, base)
+    return {"indexed": indexed, "expected": expected, "base": base}
+
+
+@pytest.mark.parametrize(
+    "failpoint",
+    [
+        "after_embed",
+        "after_upsert",
+        "after_upsert:2",
+        "after_delete",
+        "after_manifest",
+        "after_manifest:2",
+        "after_delete_files",
+    ],
+)
+def test_killed_incremental_sync_converges(
+    states: dict[str, Any], tmp_path: Path, failpoint: str
+) -> None:
+    root = tmp_path / "p"
+    shutil.copytree(states["indexed"], root, symlinks=True)
+    _change(root)
+    killed = run_cidx(["index"], root, env={"CIDX_FAILPOINT": failpoint}, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_cidx(["index"], root)
+    assert full_snapshot(root) == states["expected"]
+
+
+@pytest.mark.parametrize("failpoint", ["after_embed", "after_upsert", "after_manifest"])
+def test_killed_first_index_converges(
+    states: dict[str, Any], tmp_path: Path, failpoint: str
+) -> None:
+    root = tmp_path / "p"
+    _initial(root)
+    killed = run_cidx(["index"], root, env={"CIDX_FAILPOINT": failpoint}, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    run_cidx(["index"], root)
+    assert full_snapshot(root) == clean_rebuild(root, tmp_path)
+
+
+def test_killed_at_arbitrary_moments_converges(states: dict[str, Any], tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    shutil.copytree(states["indexed"], root, symlinks=True)
+    _change(root)
+    # --clear makes the run long enough (re-chunk and re-write everything)
+    # that kills land in the middle of writes.
+    for delay in (0.6, 1.2, 1.8):
+        proc = subprocess.Popen(
+            [*cidx_cmd(), "index", "--clear"],
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run_cidx(["index"], root)
+    assert full_snapshot(root) == states["expected"]
