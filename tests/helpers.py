@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,27 @@ def clean_rebuild(root: Path, scratch: Path) -> dict[str, dict[str, Any]]:
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".code-indexer"), symlinks=True)
     sync(copy)
     return full_snapshot(copy)
+
+
+WORDS = (
+    "upload retry queue socket parse token cache render schema "
+    "index buffer stream digest commit branch merge packet route"
+).split()
+
+
+def generated_module(seed: int) -> str:
+    """A distinct, deterministic Python module with five small functions."""
+    rnd = random.Random(seed)
+    out = [f'"""Module {seed}."""', "", "import os", ""]
+    for f in range(5):
+        name = "_".join(rnd.sample(WORDS, 3)) + f"_{seed}_{f}"
+        out += [
+            "",
+            f"def {name}(value, limit={rnd.randint(1, 99)}):",
+            f'    """{" ".join(rnd.sample(WORDS, 6))}."""',
+            f"    total = value * {rnd.randint(2, 9)}",
+            "    if total > limit:",
+            f"        return os.path.join({rnd.sample(WORDS, 2)!r})",
+            "    return total",
+        ]
+    return "\n".join(out) + "\n"

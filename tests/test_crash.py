@@ -9,7 +9,6 @@ point ids and payloads of a clean rebuild.
 
 from __future__ import annotations
 
-import random
 import shutil
 import signal
 import subprocess
@@ -21,28 +20,7 @@ import pytest
 
 from tests.conftest import cidx_cmd, run_cidx, write_files
 from tests.helpers import clean_rebuild, full_snapshot
-
-WORDS = (
-    "upload retry queue socket parse token cache render schema "
-    "index buffer stream digest commit branch merge packet route"
-).split()
-
-
-def _module(seed: int) -> str:
-    rnd = random.Random(seed)
-    out = [f'"""Module {seed}."""', "", "import os", ""]
-    for f in range(5):
-        name = "_".join(rnd.sample(WORDS, 3)) + f"_{seed}_{f}"
-        out += [
-            "",
-            f"def {name}(value, limit={rnd.randint(1, 99)}):",
-            f'    """{" ".join(rnd.sample(WORDS, 6))}."""',
-            f"    total = value * {rnd.randint(2, 9)}",
-            "    if total > limit:",
-            f"        return os.path.join({rnd.sample(WORDS, 2)!r})",
-            "    return total",
-        ]
-    return "\n".join(out) + "\n"
+from tests.helpers import generated_module as _module
 
 
 def _initial(root: Path) -> None:
@@ -56,7 +34,8 @@ def _change(root: Path) -> None:
         p.write_text(p.read_text().replace("return total", "return total + 1", 2))
     for i in range(30, 36):
         (root / f"pkg/m{i:03d}.py").unlink()
-    write_files(root, {f"new/n{i:03d}.py": _module(1000 + i) for i in range(12)})
+    # Enough new chunks for two write batches, so ":2" failpoints are reached.
+    write_files(root, {f"new/n{i:03d}.py": _module(1000 + i) for i in range(45)})
     (root / "moved").mkdir()
     for i in range(40, 44):
         (root / f"pkg/m{i:03d}.py").rename(root / f"moved/m{i:03d}.py")
@@ -72,7 +51,7 @@ def states(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     shutil.copytree(indexed, changed_files, symlinks=True)
     _change(changed_files)
     expected = clean_rebuild(changed_files, base)
-    return {"indexed": indexed, "expected": expected, "base": base}
+    return {"indexed": indexed, "initial": full_snapshot(indexed), "expected": expected}
 
 
 @pytest.mark.parametrize(
@@ -108,7 +87,7 @@ def test_killed_first_index_converges(
     killed = run_cidx(["index"], root, env={"CIDX_FAILPOINT": failpoint}, check=False)
     assert killed.returncode == -signal.SIGKILL
     run_cidx(["index"], root)
-    assert full_snapshot(root) == clean_rebuild(root, tmp_path)
+    assert full_snapshot(root) == states["initial"]
 
 
 def test_killed_at_arbitrary_moments_converges(states: dict[str, Any], tmp_path: Path) -> None:

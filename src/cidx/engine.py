@@ -84,6 +84,8 @@ class Engine:
         self.db = StateDB(paths.state_db)
         self.store: VectorStore = open_store(paths, config)
         self.write_lock = threading.RLock()
+        # Nonzero while a sync runs: lets `--no-wait` callers see a busy owner.
+        self.syncing = 0
         self._model_lock = threading.Lock()
         self._embedder: Embedder | None = None
         self.opened_at = time.time()
@@ -122,7 +124,11 @@ class Engine:
         from cidx.indexer import Indexer
 
         with self.write_lock:
-            return Indexer(self).sync(clear=clear, progress=progress)
+            self.syncing += 1
+            try:
+                return Indexer(self).sync(clear=clear, progress=progress)
+            finally:
+                self.syncing -= 1
 
     def search(self, request: QueryRequest) -> list[SearchResult]:
         from cidx.search import Searcher

@@ -31,6 +31,7 @@ from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
 from cidx.project import ProjectPaths, project_paths
 
 if TYPE_CHECKING:
+    from cidx.config import Config
     from cidx.engine import Engine
 
 ProgressFn = Callable[[Progress], None]
@@ -128,21 +129,24 @@ def open_index(
     while True:
         if remote:
             try:
-                client.ping()
+                state = client.ping()
             except OwnerUnavailable:
                 pass
             else:
-                yield RemoteIndex(paths, client, read_owner(paths))
+                owner = read_owner(paths)
+                if state.get("busy"):
+                    # The owner will take our request after its current sync.
+                    if not wait:
+                        raise _busy(paths, owner)
+                    if on_wait is not None:
+                        on_wait(owner)
+                yield RemoteIndex(paths, client, owner)
                 return
         if lock.try_acquire():
             break
         owner = read_owner(paths)
         if not wait:
-            who = owner.describe() if owner else "another cidx process"
-            raise LockBusyError(
-                f"The index of {paths.root} is in use by {who}. Run the command without "
-                "--no-wait to wait for it."
-            )
+            raise _busy(paths, owner)
         if not told and on_wait is not None:
             on_wait(owner)
             told = True
@@ -156,6 +160,14 @@ def open_index(
 
 
 T = TypeVar("T")
+
+
+def _busy(paths: ProjectPaths, owner: OwnerInfo | None) -> LockBusyError:
+    who = owner.describe() if owner else "another cidx process"
+    return LockBusyError(
+        f"The index of {paths.root} is busy: {who} is updating it. Run the command "
+        "without --no-wait to wait for it."
+    )
 
 
 def with_index(
@@ -214,10 +226,16 @@ def init_project(
     on_wait: WaitFn | None = None,
 ) -> InitResult:
     """Create the project's index (or keep it, or with `force` replace it)."""
+    from cidx.config import load_config
     from cidx.engine import initialize
     from cidx.store import open_store
 
     paths = project_paths(start)
+    if paths.exists() and not force:
+        config = load_config(paths)
+        if max_file_size in (None, config.max_file_size):
+            # Nothing to change: no need to wait for a running owner.
+            return _init_result(paths, config, created=False, replaced=False)
     lock = OwnerLock(paths, "init")
     lock.acquire(wait=wait, on_wait=on_wait)
     try:
@@ -229,14 +247,20 @@ def init_project(
                 store.create_collection(config.collection, config.embedding.dim)
         finally:
             store.close()
-        return InitResult(
-            root=str(paths.root),
-            index_dir=str(paths.index_dir),
-            collection=config.collection,
-            model=config.embedding.model_id,
-            max_file_size=config.max_file_size,
-            created=not existed or force,
-            replaced=existed and force,
-        )
+        return _init_result(paths, config, created=not existed or force, replaced=existed and force)
     finally:
         lock.release()
+
+
+def _init_result(
+    paths: ProjectPaths, config: Config, *, created: bool, replaced: bool
+) -> InitResult:
+    return InitResult(
+        root=str(paths.root),
+        index_dir=str(paths.index_dir),
+        collection=config.collection,
+        model=config.embedding.model_id,
+        max_file_size=config.max_file_size,
+        created=created,
+        replaced=replaced,
+    )

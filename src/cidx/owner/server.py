@@ -175,7 +175,7 @@ class OwnerServer:
     # -- handlers ----------------------------------------------------------
 
     def _ping(self, _args: Any, _progress: Callable[[Progress], None]) -> dict[str, Any]:
-        return {"pid": os.getpid(), "live": self.live}
+        return {"pid": os.getpid(), "live": self.live, "busy": self.engine.syncing > 0}
 
     def _search(self, req: SearchRequest, progress: Callable[[Progress], None]) -> SearchOutcome:
         summary = None
