@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from cidx.errors import ConfigError
 from cidx.fsutil import disk_usage
 from cidx.ignore import IgnoreRules
 from cidx.messages import IndexSummary, QueryAnswer, QueryRequest, SearchResult, StatusReport
+from cidx.metrics import Metrics
 from cidx.owner.lock import read_owner
 from cidx.project import ProjectPaths
 from cidx.sparse import SparseEncoder
@@ -88,6 +90,9 @@ class Engine:
         self.syncing = 0
         self._model_lock = threading.Lock()
         self._embedder: Embedder | None = None
+        # Used by syncs only (under write_lock): the class is not thread-safe.
+        self.rules = IgnoreRules(paths.root)
+        self.metrics = Metrics()
         self.opened_at = time.time()
 
     @classmethod
@@ -115,20 +120,41 @@ class Engine:
     def sparse(self) -> SparseEncoder:
         return SparseEncoder()
 
-    def ignore_rules(self) -> IgnoreRules:
-        return IgnoreRules(self.paths.root)
-
     # -- operations --------------------------------------------------------
 
-    def sync(self, *, clear: bool = False, progress: ProgressFn | None = None) -> IndexSummary:
+    def sync(
+        self,
+        *,
+        clear: bool = False,
+        paths: Sequence[str] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> IndexSummary:
         from cidx.indexer import Indexer
 
         with self.write_lock:
             self.syncing += 1
             try:
-                return Indexer(self).sync(clear=clear, progress=progress)
+                summary = Indexer(self).sync(clear=clear, paths=paths, progress=progress)
+            except Exception:
+                self.metrics.errors.inc()
+                raise
             finally:
                 self.syncing -= 1
+            self._record_sync(summary)
+            return summary
+
+    def _record_sync(self, summary: IndexSummary) -> None:
+        m = self.metrics
+        m.syncs.inc()
+        m.embedded.inc(summary.chunks_embedded)
+        m.reused.inc(summary.chunks_reused)
+        m.files_changed.inc(summary.files_changed + summary.files_deleted)
+        m.sync_seconds.observe(summary.seconds)
+        m.last_sync.set(time.time())
+        files, chunks = self.db.counts()
+        m.files.set(files)
+        m.chunks.set(chunks)
+        m.points.set(self.store.count(self.config.collection))
 
     def search(self, request: QueryRequest) -> list[SearchResult]:
         from cidx.search import Searcher
@@ -138,7 +164,14 @@ class Engine:
     def search_batch(self, requests: list[QueryRequest]) -> list[QueryAnswer]:
         from cidx.search import Searcher
 
-        return Searcher(self).search_batch(requests)
+        started = time.perf_counter()
+        answers = Searcher(self).search_batch(requests)
+        if requests:
+            each = (time.perf_counter() - started) / len(requests)
+            for _ in requests:
+                self.metrics.query_seconds.observe(each)
+            self.metrics.queries.inc(len(requests))
+        return answers
 
     def status(self) -> StatusReport:
         from cidx.indexer import META_LAST_AT, META_LAST_SECONDS, Indexer

@@ -11,11 +11,12 @@ which repairs any drift between manifest and store.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ import numpy.typing as npt
 
 from cidx.chunking import CHUNKER_VERSION, chunk_file, detect_language
 from cidx.failpoints import failpoint
+from cidx.ignore import IgnoreRules
 from cidx.messages import FileIssue, IndexSummary, PendingChanges, Progress
 from cidx.representation import (
     REPRESENTATION_VERSION,
@@ -38,7 +40,7 @@ from cidx.representation import (
 from cidx.sparse import SPARSE_VERSION
 from cidx.state import FileRecord
 from cidx.store import PointData
-from cidx.walk import WalkedFile, WalkResult, walk_project
+from cidx.walk import SkippedFile, WalkedFile, WalkResult, stat_file, walk_project
 
 if TYPE_CHECKING:
     from cidx.engine import Engine
@@ -92,11 +94,9 @@ class Indexer:
 
     # -- change detection --------------------------------------------------
 
-    def walk(self) -> WalkResult:
+    def walk(self, rules: IgnoreRules | None = None) -> WalkResult:
         return walk_project(
-            self.paths.root,
-            max_file_size=self.engine.config.max_file_size,
-            rules=self.engine.ignore_rules(),
+            self.paths.root, max_file_size=self.engine.config.max_file_size, rules=rules
         )
 
     def pending_changes(self) -> PendingChanges:
@@ -111,12 +111,68 @@ class Indexer:
             if (r := manifest.get(f.rel)) is not None
             and (r.size, r.mtime_ns) != (f.size, f.mtime_ns)
         )
-        deleted = len(_deleted(manifest, seen, walked))
+        deleted = len(_deleted(manifest, seen, walked.skipped))
         return PendingChanges(added=added, modified=modified, deleted=deleted)
+
+    def _scan(
+        self, manifest: dict[str, FileRecord], scope: Sequence[str] | None
+    ) -> tuple[list[WalkedFile], list[SkippedFile], list[str]]:
+        """(files on disk, files skipped, manifest paths gone) within `scope`.
+
+        `scope` None means the whole project. Otherwise it lists paths that
+        may have changed — files or folders, present or gone — as a watcher
+        reports them, and only those are looked at.
+        """
+        rules = self.engine.rules
+        if scope is None:
+            # Nothing tells a full sync which ignore files changed since the
+            # last one: read them all again.
+            rules.invalidate("")
+            walked = self.walk(rules)
+            seen = {f.rel for f in walked.files}
+            return walked.files, walked.skipped, _deleted(manifest, seen, walked.skipped)
+
+        roots = _outermost(scope)
+        found: dict[str, WalkedFile] = {}
+        skipped: list[SkippedFile] = []
+        max_size = self.engine.config.max_file_size
+        for rel in roots:
+            abs_path = self.paths.root / rel
+            if abs_path.is_dir() and not abs_path.is_symlink():
+                walked = walk_project(
+                    self.paths.root, max_file_size=max_size, rules=rules, start=rel
+                )
+                found.update((f.rel, f) for f in walked.files)
+                skipped.extend(walked.skipped)
+                continue
+            one = stat_file(self.paths.root, rel, max_file_size=max_size, rules=rules)
+            if isinstance(one, WalkedFile):
+                found[rel] = one
+            elif isinstance(one, SkippedFile):
+                skipped.append(one)
+        listed = sorted(manifest)
+        in_scope: set[str] = set()
+        for rel in roots:
+            if rel in manifest:
+                in_scope.add(rel)
+            # Everything below `rel/`, by binary search in the sorted paths.
+            start = bisect.bisect_left(listed, rel + "/")
+            end = bisect.bisect_left(listed, rel + "/\U0010ffff")
+            in_scope.update(listed[start:end])
+        scoped = {p: manifest[p] for p in in_scope}
+        files = sorted(found.values(), key=lambda f: f.rel)
+        return files, skipped, _deleted(scoped, set(found), skipped)
 
     # -- sync --------------------------------------------------------------
 
-    def sync(self, *, clear: bool = False, progress: ProgressFn | None = None) -> IndexSummary:
+    def sync(
+        self,
+        *,
+        clear: bool = False,
+        paths: Sequence[str] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> IndexSummary:
+        """Bring the store up to date with the files (only `paths`, if given)."""
         started = time.perf_counter()
         summary = IndexSummary()
         emit = progress or (lambda _p: None)
@@ -135,13 +191,15 @@ class Indexer:
             self.reconcile()
 
         forced = self.db.get_meta(META_FORMAT) != INDEX_FORMAT
-        walked = self.walk()
+        if forced:
+            paths = None  # every file must be re-chunked
         manifest = self.db.files()
-        summary.files_scanned = len(walked.files)
-        summary.skipped = [FileIssue(s.rel, s.reason, s.detail) for s in walked.skipped]
+        files, skipped, deleted = self._scan(manifest, paths)
+        summary.files_scanned = len(files)
+        summary.skipped = [FileIssue(s.rel, s.reason, s.detail) for s in skipped]
 
         candidates: list[WalkedFile] = []
-        for f in walked.files:
+        for f in files:
             rec = manifest.get(f.rel)
             if (
                 rec is None
@@ -154,7 +212,6 @@ class Indexer:
                 summary.files_unchanged += 1
                 if rec.status == "binary":
                     summary.skipped.append(_binary_issue(f.rel))
-        deleted = _deleted(manifest, {f.rel for f in walked.files}, walked)
 
         self._mark_dirty()
         if deleted:
@@ -441,13 +498,25 @@ class Indexer:
         self.db.prune_cache(max(50_000, 3 * chunks))
 
 
-def _deleted(manifest: dict[str, FileRecord], seen: set[str], walked: WalkResult) -> list[str]:
+def _outermost(paths: Iterable[str]) -> list[str]:
+    """Normalised paths with those inside another listed folder dropped."""
+    cleaned = sorted({p.strip("/") for p in paths if p.strip("/")})
+    kept: list[str] = []
+    for p in cleaned:
+        if not any(p.startswith(k + "/") for k in kept[-1:]):
+            kept.append(p)
+    return kept
+
+
+def _deleted(
+    manifest: dict[str, FileRecord], seen: set[str], skipped: Sequence[SkippedFile]
+) -> list[str]:
     """Manifest paths the walk no longer sees.
 
     What sits in (or is) an unreadable file or folder is unknown rather than
     gone, so its index entries are kept until it can be read again.
     """
-    unknown = [s.rel for s in walked.skipped if s.reason == "unreadable"]
+    unknown = [s.rel for s in skipped if s.reason == "unreadable"]
 
     def unreadable(path: str) -> bool:
         return any(path == u or path.startswith(u + "/") for u in unknown)

@@ -35,11 +35,28 @@ class SearchResult:
     kind: str
     text: str
 
+    def as_json(self) -> dict[str, object]:
+        """The documented JSON shape of a result (`--json`, `--batch`, HTTP, MCP)."""
+        return {
+            "path": self.path,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "score": self.score,
+            "language": self.language,
+            "symbol": self.symbol,
+            "kind": self.kind,
+            "text": self.text,
+        }
+
 
 @dataclass(frozen=True)
 class QueryAnswer:
     query: str
     results: list[SearchResult]
+
+    def as_json(self) -> dict[str, object]:
+        """One `--batch` line: {"query": ..., "results": [...]}."""
+        return {"query": self.query, "results": [r.as_json() for r in self.results]}
 
 
 @dataclass(frozen=True)
@@ -147,3 +164,19 @@ class InitResult:
     max_file_size: int
     created: bool  # False: the index existed and was kept
     replaced: bool  # --force replaced an existing index
+
+
+@dataclass(frozen=True)
+class Health:
+    """How current a live owner's index is (`GET /healthz`)."""
+
+    ok: bool
+    mode: str  # "watch" or "periodic"
+    pid: int
+    # Seconds since the last successful sync finished (None before the first).
+    freshness_seconds: float | None
+    # Age of the oldest file change not yet in the index (0 when none waits).
+    lag_seconds: float
+    queue_depth: int
+    last_error: str | None
+    last_sync_at: str | None

@@ -184,13 +184,29 @@ def _stat_link(path: str, rel: str) -> os.stat_result | SkippedFile | None:
         return _unreadable_file(rel, error)
 
 
-def walk_project(root: Path, *, max_file_size: int, rules: IgnoreRules | None = None) -> WalkResult:
+def _below_link(root_str: str, rel_dir: str) -> bool:
+    """Whether `rel_dir` (or one of its parents) is not a real directory."""
+    ancestor = root_str
+    for part in rel_dir.split("/"):
+        ancestor = os.path.join(ancestor, part)
+        try:
+            if not stat.S_ISDIR(os.lstat(ancestor).st_mode):
+                return True
+        except OSError:
+            return True
+    return False
+
+
+def walk_project(
+    root: Path, *, max_file_size: int, rules: IgnoreRules | None = None, start: str = ""
+) -> WalkResult:
     """Every file under `root` the index should hold, and what it cannot.
 
     `rules` defaults to `IgnoreRules(root)`; pass the long-lived instance a
-    watcher keeps, so its caches are shared. Raises `UsageError` only if
-    `root` itself is not a directory; any other problem is reported in the
-    result and the walk goes on.
+    watcher keeps, so its caches are shared. `start`, a directory relative to
+    the root, limits the walk to that subtree (nothing, if the rules exclude
+    it). Raises `UsageError` only if `root` itself is not a directory; any
+    other problem is reported in the result and the walk goes on.
     """
     root_str = os.fspath(root)
     if not os.path.isdir(root_str):
@@ -203,7 +219,10 @@ def walk_project(root: Path, *, max_file_size: int, rules: IgnoreRules | None = 
     skipped: list[SkippedFile] = []
     ignored_dirs = symlinked_dirs = special_files = vanished = 0
 
-    pending = [""]
+    start = start.strip("/")
+    if start and (rules.is_ignored(start, is_dir=True) or _below_link(root_str, start)):
+        return WalkResult(files=[], skipped=[], ignored_dirs=1)
+    pending = [start]
     while pending:
         rel_dir = pending.pop()
         try:
@@ -304,14 +323,8 @@ def stat_file(
     path = os.path.join(root_str, rel)
     # Below a linked directory the walk never goes; a few lstats per watcher
     # event is cheap next to indexing the same file under two paths.
-    ancestor = root_str
-    for part in parent.split("/") if parent else ():
-        ancestor = os.path.join(ancestor, part)
-        try:
-            if not stat.S_ISDIR(os.lstat(ancestor).st_mode):
-                return None
-        except OSError:
-            return None
+    if parent and _below_link(root_str, parent):
+        return None
     try:
         lst = os.lstat(path)
     except FileNotFoundError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import typer
 
@@ -42,3 +43,14 @@ def parse_size(value: str) -> int:
     if size <= 0:
         raise UsageError(f"The size must be above zero, not {value!r}.")
     return size
+
+
+LOG_FORMAT = typer.Option("human", "--log-format", help="Log lines as human text or JSON (json).")
+
+
+def log_format_value(value: str) -> Literal["human", "json"]:
+    if value == "human":
+        return "human"
+    if value == "json":
+        return "json"
+    raise UsageError(f"Unknown --log-format {value!r}. Use human or json.")

@@ -21,7 +21,6 @@ from cidx.messages import (
     IndexSummary,
     InitResult,
     QueryAnswer,
-    SearchResult,
     StatusReport,
 )
 from cidx.owner.lock import OwnerInfo
@@ -138,24 +137,10 @@ def render_sync_note(summary: IndexSummary | None) -> None:
 # -- query ------------------------------------------------------------------
 
 
-def result_json(result: SearchResult) -> dict[str, Any]:
-    return {
-        "path": result.path,
-        "start_line": result.start_line,
-        "end_line": result.end_line,
-        "score": result.score,
-        "language": result.language,
-        "symbol": result.symbol,
-        "kind": result.kind,
-        "text": result.text,
-    }
-
-
 def render_results(answer: QueryAnswer, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(
-            json.dumps([result_json(r) for r in answer.results], ensure_ascii=False, indent=2)
-            + "\n"
+            json.dumps([r.as_json() for r in answer.results], ensure_ascii=False, indent=2) + "\n"
         )
         return
     out = console()
@@ -191,13 +176,7 @@ def render_results(answer: QueryAnswer, as_json: bool) -> None:
 def render_batch(answers: list[QueryAnswer]) -> None:
     write = sys.stdout.write
     for answer in answers:
-        write(
-            json.dumps(
-                {"query": answer.query, "results": [result_json(r) for r in answer.results]},
-                ensure_ascii=False,
-            )
-            + "\n"
-        )
+        write(json.dumps(answer.as_json(), ensure_ascii=False) + "\n")
 
 
 def query_terms(query: str) -> set[str]:

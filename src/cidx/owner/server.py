@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # Longest path bind()/connect() accept; longer ones go through /proc.
 _SUN_PATH_MAX = 100
 _PROGRESS_INTERVAL = 0.1
+_LIVE_WAIT_SECONDS = 1.0
 
 Handler = Callable[[Any, Callable[[Progress], None]], Any]
 
@@ -181,6 +182,11 @@ class OwnerServer:
         summary = None
         if req.sync and not self.live:
             summary = self.engine.sync(progress=progress)
+        elif req.sync and self.engine.syncing:
+            # A live owner is applying a batch of changes: give it a moment,
+            # so a query right after a save sees the save.
+            if self.engine.write_lock.acquire(timeout=_LIVE_WAIT_SECONDS):
+                self.engine.write_lock.release()
         return SearchOutcome(answers=self.engine.search_batch(req.queries), sync=summary)
 
     def _index(self, req: IndexRequest, progress: Callable[[Progress], None]) -> Any:

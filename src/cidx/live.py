@@ -1,0 +1,323 @@
+"""Keeping an owned index live: from file events (`watch`) or by rescanning (`sync`).
+
+`LiveSync` runs a catch-up sync, then turns each batch of file events into a
+sync of just those paths, and rescans everything every `rescan_interval`
+seconds to recover any event the kernel dropped. `PeriodicSync` rescans
+every `interval` seconds, for file systems without events (network mounts,
+some containers). Both retry a failed sync with exponential backoff (a sync
+is idempotent and crash-safe, so repeating one is always right), log one
+line per batch or cycle, and report their state for `/healthz`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cidx.errors import LockBusyError
+from cidx.logs import LogFormat
+from cidx.messages import Health, IndexSummary
+from cidx.owner.lock import OwnerInfo, read_owner
+from cidx.project import project_paths
+from cidx.service import LocalIndex
+
+if TYPE_CHECKING:
+    from cidx.engine import Engine
+    from cidx.watcher import FileWatcher
+
+log = logging.getLogger("cidx.live")
+
+DEFAULT_RESCAN_SECONDS = 600.0
+MAX_BACKOFF_SECONDS = 60.0
+
+
+def describe(summary: IndexSummary) -> str:
+    """The one log line a sync gets."""
+    return (
+        f"scanned {summary.files_scanned:,}, added {summary.files_added:,}, "
+        f"modified {summary.files_modified:,}, deleted {summary.files_deleted:,}, "
+        f"embedded {summary.chunks_embedded:,}, reused {summary.chunks_reused:,}, "
+        f"{summary.seconds:.2f} s"
+    )
+
+
+class _Keeper:
+    """What both modes share: syncing with retries, and health."""
+
+    mode = "none"
+
+    def __init__(self, engine: Engine, *, max_retries: int = 5, backoff: float = 1.0) -> None:
+        self.engine = engine
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.last_error: str | None = None
+        self.last_sync_at: float | None = None
+        self.syncs = 0
+        self._pending: dict[str, float] = {}  # path → when its first event came
+        self._pending_lock = threading.Lock()
+        engine.metrics.sync_lag.read = self.lag_seconds
+        engine.metrics.queue_depth.read = lambda: float(self.queue_depth())
+
+    def queue_depth(self) -> int:
+        with self._pending_lock:
+            return len(self._pending)
+
+    def lag_seconds(self) -> float:
+        with self._pending_lock:
+            oldest = min(self._pending.values(), default=None)
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
+
+    def health(self) -> Health:
+        now = time.time()
+        return Health(
+            ok=self.last_error is None and self.last_sync_at is not None,
+            mode=self.mode,
+            pid=os.getpid(),
+            freshness_seconds=None if self.last_sync_at is None else now - self.last_sync_at,
+            lag_seconds=self.lag_seconds(),
+            queue_depth=self.queue_depth(),
+            last_error=self.last_error,
+            last_sync_at=(
+                datetime.fromtimestamp(self.last_sync_at, UTC).isoformat(timespec="seconds")
+                if self.last_sync_at
+                else None
+            ),
+        )
+
+    def sync_with_retries(
+        self, stop: threading.Event, paths: Sequence[str] | None = None
+    ) -> IndexSummary | None:
+        """Sync, retrying with backoff; None if it kept failing or `stop` was set."""
+        delay = self.backoff
+        for attempt in range(1, self.max_retries + 1):
+            try:
+                summary = self._sync(paths)
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
+                log.error(
+                    "sync failed (attempt %d of %d): %s", attempt, self.max_retries, self.last_error
+                )
+                if attempt == self.max_retries or stop.wait(delay):
+                    return None
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+                continue
+            self.last_error = None
+            self.last_sync_at = time.time()
+            self.syncs += 1
+            return summary
+        return None
+
+    def _sync(self, paths: Sequence[str] | None) -> IndexSummary:
+        return self.engine.sync(paths=paths)
+
+
+class LiveSync(_Keeper):
+    """Follows file events; the owner of a `cidx watch` or `cidx serve`."""
+
+    mode = "watch"
+
+    def __init__(
+        self,
+        engine: Engine,
+        watcher: FileWatcher,
+        *,
+        rescan_interval: float = DEFAULT_RESCAN_SECONDS,
+        max_retries: int = 5,
+        backoff: float = 1.0,
+    ) -> None:
+        super().__init__(engine, max_retries=max_retries, backoff=backoff)
+        self.watcher = watcher
+        self.rescan_interval = rescan_interval
+        self._wake = threading.Event()
+        self.ready = threading.Event()  # set once the catch-up sync is done
+        self.watch_error: BaseException | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        thread = threading.Thread(target=self._watch, args=(stop,), name="cidx-watch", daemon=True)
+        thread.start()
+        summary = self.sync_with_retries(stop)
+        if summary is not None:
+            log.info("catch-up sync: %s", describe(summary))
+        self.ready.set()
+        next_rescan = time.monotonic() + self.rescan_interval
+        while not stop.is_set():
+            woke = self._wake.wait(max(0.0, next_rescan - time.monotonic()))
+            if stop.is_set():
+                break
+            if self.watch_error is not None:
+                raise self.watch_error
+            if woke:
+                self._wake.clear()
+                self._run_batch(stop)
+            if time.monotonic() >= next_rescan:
+                summary = self.sync_with_retries(stop)
+                if summary is not None:
+                    log.info("periodic rescan: %s", describe(summary))
+                next_rescan = time.monotonic() + self.rescan_interval
+        thread.join(timeout=5)
+
+    def _watch(self, stop: threading.Event) -> None:
+        try:
+            for batch in self.watcher.batches(stop):
+                now = time.time()
+                with self._pending_lock:
+                    for path in batch:
+                        self._pending.setdefault(path, now)
+                self._wake.set()
+        except BaseException as exc:  # surfaced in the main loop
+            self.watch_error = exc
+            self._wake.set()
+
+    def _run_batch(self, stop: threading.Event) -> None:
+        with self._pending_lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return
+        summary = self.sync_with_retries(stop, sorted(batch))
+        if summary is None:
+            # Keep the paths (and how long they have waited) for the next try.
+            with self._pending_lock:
+                for path, seen in batch.items():
+                    self._pending.setdefault(path, seen)
+            self._wake.set()
+            return
+        log.info("%d changed paths: %s", len(batch), describe(summary))
+
+    def _sync(self, paths: Sequence[str] | None) -> IndexSummary:
+        if paths is None:
+            return self.engine.sync()
+        scope: set[str] | None = set(paths)
+        # Ignore rules are read under the write lock, as every sync reads them.
+        with self.engine.write_lock:
+            for path in paths:
+                if self.engine.rules.notify_changed(path) and scope is not None:
+                    folder = path.rpartition("/")[0]
+                    if not folder or folder.startswith(".git"):
+                        scope = None  # a root-level ignore file: look at everything
+                    else:
+                        scope.add(folder)
+            return self.engine.sync(paths=None if scope is None else sorted(scope))
+
+
+class PeriodicSync(_Keeper):
+    """Rescans every `interval` seconds; the owner of a `cidx sync --interval`."""
+
+    mode = "periodic"
+
+    def __init__(
+        self, engine: Engine, interval: float, *, max_retries: int = 5, backoff: float = 1.0
+    ) -> None:
+        super().__init__(engine, max_retries=max_retries, backoff=backoff)
+        self.interval = interval
+        self.cycles = 0
+
+    def run(self, stop: threading.Event, *, once: bool = False) -> bool:
+        """Run cycles until `stop` (or one, with `once`); False if the last one failed."""
+        ok = True
+        while not stop.is_set():
+            self.cycles += 1
+            started = time.monotonic()
+            summary = self.sync_with_retries(stop)
+            ok = summary is not None
+            if summary is not None:
+                log.info("cycle %d: %s", self.cycles, describe(summary))
+            if once or stop.wait(max(0.0, self.interval - (time.monotonic() - started))):
+                break
+        return ok
+
+
+LIVE_KINDS = frozenset({"watch", "sync", "serve", "mcp"})
+
+
+def run_owner(
+    start: Path | None = None,
+    *,
+    kind: str,
+    interval: float | None = None,
+    once: bool = False,
+    rescan_interval: float = DEFAULT_RESCAN_SECONDS,
+    log_format: LogFormat = "human",
+    wait: bool = True,
+    on_wait: Callable[[OwnerInfo | None], None] | None = None,
+    on_ready: Callable[[Engine, _Keeper], Callable[[], None] | None] | None = None,
+    force_polling: bool | None = None,
+) -> bool:
+    """Own the project's index and keep it live until SIGINT/SIGTERM.
+
+    With `interval` the index is rescanned every `interval` seconds,
+    otherwise it follows file events. `on_ready(engine, keeper)` runs once
+    the index is open (the HTTP endpoint starts there) and may return a
+    function to call on the way out. Returns False if the last sync failed.
+    """
+    from cidx.logs import setup_logging
+    from cidx.service import open_index
+    from cidx.watcher import FileWatcher
+
+    paths = project_paths(start)
+    current = read_owner(paths)
+    if current is not None and current.kind in LIVE_KINDS:
+        raise LockBusyError(
+            f"{paths.root} is already kept live by {current.describe()}. Stop it first, "
+            "or use that one: every cidx command on this project reaches it."
+        )
+    setup_logging(paths, fmt=log_format)
+    stop = threading.Event()
+    restore = _stop_on_signals(stop)
+    try:
+        with open_index(
+            paths.root, kind=kind, wait=wait, on_wait=on_wait, remote=False, live=interval is None
+        ) as handle:
+            assert isinstance(handle, LocalIndex)
+            engine = handle.engine
+            keeper: LiveSync | PeriodicSync
+            if interval is None:
+                watcher = FileWatcher(paths.root, force_polling=force_polling)
+                keeper = LiveSync(engine, watcher, rescan_interval=rescan_interval)
+            else:
+                keeper = PeriodicSync(engine, interval)
+            cleanup = on_ready(engine, keeper) if on_ready is not None else None
+            log.info(
+                "cidx %s: owning %s (pid %d, %s)",
+                kind,
+                paths.root,
+                os.getpid(),
+                "file events" if interval is None else f"rescan every {interval:g} s",
+            )
+            try:
+                if isinstance(keeper, PeriodicSync):
+                    return keeper.run(stop, once=once)
+                keeper.run(stop)
+                return keeper.last_error is None
+            finally:
+                if cleanup is not None:
+                    cleanup()
+                log.info("cidx %s: stopping, index flushed", kind)
+    finally:
+        restore()
+
+
+def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+    """SIGINT and SIGTERM set `stop` (the owner then flushes and closes)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

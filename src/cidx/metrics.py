@@ -1,0 +1,139 @@
+"""Counters, gauges and histograms of one owner process, in Prometheus text.
+
+No client library: the handful of instruments below is all cidx exposes,
+and rendering the text format (version 0.0.4) is a few lines. Everything is
+thread-safe; gauges may be callables read at scrape time.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Query latency: most answers take milliseconds; the tail matters up to seconds.
+QUERY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+SYNC_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+def _fmt(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
+
+
+@dataclass
+class Counter:
+    name: str
+    help: str
+    value: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def inc(self, amount: float = 1.0) -> None:
+        with self._lock:
+            self.value += amount
+
+    def render(self) -> list[str]:
+        return [
+            f"# HELP {self.name} {self.help}",
+            f"# TYPE {self.name} counter",
+            f"{self.name} {_fmt(self.value)}",
+        ]
+
+
+@dataclass
+class Gauge:
+    name: str
+    help: str
+    value: float = 0.0
+    read: Callable[[], float] | None = None
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+    def render(self) -> list[str]:
+        value = self.read() if self.read is not None else self.value
+        return [
+            f"# HELP {self.name} {self.help}",
+            f"# TYPE {self.name} gauge",
+            f"{self.name} {_fmt(value)}",
+        ]
+
+
+@dataclass
+class Histogram:
+    name: str
+    help: str
+    buckets: Sequence[float]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+    count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * len(self.buckets)
+
+    def observe(self, value: float) -> None:
+        with self._lock:
+            for i, bound in enumerate(self.buckets):
+                if value <= bound:
+                    self.counts[i] += 1
+            self.total += value
+            self.count += 1
+
+    def render(self) -> list[str]:
+        with self._lock:
+            counts, total, count = list(self.counts), self.total, self.count
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
+        for bound, n in zip(self.buckets, counts, strict=True):
+            lines.append(f'{self.name}_bucket{{le="{_fmt(bound)}"}} {n}')
+        lines.append(f'{self.name}_bucket{{le="+Inf"}} {count}')
+        lines.append(f"{self.name}_sum {_fmt(total)}")
+        lines.append(f"{self.name}_count {count}")
+        return lines
+
+
+class Metrics:
+    """The instruments of one owner process."""
+
+    def __init__(self) -> None:
+        self.files = Gauge("cidx_files", "Files in the index.")
+        self.chunks = Gauge("cidx_chunks", "Chunks in the index (manifest).")
+        self.points = Gauge("cidx_points", "Points in the vector store.")
+        self.sync_lag = Gauge(
+            "cidx_sync_lag_seconds", "Age of the oldest file change not yet indexed (0 if none)."
+        )
+        self.queue_depth = Gauge("cidx_queue_depth", "Changed paths waiting to be indexed.")
+        self.last_sync = Gauge(
+            "cidx_last_sync_timestamp_seconds", "Unix time the last successful sync finished."
+        )
+        self.syncs = Counter("cidx_syncs_total", "Syncs completed.")
+        self.embedded = Counter("cidx_chunks_embedded_total", "Chunks embedded by the model.")
+        self.reused = Counter(
+            "cidx_chunks_reused_total", "Chunks whose vector came from the cache."
+        )
+        self.files_changed = Counter(
+            "cidx_files_changed_total", "Files added, modified or deleted by syncs."
+        )
+        self.errors = Counter("cidx_errors_total", "Failed syncs and failed requests.")
+        self.queries = Counter("cidx_queries_total", "Queries answered.")
+        self.query_seconds = Histogram(
+            "cidx_query_duration_seconds", "Time to answer one query.", QUERY_BUCKETS
+        )
+        self.sync_seconds = Histogram(
+            "cidx_sync_duration_seconds", "Time one sync took.", SYNC_BUCKETS
+        )
+
+    def instruments(self) -> list[Counter | Gauge | Histogram]:
+        return [v for v in vars(self).values() if isinstance(v, Counter | Gauge | Histogram)]
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for instrument in self.instruments():
+            lines.extend(instrument.render())
+        return "\n".join(lines) + "\n"
