@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from cidx.engine import Engine
 from cidx.messages import IndexSummary
 from cidx.owner.lock import OwnerLock
 from cidx.project import ProjectPaths
+from cidx.state import StateDB
 
 
 def snapshot(root: Path) -> dict[str, dict[str, Any]]:
@@ -58,11 +60,22 @@ def sync(root: Path, **kwargs: Any) -> IndexSummary:
 
 
 def clean_rebuild(root: Path, scratch: Path) -> dict[str, dict[str, Any]]:
-    """The store a fresh index of the same files has (in a copy of the tree)."""
+    """The store a fresh index of the same files has (in a copy of the tree).
+
+    Only the embedding cache is carried over (vectors do not take part in
+    the comparison, and re-embedding everything would only cost time): the
+    config, manifest and store are built from nothing.
+    """
     copy = scratch / "rebuild"
     if copy.exists():
         shutil.rmtree(copy)
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".code-indexer"), symlinks=True)
+    source = ProjectPaths(root).state_db
+    if source.exists():
+        StateDB(ProjectPaths(copy).state_db).close()
+        with sqlite3.connect(ProjectPaths(copy).state_db) as conn:
+            conn.execute("ATTACH DATABASE ? AS src", (str(source),))
+            conn.execute("INSERT INTO embeddings SELECT * FROM src.embeddings")
     sync(copy)
     return full_snapshot(copy)
 
@@ -73,11 +86,11 @@ WORDS = (
 ).split()
 
 
-def generated_module(seed: int) -> str:
-    """A distinct, deterministic Python module with five small functions."""
+def generated_module(seed: int, functions: int = 5) -> str:
+    """A distinct, deterministic Python module with a few small functions."""
     rnd = random.Random(seed)
     out = [f'"""Module {seed}."""', "", "import os", ""]
-    for f in range(5):
+    for f in range(functions):
         name = "_".join(rnd.sample(WORDS, 3)) + f"_{seed}_{f}"
         out += [
             "",

@@ -48,6 +48,21 @@ def describe(summary: IndexSummary) -> str:
     )
 
 
+def _extra(summary: IndexSummary) -> dict[str, object]:
+    """Fields JSON log lines carry, so scripts need not parse the message."""
+    return {
+        "summary": {
+            "scanned": summary.files_scanned,
+            "added": summary.files_added,
+            "modified": summary.files_modified,
+            "deleted": summary.files_deleted,
+            "embedded": summary.chunks_embedded,
+            "reused": summary.chunks_reused,
+            "seconds": round(summary.seconds, 4),
+        }
+    }
+
+
 class _Keeper:
     """What both modes share: syncing with retries, and health."""
 
@@ -142,9 +157,13 @@ class LiveSync(_Keeper):
     def run(self, stop: threading.Event) -> None:
         thread = threading.Thread(target=self._watch, args=(stop,), name="cidx-watch", daemon=True)
         thread.start()
+        # The loop below sleeps on `_wake`; a stop request must wake it too.
+        threading.Thread(
+            target=lambda: (stop.wait(), self._wake.set()), name="cidx-stop", daemon=True
+        ).start()
         summary = self.sync_with_retries(stop)
         if summary is not None:
-            log.info("catch-up sync: %s", describe(summary))
+            log.info("catch-up sync: %s", describe(summary), extra=_extra(summary))
         self.ready.set()
         next_rescan = time.monotonic() + self.rescan_interval
         while not stop.is_set():
@@ -159,7 +178,7 @@ class LiveSync(_Keeper):
             if time.monotonic() >= next_rescan:
                 summary = self.sync_with_retries(stop)
                 if summary is not None:
-                    log.info("periodic rescan: %s", describe(summary))
+                    log.info("periodic rescan: %s", describe(summary), extra=_extra(summary))
                 next_rescan = time.monotonic() + self.rescan_interval
         thread.join(timeout=5)
 
@@ -188,7 +207,7 @@ class LiveSync(_Keeper):
                     self._pending.setdefault(path, seen)
             self._wake.set()
             return
-        log.info("%d changed paths: %s", len(batch), describe(summary))
+        log.info("%d changed paths: %s", len(batch), describe(summary), extra=_extra(summary))
 
     def _sync(self, paths: Sequence[str] | None) -> IndexSummary:
         if paths is None:
@@ -227,7 +246,7 @@ class PeriodicSync(_Keeper):
             summary = self.sync_with_retries(stop)
             ok = summary is not None
             if summary is not None:
-                log.info("cycle %d: %s", self.cycles, describe(summary))
+                log.info("cycle %d: %s", self.cycles, describe(summary), extra=_extra(summary))
             if once or stop.wait(max(0.0, self.interval - (time.monotonic() - started))):
                 break
         return ok
