@@ -34,6 +34,12 @@ if TYPE_CHECKING:
     from cidx.indexer import ProgressFn
 
 
+# Writes (points upserted or deleted) or seconds after which the store is
+# flushed; see `Engine.maybe_flush`.
+FLUSH_AFTER_WRITES = 20_000
+FLUSH_AFTER_SECONDS = 300.0
+
+
 def initialize(
     paths: ProjectPaths, *, max_file_size: int | None = None, force: bool = False
 ) -> Config:
@@ -93,6 +99,8 @@ class Engine:
         # Used by syncs only (under write_lock): the class is not thread-safe.
         self.rules = IgnoreRules(paths.root)
         self.metrics = Metrics()
+        self._unflushed = 0
+        self._flushed_at = time.monotonic()
         self.opened_at = time.time()
 
     @classmethod
@@ -202,6 +210,27 @@ class Engine:
             owner_pid=owner.pid if owner else None,
             owner_kind=owner.kind if owner else None,
         )
+
+    def maybe_flush(self, writes: int) -> None:
+        """Flush the store after many writes or a long while.
+
+        Every update is already durable in the shard's write-ahead log; a
+        flush persists segments so the log can be truncated. It costs a few
+        hundred milliseconds of fsync, so doing it after every small sync
+        would dominate a live owner's save-to-searchable latency.
+        """
+        self._unflushed += writes
+        if self._unflushed and (
+            self._unflushed >= FLUSH_AFTER_WRITES
+            or time.monotonic() - self._flushed_at >= FLUSH_AFTER_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        with self.write_lock:
+            self.store.flush()
+            self._unflushed = 0
+            self._flushed_at = time.monotonic()
 
     def close(self) -> None:
         with self.write_lock:

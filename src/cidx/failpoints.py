@@ -1,9 +1,11 @@
-"""Named crash points for the crash-safety tests.
+"""Named failure points for the crash-safety and retry tests.
 
 `CIDX_FAILPOINT=name` (or `name:N` for the N-th time it is reached) makes the
 process SIGKILL itself at that point, so tests can stop a sync between any
-two of its writes deterministically instead of racing a timer. Unset, a
-failpoint costs one dictionary lookup.
+two of its writes deterministically instead of racing a timer.
+`CIDX_FAILPOINT_RAISE=name:N` instead raises an `OSError` the first N times
+the point is reached, as a failing disk or store would. Unset, a failpoint
+costs one comparison.
 """
 
 from __future__ import annotations
@@ -11,16 +13,22 @@ from __future__ import annotations
 import os
 import signal
 
-_spec = os.environ.get("CIDX_FAILPOINT", "")
-_name, _, _nth = _spec.partition(":")
-_remaining = int(_nth) if _nth.isdigit() else 1
-_hits = 0
+
+def _parse(value: str) -> tuple[str, int]:
+    name, _, count = value.partition(":")
+    return name, int(count) if count.isdigit() else 1
+
+
+_KILL = _parse(os.environ.get("CIDX_FAILPOINT", ""))
+_RAISE = _parse(os.environ.get("CIDX_FAILPOINT_RAISE", ""))
+_hits: dict[str, int] = {}
 
 
 def failpoint(name: str) -> None:
-    global _hits
-    if not _spec or name != _name:
+    if name != _KILL[0] and name != _RAISE[0]:
         return
-    _hits += 1
-    if _hits >= _remaining:
+    hits = _hits[name] = _hits.get(name, 0) + 1
+    if name == _KILL[0] and hits >= _KILL[1]:
         os.kill(os.getpid(), signal.SIGKILL)
+    if name == _RAISE[0] and hits <= _RAISE[1]:
+        raise OSError(f"injected failure at {name} ({hits} of {_RAISE[1]})")

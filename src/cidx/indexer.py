@@ -250,7 +250,7 @@ class Indexer:
         )
         if summary.points_deleted:
             self.store.optimize(self.collection)
-        self.store.flush()
+        self.engine.maybe_flush(summary.points_upserted + summary.points_deleted)
         summary.files_skipped = len(summary.skipped)
         summary.seconds = time.perf_counter() - started
         with self.db.transaction() as tx:

@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
 
 
 def sync(
-    interval: float = typer.Option(60.0, "--interval", help="Seconds between rescans.", min=0.1),
+    interval: float = typer.Option(60.0, "--interval", help="Seconds between rescans.", min=0.01),
     once: bool = typer.Option(False, "--once", help="Run one cycle and exit."),
     log_format: str = LOG_FORMAT,
     no_wait: bool = NO_WAIT,
