@@ -21,7 +21,15 @@ from cidx.embedding import MODEL_NAME, embedding_settings
 from cidx.errors import ConfigError
 from cidx.fsutil import disk_usage
 from cidx.ignore import IgnoreRules
-from cidx.messages import IndexSummary, QueryAnswer, QueryRequest, SearchResult, StatusReport
+from cidx.messages import (
+    IndexSummary,
+    QueryAnswer,
+    QueryRequest,
+    SearchOutcome,
+    SearchRequest,
+    SearchResult,
+    StatusReport,
+)
 from cidx.metrics import Metrics
 from cidx.owner.lock import read_owner
 from cidx.project import ProjectPaths
@@ -168,6 +176,15 @@ class Engine:
         from cidx.search import Searcher
 
         return Searcher(self).search(request)
+
+    def search_outcome(
+        self, request: SearchRequest, progress: ProgressFn | None = None, *, sync: bool = True
+    ) -> SearchOutcome:
+        """A sync (if asked and `sync`), then the searches, timed."""
+        summary = self.sync(progress=progress) if request.sync and sync else None
+        started = time.perf_counter()
+        answers = self.search_batch(request.queries)
+        return SearchOutcome(answers, summary, time.perf_counter() - started)
 
     def search_batch(self, requests: list[QueryRequest]) -> list[QueryAnswer]:
         from cidx.search import Searcher

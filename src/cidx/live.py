@@ -158,9 +158,7 @@ class LiveSync(_Keeper):
         thread = threading.Thread(target=self._watch, args=(stop,), name="cidx-watch", daemon=True)
         thread.start()
         # The loop below sleeps on `_wake`; a stop request must wake it too.
-        threading.Thread(
-            target=lambda: (stop.wait(), self._wake.set()), name="cidx-stop", daemon=True
-        ).start()
+        threading.Thread(target=self._wake_on, args=(stop,), name="cidx-stop", daemon=True).start()
         summary = self.sync_with_retries(stop)
         if summary is not None:
             log.info("catch-up sync: %s", describe(summary), extra=_extra(summary))
@@ -181,6 +179,10 @@ class LiveSync(_Keeper):
                     log.info("periodic rescan: %s", describe(summary), extra=_extra(summary))
                 next_rescan = time.monotonic() + self.rescan_interval
         thread.join(timeout=5)
+
+    def _wake_on(self, stop: threading.Event) -> None:
+        stop.wait()
+        self._wake.set()
 
     def _watch(self, stop: threading.Event) -> None:
         try:

@@ -153,6 +153,8 @@ class SearchOutcome:
     # The sync run before searching, when one ran (None when the owner keeps
     # the index live, or the caller asked for no sync).
     sync: IndexSummary | None = None
+    # Time spent searching (after any sync), as measured where it ran.
+    search_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

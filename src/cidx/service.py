@@ -74,11 +74,10 @@ class LocalIndex:
         return summary
 
     def search(self, request: SearchRequest, progress: ProgressFn | None = None) -> SearchOutcome:
-        summary = None
-        if request.sync:
-            summary = self.engine.sync(progress=progress)
-            summary.initialized = self.created
-        return SearchOutcome(answers=self.engine.search_batch(request.queries), sync=summary)
+        outcome = self.engine.search_outcome(request, progress)
+        if outcome.sync is not None:
+            outcome.sync.initialized = self.created
+        return outcome
 
     def status(self) -> StatusReport:
         return self.engine.status()

@@ -179,15 +179,17 @@ class OwnerServer:
         return {"pid": os.getpid(), "live": self.live, "busy": self.engine.syncing > 0}
 
     def _search(self, req: SearchRequest, progress: Callable[[Progress], None]) -> SearchOutcome:
-        summary = None
-        if req.sync and not self.live:
-            summary = self.engine.sync(progress=progress)
-        elif req.sync and self.engine.syncing:
-            # A live owner is applying a batch of changes: give it a moment,
-            # so a query right after a save sees the save.
-            if self.engine.write_lock.acquire(timeout=_LIVE_WAIT_SECONDS):
-                self.engine.write_lock.release()
-        return SearchOutcome(answers=self.engine.search_batch(req.queries), sync=summary)
+        # A live owner applying a batch of changes gets a moment to finish,
+        # so a query right after a save sees the save.
+        if (
+            self.live
+            and req.sync
+            and self.engine.syncing
+            and self.engine.write_lock.acquire(timeout=_LIVE_WAIT_SECONDS)
+        ):
+            self.engine.write_lock.release()
+        outcome: SearchOutcome = self.engine.search_outcome(req, progress, sync=not self.live)
+        return outcome
 
     def _index(self, req: IndexRequest, progress: Callable[[Progress], None]) -> Any:
         return self.engine.sync(clear=req.clear, progress=progress)
