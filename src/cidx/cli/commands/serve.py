@@ -1,0 +1,57 @@
+"""`cidx serve`: own the index, keep it live, and answer HTTP (health, metrics, search)."""
+
+from __future__ import annotations
+
+import typer
+
+from cidx import http_api, live
+from cidx.cli import render
+from cidx.cli.params import LOG_FORMAT, NO_WAIT, log_format_value
+from cidx.errors import ExitCode, UsageError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    http: str | None = typer.Option(
+        None,
+        "--http",
+        metavar="HOST:PORT",
+        help="Answer HTTP here: /healthz, /metrics, /search (e.g. 127.0.0.1:8765, :8765, "
+        "[::1]:8765; port 0 picks a free one, written to .code-indexer/serve.json).",
+    ),
+    interval: float | None = typer.Option(
+        None,
+        "--interval",
+        help="Rescan every this many seconds instead of following file events.",
+        min=0.1,
+    ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        help="Require `Authorization: Bearer TOKEN` on every HTTP request; needed to listen "
+        f"beyond loopback. Prefer ${http_api.TOKEN_ENV}: options show in `ps`.",
+    ),
+    log_format: str = LOG_FORMAT,
+    no_wait: bool = NO_WAIT,
+) -> None:
+    """Keep the index live until Ctrl-C and, with --http, serve it over HTTP.
+
+    Other cidx commands on this project are answered by this process meanwhile.
+    """
+    fmt = log_format_value(log_format)
+    if http is None and token is not None:
+        raise UsageError("--token only applies with --http HOST:PORT.")
+    settings = http_api.http_settings(http, token) if http is not None else None
+    ok = live.run_owner(
+        kind="serve",
+        interval=interval,
+        log_format=fmt,
+        wait=not no_wait,
+        on_wait=render.waiting,
+        on_ready=http_api.starter(settings) if settings is not None else None,
+    )
+    if not ok:
+        raise typer.Exit(int(ExitCode.ERROR))
