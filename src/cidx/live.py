@@ -254,7 +254,7 @@ class PeriodicSync(_Keeper):
         return ok
 
 
-LIVE_KINDS = frozenset({"watch", "sync", "serve", "mcp"})
+LIVE_KINDS = frozenset({"watch", "sync", "serve"})
 
 
 def run_owner(

@@ -195,7 +195,9 @@ def with_index(
             if attempts >= 5:
                 raise
         except OwnerError:
-            if attempts >= 2:
+            # The owner died mid-request (it was killed, or crashed): its lock
+            # is free now, so the next attempt normally becomes the owner.
+            if attempts >= 3:
                 raise
 
 

@@ -1,0 +1,333 @@
+"""Who answers an MCP tool call: the project's owner, or this process for a while.
+
+Every call goes through `cidx.service.open_index`, so the answer is the same
+whoever owns the index. When another process owns it (a `cidx watch`,
+`serve`, a running `cidx index`, another agent's `cidx mcp`), the call is
+forwarded through its socket. When nobody does, this process becomes the
+owner — it takes the lock, opens the engine once and serves the owner
+socket, so the user's own `cidx` commands reach it — and stays the owner
+between calls, running an incremental sync before each search. After
+`idle_release` seconds without a tool call it lets go of all that, so a
+`cidx watch` started meanwhile (which waits for the lock) can take over;
+the next call then reaches that watcher, or takes ownership again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal, TypeVar
+
+from cidx import service
+from cidx.errors import OwnerError, UsageError
+from cidx.messages import (
+    IndexRequest,
+    IndexSummary,
+    QueryRequest,
+    SearchOutcome,
+    SearchRequest,
+    StatusReport,
+)
+from cidx.owner.client import OwnerUnavailable
+from cidx.owner.lock import OwnerInfo
+from cidx.project import ProjectPaths, project_paths
+
+log = logging.getLogger("cidx.mcp")
+
+KIND = "mcp"
+DEFAULT_IDLE_RELEASE_SECONDS = 60.0
+# The same bounds `service.with_index` gives a vanished owner.
+_UNAVAILABLE_ATTEMPTS = 5
+_OWNER_ERROR_ATTEMPTS = 2
+
+T = TypeVar("T")
+
+
+def project_for(path: Path | None) -> ProjectPaths:
+    """The project `cidx mcp --project PATH` serves (root discovery as for every command)."""
+    if path is not None:
+        if not path.exists():
+            raise UsageError(
+                f"The project folder {path} does not exist. Pass an existing folder to "
+                "--project, or leave it out to serve the project in the working directory."
+            )
+        if not path.is_dir():
+            raise UsageError(
+                f"{path} is not a folder. Pass the project's folder (or any folder inside "
+                "it) to --project."
+            )
+    return project_paths(path)
+
+
+@dataclass(frozen=True)
+class ReindexOutcome:
+    summary: IndexSummary
+    # "paths": only the paths asked for were looked at; "full": the whole project.
+    scope: Literal["paths", "full"]
+    paths: tuple[str, ...]
+    note: str | None = None
+
+
+class McpIndex:
+    """The index as the MCP tools see it; thread-safe (the SDK runs tools on worker threads)."""
+
+    def __init__(
+        self,
+        paths: ProjectPaths,
+        *,
+        idle_release: float = DEFAULT_IDLE_RELEASE_SECONDS,
+        wait: bool = True,
+    ) -> None:
+        if idle_release < 0:
+            raise UsageError(f"--idle-release must be 0 or more seconds, not {idle_release:g}.")
+        self.paths = paths
+        self.idle_release = idle_release
+        self.wait = wait
+        self._cond = threading.Condition()
+        self._stack: contextlib.ExitStack | None = None  # set while this process owns the index
+        self._local: service.LocalIndex | None = None
+        self._users = 0  # tool calls running against `_local`
+        self._last_used = time.monotonic()
+        self._closed = False
+        self._releaser = threading.Thread(
+            target=self._release_when_idle, name="cidx-mcp-idle", daemon=True
+        )
+        self._releaser.start()
+
+    # -- the tools ---------------------------------------------------------
+
+    def search(
+        self, query: QueryRequest, progress: service.ProgressFn | None = None
+    ) -> SearchOutcome:
+        _check_globs(query.paths)
+
+        def run(handle: service.IndexHandle) -> SearchOutcome:
+            # An owner that does not keep the index live (this process, or a
+            # running `cidx index`) syncs first; a watcher answers at once.
+            outcome = handle.search(SearchRequest([query], sync=True), progress)
+            _creation_reported(handle)
+            return outcome
+
+        return self.run(run)
+
+    def status(self) -> StatusReport:
+        return self.run(lambda h: h.status())
+
+    def reindex(
+        self, paths: Sequence[str] | None = None, progress: service.ProgressFn | None = None
+    ) -> ReindexOutcome:
+        scope = self._relative(paths or ())
+
+        def run(handle: service.IndexHandle) -> ReindexOutcome:
+            if not scope:
+                summary = handle.index(IndexRequest(), progress)
+                _creation_reported(handle)
+                return ReindexOutcome(summary, "full", ())
+            if isinstance(handle, service.LocalIndex):
+                summary, full = _sync_paths(handle, scope, progress)
+                _creation_reported(handle)
+                note = (
+                    "An ignore file is among the paths, so the whole project was synced."
+                    if full
+                    else None
+                )
+                return ReindexOutcome(summary, "full" if full else "paths", tuple(scope), note)
+            # The owner socket offers a full sync only; an incremental one
+            # reads just the files whose size or mtime changed, so it costs
+            # little more than a sync of the paths.
+            who = handle.owner.describe() if handle.owner else "another cidx process"
+            return ReindexOutcome(
+                handle.index(IndexRequest(), progress),
+                "full",
+                tuple(scope),
+                note=f"The index is owned by {who}, which syncs the whole project on "
+                "request: every changed file was brought up to date, not only the "
+                "paths asked for.",
+            )
+
+        return self.run(run)
+
+    # -- ownership ---------------------------------------------------------
+
+    @property
+    def owns(self) -> bool:
+        """Whether this process owns the index right now."""
+        with self._cond:
+            return self._local is not None
+
+    def run(self, fn: Callable[[service.IndexHandle], T]) -> T:
+        """Run `fn` against the index; if a remote owner exits under us, run it again.
+
+        What `service.with_index` does, except that ownership taken here is
+        kept until the idle release instead of ending with the call.
+        """
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                with self._handle() as handle:
+                    return fn(handle)
+            except OwnerUnavailable:
+                if attempts >= _UNAVAILABLE_ATTEMPTS:
+                    raise OwnerError(
+                        f"The process that owns the index of {self.paths.root} stopped "
+                        "answering. Try again in a moment."
+                    ) from None
+            except OwnerError:
+                if attempts >= _OWNER_ERROR_ATTEMPTS:
+                    raise
+
+    @contextlib.contextmanager
+    def _handle(self) -> Iterator[service.IndexHandle]:
+        """The index for one call: this process's open engine, or the owner's socket."""
+        with self._cond:
+            if self._closed:
+                raise OwnerError("The MCP server is shutting down.")
+            local = self._local
+            if local is None:
+                opened = contextlib.ExitStack()
+                handle = opened.enter_context(
+                    service.open_index(
+                        self.paths.root, kind=KIND, wait=self.wait, on_wait=self._on_wait
+                    )
+                )
+                if isinstance(handle, service.LocalIndex):
+                    # Nobody owned it: keep it, until the idle release.
+                    self._stack, self._local = opened, handle
+                    local = handle
+                    log.info("owning the index of %s", self.paths.root)
+            if local is not None:
+                self._users += 1
+        if local is None:
+            # Another process owns the index: reach it for this call only.
+            with opened:
+                yield handle
+            return
+        try:
+            yield local
+        finally:
+            with self._cond:
+                self._users -= 1
+                self._last_used = time.monotonic()
+                self._cond.notify_all()
+
+    def _on_wait(self, owner: OwnerInfo | None) -> None:
+        who = owner.describe() if owner else "another cidx process"
+        log.info("waiting for %s, which is using the index", who)
+
+    def _release_when_idle(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._local is None or self._users:
+                    self._cond.wait()
+                    continue
+                left = self._last_used + self.idle_release - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                log.info(
+                    "no tool call for %g s: releasing the index for other cidx processes",
+                    self.idle_release,
+                )
+                try:
+                    self._release()
+                except Exception:
+                    # The lock is released whatever failed; this thread must
+                    # live on for the next ownership.
+                    log.exception("closing the index failed")
+
+    def _release(self) -> None:
+        """Stop owning: finish socket requests in flight, close the engine, unlock."""
+        stack, self._stack, self._local = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Release the index once the calls in flight are done (or after `timeout`)."""
+        with self._cond:
+            self._closed = True
+            self._cond.wait_for(lambda: self._users == 0, timeout=timeout)
+            self._release()
+            self._cond.notify_all()
+        self._releaser.join(timeout=5)
+
+    def __enter__(self) -> McpIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers -----------------------------------------------------------
+
+    def _relative(self, paths: Sequence[str]) -> list[str]:
+        """Project-relative POSIX paths; UsageError for one outside the project."""
+        root = self.paths.root
+        out: list[str] = []
+        for text in paths:
+            if not text.strip():
+                raise UsageError("A path to reindex is empty. Give paths relative to the root.")
+            given = Path(text.strip())
+            # normpath, not resolve: a symlink inside the project is indexed
+            # under its own path, wherever it points.
+            absolute = Path(os.path.normpath(given if given.is_absolute() else root / given))
+            if not absolute.is_relative_to(root):
+                absolute = absolute.resolve()  # the root reached through a symlink
+            if not absolute.is_relative_to(root):
+                raise UsageError(
+                    f"{text!r} is outside the project at {root}. Give paths inside it, "
+                    "relative to the root (e.g. src/app.py) or absolute."
+                )
+            rel = PurePosixPath(*absolute.relative_to(root).parts).as_posix()
+            if rel == ".":
+                return []  # the root itself: everything
+            out.append(rel)
+        return sorted(set(out))
+
+
+def _check_globs(globs: Sequence[str]) -> None:
+    """UsageError naming the first glob gitignore syntax cannot read."""
+    import pathspec
+
+    for glob in globs:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([glob])
+        except ValueError as exc:
+            reason = str(exc.__cause__ or exc).rstrip(".")
+            raise UsageError(
+                f"Cannot read the path glob {glob!r}: {reason}. Use gitignore syntax, "
+                "e.g. src/, *.py or src/**/test_*.py."
+            ) from None
+
+
+def _creation_reported(handle: service.IndexHandle) -> None:
+    """Say "created the index" in the first sync's summary only.
+
+    `LocalIndex.created` marks every summary its handle gives, which suits a
+    command's single call; this handle serves many.
+    """
+    if isinstance(handle, service.LocalIndex):
+        handle.created = False
+
+
+def _sync_paths(
+    handle: service.LocalIndex, paths: list[str], progress: service.ProgressFn | None
+) -> tuple[IndexSummary, bool]:
+    """A sync of just `paths` (files or folders, present or gone); (summary, was it full).
+
+    A changed ignore file can change what is indexed anywhere below it, and
+    only a full sync reads every ignore file again: one among the paths
+    makes this a full sync.
+    """
+    engine = handle.engine
+    # The ignore rules are read under the write lock, as every sync reads them.
+    with engine.write_lock:
+        affects_rules = [p for p in paths if engine.rules.notify_changed(p)]
+        summary = engine.sync(paths=None if affects_rules else paths, progress=progress)
+    summary.initialized = handle.created
+    return summary, bool(affects_rules)
