@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,48 +17,28 @@ from cidx.project import ProjectPaths
 from cidx.state import StateDB
 
 
-def snapshot(root: Path) -> dict[str, dict[str, Any]]:
-    """Every point in the project's store: id → payload."""
+@contextlib.contextmanager
+def opened(root: Path) -> Iterator[Engine]:
+    """The project's engine, owned by this test for the duration."""
     paths = ProjectPaths(root)
-    lock = OwnerLock(paths, "test")
-    lock.acquire(timeout=30)
-    try:
-        engine, _ = Engine.open(paths)
+    with OwnerLock(paths, "test"):
+        engine, _created = Engine.open(paths)
         try:
-            return dict(engine.store.scroll(engine.config.collection, payload_fields=[]))
+            yield engine
         finally:
             engine.close()
-    finally:
-        lock.release()
 
 
 def full_snapshot(root: Path) -> dict[str, dict[str, Any]]:
-    paths = ProjectPaths(root)
-    lock = OwnerLock(paths, "test")
-    lock.acquire(timeout=30)
-    try:
-        engine, _ = Engine.open(paths)
-        try:
-            ids = [pid for pid, _ in engine.store.scroll(engine.config.collection)]
-            return {h.id: h.payload for h in engine.store.retrieve(engine.config.collection, ids)}
-        finally:
-            engine.close()
-    finally:
-        lock.release()
+    """Every point in the project's store: id → full payload."""
+    with opened(root) as engine:
+        ids = [pid for pid, _ in engine.store.scroll(engine.config.collection)]
+        return {h.id: h.payload for h in engine.store.retrieve(engine.config.collection, ids)}
 
 
 def sync(root: Path, **kwargs: Any) -> IndexSummary:
-    paths = ProjectPaths(root)
-    lock = OwnerLock(paths, "test")
-    lock.acquire(timeout=30)
-    try:
-        engine, _ = Engine.open(paths)
-        try:
-            return engine.sync(**kwargs)
-        finally:
-            engine.close()
-    finally:
-        lock.release()
+    with opened(root) as engine:
+        return engine.sync(**kwargs)
 
 
 def clean_rebuild(root: Path, scratch: Path) -> dict[str, dict[str, Any]]:

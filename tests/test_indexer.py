@@ -10,7 +10,7 @@ import pytest
 
 from cidx.indexer import RACY_SECONDS
 from tests.conftest import write_files
-from tests.helpers import clean_rebuild, full_snapshot, sync
+from tests.helpers import clean_rebuild, full_snapshot, opened, sync
 
 FILES = {
     "app/upload.py": '''
@@ -226,16 +226,9 @@ def test_clear_rebuilds_from_the_cache(indexed: Path, tmp_path: Path) -> None:
 
 
 def test_drift_between_manifest_and_store_is_repaired(indexed: Path, tmp_path: Path) -> None:
-    from cidx.engine import Engine
-    from cidx.owner.lock import OwnerLock
-    from cidx.project import ProjectPaths
-
-    paths = ProjectPaths(indexed)
-    with OwnerLock(paths, "test"):
-        engine, _ = Engine.open(paths)
+    with opened(indexed) as engine:
         some = next(iter(engine.db.files().values()))
         engine.store.delete(engine.config.collection, list(some.chunk_ids[:1]))
-        engine.close()
     summary = sync(indexed)
     assert summary.files_added == 1  # the damaged file was re-indexed
     _assert_equals_rebuild(indexed, tmp_path)
