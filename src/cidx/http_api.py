@@ -41,6 +41,7 @@ from cidx.errors import CidxError, LockBusyError, OwnerError, UsageError
 from cidx.messages import QUERY_MODES, Health, QueryAnswer, QueryMode, QueryRequest
 from cidx.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from cidx.metrics import Metrics
+from cidx.search import MAX_LIMIT  # checked here too, so errors name the HTTP parameter
 
 if TYPE_CHECKING:
     from cidx.engine import Engine
@@ -50,9 +51,6 @@ log = logging.getLogger("cidx.http")
 TOKEN_ENV = "CIDX_HTTP_TOKEN"
 INFO_FILE_NAME = "serve.json"
 JSON_CONTENT_TYPE = "application/json"
-# The same bound `cidx query --limit` has (cidx.search.MAX_LIMIT); checked
-# here too so the message names the HTTP parameter rather than the flag.
-MAX_LIMIT = 1000
 SEARCH_PARAMS = ("q", "limit", "mode", "path", "lang", "min_score")
 # A client that stalls mid-request gives up its thread after this long.
 REQUEST_TIMEOUT_SECONDS = 30.0
