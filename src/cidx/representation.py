@@ -13,7 +13,7 @@ from typing import Any
 
 from cidx.chunking import Chunk
 
-REPRESENTATION_VERSION = 1
+REPRESENTATION_VERSION = 2
 
 # Fixed namespace: point ids are uuid5(namespace, path, chunk hash, occurrence),
 # identical for every rebuild of the same files.
@@ -37,21 +37,27 @@ def _path_words(path: str) -> str:
 
 
 def dense_text(path: str, chunk: Chunk) -> str:
-    """The text the embedding model sees.
+    """The text the embedding model sees: "method Session.send" above the code.
 
     The path is left out so a moved or renamed file reuses every cached
-    vector; the qualified symbol goes first because the model only reads
-    the first `max_length` tokens.
+    vector (path words in the dense text did not rank better either). The
+    kind and qualified symbol go first because the model only reads the
+    first `max_length` tokens, and the kind word ranked definitions better
+    than the bare symbol.
     """
     del path
     if chunk.symbol:
-        return f"{chunk.symbol}\n{chunk.text}"
+        return f"{chunk.kind} {chunk.symbol}\n{chunk.text}"
     return chunk.text
 
 
 def sparse_text(path: str, chunk: Chunk) -> str:
-    """The text BM25 indexes: path words, symbol and the whole chunk."""
-    return f"{_path_words(path)}\n{chunk.symbol}\n{chunk.text}"
+    """The text BM25 indexes: path words, the symbol twice, and the whole chunk.
+
+    The symbol counts twice so a chunk that defines a name outranks chunks
+    that only use it.
+    """
+    return f"{_path_words(path)}\n{chunk.symbol}\n{chunk.symbol}\n{chunk.text}"
 
 
 def text_hash(text: str) -> bytes:

@@ -65,13 +65,20 @@ class Fusion:
 
 @dataclass(frozen=True)
 class StoreQuery:
-    """A single search (`searches` of one) or several fused into one ranking."""
+    """A single search (`searches` of one), several fused into one ranking, or
+    several whose candidates are re-scored by one more search (`rescore`).
+
+    Re-scoring gives every candidate of any search its exact score under
+    `rescore`, even where `rescore` alone would not have ranked it: how hybrid
+    search learns both scores of each candidate.
+    """
 
     searches: tuple[Nearest, ...]
     limit: int
     fusion: Fusion | None = None
     filter: PointFilter | None = None
     with_payload: bool = True
+    rescore: Nearest | None = None
 
 
 @dataclass(frozen=True)

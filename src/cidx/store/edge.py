@@ -154,17 +154,23 @@ class EdgeStore:
         try:
             shard.update(op)
         except Exception as exc:
-            raise StoreError(f"The index shard {self._path(name)} refused an update: {exc}") from exc
+            raise StoreError(
+                f"The index shard {self._path(name)} refused an update: {exc}"
+            ) from exc
 
     def scroll(
         self, name: str, *, payload_fields: Sequence[str] = (), batch: int = 2048
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         shard = self._shard(name)
-        with_payload: Any = q.PayloadSelector.Include(list(payload_fields)) if payload_fields else False
+        with_payload: Any = (
+            q.PayloadSelector.Include(list(payload_fields)) if payload_fields else False
+        )
         offset: Any = None
         while True:
             records, offset = shard.scroll(
-                q.ScrollRequest(offset=offset, limit=batch, with_payload=with_payload, with_vector=False)
+                q.ScrollRequest(
+                    offset=offset, limit=batch, with_payload=with_payload, with_vector=False
+                )
             )
             for record in records:
                 yield str(record.id), dict(record.payload or {})
@@ -178,7 +184,9 @@ class EdgeStore:
 
     def count(self, name: str, flt: PointFilter | None = None) -> int:
         shard = self._shard(name)
-        request = q.CountRequest(exact=True, filter=_filter(flt) if flt and not flt.is_empty() else None)
+        request = q.CountRequest(
+            exact=True, filter=_filter(flt) if flt and not flt.is_empty() else None
+        )
         return int(shard.count(request))
 
     # -- search ------------------------------------------------------------
@@ -205,7 +213,9 @@ class EdgeStore:
     def info(self, name: str) -> CollectionInfo:
         shard = self._shard(name)
         return CollectionInfo(
-            name=name, points=int(shard.info().points_count), disk_bytes=disk_usage(self._path(name))
+            name=name,
+            points=int(shard.info().points_count),
+            disk_bytes=disk_usage(self._path(name)),
         )
 
     def optimize(self, name: str) -> None:
@@ -229,12 +239,26 @@ class EdgeStore:
 
 def _vector(search: Nearest) -> Any:
     if isinstance(search.vector, SparseVec):
-        return q.Query.Nearest(q.SparseVector(search.vector.indices, search.vector.values), using=SPARSE)
+        return q.Query.Nearest(
+            q.SparseVector(search.vector.indices, search.vector.values), using=SPARSE
+        )
     return q.Query.Nearest(search.vector, using=DENSE)
 
 
 def _request(query: StoreQuery) -> Any:
     flt = _filter(query.filter) if query.filter and not query.filter.is_empty() else None
+    if query.rescore is not None:
+        if query.fusion is not None:
+            raise ValueError("a query either fuses or re-scores its searches, not both")
+        return q.QueryRequest(
+            limit=query.limit,
+            prefetches=[
+                q.Prefetch(limit=s.limit, query=_vector(s), filter=flt) for s in query.searches
+            ],
+            query=_vector(query.rescore),
+            filter=flt,
+            with_payload=query.with_payload,
+        )
     if query.fusion is None:
         if len(query.searches) != 1:
             raise ValueError("a query without fusion takes exactly one search")
@@ -268,7 +292,9 @@ def _filter(flt: PointFilter | None) -> Any:
         must.append(q.FieldCondition("path", match=q.MatchAny(list(flt.paths))))
     if flt.path_prefixes:
         must.append(
-            q.Filter(should=[q.FieldCondition("path", match=q.MatchPrefix(p)) for p in flt.path_prefixes])
+            q.Filter(
+                should=[q.FieldCondition("path", match=q.MatchPrefix(p)) for p in flt.path_prefixes]
+            )
         )
     if flt.languages:
         must.append(q.FieldCondition("language", match=q.MatchAny(list(flt.languages))))
