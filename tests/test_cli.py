@@ -135,6 +135,7 @@ def test_min_score_drops_weak_results(proj: Path) -> None:
         (["query", "x", "--mode", "fuzzy"], "Unknown --mode 'fuzzy'"),
         (["query", "x", "--limit", "0"], "--limit must be between 1"),
         (["query", "x", "--lang", "klingon"], "No indexed file is in language 'klingon'"),
+        (["query", "x", "--path", "\\"], "Cannot use the path glob"),
         (["init", "--max-file-size", "lots"], "Cannot read the size 'lots'"),
     ],
 )

@@ -188,7 +188,13 @@ class Searcher:
         if request.paths:
             import pathspec
 
-            spec = pathspec.GitIgnoreSpec.from_lines(request.paths)
+            try:
+                spec = pathspec.GitIgnoreSpec.from_lines(request.paths)
+            except ValueError as exc:
+                raise UsageError(
+                    f"Cannot use the path glob: {exc}. Globs use .gitignore syntax, "
+                    "e.g. '*.py', 'src/', 'src/**/test_*.py'."
+                ) from None
             matched = tuple(p for p in self.engine.db.file_paths() if spec.match_file(p))
             if not matched:
                 return _Scope(None, True)

@@ -31,7 +31,10 @@ class SearchHit(BaseModel):
     )
     kind: str = Field(description="What the chunk is: function, method, class, section, …")
     language: str
-    score: float = Field(description="Relevance; higher is better. Comparable within one search.")
+    score: float = Field(
+        description="Relevance; higher is better. hybrid: 0..1, comparable across searches; "
+        "semantic: cosine similarity; keyword: raw BM25."
+    )
     snippet: str = Field(
         description=f"The chunk's text; past {MAX_SNIPPET_LINES} lines it is cut, with a "
         "marker line saying how many lines were left out."

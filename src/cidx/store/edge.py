@@ -271,6 +271,10 @@ def _request(query: StoreQuery) -> Any:
     prefetches = [q.Prefetch(limit=s.limit, query=_vector(s), filter=flt) for s in query.searches]
     fusion: Any
     if query.fusion.method == "rrf":
+        # Measured with qdrant-edge-py 0.9.0: weighted RRF favours the source
+        # the *other* weight belongs to (weights (4, 1) over dense, sparse
+        # rank the sparse side higher). cidx's own ranking does not use
+        # weights; a caller that does should check the order it gets.
         weights = list(query.fusion.weights) if query.fusion.weights else None
         fusion = q.Fusion.Rrf(k=query.fusion.rrf_k, weights=weights)
     else:

@@ -24,7 +24,8 @@ def query(
     mode: str = typer.Option(
         "hybrid",
         "--mode",
-        help="hybrid (dense + BM25), semantic (dense only) or keyword (BM25 only).",
+        help="hybrid (dense + BM25 + name match; the best measured), semantic (dense only) "
+        "or keyword (BM25 only).",
     ),
     path: list[str] = typer.Option(
         None, "--path", help="Only files matching this glob (gitignore syntax); repeatable."
@@ -32,7 +33,12 @@ def query(
     lang: list[str] = typer.Option(
         None, "--lang", help="Only this language (e.g. python, ts); repeatable."
     ),
-    min_score: float = typer.Option(None, "--min-score", help="Drop results scoring below this."),
+    min_score: float = typer.Option(
+        None,
+        "--min-score",
+        help="Drop results scoring below this. Scores: hybrid 0..1, comparable across "
+        "queries; semantic a cosine; keyword raw BM25.",
+    ),
     batch: typer.FileText = typer.Option(
         None,
         "--batch",
