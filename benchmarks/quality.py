@@ -8,8 +8,9 @@
     python benchmarks/quality.py --embed-speed         # embedding time at max length 128/256/512
     python benchmarks/quality.py --list                # every variant's name
 
-Corpora are made by /work/shared/eval/build_corpus.py (`<bench>/<name>/corpus`
-and `queries.json`). Each corpus is copied to a temporary project and indexed
+Corpora are made by the public retrieval benchmark's `build_corpus.py` (a
+CodeSearchNet-style builder: `<bench>/<name>/corpus` and `queries.json`).
+Each corpus is copied to a temporary project and indexed
 through the real code path (`cidx.service.open_index` → `Engine.sync`); every
 query-time variant is then scored on that same index with run_eval.py's rule
 (a hit is a result in the query's file whose lines overlap the function's

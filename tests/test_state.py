@@ -16,11 +16,16 @@ from cidx.state.migrations import MIGRATIONS
 DATA = Path(__file__).parent / "data"
 
 
-def test_a_stored_v1_database_opens_and_keeps_its_data(tmp_path: Path) -> None:
+def test_a_stored_v1_database_migrates_and_keeps_its_data(tmp_path: Path) -> None:
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v1.db", copy)
     db = StateDB(copy)
-    assert db.schema_version == len(MIGRATIONS)
+    assert db.schema_version == len(MIGRATIONS) == 2
+    # m002: the vector cache is a rowid table with a unique key.
+    ddl = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'embeddings'").fetchone()[0]
+    assert "WITHOUT ROWID" not in ddl and "id        INTEGER PRIMARY KEY" in ddl
+    indexes = {r[0] for r in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"embeddings_key", "embeddings_used_at"} <= indexes
     rec = db.file("src/app.py")
     assert rec is not None and rec.chunk_ids == ("11111111-1111-5111-8111-111111111111",)
     cached = db.cached_vectors("all-MiniLM-L6-v2-int8@128", [b"\x01" * 16])
@@ -79,3 +84,16 @@ def test_cache_prune_keeps_the_most_recently_used(tmp_path: Path) -> None:
     assert db.prune_cache(keep=4) == 6
     left = {h[0] for h in db.cached_vectors("m", [bytes([i]) * 16 for i in range(10)])}
     assert left == {6, 7, 8, 9}
+
+
+def test_the_cache_is_compact(tmp_path: Path) -> None:
+    db = StateDB(tmp_path / "state.db")
+    vec = np.arange(384, dtype=np.float32)
+    with db.transaction() as tx:
+        db.put_vectors(tx, "m", [(i.to_bytes(16, "big"), vec) for i in range(2000)])
+        # Writing one again only marks it used.
+        db.put_vectors(tx, "m", [((5).to_bytes(16, "big"), vec)])
+    assert db.cache_size() == 2000
+    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = (tmp_path / "state.db").stat().st_size
+    assert size < 2000 * 384 * 4 * 1.5, size

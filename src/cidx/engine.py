@@ -107,6 +107,11 @@ class Engine:
         # Used by syncs only (under write_lock): the class is not thread-safe.
         self.rules = IgnoreRules(paths.root)
         self.metrics = Metrics()
+        # Sizes are read when scraped, not after every sync: most processes
+        # never expose metrics.
+        self.metrics.files.read = lambda: float(self.db.counts()[0])
+        self.metrics.chunks.read = lambda: float(self.db.counts()[1])
+        self.metrics.points.read = lambda: float(self.store.count(self.config.collection))
         self._unflushed = 0
         self._flushed_at = time.monotonic()
         self.opened_at = time.time()
@@ -167,10 +172,6 @@ class Engine:
         m.files_changed.inc(summary.files_changed + summary.files_deleted)
         m.sync_seconds.observe(summary.seconds)
         m.last_sync.set(time.time())
-        files, chunks = self.db.counts()
-        m.files.set(files)
-        m.chunks.set(chunks)
-        m.points.set(self.store.count(self.config.collection))
 
     def search(self, request: QueryRequest) -> list[SearchResult]:
         from cidx.search import Searcher

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -374,6 +375,7 @@ class IgnoreRules:
         self._root = os.fspath(root)
         self._dir_rules: dict[str, _DirRules] = {}
         self._dir_ignored: dict[str, bool] = {}
+        self._listed: dict[str, frozenset[str]] = {}
 
     # ----------------------------------------------------------------- queries
 
@@ -448,8 +450,9 @@ class IgnoreRules:
         if not rel_dir:
             self._dir_rules.clear()
             self._dir_ignored.clear()
+            self._listed.clear()
             return
-        for cache in (self._dir_rules, self._dir_ignored):
+        for cache in (self._dir_rules, self._dir_ignored, self._listed):
             for key in [k for k in cache if _is_within(k, rel_dir)]:
                 del cache[key]
 
@@ -493,11 +496,24 @@ class IgnoreRules:
                 layer = _compile_layer("", text) if text else None
                 if layer is not None:
                     git = (layer,)
-        abs_dir = os.path.join(self._root, rel_dir) if rel_dir else self._root
-        text = _read_text(os.path.join(abs_dir, GITIGNORE))
-        if text and (layer := _compile_layer(rel_dir, text)) is not None:
-            git = (*git, layer)
-        text = _read_text(os.path.join(abs_dir, CIDXIGNORE))
-        if text and (layer := _compile_layer(rel_dir, text)) is not None:
-            cidx = (*cidx, layer)
+        abs_dir = f"{self._root}/{rel_dir}" if rel_dir else self._root
+        # The walk says which ignore files a folder holds, so most folders
+        # (those with none) cost no failed open() each.
+        present = self._listed.pop(rel_dir, None)
+        if present is None or GITIGNORE in present:
+            text = _read_text(f"{abs_dir}/{GITIGNORE}")
+            if text and (layer := _compile_layer(rel_dir, text)) is not None:
+                git = (*git, layer)
+        if present is None or CIDXIGNORE in present:
+            text = _read_text(f"{abs_dir}/{CIDXIGNORE}")
+            if text and (layer := _compile_layer(rel_dir, text)) is not None:
+                cidx = (*cidx, layer)
         return _DirRules(git=git, cidx=cidx)
+
+    def listed(self, rel_dir: str, names: Iterable[str]) -> None:
+        """Tell the rules which ignore files `rel_dir` holds (from its listing).
+
+        Only a hint, used once, the next time that folder's rules load.
+        """
+        if rel_dir not in self._dir_rules:
+            self._listed[rel_dir] = frozenset(n for n in names if n in IGNORE_FILE_NAMES)

