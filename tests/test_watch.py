@@ -131,7 +131,9 @@ def test_edit_create_delete_rename(started: list[Watcher], proj: Path, tmp_path:
     _stop_and_compare(w, tmp_path)
 
 
-def test_directory_rename_and_editor_saves(started: list[Watcher], proj: Path, tmp_path: Path) -> None:
+def test_directory_rename_and_editor_saves(
+    started: list[Watcher], proj: Path, tmp_path: Path
+) -> None:
     w = _watch(started, proj)
     (proj / "src").rename(proj / "lib")
     w.settle()
