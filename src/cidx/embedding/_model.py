@@ -83,10 +83,10 @@ class Embedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
-        # The file is already optimised: measured here, onnxruntime's own graph
-        # passes change no vector (1e-7) and no throughput, and cost 180 ms of
-        # every start-up.
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        # Measured here: the basic graph passes make a one-line query 4x
+        # faster (3.9 ms instead of 16) and cost 100 ms at load; the extended
+        # ones add nothing to either query or batch speed, and 50 ms more.
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         # No spinning between runs: an idle owner process must cost ~0 CPU.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
