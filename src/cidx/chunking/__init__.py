@@ -16,7 +16,7 @@ __all__ = ["CHUNKER_VERSION", "Chunk", "ChunkedFile", "chunk_file", "detect_lang
 
 def detect_language(rel_path: str) -> str:
     """The language name stored in the payload for `rel_path` (by file name)."""
-    from cidx.chunking._languages import language_for_path
+    from cidx.chunking._filetypes import language_for_path
 
     return language_for_path(rel_path)
 

@@ -20,13 +20,13 @@ from typing import cast
 from tree_sitter import Node, Parser
 from tree_sitter_language_pack import SupportedLanguage, get_parser
 
-from cidx.chunking._languages import (
+from cidx.chunking._definitions import (
     CONTAINER_CATEGORIES,
-    SPECS,
     Category,
     LanguageSpec,
     classify,
 )
+from cidx.chunking._languages import SPECS
 from cidx.chunking._text import Piece, SourceLines, merge_trivial, split_range
 from cidx.chunking._types import Chunk
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from cidx.chunking._code import chunk_code, has_spec
-from cidx.chunking._languages import language_for_path
+from cidx.chunking._filetypes import language_for_path
 from cidx.chunking._markdown import chunk_markdown
 from cidx.chunking._text import SourceLines, chunk_text
 from cidx.chunking._types import Chunk, ChunkedFile
