@@ -31,6 +31,43 @@ def _isolated_home(
     monkeypatch.delenv("CIDX_FAILPOINT", raising=False)
 
 
+# A small project: Python, TypeScript and Markdown, one clear answer per query.
+DEMO_PROJECT: dict[str, str | bytes] = {
+    "src/uploads/retry.py": '''
+        import time
+
+
+        def retry_failed_uploads(queue, attempts=3):
+            """Send every failed upload again, backing off between tries."""
+            for item in queue.failed():
+                for n in range(attempts):
+                    if item.send():
+                        break
+                    time.sleep(2 ** n)
+        ''',
+    "src/auth/tokens.py": """
+        import hmac
+
+
+        def verify_token(token, secret):
+            expected = hmac.new(secret, token.payload, "sha256").hexdigest()
+            return hmac.compare_digest(expected, token.signature)
+        """,
+    "web/app.ts": """
+        export function renderDashboard(user: User): string {
+          return `<h1>Welcome ${user.name}</h1>`;
+        }
+        """,
+    "README.md": """
+        # Demo
+
+        ## Deployment
+
+        Run the container behind the load balancer.
+        """,
+}
+
+
 def write_files(root: Path, files: dict[str, str | bytes]) -> None:
     for rel, content in files.items():
         path = root / rel

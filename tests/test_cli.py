@@ -8,42 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cidx, write_files
+from tests.conftest import DEMO_PROJECT, run_cidx, write_files
 
-PROJECT = {
-    "src/uploads/retry.py": '''
-        import time
-
-
-        def retry_failed_uploads(queue, attempts=3):
-            """Send every failed upload again, backing off between tries."""
-            for item in queue.failed():
-                for n in range(attempts):
-                    if item.send():
-                        break
-                    time.sleep(2 ** n)
-        ''',
-    "src/auth/tokens.py": """
-        import hmac
-
-
-        def verify_token(token, secret):
-            expected = hmac.new(secret, token.payload, "sha256").hexdigest()
-            return hmac.compare_digest(expected, token.signature)
-        """,
-    "web/app.ts": """
-        export function renderDashboard(user: User): string {
-          return `<h1>Welcome ${user.name}</h1>`;
-        }
-        """,
-    "README.md": """
-        # Demo
-
-        ## Deployment
-
-        Run the container behind the load balancer.
-        """,
-}
+PROJECT = DEMO_PROJECT
 
 
 @pytest.fixture
