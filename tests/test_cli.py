@@ -104,6 +104,8 @@ def test_min_score_drops_weak_results(proj: Path) -> None:
         (["query", "x", "--lang", "klingon"], "No indexed file is in language 'klingon'"),
         (["query", "x", "--path", "\\"], "Cannot use the path glob"),
         (["init", "--max-file-size", "lots"], "Cannot read the size 'lots'"),
+        (["index", "/"], "'/' is outside the project"),
+        (["index", "--clear", "src"], "--clear rebuilds the whole index"),
     ],
 )
 def test_bad_input_gets_a_clear_error(proj: Path, args: list[str], message: str) -> None:
@@ -157,8 +159,14 @@ def test_index_json_summary_and_status(proj: Path) -> None:
     assert status["storage_path"].startswith(str(proj / ".code-indexer" / "qdrant-data"))
     assert 0 < status["disk_bytes"] < 50 * 1024 * 1024
     assert status["model"].startswith("all-MiniLM-L6-v2-int8@")
+    # Paths, relative to the working folder, sync just those.
+    part = run_cidx(["index", "../web", "--json"], proj / "src").json()
+    assert part["scoped"] and (part["files_scanned"], part["files_modified"]) == (1, 1)
+    status = run_cidx(["status", "--json"], proj).json()
+    assert status["pending"] == {"added": 0, "modified": 0, "deleted": 1}
     again = run_cidx(["index", "--json"], proj).json()
-    assert (again["files_modified"], again["files_deleted"]) == (1, 1)
+    assert (again["files_modified"], again["files_deleted"]) == (0, 1)
+    assert not again["scoped"]
     human = run_cidx(["status"], proj).stdout
     assert "Changed since index  none" in human
 

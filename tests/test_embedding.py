@@ -41,6 +41,15 @@ def test_order_and_batching_do_not_change_vectors(embedder: Embedder) -> None:
     np.testing.assert_allclose(together, reversed_, atol=1e-4)
 
 
+def test_an_owners_optimised_model_gives_the_same_vectors(embedder: Embedder) -> None:
+    # Owners load the model with graph passes (faster single queries); the
+    # vectors they write and cache must be interchangeable with everyone's.
+    texts = ["retry failed uploads", "class Session:\n    def request(self, method, url): ..."]
+    owner = Embedder(long_lived=True)
+    assert owner.model_id == embedder.model_id
+    np.testing.assert_allclose(owner.embed(texts), embedder.embed(texts), atol=2e-4)
+
+
 def test_long_text_is_truncated_to_max_length(embedder: Embedder) -> None:
     assert max(embedder.token_lengths(["word " * 5000])) == embedder.max_length == 128
     assert embedder.model_id == model_id(128)

@@ -402,11 +402,11 @@ def test_answers_come_through_a_running_watcher(
 
                 await eventually(edit_seen, "the watcher to index the edit")
 
-                # The watcher's socket has only a full sync: the answer says so.
-                synced = await server.ok("reindex", {"paths": ["auth.py"]})
-                assert synced["scope"] == "full"
-                assert synced["paths"] == ["auth.py"]
-                assert "`cidx watch`" in synced["note"]
+                # A sync of some paths goes through the watcher's socket as is.
+                synced = await server.ok("reindex", {"paths": ["auth.py", "missing.py"]})
+                assert synced["scope"] == "paths" and synced["note"] is None
+                assert synced["paths"] == ["auth.py", "missing.py"]
+                assert (synced["files_scanned"], synced["files_deleted"]) == (1, 0)
                 assert owner_of(root) == ("watch", watch.proc.pid)
         finally:
             watch.stop()

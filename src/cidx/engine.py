@@ -22,6 +22,7 @@ from cidx.errors import ConfigError
 from cidx.fsutil import disk_usage
 from cidx.ignore import IgnoreRules
 from cidx.messages import (
+    IndexRequest,
     IndexSummary,
     QueryAnswer,
     QueryRequest,
@@ -104,6 +105,8 @@ class Engine:
         self.syncing = 0
         self._model_lock = threading.Lock()
         self._embedder: Embedder | None = None
+        # Set by processes that keep the index open and answer many queries.
+        self.long_lived = False
         # Used by syncs only (under write_lock): the class is not thread-safe.
         self.rules = IgnoreRules(paths.root)
         self.metrics = Metrics()
@@ -134,7 +137,9 @@ class Engine:
                 if self._embedder is None:
                     from cidx.embedding import Embedder
 
-                    self._embedder = Embedder(self.config.embedding.max_length)
+                    self._embedder = Embedder(
+                        self.config.embedding.max_length, long_lived=self.long_lived
+                    )
         return self._embedder
 
     @cached_property
@@ -163,6 +168,25 @@ class Engine:
                 self.syncing -= 1
             self._record_sync(summary)
             return summary
+
+    def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary:
+        """What `cidx index` and the owner's "index" request do: a full sync, a
+        rebuild (`clear`), or a sync of just `request.paths`.
+
+        A changed ignore file can change what is indexed anywhere below it,
+        and only a full sync reads every ignore file again: one among the
+        paths makes this a full sync (`summary.scoped` is then False).
+        """
+        if request.clear or not request.paths:
+            return self.sync(clear=request.clear, progress=progress)
+        # The ignore rules are read under the write lock, as every sync reads them.
+        with self.write_lock:
+            affects_rules = [p for p in request.paths if self.rules.notify_changed(p)]
+            if affects_rules:
+                return self.sync(progress=progress)
+            summary = self.sync(paths=request.paths, progress=progress)
+        summary.scoped = True
+        return summary
 
     def _record_sync(self, summary: IndexSummary) -> None:
         m = self.metrics

@@ -297,6 +297,7 @@ def run_owner(
         ) as handle:
             assert isinstance(handle, LocalIndex)
             engine = handle.engine
+            engine.long_lived = True  # it answers queries until stopped
             keeper: LiveSync | PeriodicSync
             if interval is None:
                 watcher = FileWatcher(paths.root, force_polling=force_polling)

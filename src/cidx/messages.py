@@ -83,6 +83,8 @@ class IndexSummary:
     seconds: float = 0.0
     rebuilt: bool = False
     initialized: bool = False
+    # True when only the paths asked for were synced (see `IndexRequest.paths`).
+    scoped: bool = False
     skipped: list[FileIssue] = field(default_factory=list)
     warnings: list[FileIssue] = field(default_factory=list)
 
@@ -94,6 +96,8 @@ class IndexSummary:
 @dataclass(frozen=True)
 class IndexRequest:
     clear: bool = False
+    # Project-relative files or folders to sync instead of the whole project.
+    paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

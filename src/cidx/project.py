@@ -9,8 +9,11 @@ directory itself. Everything cidx writes for a project lives under
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from cidx.errors import UsageError
 
 INDEX_DIR_NAME = ".code-indexer"
 
@@ -58,6 +61,34 @@ class ProjectPaths:
 
     def exists(self) -> bool:
         return self.config_file.is_file()
+
+    def relative(self, given: Sequence[str], base: Path | None = None) -> list[str]:
+        """Root-relative POSIX paths for `given` (relative to `base`, else the root).
+
+        Sorted and unique; empty when one of them is the root itself (the
+        whole project). UsageError for an empty path or one outside the root.
+        """
+        root = self.root
+        out: list[str] = []
+        for text in given:
+            if not text.strip():
+                raise UsageError("A path to index is empty. Give paths inside the project.")
+            path = Path(text.strip())
+            # normpath, not resolve: a symlink inside the project is indexed
+            # under its own path, wherever it points.
+            absolute = Path(os.path.normpath(path if path.is_absolute() else (base or root) / path))
+            if not absolute.is_relative_to(root):
+                absolute = absolute.resolve()  # the root reached through a symlink
+            if not absolute.is_relative_to(root):
+                raise UsageError(
+                    f"{text!r} is outside the project at {root}. Give paths inside it, "
+                    "relative to the root (e.g. src/app.py) or absolute."
+                )
+            rel = PurePosixPath(*absolute.relative_to(root).parts).as_posix()
+            if rel == ".":
+                return []
+            out.append(rel)
+        return sorted(set(out))
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -69,7 +69,7 @@ class LocalIndex:
         return None
 
     def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary:
-        summary = self.engine.sync(clear=request.clear, progress=progress)
+        summary = self.engine.index(request, progress)
         summary.initialized = self.created
         return summary
 

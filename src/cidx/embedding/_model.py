@@ -64,7 +64,15 @@ class Embedder:
     is only used under a lock (its padding/truncation state is shared).
     """
 
-    def __init__(self, max_length: int = DEFAULT_MAX_LENGTH, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        *,
+        threads: int | None = None,
+        long_lived: bool = False,
+    ) -> None:
+        """`long_lived`: this process will embed many queries (an owner), so
+        spend load time to make each single query faster."""
         import onnxruntime as ort
         from tokenizers import BertWordPieceTokenizer
 
@@ -84,9 +92,15 @@ class Embedder:
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         # Measured here: the basic graph passes make a one-line query 4x
-        # faster (3.9 ms instead of 16) and cost 100 ms at load; the extended
-        # ones add nothing to either query or batch speed, and 50 ms more.
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        # faster (3.9 ms instead of 16) but loading takes 150 ms instead of
+        # 30; batches run at the same speed either way, and the extended
+        # passes add nothing but load time. So only a process that answers
+        # many queries (an owner) pays for them; a one-shot command does not.
+        options.graph_optimization_level = (
+            ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            if long_lived
+            else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        )
         # No spinning between runs: an idle owner process must cost ~0 CPU.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from cidx import service
@@ -122,33 +121,20 @@ class McpIndex:
     def reindex(
         self, paths: Sequence[str] | None = None, progress: service.ProgressFn | None = None
     ) -> ReindexOutcome:
-        scope = self._relative(paths or ())
+        scope = self.paths.relative(paths or ())
 
         def run(handle: service.IndexHandle) -> ReindexOutcome:
+            summary = handle.index(IndexRequest(paths=tuple(scope)), progress)
+            _creation_reported(handle)
             if not scope:
-                summary = handle.index(IndexRequest(), progress)
-                _creation_reported(handle)
                 return ReindexOutcome(summary, "full", ())
-            if isinstance(handle, service.LocalIndex):
-                summary, full = _sync_paths(handle, scope, progress)
-                _creation_reported(handle)
-                note = (
-                    "An ignore file is among the paths, so the whole project was synced."
-                    if full
-                    else None
-                )
-                return ReindexOutcome(summary, "full" if full else "paths", tuple(scope), note)
-            # The owner socket offers a full sync only; an incremental one
-            # reads just the files whose size or mtime changed, so it costs
-            # little more than a sync of the paths.
-            who = handle.owner.describe() if handle.owner else "another cidx process"
+            note = (
+                None
+                if summary.scoped
+                else "An ignore file is among the paths, so the whole project was synced."
+            )
             return ReindexOutcome(
-                handle.index(IndexRequest(), progress),
-                "full",
-                tuple(scope),
-                note=f"The index is owned by {who}, which syncs the whole project on "
-                "request: every changed file was brought up to date, not only the "
-                "paths asked for.",
+                summary, "paths" if summary.scoped else "full", tuple(scope), note
             )
 
         return self.run(run)
@@ -200,6 +186,7 @@ class McpIndex:
                 if isinstance(handle, service.LocalIndex):
                     # Nobody owned it: keep it, until the idle release.
                     self._stack, self._local = opened, handle
+                    handle.engine.long_lived = True
                     local = handle
                     log.info("owning the index of %s", self.paths.root)
             if local is not None:
@@ -265,30 +252,6 @@ class McpIndex:
 
     # -- helpers -----------------------------------------------------------
 
-    def _relative(self, paths: Sequence[str]) -> list[str]:
-        """Project-relative POSIX paths; UsageError for one outside the project."""
-        root = self.paths.root
-        out: list[str] = []
-        for text in paths:
-            if not text.strip():
-                raise UsageError("A path to reindex is empty. Give paths relative to the root.")
-            given = Path(text.strip())
-            # normpath, not resolve: a symlink inside the project is indexed
-            # under its own path, wherever it points.
-            absolute = Path(os.path.normpath(given if given.is_absolute() else root / given))
-            if not absolute.is_relative_to(root):
-                absolute = absolute.resolve()  # the root reached through a symlink
-            if not absolute.is_relative_to(root):
-                raise UsageError(
-                    f"{text!r} is outside the project at {root}. Give paths inside it, "
-                    "relative to the root (e.g. src/app.py) or absolute."
-                )
-            rel = PurePosixPath(*absolute.relative_to(root).parts).as_posix()
-            if rel == ".":
-                return []  # the root itself: everything
-            out.append(rel)
-        return sorted(set(out))
-
 
 def _check_globs(globs: Sequence[str]) -> None:
     """UsageError naming the first glob gitignore syntax cannot read."""
@@ -313,21 +276,3 @@ def _creation_reported(handle: service.IndexHandle) -> None:
     """
     if isinstance(handle, service.LocalIndex):
         handle.created = False
-
-
-def _sync_paths(
-    handle: service.LocalIndex, paths: list[str], progress: service.ProgressFn | None
-) -> tuple[IndexSummary, bool]:
-    """A sync of just `paths` (files or folders, present or gone); (summary, was it full).
-
-    A changed ignore file can change what is indexed anywhere below it, and
-    only a full sync reads every ignore file again: one among the paths
-    makes this a full sync.
-    """
-    engine = handle.engine
-    # The ignore rules are read under the write lock, as every sync reads them.
-    with engine.write_lock:
-        affects_rules = [p for p in paths if engine.rules.notify_changed(p)]
-        summary = engine.sync(paths=None if affects_rules else paths, progress=progress)
-    summary.initialized = handle.created
-    return summary, bool(affects_rules)

@@ -192,7 +192,7 @@ class OwnerServer:
         return outcome
 
     def _index(self, req: IndexRequest, progress: Callable[[Progress], None]) -> Any:
-        return self.engine.sync(clear=req.clear, progress=progress)
+        return self.engine.index(req, progress)
 
     def _status(self, _args: Any, _progress: Callable[[Progress], None]) -> Any:
         return self.engine.status()
