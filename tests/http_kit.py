@@ -17,28 +17,9 @@ from cidx import http_api
 from cidx.project import ProjectPaths
 from tests.conftest import DEMO_PROJECT, cidx_cmd
 
+# The demo project, with one more retry function and a README that mentions retries.
 PROJECT: dict[str, str | bytes] = {
     **DEMO_PROJECT,
-    "src/uploads/retry.py": '''
-        import time
-
-
-        def retry_failed_uploads(queue, attempts=3):
-            """Send every failed upload again, backing off between tries."""
-            for item in queue.failed():
-                for n in range(attempts):
-                    if item.send():
-                        break
-                    time.sleep(2 ** n)
-        ''',
-    "src/auth/tokens.py": """
-        import hmac
-
-
-        def verify_token(token, secret):
-            expected = hmac.new(secret, token.payload, "sha256").hexdigest()
-            return hmac.compare_digest(expected, token.signature)
-        """,
     "web/app.ts": """
         export function renderDashboard(user: User): string {
           return `<h1>Welcome ${user.name}</h1>`;
