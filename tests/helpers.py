@@ -55,7 +55,10 @@ def clean_rebuild(root: Path, scratch: Path) -> dict[str, dict[str, Any]]:
     source = ProjectPaths(root).state_db
     if source.exists():
         StateDB(ProjectPaths(copy).state_db).close()
-        with sqlite3.connect(ProjectPaths(copy).state_db) as conn:
+        # closing(): a sqlite3 connection's own `with` commits but does not
+        # close, and a connection closed later by the garbage collector
+        # removes its WAL file under whoever is deleting this tree next.
+        with contextlib.closing(sqlite3.connect(ProjectPaths(copy).state_db)) as conn, conn:
             conn.execute("ATTACH DATABASE ? AS src", (str(source),))
             conn.execute("INSERT INTO embeddings SELECT * FROM src.embeddings")
     sync(copy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 from pathlib import Path
@@ -37,7 +38,7 @@ def test_a_stored_v1_database_migrates_and_keeps_its_data(tmp_path: Path) -> Non
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     StateDB(path).close()
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     with pytest.raises(StateError, match="newer than this cidx"):
         StateDB(path)
