@@ -160,8 +160,9 @@ def test_index_json_summary_and_status(proj: Path) -> None:
     assert 0 < status["disk_bytes"] < 50 * 1024 * 1024
     assert status["model"].startswith("all-MiniLM-L6-v2-int8@")
     # Paths, relative to the working folder, sync just those.
-    part = run_cidx(["index", "../web", "--json"], proj / "src").json()
+    part = run_cidx(["index", "../web", "typo.py", "--json"], proj / "src").json()
     assert part["scoped"] and (part["files_scanned"], part["files_modified"]) == (1, 1)
+    assert [(w["path"], w["reason"]) for w in part["warnings"]] == [("src/typo.py", "not_found")]
     status = run_cidx(["status", "--json"], proj).json()
     assert status["pending"] == {"added": 0, "modified": 0, "deleted": 1}
     again = run_cidx(["index", "--json"], proj).json()

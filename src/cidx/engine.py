@@ -8,6 +8,7 @@ concurrently with them.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from cidx.errors import ConfigError
 from cidx.fsutil import disk_usage
 from cidx.ignore import IgnoreRules
 from cidx.messages import (
+    FileIssue,
     IndexRequest,
     IndexSummary,
     QueryAnswer,
@@ -184,8 +186,17 @@ class Engine:
             affects_rules = [p for p in request.paths if self.rules.notify_changed(p)]
             if affects_rules:
                 return self.sync(progress=progress)
+            indexed = self.db.file_paths()
             summary = self.sync(paths=request.paths, progress=progress)
         summary.scoped = True
+        for rel in request.paths:
+            # A typo would otherwise sync nothing without a word.
+            if not os.path.lexists(self.paths.root / rel) and not any(
+                p == rel or p.startswith(rel + "/") for p in indexed
+            ):
+                summary.warnings.append(
+                    FileIssue(rel, "not_found", "no such file or folder, and nothing indexed there")
+                )
         return summary
 
     def _record_sync(self, summary: IndexSummary) -> None:
