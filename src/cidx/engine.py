@@ -186,14 +186,13 @@ class Engine:
             affects_rules = [p for p in request.paths if self.rules.notify_changed(p)]
             if affects_rules:
                 return self.sync(progress=progress)
-            indexed = self.db.file_paths()
+            # A typo would otherwise sync nothing without a word.
+            absent = [p for p in request.paths if not os.path.lexists(self.paths.root / p)]
+            known = self.db.files(absent) if absent else {}
             summary = self.sync(paths=request.paths, progress=progress)
         summary.scoped = True
-        for rel in request.paths:
-            # A typo would otherwise sync nothing without a word.
-            if not os.path.lexists(self.paths.root / rel) and not any(
-                p == rel or p.startswith(rel + "/") for p in indexed
-            ):
+        for rel in absent:
+            if not any(p == rel or p.startswith(rel + "/") for p in known):
                 summary.warnings.append(
                     FileIssue(rel, "not_found", "no such file or folder, and nothing indexed there")
                 )

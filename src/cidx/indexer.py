@@ -11,7 +11,6 @@ which repairs any drift between manifest and store.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import logging
 import os
@@ -115,16 +114,17 @@ class Indexer:
         return PendingChanges(added=added, modified=modified, deleted=deleted)
 
     def _scan(
-        self, manifest: dict[str, FileRecord], scope: Sequence[str] | None
+        self, manifest: dict[str, FileRecord], roots: list[str] | None
     ) -> tuple[list[WalkedFile], list[SkippedFile], list[str]]:
-        """(files on disk, files skipped, manifest paths gone) within `scope`.
+        """(files on disk, files skipped, manifest paths gone) within `roots`.
 
-        `scope` None means the whole project. Otherwise it lists paths that
+        `roots` None means the whole project. Otherwise they are paths that
         may have changed — files or folders, present or gone — as a watcher
-        reports them, and only those are looked at.
+        reports them, and only those are looked at; `manifest` then holds
+        just the entries at or below them.
         """
         rules = self.engine.rules
-        if scope is None:
+        if roots is None:
             # Nothing tells a full sync which ignore files changed since the
             # last one: read them all again.
             rules.invalidate("")
@@ -132,7 +132,6 @@ class Indexer:
             seen = {f.rel for f in walked.files}
             return walked.files, walked.skipped, _deleted(manifest, seen, walked.skipped)
 
-        roots = _outermost(scope)
         found: dict[str, WalkedFile] = {}
         skipped: list[SkippedFile] = []
         max_size = self.engine.config.max_file_size
@@ -150,18 +149,8 @@ class Indexer:
                 found[rel] = one
             elif isinstance(one, SkippedFile):
                 skipped.append(one)
-        listed = sorted(manifest)
-        in_scope: set[str] = set()
-        for rel in roots:
-            if rel in manifest:
-                in_scope.add(rel)
-            # Everything below `rel/`, by binary search in the sorted paths.
-            start = bisect.bisect_left(listed, rel + "/")
-            end = bisect.bisect_left(listed, rel + "/\U0010ffff")
-            in_scope.update(listed[start:end])
-        scoped = {p: manifest[p] for p in in_scope}
         files = sorted(found.values(), key=lambda f: f.rel)
-        return files, skipped, _deleted(scoped, set(found), skipped)
+        return files, skipped, _deleted(manifest, set(found), skipped)
 
     # -- sync --------------------------------------------------------------
 
@@ -193,8 +182,11 @@ class Indexer:
         forced = self.db.get_meta(META_FORMAT) != INDEX_FORMAT
         if forced:
             paths = None  # every file must be re-chunked
-        manifest = self.db.files()
-        files, skipped, deleted = self._scan(manifest, paths)
+        roots = None if paths is None else _outermost(paths)
+        # A scoped sync reads only its part of the manifest: a watcher's
+        # one-file batch need not load every file's record.
+        manifest = self.db.files(roots)
+        files, skipped, deleted = self._scan(manifest, roots)
         summary.files_scanned = len(files)
         summary.skipped = [FileIssue(s.rel, s.reason, s.detail) for s in skipped]
 

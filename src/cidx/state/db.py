@@ -37,6 +37,11 @@ class FileRecord:
     indexed_at: float
 
 
+_SELECT_FILES = (
+    "SELECT path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at FROM files"
+)
+
+
 class StateDB:
     """Access to one project's state.db."""
 
@@ -138,18 +143,26 @@ class StateDB:
 
     # -- manifest ----------------------------------------------------------
 
-    def files(self) -> dict[str, FileRecord]:
-        rows = self.conn.execute(
-            "SELECT path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at FROM files"
-        ).fetchall()
+    def files(self, under: Iterable[str] | None = None) -> dict[str, FileRecord]:
+        """The manifest; with `under`, only the entries at or below those paths."""
+        if under is None:
+            rows = self.conn.execute(_SELECT_FILES).fetchall()
+        else:
+            # A range on the primary key: everything from "p/" up to the
+            # highest code point after it (SQLite compares UTF-8 bytes,
+            # which orders like code points).
+            rows = []
+            for p in under:
+                rows.extend(
+                    self.conn.execute(
+                        _SELECT_FILES + " WHERE path = ? OR (path >= ? AND path < ?)",
+                        (p, p + "/", p + "/\U0010ffff"),
+                    )
+                )
         return {row[0]: _record(row) for row in rows}
 
     def file(self, path: str) -> FileRecord | None:
-        row = self.conn.execute(
-            "SELECT path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at "
-            "FROM files WHERE path = ?",
-            (path,),
-        ).fetchone()
+        row = self.conn.execute(_SELECT_FILES + " WHERE path = ?", (path,)).fetchone()
         return None if row is None else _record(row)
 
     def file_paths(self) -> list[str]:
