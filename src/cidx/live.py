@@ -63,6 +63,12 @@ def _extra(summary: IndexSummary) -> dict[str, object]:
     }
 
 
+def _log_summary(summary: IndexSummary | None, label: str) -> None:
+    """The one log line per sync, if it ran: `label: counts`, figures as fields."""
+    if summary is not None:
+        log.info("%s: %s", label, describe(summary), extra=_extra(summary))
+
+
 class _Keeper:
     """What both modes share: syncing with retries, and health."""
 
@@ -74,7 +80,6 @@ class _Keeper:
         self.backoff = backoff
         self.last_error: str | None = None
         self.last_sync_at: float | None = None
-        self.syncs = 0
         self._pending: dict[str, float] = {}  # path → when its first event came
         self._pending_lock = threading.Lock()
         engine.metrics.sync_lag.read = self.lag_seconds
@@ -125,7 +130,6 @@ class _Keeper:
                 continue
             self.last_error = None
             self.last_sync_at = time.time()
-            self.syncs += 1
             return summary
         return None
 
@@ -151,7 +155,6 @@ class LiveSync(_Keeper):
         self.watcher = watcher
         self.rescan_interval = rescan_interval
         self._wake = threading.Event()
-        self.ready = threading.Event()  # set once the catch-up sync is done
         self.watch_error: BaseException | None = None
 
     def run(self, stop: threading.Event) -> None:
@@ -159,10 +162,7 @@ class LiveSync(_Keeper):
         thread.start()
         # The loop below sleeps on `_wake`; a stop request must wake it too.
         threading.Thread(target=self._wake_on, args=(stop,), name="cidx-stop", daemon=True).start()
-        summary = self.sync_with_retries(stop)
-        if summary is not None:
-            log.info("catch-up sync: %s", describe(summary), extra=_extra(summary))
-        self.ready.set()
+        _log_summary(self.sync_with_retries(stop), "catch-up sync")
         next_rescan = time.monotonic() + self.rescan_interval
         while not stop.is_set():
             woke = self._wake.wait(max(0.0, next_rescan - time.monotonic()))
@@ -174,9 +174,7 @@ class LiveSync(_Keeper):
                 self._wake.clear()
                 self._run_batch(stop)
             if time.monotonic() >= next_rescan:
-                summary = self.sync_with_retries(stop)
-                if summary is not None:
-                    log.info("periodic rescan: %s", describe(summary), extra=_extra(summary))
+                _log_summary(self.sync_with_retries(stop), "periodic rescan")
                 next_rescan = time.monotonic() + self.rescan_interval
         thread.join(timeout=5)
 
@@ -209,7 +207,7 @@ class LiveSync(_Keeper):
                     self._pending.setdefault(path, seen)
             self._wake.set()
             return
-        log.info("%d changed paths: %s", len(batch), describe(summary), extra=_extra(summary))
+        _log_summary(summary, f"{len(batch)} changed paths")
 
     def _sync(self, paths: Sequence[str] | None) -> IndexSummary:
         if paths is None:
@@ -247,8 +245,7 @@ class PeriodicSync(_Keeper):
             started = time.monotonic()
             summary = self.sync_with_retries(stop)
             ok = summary is not None
-            if summary is not None:
-                log.info("cycle %d: %s", self.cycles, describe(summary), extra=_extra(summary))
+            _log_summary(summary, f"cycle {self.cycles}")
             if once or stop.wait(max(0.0, self.interval - (time.monotonic() - started))):
                 break
         return ok

@@ -57,16 +57,14 @@ class FileWatcher:
             return None
         return rel
 
-    def _keep(self, _change: object, path: str) -> bool:
-        return self.relative(path) is not None
-
     def batches(self, stop: threading.Event) -> Iterator[set[str]]:
         """Yield sets of changed paths until `stop` is set."""
         import watchfiles
 
         for changes in watchfiles.watch(
             self.root,
-            watch_filter=self._keep,
+            # No filter here: `relative` below drops what cidx never indexes.
+            watch_filter=None,
             debounce=self.debounce_ms,
             step=self.step_ms,
             stop_event=stop,
