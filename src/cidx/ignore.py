@@ -375,7 +375,6 @@ class IgnoreRules:
         self._root = os.fspath(root)
         self._dir_rules: dict[str, _DirRules] = {}
         self._dir_ignored: dict[str, bool] = {}
-        self._listed: dict[str, frozenset[str]] = {}
 
     # ----------------------------------------------------------------- queries
 
@@ -450,9 +449,8 @@ class IgnoreRules:
         if not rel_dir:
             self._dir_rules.clear()
             self._dir_ignored.clear()
-            self._listed.clear()
             return
-        for cache in (self._dir_rules, self._dir_ignored, self._listed):
+        for cache in (self._dir_rules, self._dir_ignored):
             for key in [k for k in cache if _is_within(k, rel_dir)]:
                 del cache[key]
 
@@ -484,7 +482,8 @@ class IgnoreRules:
             self._dir_rules[rel] = self._load(rel)
         return self._dir_rules[rel_dir]
 
-    def _load(self, rel_dir: str) -> _DirRules:
+    def _load(self, rel_dir: str, present: frozenset[str] | None = None) -> _DirRules:
+        """`present`: the ignore files the folder holds, when its listing is known."""
         if rel_dir:
             parent = self._dir_rules[rel_dir.rpartition("/")[0]]
             git, cidx = parent.git, parent.cidx
@@ -499,7 +498,6 @@ class IgnoreRules:
         abs_dir = f"{self._root}/{rel_dir}" if rel_dir else self._root
         # The walk says which ignore files a folder holds, so most folders
         # (those with none) cost no failed open() each.
-        present = self._listed.pop(rel_dir, None)
         if present is None or GITIGNORE in present:
             text = _read_text(f"{abs_dir}/{GITIGNORE}")
             if text and (layer := _compile_layer(rel_dir, text)) is not None:
@@ -511,9 +509,9 @@ class IgnoreRules:
         return _DirRules(git=git, cidx=cidx)
 
     def listed(self, rel_dir: str, names: Iterable[str]) -> None:
-        """Tell the rules which ignore files `rel_dir` holds (from its listing).
-
-        Only a hint, used once, the next time that folder's rules load.
-        """
+        """Load `rel_dir`'s rules, knowing from its listing which ignore files it holds."""
         if rel_dir not in self._dir_rules:
-            self._listed[rel_dir] = frozenset(n for n in names if n in IGNORE_FILE_NAMES)
+            if rel_dir:
+                self._rules_for(rel_dir.rpartition("/")[0])
+            present = frozenset(n for n in names if n in IGNORE_FILE_NAMES)
+            self._dir_rules[rel_dir] = self._load(rel_dir, present)
