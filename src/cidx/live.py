@@ -218,7 +218,7 @@ class LiveSync(_Keeper):
             for path in paths:
                 if self.engine.rules.notify_changed(path) and scope is not None:
                     folder = path.rpartition("/")[0]
-                    if not folder or folder.startswith(".git"):
+                    if not folder or folder == ".git" or folder.startswith(".git/"):
                         scope = None  # a root-level ignore file: look at everything
                     else:
                         scope.add(folder)
