@@ -114,8 +114,7 @@ class Engine:
         self.metrics = Metrics()
         # Sizes are read when scraped, not after every sync: most processes
         # never expose metrics.
-        self.metrics.files.read = lambda: float(self.db.counts()[0])
-        self.metrics.chunks.read = lambda: float(self.db.counts()[1])
+        self.metrics.on_scrape = self._read_sizes
         self.metrics.points.read = lambda: float(self.store.count(self.config.collection))
         self._unflushed = 0
         self._flushed_at = time.monotonic()
@@ -197,6 +196,11 @@ class Engine:
                     FileIssue(rel, "not_found", "no such file or folder, and nothing indexed there")
                 )
         return summary
+
+    def _read_sizes(self) -> None:
+        files, chunks = self.db.counts()  # one scan of the manifest for both
+        self.metrics.files.set(files)
+        self.metrics.chunks.set(chunks)
 
     def _record_sync(self, summary: IndexSummary) -> None:
         m = self.metrics

@@ -38,7 +38,7 @@ from urllib.parse import parse_qs
 
 from cidx import __version__
 from cidx.errors import CidxError, LockBusyError, OwnerError, UsageError
-from cidx.messages import QUERY_MODES, Health, QueryAnswer, QueryMode, QueryRequest
+from cidx.messages import Health, QueryAnswer, QueryMode, QueryRequest
 from cidx.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from cidx.metrics import Metrics
 from cidx.search import MAX_LIMIT  # checked here too, so errors name the HTTP parameter
@@ -330,13 +330,6 @@ def _single(params: Params, name: str) -> str | None:
     return values[0]
 
 
-def _mode(value: str) -> QueryMode:
-    for mode in QUERY_MODES:
-        if mode == value:
-            return mode
-    raise UsageError(f"Unknown mode {value!r}. Use one of: {', '.join(QUERY_MODES)}.")
-
-
 def search_request(params: Params) -> QueryRequest:
     """The `QueryRequest` of `/search`'s parameters; UsageError on anything off."""
     unknown = sorted(set(params) - set(SEARCH_PARAMS))
@@ -370,7 +363,8 @@ def search_request(params: Params) -> QueryRequest:
     return QueryRequest(
         text=text,
         limit=limit,
-        mode=_mode(_single(params, "mode") or "hybrid"),
+        # Checked by the search itself, like every other field of a query.
+        mode=cast("QueryMode", _single(params, "mode") or "hybrid"),
         paths=tuple(params.get("path", [])),
         languages=tuple(params.get("lang", [])),
         min_score=min_score,

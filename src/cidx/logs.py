@@ -42,13 +42,11 @@ def _human() -> logging.Formatter:
     return logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
 
 
-def setup_logging(
-    paths: ProjectPaths, *, fmt: LogFormat = "human", level: int = logging.INFO
-) -> logging.Logger:
+def setup_logging(paths: ProjectPaths, *, fmt: LogFormat = "human") -> None:
     """Route the `cidx` loggers to stderr and the project's log file."""
     formatter: logging.Formatter = JsonFormatter() if fmt == "json" else _human()
     logger = logging.getLogger("cidx")
-    logger.setLevel(level)
+    logger.setLevel(logging.INFO)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
@@ -62,4 +60,3 @@ def setup_logging(
     file_handler.setFormatter(formatter)
     logger.addHandler(file_handler)
     logger.propagate = False
-    return logger

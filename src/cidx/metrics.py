@@ -128,11 +128,15 @@ class Metrics:
         self.sync_seconds = Histogram(
             "cidx_sync_duration_seconds", "Time one sync took.", SYNC_BUCKETS
         )
+        # Run first by `render`: sets gauges that are cheaper read together.
+        self.on_scrape: Callable[[], None] | None = None
 
     def instruments(self) -> list[Counter | Gauge | Histogram]:
         return [v for v in vars(self).values() if isinstance(v, Counter | Gauge | Histogram)]
 
     def render(self) -> str:
+        if self.on_scrape is not None:
+            self.on_scrape()
         lines: list[str] = []
         for instrument in self.instruments():
             lines.extend(instrument.render())

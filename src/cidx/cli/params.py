@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import typer
 
 from cidx.errors import UsageError
+
+if TYPE_CHECKING:
+    from cidx.logs import LogFormat
 
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 NO_WAIT = typer.Option(
@@ -48,7 +51,7 @@ def parse_size(value: str) -> int:
 LOG_FORMAT = typer.Option("human", "--log-format", help="Log lines as human text or JSON (json).")
 
 
-def log_format_value(value: str) -> Literal["human", "json"]:
+def log_format_value(value: str) -> LogFormat:
     if value == "human":
         return "human"
     if value == "json":
