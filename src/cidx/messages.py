@@ -92,6 +92,11 @@ class IndexSummary:
     def files_changed(self) -> int:
         return self.files_added + self.files_modified
 
+    @property
+    def changed_anything(self) -> bool:
+        """Whether this sync created, rebuilt or changed the index at all."""
+        return self.initialized or self.rebuilt or bool(self.files_changed or self.files_deleted)
+
 
 @dataclass(frozen=True)
 class IndexRequest:

@@ -70,13 +70,13 @@ class LocalIndex:
 
     def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary:
         summary = self.engine.index(request, progress)
-        summary.initialized = self.created
+        summary.initialized, self.created = self.created, False  # said once per creation
         return summary
 
     def search(self, request: SearchRequest, progress: ProgressFn | None = None) -> SearchOutcome:
         outcome = self.engine.search_outcome(request, progress)
         if outcome.sync is not None:
-            outcome.sync.initialized = self.created
+            outcome.sync.initialized, self.created = self.created, False
         return outcome
 
     def status(self) -> StatusReport:
@@ -160,6 +160,13 @@ def open_index(
 
 T = TypeVar("T")
 
+# How often an operation is tried when its owner vanishes: before it answers
+# (its socket is gone, or it is still starting)...
+UNAVAILABLE_ATTEMPTS = 5
+# ...or mid-request (it was killed, or crashed): its lock is free then, so
+# the next attempt normally becomes the owner.
+OWNER_ERROR_ATTEMPTS = 3
+
 
 def _busy(paths: ProjectPaths, owner: OwnerInfo | None) -> LockBusyError:
     who = owner.describe() if owner else "another cidx process"
@@ -192,12 +199,10 @@ def with_index(
             ) as handle:
                 return fn(handle)
         except OwnerUnavailable:
-            if attempts >= 5:
+            if attempts >= UNAVAILABLE_ATTEMPTS:
                 raise
         except OwnerError:
-            # The owner died mid-request (it was killed, or crashed): its lock
-            # is free now, so the next attempt normally becomes the owner.
-            if attempts >= 3:
+            if attempts >= OWNER_ERROR_ATTEMPTS:
                 raise
 
 

@@ -128,7 +128,7 @@ def render_sync_note(summary: IndexSummary | None) -> None:
     """One line on stderr when a query's pre-search sync changed something."""
     if summary is None:
         return
-    if summary.initialized or summary.rebuilt or summary.files_changed or summary.files_deleted:
+    if summary.changed_anything:
         note(summary_line(summary))
         for issue in summary.warnings[:10]:
             note(f"  {issue.reason}: {issue.path} — {issue.detail}")

@@ -41,9 +41,6 @@ log = logging.getLogger("cidx.mcp")
 
 KIND = "mcp"
 DEFAULT_IDLE_RELEASE_SECONDS = 60.0
-# The same bounds `service.with_index` gives a vanished owner.
-_UNAVAILABLE_ATTEMPTS = 5
-_OWNER_ERROR_ATTEMPTS = 2
 
 T = TypeVar("T")
 
@@ -109,9 +106,7 @@ class McpIndex:
         def run(handle: service.IndexHandle) -> SearchOutcome:
             # An owner that does not keep the index live (this process, or a
             # running `cidx index`) syncs first; a watcher answers at once.
-            outcome = handle.search(SearchRequest([query], sync=True), progress)
-            _creation_reported(handle)
-            return outcome
+            return handle.search(SearchRequest([query], sync=True), progress)
 
         return self.run(run)
 
@@ -125,7 +120,6 @@ class McpIndex:
 
         def run(handle: service.IndexHandle) -> ReindexOutcome:
             summary = handle.index(IndexRequest(paths=tuple(scope)), progress)
-            _creation_reported(handle)
             if not scope:
                 return ReindexOutcome(summary, "full", ())
             note = (
@@ -141,12 +135,6 @@ class McpIndex:
 
     # -- ownership ---------------------------------------------------------
 
-    @property
-    def owns(self) -> bool:
-        """Whether this process owns the index right now."""
-        with self._cond:
-            return self._local is not None
-
     def run(self, fn: Callable[[service.IndexHandle], T]) -> T:
         """Run `fn` against the index; if a remote owner exits under us, run it again.
 
@@ -160,13 +148,13 @@ class McpIndex:
                 with self._handle() as handle:
                     return fn(handle)
             except OwnerUnavailable:
-                if attempts >= _UNAVAILABLE_ATTEMPTS:
+                if attempts >= service.UNAVAILABLE_ATTEMPTS:
                     raise OwnerError(
                         f"The process that owns the index of {self.paths.root} stopped "
                         "answering. Try again in a moment."
                     ) from None
             except OwnerError:
-                if attempts >= _OWNER_ERROR_ATTEMPTS:
+                if attempts >= service.OWNER_ERROR_ATTEMPTS:
                     raise
 
     @contextlib.contextmanager
@@ -266,13 +254,3 @@ def _check_globs(globs: Sequence[str]) -> None:
                 f"Cannot read the path glob {glob!r}: {reason}. Use gitignore syntax, "
                 "e.g. src/, *.py or src/**/test_*.py."
             ) from None
-
-
-def _creation_reported(handle: service.IndexHandle) -> None:
-    """Say "created the index" in the first sync's summary only.
-
-    `LocalIndex.created` marks every summary its handle gives, which suits a
-    command's single call; this handle serves many.
-    """
-    if isinstance(handle, service.LocalIndex):
-        handle.created = False

@@ -101,7 +101,7 @@ def search_text(out: SearchOutput) -> str:
 def _changes(sync: IndexSummary | None) -> str | None:
     if sync is None:
         return None
-    if not (sync.initialized or sync.rebuilt or sync.files_changed or sync.files_deleted):
+    if not sync.changed_anything:
         return None
     return (
         f"{'created the index, ' if sync.initialized else ''}"
