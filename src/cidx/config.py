@@ -9,7 +9,6 @@ refused with a message rather than guessed at.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cidx.errors import ConfigError
+from cidx.fsutil import write_atomic
 from cidx.project import ProjectPaths
 
 CONFIG_SCHEMA_VERSION = 1
@@ -134,6 +134,4 @@ def _migrate(raw: dict[str, Any], path: Path) -> dict[str, Any]:
 def save_config(paths: ProjectPaths, config: Config) -> None:
     """Write config.json atomically, so a crash leaves the old or the new file."""
     paths.index_dir.mkdir(parents=True, exist_ok=True)
-    tmp = paths.config_file.with_suffix(".json.tmp")
-    tmp.write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, paths.config_file)
+    write_atomic(paths.config_file, config.model_dump_json(indent=2) + "\n")

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs
 
 from cidx import __version__
 from cidx.errors import CidxError, LockBusyError, OwnerError, UsageError
+from cidx.fsutil import write_atomic
 from cidx.messages import Health, QueryAnswer, QueryMode, QueryRequest
 from cidx.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from cidx.metrics import Metrics
@@ -563,9 +564,7 @@ class HttpServer:
 
 
 def _write_info(path: Path, url: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({"url": url, "pid": os.getpid()}) + "\n")
 
 
 def starter(settings: HttpSettings) -> Callable[[Engine, HealthSource], Callable[[], None]]:

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cidx.errors import LockBusyError
+from cidx.fsutil import write_atomic
 from cidx.project import ProjectPaths
 
 
@@ -78,9 +79,7 @@ class OwnerLock:
             return False
         self._fd = fd
         info = OwnerInfo(pid=os.getpid(), kind=self.kind, started_at=time.time())
-        tmp = self.paths.owner_info.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(info)), encoding="utf-8")
-        os.replace(tmp, self.paths.owner_info)
+        write_atomic(self.paths.owner_info, json.dumps(asdict(info)))
         return True
 
     def acquire(
