@@ -9,6 +9,8 @@ anything else that escapes keeps its traceback, because it is a bug.
     ├── StateError           state.db unreadable or from a newer cidx
     ├── ModelError           the bundled model is missing or corrupt
     ├── StoreError           the vector store refused an operation
+    │   └── StoreDamagedError    the store's files are damaged (`cidx index` rebuilds it)
+    ├── DiskFullError        no room left on the disk holding the index
     ├── LockBusyError        another process owns the index (with --no-wait)
     ├── OwnerError           the owner process failed or went away mid-request
     └── UsageError           a value the user passed cannot be used
@@ -31,6 +33,9 @@ class ExitCode(IntEnum):
     STORE = 6
     BUSY = 7
     OWNER = 8
+    DISK_FULL = 9
+    # `cidx doctor` found problems that it did not (or could not) repair.
+    UNHEALTHY = 10
     INTERRUPTED = 130
 
 
@@ -60,6 +65,14 @@ class StoreError(CidxError):
     exit_code = ExitCode.STORE
 
 
+class StoreDamagedError(StoreError):
+    """The store's files cannot be read back: `cidx index` moves them aside and rebuilds."""
+
+
+class DiskFullError(CidxError):
+    exit_code = ExitCode.DISK_FULL
+
+
 class LockBusyError(CidxError):
     exit_code = ExitCode.BUSY
 
@@ -82,6 +95,8 @@ ERROR_CLASSES: dict[str, type[CidxError]] = {
         StateError,
         ModelError,
         StoreError,
+        StoreDamagedError,
+        DiskFullError,
         LockBusyError,
         OwnerError,
         UsageError,

@@ -1,10 +1,25 @@
-"""Small filesystem helpers shared by the core and the adapters."""
+"""Small filesystem helpers shared by the core and the adapters: durable atomic
+writes, disk usage, and the free-space checks that turn a full disk into a
+`DiskFullError` instead of a crash.
+
+Why free space is checked before writing rather than only handled after: the
+store writes through memory-mapped files, and a write to a mapped page that
+the filesystem cannot back kills the process with SIGBUS — there is no error
+to catch. Every other write path (SQLite, plain files) reports ENOSPC, which
+`disk_full` turns into the same error.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
+
+from cidx.errors import DiskFullError
+
+# Errors that mean "no room": the disk is full, or the user's quota is.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def disk_usage(folder: Path) -> int:
@@ -18,9 +33,85 @@ def disk_usage(folder: Path) -> int:
     return total
 
 
-def write_atomic(path: Path, text: str) -> None:
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer may still use on the filesystem holding `path`.
+
+    `f_bavail`, not `f_bfree`: it leaves out the blocks reserved for root, so
+    the answer does not depend on who runs cidx.
+    """
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    st = os.statvfs(folder)
+    return st.f_bavail * st.f_frsize
+
+
+def is_no_space(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _NO_SPACE
+
+
+def disk_full(path: Path, needed: int | None = None, free: int | None = None) -> DiskFullError:
+    """The error for a full disk at `path`, with what is free and (if known) needed."""
+    if free is None:
+        try:
+            free = free_bytes(path)
+        except OSError:
+            free = 0
+    need = f", about {size_text(needed)} more is needed" if needed else ""
+    return DiskFullError(
+        f"The disk holding {path} is full ({size_text(free)} free{need}). Free some space "
+        "there, then run the command again: the index is left consistent, and `cidx index` "
+        "completes it."
+    )
+
+
+def ensure_free(path: Path, needed: int) -> None:
+    """Raise `DiskFullError` unless `needed` bytes are free where `path` lives."""
+    free = free_bytes(path)
+    if free < needed:
+        raise disk_full(path, needed - free, free)
+
+
+def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
     """Replace `path` with `text` so that readers see the old file or the new
-    one, never a part (a temporary file per process, then a rename)."""
+    one, never a part (a temporary file per process, then a rename).
+
+    `durable` also survives a power cut: the file's bytes reach the disk
+    before the rename, and the rename itself is committed (the folder is
+    synced) before this returns. Without the first, a crash can leave an
+    empty config.json behind the rename; without the second, the old one.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if is_no_space(exc):
+            raise disk_full(path.parent) from None
+        raise
+    if durable:
+        fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Commit the folder's entries (a rename, a new file) to disk."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def size_text(n: float) -> str:
+    """`1.5 MiB`: sizes in messages from the core."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"

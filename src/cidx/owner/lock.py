@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cidx.errors import LockBusyError
+from cidx.errors import DiskFullError, LockBusyError
 from cidx.fsutil import write_atomic
 from cidx.project import ProjectPaths
 
@@ -79,7 +79,14 @@ class OwnerLock:
             return False
         self._fd = fd
         info = OwnerInfo(pid=os.getpid(), kind=self.kind, started_at=time.time())
-        write_atomic(self.paths.owner_info, json.dumps(asdict(info)))
+        try:
+            # Advisory, rewritten by every owner: not worth an fsync per command.
+            write_atomic(self.paths.owner_info, json.dumps(asdict(info)), durable=False)
+        except (OSError, DiskFullError):
+            # The record only names the owner in messages; a full disk must not
+            # stop a command that reads the index. No record beats a stale one.
+            with contextlib.suppress(OSError):
+                self.paths.owner_info.unlink()
         return True
 
     def acquire(
