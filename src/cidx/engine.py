@@ -8,7 +8,9 @@ concurrently with them.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 from cidx.chunking import CHUNKER_VERSION
 from cidx.config import Config, load_config, new_config, save_config
 from cidx.embedding import MODEL_NAME, embedding_settings
-from cidx.errors import ConfigError
+from cidx.errors import CidxError, ConfigError, StoreDamagedError
 from cidx.fsutil import disk_usage
 from cidx.ignore import IgnoreRules
 from cidx.messages import (
@@ -54,11 +56,22 @@ FLUSH_AFTER_SECONDS = 300.0
 def initialize(
     paths: ProjectPaths, *, max_file_size: int | None = None, force: bool = False
 ) -> Config:
-    """Create (or with `force`, replace) the project's config. Caller holds the lock."""
+    """Create (or with `force`, replace) the project's config. Caller holds the lock.
+
+    With `force`, a config that cannot be read is replaced too: the new index
+    then owns nothing under qdrant-data/, so every collection there goes. The
+    embedding cache stays, so rebuilding embeds nothing that was embedded.
+    """
     old: Config | None = None
+    unreadable = False
     if paths.exists():
-        old = load_config(paths)
-        if not force:
+        try:
+            old = load_config(paths)
+        except ConfigError:
+            if not force:
+                raise
+            unreadable = True
+        if old is not None and not force:
             if max_file_size is not None and max_file_size != old.max_file_size:
                 old = old.model_copy(update={"max_file_size": max_file_size})
                 save_config(paths, old)
@@ -72,11 +85,12 @@ def initialize(
     # New config first; the old collection is removed only once nothing
     # points at it any more.
     save_config(paths, config)
-    if old is not None:
-        store = open_store(paths, old)
+    if old is not None or unreadable:
+        store = open_store(paths, config)
         try:
-            if store.collection_exists(old.collection):
-                store.drop_collection(old.collection)
+            for name in [old.collection] if old is not None else store.list_collections():
+                if name != config.collection and store.collection_exists(name):
+                    store.drop_collection(name)
         finally:
             store.close()
         db = StateDB(paths.state_db)
@@ -119,6 +133,9 @@ class Engine:
         self._unflushed = 0
         self._flushed_at = time.monotonic()
         self.opened_at = time.time()
+        # Damage or drift found when opening or by the last sync (sentences
+        # naming the repair); shown by status and by searches that skip the sync.
+        self.problems: list[str] = []
 
     @classmethod
     def open(cls, paths: ProjectPaths, *, max_file_size: int | None = None) -> tuple[Engine, bool]:
@@ -126,9 +143,45 @@ class Engine:
         created = not paths.exists()
         config = initialize(paths, max_file_size=max_file_size) if created else load_config(paths)
         engine = cls(paths, config)
-        if not engine.store.collection_exists(config.collection):
-            engine.store.create_collection(config.collection, config.embedding.dim)
+        try:
+            if not engine.store.collection_exists(config.collection):
+                engine.store.create_collection(config.collection, config.embedding.dim)
+            engine.problems = engine.check()
+        except BaseException:
+            engine.close()
+            raise
         return engine, created
+
+    def check(self) -> list[str]:
+        """Cheap consistency checks (milliseconds): is the store readable, and
+        does it hold as many points as the manifest lists chunks?"""
+        from cidx.indexer import META_STORE_DAMAGED
+
+        mark = self.db.get_meta(META_STORE_DAMAGED)
+        if mark is not None:
+            return [
+                f"The index store is damaged ({mark}). Run `cidx index` to rebuild it, "
+                "reusing cached embeddings."
+            ]
+        try:
+            points = self.store.count(self.config.collection)
+        except StoreDamagedError as exc:
+            return [exc.message]
+        _, chunks = self.db.counts()
+        if points != chunks:
+            return [
+                f"The index store holds {points:,} points but the manifest lists {chunks:,} "
+                "chunks: it was changed or lost outside cidx. Run `cidx index` to repair it."
+            ]
+        return []
+
+    def _note_damage(self, exc: StoreDamagedError) -> None:
+        """Remember a damaged store, so that the next sync rebuilds it."""
+        from cidx.indexer import META_STORE_DAMAGED
+
+        with contextlib.suppress(CidxError):
+            self.db.set_meta(META_STORE_DAMAGED, exc.detail)
+        self.problems = [exc.message]
 
     @property
     def embedder(self) -> Embedder:
@@ -168,6 +221,7 @@ class Engine:
             finally:
                 self.syncing -= 1
             self._record_sync(summary)
+            self.problems = self.check()
             return summary
 
     def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary:
@@ -223,13 +277,23 @@ class Engine:
         summary = self.sync(progress=progress) if request.sync and sync else None
         started = time.perf_counter()
         answers = self.search_batch(request.queries)
-        return SearchOutcome(answers, summary, time.perf_counter() - started)
+        # After a sync its summary tells what was repaired; without one, the
+        # caller learns here that the answers come from a damaged index.
+        warnings = list(self.problems) if summary is None else []
+        return SearchOutcome(answers, summary, time.perf_counter() - started, warnings)
 
     def search_batch(self, requests: list[QueryRequest]) -> list[QueryAnswer]:
         from cidx.search import Searcher
+        from cidx.state.db import state_error
 
         started = time.perf_counter()
-        answers = Searcher(self).search_batch(requests)
+        try:
+            answers = Searcher(self).search_batch(requests)
+        except StoreDamagedError as exc:
+            self._note_damage(exc)
+            raise
+        except sqlite3.Error as exc:  # the searcher reads the manifest directly
+            raise state_error(self.db.path, exc) from None
         if requests:
             each = (time.perf_counter() - started) / len(requests)
             for _ in requests:
@@ -241,7 +305,12 @@ class Engine:
         from cidx.indexer import META_LAST_AT, META_LAST_SECONDS, Indexer
 
         files, chunks = self.db.counts()
-        info = self.store.info(self.config.collection)
+        self.problems = self.check()
+        try:
+            points = self.store.count(self.config.collection)
+        except StoreDamagedError as exc:
+            self._note_damage(exc)
+            points = 0
         last_at = self.db.get_meta(META_LAST_AT)
         last_seconds = self.db.get_meta(META_LAST_SECONDS)
         owner = read_owner(self.paths)
@@ -254,7 +323,7 @@ class Engine:
             model=self.config.embedding.model_id,
             files=files,
             chunks=chunks,
-            points=info.points,
+            points=points,
             disk_bytes=disk_usage(self.paths.index_dir),
             pending=Indexer(self).pending_changes(),
             last_index_at=(
@@ -265,6 +334,7 @@ class Engine:
             last_index_seconds=float(last_seconds) if last_seconds else None,
             owner_pid=owner.pid if owner else None,
             owner_kind=owner.kind if owner else None,
+            problems=list(self.problems),
         )
 
     def maybe_flush(self, writes: int) -> None:

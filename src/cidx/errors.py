@@ -68,6 +68,11 @@ class StoreError(CidxError):
 class StoreDamagedError(StoreError):
     """The store's files cannot be read back: `cidx index` moves them aside and rebuilds."""
 
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        # What the engine said, without the advice around it.
+        self.detail = detail or message
+
 
 class DiskFullError(CidxError):
     exit_code = ExitCode.DISK_FULL

@@ -87,6 +87,8 @@ class IndexSummary:
     scoped: bool = False
     skipped: list[FileIssue] = field(default_factory=list)
     warnings: list[FileIssue] = field(default_factory=list)
+    # Damage this sync found and repaired, one sentence each.
+    repairs: list[str] = field(default_factory=list)
 
     @property
     def files_changed(self) -> int:
@@ -94,8 +96,12 @@ class IndexSummary:
 
     @property
     def changed_anything(self) -> bool:
-        """Whether this sync created, rebuilt or changed the index at all."""
-        return self.initialized or self.rebuilt or bool(self.files_changed or self.files_deleted)
+        """Whether this sync created, rebuilt, repaired or changed the index at all."""
+        return (
+            self.initialized
+            or self.rebuilt
+            or bool(self.files_changed or self.files_deleted or self.repairs)
+        )
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,8 @@ class StatusReport:
     last_index_seconds: float | None
     owner_pid: int | None
     owner_kind: str | None
+    # Damage or drift between manifest and store, each with the command that repairs it.
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,8 @@ class SearchOutcome:
     sync: IndexSummary | None = None
     # Time spent searching (after any sync), as measured where it ran.
     search_seconds: float = 0.0
+    # Problems of the index the answers came from (when no sync ran first).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,16 @@ def render_summary(summary: IndexSummary, as_json: bool, *, verbose: bool = Fals
         return
     out = console()
     out.print(summary_line(summary))
+    render_warnings(summary.repairs, "repaired")
     _render_issues(out, summary, verbose)
+
+
+def render_warnings(lines: list[str], label: str = "warning") -> None:
+    """Damage found or repaired, one line each on stderr (plain text, never markup)."""
+    for line in lines:
+        text = Text(f"{label}: ", style="bold yellow")
+        text.append(line)
+        error_console().print(text)
 
 
 def _render_issues(out: Console, summary: IndexSummary, verbose: bool) -> None:
@@ -130,6 +139,7 @@ def render_sync_note(summary: IndexSummary | None) -> None:
         return
     if summary.changed_anything:
         note(summary_line(summary))
+        render_warnings(summary.repairs, "repaired")
         for issue in summary.warnings[:10]:
             note(f"  {issue.reason}: {issue.path} — {issue.detail}")
 
@@ -248,6 +258,8 @@ def render_status(report: StatusReport, as_json: bool) -> None:
         table.add_row("Last indexed", f"{report.last_index_at}{took}")
     else:
         table.add_row("Last indexed", "never — run `cidx index`")
+    for problem in report.problems:
+        table.add_row(Text("Problem", style="bold red"), Text(problem))
     # A one-shot command answering its own status is not worth a line.
     if report.owner_pid and report.owner_kind not in _ONE_SHOT:
         table.add_row("Owner", f"`cidx {report.owner_kind}` (pid {report.owner_pid})")

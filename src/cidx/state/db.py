@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import random
 import sqlite3
 import threading
 import time
@@ -232,6 +233,15 @@ class StateDB:
     @_translated
     def file_paths(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT path FROM files WHERE status = 'indexed'")]
+
+    @_translated
+    def sample_chunk_ids(self, n: int) -> list[str]:
+        """One point id of each of up to `n` randomly chosen indexed files."""
+        rows = self.conn.execute(
+            "SELECT chunk_ids FROM files WHERE status = 'indexed' ORDER BY random() LIMIT ?",
+            (n,),
+        ).fetchall()
+        return [random.choice(ids) for (c,) in rows if (ids := json.loads(str(c)))]
 
     @_translated
     def put_files(self, conn: sqlite3.Connection, records: Iterable[FileRecord]) -> None:

@@ -420,7 +420,8 @@ def _failure(what: str, path: Path, exc: BaseException) -> CidxError:
         detail = detail[:300] + "…"
     return StoreDamagedError(
         f"{what}: its files are damaged ({detail}). Run `cidx index` to rebuild it: the "
-        "damaged files are moved aside and replaced, reusing cached embeddings."
+        "damaged files are moved aside and replaced, reusing cached embeddings.",
+        detail,
     )
 
 

@@ -79,6 +79,7 @@ def query(
 
     outcome = service.with_index(run, kind="query", wait=not no_wait, on_wait=render.waiting)
     render.render_sync_note(outcome.sync)
+    render.render_warnings(outcome.warnings)
     if batch is not None:
         render.render_batch(outcome.answers)
     else:
