@@ -76,6 +76,11 @@ def initialize(
                 old = old.model_copy(update={"max_file_size": max_file_size})
                 save_config(paths, old)
             return old
+    if not force and old is None and paths.qdrant_dir.is_dir():
+        # Data without a config (it was deleted): keep the data.
+        from cidx.recovery import recreate_config
+
+        return recreate_config(paths, max_file_size=max_file_size).config
     config = new_config(
         paths,
         embedding=embedding_settings(),

@@ -40,7 +40,8 @@ from cidx.config import (
     save_config,
 )
 from cidx.embedding import embedding_settings
-from cidx.indexer import META_DIRTY
+from cidx.errors import StoreDamagedError
+from cidx.indexer import META_DIRTY, META_STORE_DAMAGED
 from cidx.project import ProjectPaths
 from cidx.representation import dense_text, text_hash
 from cidx.state import FileRecord, StateDB
@@ -65,10 +66,12 @@ class RecreatedConfig:
 @dataclass(frozen=True)
 class RebuiltState:
     files: int
-    points: int
-    vectors: int  # cached vectors restored (from the shard and the old file)
-    skipped_points: int  # points whose payload was incomplete
+    points: int  # points that came back into the manifest
+    vectors: int  # cached vectors now (from the shard and what the old file yielded)
     set_aside: Path | None
+    # The shard could not be read to the end: the manifest is left empty and
+    # the store marked damaged, so the next sync rebuilds it from the files.
+    store_damaged: bool = False
 
 
 def set_aside(path: Path) -> Path | None:
@@ -87,12 +90,13 @@ def set_aside(path: Path) -> Path | None:
 # -- config ----------------------------------------------------------------
 
 
-def recreate_config(paths: ProjectPaths) -> RecreatedConfig:
+def recreate_config(paths: ProjectPaths, *, max_file_size: int | None = None) -> RecreatedConfig:
     """Write a valid config.json for the index folder's existing data.
 
     Whatever can still be read from the old file (its max file size, its
-    project id) is kept; the collection is the one under `qdrant-data/` made
-    for the bundled model, so the store and the manifest stay in use.
+    project id) is kept unless given; the collection is the one under
+    `qdrant-data/` made for the bundled model, so the store and the manifest
+    stay in use. With no such collection, this is a new config.
     """
     old = _read_leniently(paths.config_file)
     embedding = embedding_settings()
@@ -106,9 +110,12 @@ def recreate_config(paths: ProjectPaths) -> RecreatedConfig:
     elif not (isinstance(project_id, str) and re.fullmatch(r"[0-9a-f]{32}", project_id)):
         project_id = uuid.uuid4().hex
     assert isinstance(project_id, str)
-    max_file_size = old.get("max_file_size")
-    if not (isinstance(max_file_size, int) and max_file_size > 0):
-        max_file_size = DEFAULT_MAX_FILE_SIZE
+    if max_file_size is None:
+        kept_size = old.get("max_file_size")
+        if isinstance(kept_size, int) and kept_size > 0:
+            max_file_size = kept_size
+        else:
+            max_file_size = DEFAULT_MAX_FILE_SIZE
     created_at = old.get("created_at")
     config = Config(
         project_id=project_id,
@@ -189,39 +196,17 @@ def rebuild_state(paths: ProjectPaths, config: Config, store: VectorStore | None
     aside = set_aside(paths.state_db)
     db = StateDB(paths.state_db)
     try:
-        vectors = _salvage_vectors(aside, db, config.embedding.dim) if aside else 0
+        if aside is not None:
+            _salvage_vectors(aside, db, config.embedding.dim)
         files: dict[str, list[tuple[int, int, str]]] = {}
         meta: dict[str, tuple[str, str]] = {}
-        points = skipped = 0
-        batch: list[tuple[bytes, Any]] = []
-        model = config.embedding.model_id
+        store_damaged = False
         if store is not None:
-            import numpy as np
-
-            for record in store.points(config.collection):
-                payload = record.payload
-                if not all(key in payload for key in _REQUIRED):
-                    skipped += 1
-                    continue
-                path = str(payload["path"])
-                start, end = int(payload["start_line"]), int(payload["end_line"])
-                files.setdefault(path, []).append((start, end, record.id))
-                meta[path] = (str(payload["file_hash"]), str(payload["language"]))
-                points += 1
-                if record.dense is not None:
-                    chunk = Chunk(
-                        start,
-                        end,
-                        str(payload["kind"]),
-                        str(payload["symbol"]),
-                        str(payload["text"]),
-                    )
-                    vector = np.asarray(record.dense, dtype=np.float32)
-                    batch.append((text_hash(dense_text(path, chunk)), vector))
-                if len(batch) >= 1024:
-                    vectors += _put_vectors(db, model, batch)
-                    batch = []
-            vectors += _put_vectors(db, model, batch)
+            try:
+                _read_shard(store, config, db, files, meta)
+            except StoreDamagedError:
+                store_damaged = True
+                files.clear()
         records = [
             FileRecord(
                 path=path,
@@ -239,9 +224,48 @@ def rebuild_state(paths: ProjectPaths, config: Config, store: VectorStore | None
             db.put_files(tx, records)
             # The next sync checks manifest against store before trusting either.
             db.set_meta(META_DIRTY, str(time.time()), tx)
+            if store_damaged:
+                db.set_meta(META_STORE_DAMAGED, "found while rebuilding the state database", tx)
+        vectors = db.cache_size()
     finally:
         db.close()
-    return RebuiltState(len(records), points, vectors, skipped, aside)
+    points = sum(len(chunks) for chunks in files.values())
+    return RebuiltState(len(records), points, vectors, aside, store_damaged)
+
+
+def _read_shard(
+    store: VectorStore,
+    config: Config,
+    db: StateDB,
+    files: dict[str, list[tuple[int, int, str]]],
+    meta: dict[str, tuple[str, str]],
+) -> int:
+    """Fill `files` and `meta` from the shard's payloads, and the cache from its
+    vectors; how many vectors were cached."""
+    import numpy as np
+
+    model = config.embedding.model_id
+    batch: list[tuple[bytes, Any]] = []
+    vectors = 0
+    for record in store.points(config.collection):
+        payload = record.payload
+        if not all(key in payload for key in _REQUIRED):
+            continue
+        path = str(payload["path"])
+        start, end = int(payload["start_line"]), int(payload["end_line"])
+        files.setdefault(path, []).append((start, end, record.id))
+        meta[path] = (str(payload["file_hash"]), str(payload["language"]))
+        if record.dense is not None:
+            chunk = Chunk(
+                start, end, str(payload["kind"]), str(payload["symbol"]), str(payload["text"])
+            )
+            batch.append(
+                (text_hash(dense_text(path, chunk)), np.asarray(record.dense, dtype=np.float32))
+            )
+        if len(batch) >= 1024:
+            vectors += _put_vectors(db, model, batch)
+            batch = []
+    return vectors + _put_vectors(db, model, batch)
 
 
 def _put_vectors(db: StateDB, model: str, batch: list[tuple[bytes, Any]]) -> int:

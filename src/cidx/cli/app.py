@@ -11,7 +11,7 @@ import sys
 import typer
 
 from cidx import __version__
-from cidx.cli.commands import index, init, mcp, query, serve, status, sync, watch
+from cidx.cli.commands import doctor, index, init, mcp, query, serve, status, sync, watch
 from cidx.errors import CidxError, ExitCode
 
 app = typer.Typer(
@@ -39,7 +39,7 @@ def _root(
     """Semantic code search that lives inside your project."""
 
 
-for module in (init, index, query, status, watch, sync, serve, mcp):
+for module in (init, index, query, status, doctor, watch, sync, serve, mcp):
     module.register(app)
 
 
