@@ -400,7 +400,8 @@ def _compare_vectors(
         compared += 1
         got = np.asarray(dense, dtype=np.float32)
         denom = float(np.linalg.norm(got) * np.linalg.norm(ref))
-        if not denom or float(got @ ref) / denom < MIN_COSINE:
+        # `not >=`: garbage bytes read as floats may be NaN, which compares false.
+        if not denom or not float(got @ ref) / denom >= MIN_COSINE:
             bad += 1
     if bad:
         return Check(
