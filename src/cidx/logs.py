@@ -53,10 +53,28 @@ def setup_logging(paths: ProjectPaths, *, fmt: LogFormat = "human") -> None:
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(formatter)
     logger.addHandler(stream)
-    paths.logs_dir.mkdir(parents=True, exist_ok=True)
-    file_handler = logging.handlers.RotatingFileHandler(
-        paths.logs_dir / LOG_FILE_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
-    )
+    logger.propagate = False
+    try:
+        paths.logs_dir.mkdir(parents=True, exist_ok=True)
+        file_handler = _FileHandler(
+            paths.logs_dir / LOG_FILE_NAME,
+            maxBytes=MAX_BYTES,
+            backupCount=BACKUPS,
+            encoding="utf-8",
+        )
+    except OSError as exc:
+        # The log file is a copy of stderr: without it the owner still runs.
+        logger.warning("not logging to %s: %s", paths.logs_dir / LOG_FILE_NAME, exc.strerror)
+        return
     file_handler.setFormatter(formatter)
     logger.addHandler(file_handler)
-    logger.propagate = False
+
+
+class _FileHandler(logging.handlers.RotatingFileHandler):
+    """The log file, which a full disk (or a vanished folder) must not turn
+    into a traceback on stderr after every line: the line is on stderr anyway."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)

@@ -7,6 +7,8 @@ any other exception keeps its traceback, because it is a bug.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -43,13 +45,26 @@ for module in (init, index, query, status, doctor, watch, sync, serve, mcp):
     module.register(app)
 
 
+def _fail(exc: CidxError) -> NoReturn:
+    from cidx.cli.render import error_console
+
+    error_console().print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    sys.exit(int(exc.exit_code))
+
+
 def main() -> None:
     try:
         app()
     except CidxError as exc:
-        from cidx.cli.render import error_console
+        _fail(exc)
+    except OSError as exc:
+        # A write path that does not check for a full disk itself still ends
+        # in the same message (any other OSError is a bug: its traceback stays).
+        from cidx.fsutil import disk_full, is_no_space
 
-        error_console().print(f"[bold red]error:[/] {exc.message}", highlight=False)
-        sys.exit(int(exc.exit_code))
+        if not is_no_space(exc):
+            raise
+        where = Path(exc.filename).parent if isinstance(exc.filename, str) else Path.cwd()
+        _fail(disk_full(where))
     except KeyboardInterrupt:
         sys.exit(int(ExitCode.INTERRUPTED))

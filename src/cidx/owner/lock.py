@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cidx.errors import DiskFullError, LockBusyError
-from cidx.fsutil import write_atomic
+from cidx.fsutil import disk_full, is_no_space, write_atomic
 from cidx.project import ProjectPaths
 
 
@@ -70,8 +70,13 @@ class OwnerLock:
     def try_acquire(self) -> bool:
         if self._fd is not None:
             return True
-        self.paths.index_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            self.paths.index_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            if is_no_space(exc):
+                raise disk_full(self.paths.index_dir) from None
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
