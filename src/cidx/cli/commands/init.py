@@ -18,7 +18,10 @@ def init(
         None, "--max-file-size", help="Skip files larger than this (e.g. 512K, 2M). Default 1M."
     ),
     force: bool = typer.Option(
-        False, "--force", help="Replace an existing index with a new, empty one."
+        False,
+        "--force",
+        help="Replace an existing index with a new, empty one (also when its config cannot "
+        "be read); cached embeddings are kept.",
     ),
     no_wait: bool = NO_WAIT,
     as_json: bool = JSON,
