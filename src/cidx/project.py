@@ -37,8 +37,10 @@ class ProjectPaths:
 
     def create_index_dir(self) -> None:
         """Make the index folder (user-only, with its own .gitignore) if missing."""
-        if private_dir(self.index_dir):
-            (self.index_dir / ".gitignore").write_text(_GITIGNORE, encoding="utf-8")
+        private_dir(self.index_dir)
+        ignore = self.index_dir / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text(_GITIGNORE, encoding="utf-8")
 
     @property
     def config_file(self) -> Path:
