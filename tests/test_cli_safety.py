@@ -288,3 +288,10 @@ def test_sigint_to_a_watcher_stops_it_cleanly(proj: Path) -> None:
             break
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0
+
+
+def test_a_deleted_working_folder_is_named_not_a_traceback(tmp_path: Path) -> None:
+    script = f'mkdir gone && cd gone && rmdir ../gone && exec "{sys.executable}" -m cidx query x'
+    out = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 2 and "The current folder no longer exists" in out.stderr
+    assert "Traceback" not in out.stderr

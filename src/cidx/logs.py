@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from cidx.errors import CidxError
 from cidx.project import ProjectPaths, find_root
 
 LogFormat = Literal["human", "json"]
@@ -101,7 +102,10 @@ def user_logs_dir() -> Path:
 def project_log(start: Path | None = None) -> logging.Logger | None:
     """The `cidx` logger writing to the log of the project at `start` (the
     working directory by default), or None when it has no writable index."""
-    paths = ProjectPaths(find_root(start))
+    try:
+        paths = ProjectPaths(find_root(start))
+    except CidxError:
+        return None  # no working folder: the command says so itself
     if not paths.index_dir.is_dir() or not paths.writable():
         return None
     return logging.getLogger("cidx") if log_to_file(paths.logs_dir) is not None else None
