@@ -1,4 +1,4 @@
-"""A full disk, on a real small filesystem: a clear error (exit 9) naming the
+"""A full disk, on a real small filesystem: a clear error (exit 11) naming the
 folder, the free and the needed bytes — never a SIGBUS or a traceback — and
 after space is freed, `cidx index` ends equal to a clean rebuild.
 
@@ -72,7 +72,7 @@ def _fill(disk: Path, leave: int) -> Path:
 
 
 def _assert_disk_full(out: CliResult, disk: Path) -> None:
-    assert out.returncode == 9, (out.returncode, out.stderr)
+    assert out.returncode == 11, (out.returncode, out.stderr)
     assert "Traceback" not in out.stderr and "Logging error" not in out.stderr
     message = " ".join(out.stderr.split())
     assert "is full" in message and str(disk) in message and "free" in message

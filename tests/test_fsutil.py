@@ -48,7 +48,7 @@ def test_a_shortage_of_space_is_a_disk_full_error(tmp_path: Path) -> None:
     fsutil.ensure_free(tmp_path / "not" / "yet" / "created", 1)
     with pytest.raises(DiskFullError) as caught:
         fsutil.ensure_free(tmp_path, free + 10**15)
-    assert caught.value.exit_code == ExitCode.DISK_FULL == 9
+    assert caught.value.exit_code == ExitCode.DISK_FULL == 11
     message = caught.value.message
     assert str(tmp_path) in message and "free" in message and "needed" in message
     assert "`cidx index`" in message

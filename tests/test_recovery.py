@@ -240,7 +240,7 @@ def test_doctor_finds_silently_overwritten_vectors(proj: Path, pristine: dict[st
     run_cidx(["query", "retry failed uploads", "--no-sync"], proj)
     # ...but they are not the vectors the model gave.
     out = run_cidx(["doctor", "--json"], proj, check=False)
-    assert out.returncode == 10
+    assert out.returncode == 12
     checks = {c["name"]: c for c in out.json()["checks"]}
     assert checks["vectors"]["status"] == "problem"
     assert "doctor --repair" in checks["vectors"]["next_step"]
@@ -291,7 +291,7 @@ def test_doctor_reports_drift_and_leftovers_then_repairs_them(
     os.chmod(index, 0o755)
 
     out = run_cidx(["doctor"], proj, check=False)
-    assert out.returncode == 10, out.stdout
+    assert out.returncode == 12, out.stdout
     assert "PROBLEM" in out.stdout and "cidx doctor --repair" in out.stdout
     checks = {
         c["name"]: c for c in run_cidx(["doctor", "--json"], proj, check=False).json()["checks"]
@@ -313,7 +313,7 @@ def test_doctor_reports_drift_and_leftovers_then_repairs_them(
 
 def test_doctor_without_an_index_says_so(tmp_path: Path) -> None:
     out = run_cidx(["doctor"], tmp_path, check=False)
-    assert out.returncode == 3 and "nothing to check" in out.stderr
+    assert out.returncode == 10 and "nothing to check" in out.stderr
     assert not (tmp_path / INDEX).exists()
 
 

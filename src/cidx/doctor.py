@@ -32,13 +32,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from cidx.config import Config, load_config
-from cidx.errors import CidxError, ConfigError, LockBusyError, StoreDamagedError
-from cidx.fsutil import free_bytes, size_text
+from cidx.errors import (
+    CidxError,
+    ConfigError,
+    LockBusyError,
+    NoIndexError,
+    StoreDamagedError,
+)
+from cidx.formatting import size as size_text
+from cidx.fsutil import free_bytes
 from cidx.messages import IndexSummary, Progress
-from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
+from cidx.owner.lock import OwnerLock, read_owner
 from cidx.project import ProjectPaths, project_paths
 from cidx.recovery import leftovers, rebuild_state, recreate_config
 from cidx.representation import dense_text, text_hash
+from cidx.service import WAIT_FOREVER, WaitPolicy
 from cidx.state import StateDB
 from cidx.store import VectorStore, open_store
 
@@ -47,7 +55,6 @@ if TYPE_CHECKING:
 
 CheckStatus = Literal["ok", "warning", "problem", "repaired", "skipped"]
 ProgressFn = Callable[[Progress], None]
-WaitFn = Callable[[OwnerInfo | None], None]
 
 # Owners that keep the index open until stopped: the doctor does not wait for them.
 LONG_LIVED = frozenset({"watch", "sync", "serve", "mcp"})
@@ -104,19 +111,18 @@ def run_doctor(
     start: Path | None = None,
     *,
     repair: bool = False,
-    wait: bool = True,
-    on_wait: WaitFn | None = None,
+    wait: WaitPolicy = WAIT_FOREVER,
     progress: ProgressFn | None = None,
 ) -> DoctorReport:
     """Check the project's index (and with `repair`, fix what can be fixed)."""
     paths = project_paths(start)
     if not paths.index_dir.is_dir():
-        raise ConfigError(
+        raise NoIndexError(
             f"There is no cidx index in {paths.root}, so there is nothing to check. Run "
             "`cidx index` to create one."
         )
     lock = OwnerLock(paths, "doctor")
-    _acquire(lock, paths, wait=wait, on_wait=on_wait)
+    _acquire(lock, paths, wait)
     try:
         found = _inspect(paths)
         if not repair or all(c.status == "ok" for c in found.checks):
@@ -130,7 +136,9 @@ def run_doctor(
         lock.release()
 
 
-def _acquire(lock: OwnerLock, paths: ProjectPaths, *, wait: bool, on_wait: WaitFn | None) -> None:
+def _acquire(lock: OwnerLock, paths: ProjectPaths, wait: WaitPolicy) -> None:
+    """Take the owner lock as `wait` allows; never wait for a long-lived owner."""
+    deadline = None if wait.timeout is None else time.monotonic() + wait.timeout
     told = False
     while not lock.try_acquire():
         owner = read_owner(paths)
@@ -140,13 +148,13 @@ def _acquire(lock: OwnerLock, paths: ProjectPaths, *, wait: bool, on_wait: WaitF
                 f"`cidx doctor` needs the index of {paths.root} to itself, and {who} keeps it "
                 "open. Stop that process, run `cidx doctor` again, then start it again."
             )
-        if not wait:
+        if deadline is not None and time.monotonic() >= deadline:
             raise LockBusyError(
-                f"The index of {paths.root} is in use by {who}. Run `cidx doctor` without "
-                "--no-wait to wait for it."
+                f"The index of {paths.root} is in use by {who}. Run `cidx doctor` again when "
+                "it has finished (or with a longer --wait-timeout)."
             )
-        if not told and on_wait is not None:
-            on_wait(owner)
+        if not told and wait.on_wait is not None:
+            wait.on_wait(owner)
             told = True
         time.sleep(0.1)
 

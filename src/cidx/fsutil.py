@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from cidx.errors import DiskFullError
+from cidx.formatting import size
 
 # Errors that mean "no room": the disk is full, or the user's quota is.
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -57,9 +58,9 @@ def disk_full(path: Path, needed: int | None = None, free: int | None = None) ->
             free = free_bytes(path)
         except OSError:
             free = 0
-    need = f", about {size_text(needed)} more is needed" if needed else ""
+    need = f", about {size(needed)} more is needed" if needed else ""
     return DiskFullError(
-        f"The disk holding {path} is full ({size_text(free)} free{need}). Free some space "
+        f"The disk holding {path} is full ({size(free)} free{need}). Free some space "
         "there, then run the command again: the index is left consistent, and `cidx index` "
         "completes it."
     )
@@ -108,10 +109,23 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def size_text(n: float) -> str:
-    """`1.5 MiB`: sizes in messages from the core."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
+def private_dir(path: Path) -> None:
+    """Make `path` (and missing parents) a folder only its user can enter.
+
+    An existing folder is narrowed to 0700 when this user owns it (indexes
+    made before folders were private).
+    """
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            if st.st_uid == os.getuid() and st.st_mode & 0o077:
+                os.chmod(path, 0o700)
+        return
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
+        return
+    # mkdir's mode is filtered by the umask; make sure of it.
+    os.chmod(path, 0o700)

@@ -83,8 +83,12 @@ class IndexSummary:
     seconds: float = 0.0
     rebuilt: bool = False
     initialized: bool = False
-    # True when only the paths asked for were synced (see `IndexRequest.paths`).
+    # True when only part of the project was synced: the paths asked for (see
+    # `IndexRequest.paths`), and the folders of any ignore file among them.
     scoped: bool = False
+    # True when an ignore file among the paths widened the sync to everything
+    # it can affect (its folder, or the whole project for a root-level one).
+    widened: bool = False
     skipped: list[FileIssue] = field(default_factory=list)
     warnings: list[FileIssue] = field(default_factory=list)
     # Damage this sync found and repaired, one sentence each.
@@ -154,6 +158,8 @@ class StatusReport:
     owner_kind: str | None
     # Damage or drift between manifest and store, each with the command that repairs it.
     problems: list[str] = field(default_factory=list)
+    # The index is read-only for this user: reported from a snapshot of it.
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,8 @@ class SearchOutcome:
     search_seconds: float = 0.0
     # Problems of the index the answers came from (when no sync ran first).
     warnings: list[str] = field(default_factory=list)
+    # The index is read-only for this user: searched as it is, unsynced.
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,8 @@ class InitResult:
     max_file_size: int
     created: bool  # False: the index existed and was kept
     replaced: bool  # --force replaced an existing index
+    # The size limit the existing index had, when this changed it.
+    previous_max_file_size: int | None = None
 
 
 @dataclass(frozen=True)
