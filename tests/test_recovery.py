@@ -288,7 +288,9 @@ def test_doctor_reports_drift_and_leftovers_then_repairs_them(
     (index / "qdrant-data" / "cidx-000000000000-old-model").mkdir()
     (index / ".config.json.999999999.tmp").write_text("{}")
     (index / "owner.sock").write_text("")
-    os.chmod(index, 0o755)
+    # Every cidx command keeps the folder itself private; a file can still
+    # lose its owner's permissions.
+    os.chmod(index / "config.json", 0o200)
 
     out = run_cidx(["doctor"], proj, check=False)
     assert out.returncode == 12, out.stdout
@@ -299,14 +301,14 @@ def test_doctor_reports_drift_and_leftovers_then_repairs_them(
     assert checks["counts"]["status"] == "problem" and checks["ids"]["status"] == "problem"
     assert checks["leftovers"]["status"] == "warning"
     assert checks["owner"]["status"] == "warning"
-    assert checks["permissions"]["status"] == "warning"
+    assert checks["permissions"]["status"] == "problem"
 
     report = _doctor_repair(proj)
     final = {c["name"]: c["status"] for c in report["checks"]}
     assert final["counts"] == final["ids"] == final["leftovers"] == "repaired"
     assert final["owner"] == final["permissions"] == "repaired"
     assert report["sync"]["chunks_embedded"] == 0
-    assert (index.stat().st_mode & 0o777) == 0o700
+    assert (index / "config.json").stat().st_mode & 0o777 == 0o600
     assert not (index / "owner.sock").exists()
     _assert_rebuilt(proj, pristine)
 
