@@ -204,6 +204,18 @@ def test_a_damaged_payload_page_fails_queries_until_index_rebuilds_it(
     run_cidx(["query", "retry failed uploads", "--no-sync"], proj)
 
 
+def test_a_query_that_may_sync_rebuilds_a_damaged_store_itself(
+    proj: Path, pristine: dict[str, Any]
+) -> None:
+    (page,) = _shard(proj).glob("segments/*/payload_storage/page_0.dat")
+    _overwrite(page, 0, b"\xff" * 64 * 1024)
+    out = run_cidx(["query", "retry failed uploads", "--json"], proj)
+    assert out.json()["results"][0]["path"] == "src/uploads/retry.py"
+    assert "repaired:" in out.stderr and "damaged" in out.stderr
+    _assert_clean(out)
+    _assert_rebuilt(proj, pristine)
+
+
 @pytest.mark.parametrize(
     "target",
     [

@@ -226,3 +226,23 @@ def test_a_long_lived_engine_ranks_like_a_fresh_one_after_deletions(tmp_path: Pa
     for old, new in zip(live, fresh, strict=True):
         assert new.keys() == old.keys()
         assert new == pytest.approx(old, rel=1e-6, abs=2e-6)
+
+
+def test_a_fragment_of_an_interrupted_create_or_drop_is_moved_out_of_the_way(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "qdrant-data"
+    store = EdgeStore(data)
+    store.create_collection("c", DIM)
+    store.upsert("c", _points())
+    store.close()
+    # What a kill in the middle of deleting (or creating) the shard leaves:
+    # its segments without its config.
+    (data / "c" / "edge_config.json").unlink()
+    again = EdgeStore(data)
+    assert not again.collection_exists("c")
+    again.create_collection("c", DIM)
+    assert again.count("c") == 0
+    assert [p.name for p in again.drop_set_aside("c")][0].startswith("c.damaged-")
+    again.drop_collection("c")
+    assert list(data.iterdir()) == []

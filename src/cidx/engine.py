@@ -219,7 +219,13 @@ class Engine:
         with self.write_lock:
             self.syncing += 1
             try:
-                summary = Indexer(self).sync(clear=clear, paths=paths, progress=progress)
+                try:
+                    summary = Indexer(self).sync(clear=clear, paths=paths, progress=progress)
+                except StoreDamagedError as exc:
+                    # Found damaged while writing: marked, the same sync again
+                    # sets the store aside and rebuilds it (once).
+                    self._note_damage(exc)
+                    summary = Indexer(self).sync(progress=progress)
             except Exception:
                 self.metrics.errors.inc()
                 raise
@@ -280,10 +286,23 @@ class Engine:
     def search_outcome(
         self, request: SearchRequest, progress: ProgressFn | None = None, *, sync: bool = True
     ) -> SearchOutcome:
-        """A sync (if asked and `sync`), then the searches, timed."""
-        summary = self.sync(progress=progress) if request.sync and sync else None
+        """A sync (if asked and `sync`), then the searches, timed.
+
+        A search that finds the store damaged leaves the mark that makes a
+        sync rebuild it: when syncing is allowed, that happens here, and the
+        searches run again on the rebuilt store.
+        """
+        syncing = request.sync and sync
+        summary = self.sync(progress=progress) if syncing else None
         started = time.perf_counter()
-        answers = self.search_batch(request.queries)
+        try:
+            answers = self.search_batch(request.queries)
+        except StoreDamagedError:
+            if not syncing:
+                raise
+            summary = self.sync(progress=progress)
+            started = time.perf_counter()
+            answers = self.search_batch(request.queries)
         # After a sync its summary tells what was repaired; without one, the
         # caller learns here that the answers come from a damaged index.
         warnings = list(self.problems) if summary is None else []

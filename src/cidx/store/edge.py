@@ -63,9 +63,11 @@ CREATE_BYTES = WRITE_ALLOWANCE
 # Bytes a point adds beyond its vectors and payload text (ids, versions,
 # payload keys and index entries).
 POINT_OVERHEAD = 512
-# A damaged shard is renamed to "<collection><SET_ASIDE><unix time>" until
-# its replacement is complete.
+# A damaged shard is renamed to "<collection><SET_ASIDE><unix ns>" until its
+# replacement is complete; a dropped one to "<collection><DROPPED><unix ns>"
+# while it is deleted.
 SET_ASIDE = ".damaged-"
+DROPPED = ".dropped-"
 
 
 class EdgeStore:
@@ -93,6 +95,10 @@ class EdgeStore:
         path = self._path(name)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         ensure_free(self.data_dir, CREATE_BYTES)
+        if path.exists() and not self.collection_exists(name):
+            # A fragment of a creation killed before the shard's config was
+            # written: the engine refuses to create over its segments.
+            path.rename(self._aside(name, SET_ASIDE))
         config = q.EdgeConfig(
             vectors={DENSE: q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine)},
             sparse_vectors={SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
@@ -123,7 +129,14 @@ class EdgeStore:
                 shard.close()
         path = self._path(name)
         if path.exists():
-            shutil.rmtree(path)
+            # Renamed first: a process killed while deleting leaves a folder
+            # under another name, never a fragment that looks like the shard.
+            gone = self._aside(name, DROPPED)
+            path.rename(gone)
+            shutil.rmtree(gone)
+
+    def _aside(self, name: str, suffix: str) -> Path:
+        return self.data_dir / f"{name}{suffix}{time.time_ns()}"
 
     def set_aside(self, name: str) -> Path | None:
         """Move the collection's files out of its place (closing it): a new one can
@@ -139,15 +152,17 @@ class EdgeStore:
         path = self._path(name)
         if not path.exists():
             return None
-        aside = path.with_name(f"{name}{SET_ASIDE}{time.time_ns()}")
+        aside = self._aside(name, SET_ASIDE)
         path.rename(aside)
         return aside
 
     def drop_set_aside(self, name: str) -> list[Path]:
-        """Delete the copies `set_aside` left for this collection; the paths deleted."""
+        """Delete what `set_aside` (or an interrupted drop) left of this collection;
+        the paths deleted."""
         if not self.data_dir.is_dir():
             return []
-        gone = sorted(p for p in self.data_dir.iterdir() if p.name.startswith(name + SET_ASIDE))
+        prefixes = (name + SET_ASIDE, name + DROPPED)
+        gone = sorted(p for p in self.data_dir.iterdir() if p.name.startswith(prefixes))
         for path in gone:
             shutil.rmtree(path, ignore_errors=True)
         return gone

@@ -1,63 +1,29 @@
-"""`cidx doctor`: a full check of one project's index, and the repairs it can make.
-
-Each check looks at one thing — the config, the state database, the store's
-shard, whether manifest and store agree (counts, point ids, every payload,
-a sample of vectors against the embedding cache), leftovers in the index
-folder, the owner's lock and socket, permissions, free space — and reports
-it with the next step. A check that cannot run because an earlier one
-failed (no readable config, say) is reported as skipped.
-
-With `repair`, what can be fixed is fixed, in dependency order: the config
-is recreated around the existing data, the state database rebuilt from the
-shard, a damaged shard marked so that the sync that follows sets it aside
-and rebuilds it, drift reconciled by that sync; then leftovers, stale owner
-files and permissions are cleaned up, and every check runs again, so the
-report says what was repaired and what still needs a person.
-
-The doctor needs the index to itself: it waits for a one-shot command to
-finish, and refuses to run beside a long-lived owner (`cidx watch`, ...).
-"""
+"""The doctor's checks: each looks at one part of the index and says what it found."""
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
 import sqlite3
 import stat
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from cidx.config import Config, load_config
-from cidx.errors import (
-    CidxError,
-    ConfigError,
-    LockBusyError,
-    NoIndexError,
-    StoreDamagedError,
-)
+from cidx.doctor._report import CHECK_NAMES, Check
+from cidx.errors import CidxError, ConfigError, StoreDamagedError
 from cidx.formatting import size as size_text
-from cidx.fsutil import free_bytes
-from cidx.messages import IndexSummary, Progress
-from cidx.owner.lock import OwnerLock, read_owner
-from cidx.project import ProjectPaths, project_paths
-from cidx.recovery import leftovers, rebuild_state, recreate_config
+from cidx.fsutil import disk_usage, free_bytes
+from cidx.project import ProjectPaths
+from cidx.recovery import leftovers
 from cidx.representation import dense_text, text_hash
-from cidx.service import WAIT_FOREVER, WaitPolicy
 from cidx.state import StateDB
 from cidx.store import VectorStore, open_store
 
 if TYPE_CHECKING:
     from cidx.chunking import Chunk
 
-CheckStatus = Literal["ok", "warning", "problem", "repaired", "skipped"]
-ProgressFn = Callable[[Progress], None]
-
-# Owners that keep the index open until stopped: the doctor does not wait for them.
-LONG_LIVED = frozenset({"watch", "sync", "serve", "mcp"})
 # Vectors compared with the embedding cache (a full comparison reads the
 # whole cache; a sample finds a shard whose vector file was overwritten).
 VECTOR_SAMPLE = 256
@@ -66,123 +32,22 @@ MIN_COSINE = 0.999
 LOW_SPACE = 64 * 1024 * 1024
 # Payload fields every point has (cidx.representation.payload).
 PAYLOAD_FIELDS = ("path", "language", "kind", "symbol", "start_line", "end_line", "text")
-CHECK_NAMES = (
-    "config",
-    "state",
-    "store",
-    "counts",
-    "ids",
-    "payloads",
-    "vectors",
-    "leftovers",
-    "owner",
-    "permissions",
-    "disk",
-)
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: CheckStatus
-    detail: str
-    # The command (or action) that fixes it, when something is wrong.
-    next_step: str | None = None
-
-
-@dataclass(frozen=True)
-class DoctorReport:
-    root: str
-    index_dir: str
-    repair: bool
-    checks: list[Check]
-    # What `repair` did, one sentence each.
-    actions: list[str] = field(default_factory=list)
-    # The sync `repair` ran to refill and reconcile the index.
-    sync: IndexSummary | None = None
-
-    @property
-    def healthy(self) -> bool:
-        """No problem is left (warnings are reported, but the index works)."""
-        return not any(c.status in ("problem", "skipped") for c in self.checks)
-
-
-def run_doctor(
-    start: Path | None = None,
-    *,
-    repair: bool = False,
-    wait: WaitPolicy = WAIT_FOREVER,
-    progress: ProgressFn | None = None,
-) -> DoctorReport:
-    """Check the project's index (and with `repair`, fix what can be fixed)."""
-    paths = project_paths(start)
-    if not paths.index_dir.is_dir():
-        raise NoIndexError(
-            f"There is no cidx index in {paths.root}, so there is nothing to check. Run "
-            "`cidx index` to create one."
-        )
-    lock = OwnerLock(paths, "doctor")
-    _acquire(lock, paths, wait)
-    try:
-        found = _inspect(paths)
-        if not repair or all(c.status == "ok" for c in found.checks):
-            return DoctorReport(str(paths.root), str(paths.index_dir), repair, found.checks)
-        actions, summary = _repair(paths, found, progress)
-        after = _inspect(paths)
-        before = {c.name: c for c in found.checks}
-        checks = [_compare(before[c.name], c) for c in after.checks]
-        return DoctorReport(str(paths.root), str(paths.index_dir), repair, checks, actions, summary)
-    finally:
-        lock.release()
-
-
-def _acquire(lock: OwnerLock, paths: ProjectPaths, wait: WaitPolicy) -> None:
-    """Take the owner lock as `wait` allows; never wait for a long-lived owner."""
-    deadline = None if wait.timeout is None else time.monotonic() + wait.timeout
-    told = False
-    while not lock.try_acquire():
-        owner = read_owner(paths)
-        who = owner.describe() if owner else "another cidx process"
-        if owner is not None and owner.kind in LONG_LIVED:
-            raise LockBusyError(
-                f"`cidx doctor` needs the index of {paths.root} to itself, and {who} keeps it "
-                "open. Stop that process, run `cidx doctor` again, then start it again."
-            )
-        if deadline is not None and time.monotonic() >= deadline:
-            raise LockBusyError(
-                f"The index of {paths.root} is in use by {who}. Run `cidx doctor` again when "
-                "it has finished (or with a longer --wait-timeout)."
-            )
-        if not told and wait.on_wait is not None:
-            wait.on_wait(owner)
-            told = True
-        time.sleep(0.1)
-
-
-def _compare(before: Check, after: Check) -> Check:
-    """The final word on a check: repaired when it was wrong and no longer is."""
-    if before.status in ("problem", "warning", "skipped") and after.status == "ok":
-        if before.status == "skipped":
-            return after
-        return Check(after.name, "repaired", f"{before.detail} → {after.detail}")
-    return after
-
-
-# -- inspection --------------------------------------------------------------
 
 
 @dataclass
-class _Findings:
+class Findings:
+    """The checks, and what the repairs need to know beyond their text."""
+
     checks: list[Check]
     config: Config | None = None
-    # What repairs need to know beyond the checks' text.
     store_damaged: bool = False
     drift: bool = False
 
 
-def _inspect(paths: ProjectPaths) -> _Findings:
+def inspect(paths: ProjectPaths) -> Findings:
+    """Every check, in `CHECK_NAMES` order (the caller holds the owner lock)."""
     checks: dict[str, Check] = {}
-    found = _Findings([])
+    found = Findings([])
     config = _check_config(paths, checks)
     found.config = config
     db = _check_state(paths, checks)
@@ -445,7 +310,6 @@ def _check_leftovers(paths: ProjectPaths, config: Config | None, checks: dict[st
 
 
 def _size(path: Path) -> int:
-    from cidx.fsutil import disk_usage
 
     if path.is_dir() and not path.is_symlink():
         return disk_usage(path)
@@ -474,7 +338,7 @@ def _check_permissions(paths: ProjectPaths, checks: dict[str, Check]) -> None:
     uid = os.getuid()
     foreign: list[Path] = []
     blocked: list[Path] = []
-    for path in _walk(paths.index_dir):
+    for path in walk(paths.index_dir):
         try:
             st = path.lstat()
         except OSError:
@@ -526,7 +390,7 @@ def _user() -> str:
         return str(os.getuid())
 
 
-def _walk(root: Path) -> list[Path]:
+def walk(root: Path) -> list[Path]:
     out = [root]
     for dirpath, dirnames, filenames in os.walk(root):
         out.extend(Path(dirpath, n) for n in dirnames)
@@ -546,126 +410,3 @@ def _check_disk(paths: ProjectPaths, checks: dict[str, Check]) -> None:
         )
     else:
         checks["disk"] = Check("disk", "ok", f"{size_text(free)} free.")
-
-
-# -- repair ------------------------------------------------------------------
-
-
-def _repair(
-    paths: ProjectPaths, found: _Findings, progress: ProgressFn | None
-) -> tuple[list[str], IndexSummary | None]:
-    from cidx.indexer import META_DIRTY, META_STORE_DAMAGED
-
-    checks = {c.name: c for c in found.checks}
-    actions: list[str] = []
-    config = found.config
-    summary: IndexSummary | None = None
-    broken = any(checks[n].status in ("problem", "skipped") for n in _INDEX_CHECKS)
-    try:
-        if config is None:
-            if "does not bundle" in checks["config"].detail:
-                return actions, None  # only the person can choose to rebuild
-            recreated = recreate_config(paths)
-            config = recreated.config
-            if recreated.kept_collection:
-                actions.append(
-                    f"Recreated {paths.config_file} around the existing collection "
-                    f"{recreated.kept_collection}."
-                )
-            else:
-                actions.append(
-                    f"Recreated {paths.config_file}; no usable collection was found, so the "
-                    "index is rebuilt from the files."
-                )
-        store_damaged = found.store_damaged
-        if checks["state"].status == "problem":
-            store = open_store(paths, config) if not store_damaged else None
-            try:
-                rebuilt = rebuild_state(paths, config, store)
-            finally:
-                if store is not None:
-                    store.close()
-            store_damaged = store_damaged or rebuilt.store_damaged
-            aside = f" (the damaged file is at {rebuilt.set_aside})" if rebuilt.set_aside else ""
-            actions.append(
-                f"Rebuilt {paths.state_db} from the store: {rebuilt.files:,} files, "
-                f"{rebuilt.points:,} points, {rebuilt.vectors:,} cached vectors{aside}."
-            )
-        if store_damaged or found.drift:
-            db = StateDB(paths.state_db)
-            try:
-                with db.transaction() as tx:
-                    if store_damaged:
-                        db.set_meta(META_STORE_DAMAGED, "found by `cidx doctor`", tx)
-                    db.set_meta(META_DIRTY, str(time.time()), tx)
-            finally:
-                db.close()
-        if broken:
-            summary = _sync(paths, progress)
-            actions.append("Synced the index: " + _summary_text(summary))
-    except CidxError as exc:
-        actions.append(f"Could not finish the repair: {exc.message}")
-        return actions, summary
-    actions.extend(_clean(paths, config, checks))
-    return actions, summary
-
-
-# Checks whose problems a sync is needed to repair.
-_INDEX_CHECKS = ("config", "state", "store", "counts", "ids", "payloads", "vectors")
-
-
-def _sync(paths: ProjectPaths, progress: ProgressFn | None) -> IndexSummary:
-    from cidx.engine import Engine
-
-    engine, _ = Engine.open(paths)
-    try:
-        return engine.sync(progress=progress)
-    finally:
-        engine.close()
-
-
-def _summary_text(summary: IndexSummary) -> str:
-    text = (
-        f"{summary.files_scanned:,} files scanned, {summary.chunks_embedded:,} chunks "
-        f"embedded, {summary.chunks_reused:,} from cache."
-    )
-    return " ".join([text, *summary.repairs])
-
-
-def _clean(paths: ProjectPaths, config: Config, checks: dict[str, Check]) -> list[str]:
-    actions: list[str] = []
-    unused = leftovers(paths, config.collection)
-    for path in unused:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    if unused:
-        actions.append(f"Deleted {len(unused)} unused entries from {paths.index_dir}.")
-    if paths.socket_path.exists() or paths.socket_path.is_symlink():
-        # The doctor holds the lock, so no owner serves this socket.
-        paths.socket_path.unlink(missing_ok=True)
-        actions.append(f"Removed the stale {paths.socket_path.name}.")
-    if checks["permissions"].status in ("warning", "problem"):
-        changed = _make_private(paths.index_dir)
-        if changed:
-            actions.append(f"Made {changed} entries of {paths.index_dir} private to you.")
-    return actions
-
-
-def _make_private(root: Path) -> int:
-    """Folders 0700, files 0600 (the owner's own entries only)."""
-    uid = os.getuid()
-    changed = 0
-    for path in _walk(root):
-        try:
-            st = path.lstat()
-        except OSError:
-            continue
-        if stat.S_ISLNK(st.st_mode) or (uid != 0 and st.st_uid != uid):
-            continue
-        mode = 0o700 if stat.S_ISDIR(st.st_mode) else 0o600
-        if stat.S_IMODE(st.st_mode) != mode:
-            os.chmod(path, mode)
-            changed += 1
-    return changed
