@@ -17,9 +17,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from cidx.chunking import CHUNKER_VERSION
-from cidx.config import Config, load_config, new_config, save_config
+from cidx.config import DEFAULT_MAX_FILE_SIZE, Config, load_config, new_config, save_config
 from cidx.embedding import MODEL_NAME, embedding_settings
-from cidx.errors import ConfigError
+from cidx.errors import ConfigError, UsageError
 from cidx.fsutil import disk_usage
 from cidx.ignore import IgnoreRules
 from cidx.messages import (
@@ -39,6 +39,7 @@ from cidx.project import ProjectPaths
 from cidx.sparse import SparseEncoder
 from cidx.state import StateDB
 from cidx.store import VectorStore, open_store
+from cidx.walk import count_files
 
 if TYPE_CHECKING:
     from cidx.embedding import Embedder
@@ -88,6 +89,15 @@ def initialize(
     return config
 
 
+def _refuse_large_tree(paths: ProjectPaths, max_file_size: int | None) -> None:
+    counted = count_files(paths.root, max_file_size=max_file_size or DEFAULT_MAX_FILE_SIZE)
+    if counted.over_limit:
+        raise UsageError(
+            f"This would index more than {counted.limit:,} files under {counted.root}; "
+            f"run `cidx init` there explicitly to index it anyway."
+        )
+
+
 class Engine:
     """One project's open index. Create with `Engine.open` while holding the owner lock."""
 
@@ -122,8 +132,15 @@ class Engine:
 
     @classmethod
     def open(cls, paths: ProjectPaths, *, max_file_size: int | None = None) -> tuple[Engine, bool]:
-        """Open the project's index, creating it if needed: (engine, created)."""
+        """Open the project's index, creating it if needed: (engine, created).
+
+        An index is created here only for a tree of reasonable size; a larger
+        one needs `cidx init` first (which creates the index without this
+        check, so the next command opens it).
+        """
         created = not paths.exists()
+        if created:
+            _refuse_large_tree(paths, max_file_size)
         config = initialize(paths, max_file_size=max_file_size) if created else load_config(paths)
         engine = cls(paths, config)
         if not engine.store.collection_exists(config.collection):
@@ -245,6 +262,7 @@ class Engine:
         last_at = self.db.get_meta(META_LAST_AT)
         last_seconds = self.db.get_meta(META_LAST_SECONDS)
         owner = read_owner(self.paths)
+        survey = Indexer(self).survey()
         return StatusReport(
             root=str(self.paths.root),
             index_dir=str(self.paths.index_dir),
@@ -256,7 +274,7 @@ class Engine:
             chunks=chunks,
             points=info.points,
             disk_bytes=disk_usage(self.paths.index_dir),
-            pending=Indexer(self).pending_changes(),
+            pending=survey.pending,
             last_index_at=(
                 datetime.fromtimestamp(float(last_at), UTC).isoformat(timespec="seconds")
                 if last_at
@@ -265,6 +283,9 @@ class Engine:
             last_index_seconds=float(last_seconds) if last_seconds else None,
             owner_pid=owner.pid if owner else None,
             owner_kind=owner.kind if owner else None,
+            files_empty=survey.empty,
+            files_skipped=survey.skipped,
+            files_failed=survey.failed,
         )
 
     def maybe_flush(self, writes: int) -> None:

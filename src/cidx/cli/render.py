@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
 from functools import cache
 from typing import Any
 
@@ -18,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cidx.messages import (
+    FileIssue,
     IndexSummary,
     InitResult,
     QueryAnswer,
@@ -86,16 +88,19 @@ def summary_json(summary: IndexSummary) -> dict[str, Any]:
 
 
 def summary_line(summary: IndexSummary) -> str:
-    parts = [
-        f"{summary.files_scanned:,} files scanned",
-        f"{summary.files_added:,} added",
-        f"{summary.files_modified:,} modified",
-        f"{summary.files_deleted:,} deleted",
-        f"{summary.files_skipped:,} skipped",
-    ]
+    """One line: the account of every file scanned, the changes, the chunks."""
+    account = (
+        f"{summary.files_scanned:,} files scanned: {summary.files_indexed:,} indexed, "
+        f"{summary.files_empty:,} empty, {summary.files_skipped:,} skipped, "
+        f"{summary.files_failed:,} failed"
+    )
+    changes = (
+        f"{summary.files_added:,} added, {summary.files_modified:,} modified, "
+        f"{summary.files_deleted:,} deleted"
+    )
     chunks = f"chunks: {summary.chunks_embedded:,} embedded, {summary.chunks_reused:,} from cache"
     head = "Rebuilt" if summary.rebuilt else ("Indexed" if summary.initialized else "Synced")
-    return f"{head}: {', '.join(parts)}; {chunks}; {summary.seconds:.2f} s"
+    return f"{head}: {account}; {changes}; {chunks}; {summary.seconds:.2f} s"
 
 
 def render_summary(summary: IndexSummary, as_json: bool, *, verbose: bool = False) -> None:
@@ -107,20 +112,39 @@ def render_summary(summary: IndexSummary, as_json: bool, *, verbose: bool = Fals
     _render_issues(out, summary, verbose)
 
 
+# Skipped on purpose and common in any project: counted, and listed by name
+# only with --verbose.
+_QUIET_REASONS = ("binary", "too_large")
+_LISTED = 50
+
+
+def _by_reason(issues: list[FileIssue]) -> str:
+    """ "2 symlink_loop, 1 binary": how many per reason, most first."""
+    counts = sorted(Counter(issue.reason for issue in issues).items(), key=lambda c: (-c[1], c[0]))
+    return ", ".join(f"{n:,} {reason}" for reason, n in counts)
+
+
 def _render_issues(out: Console, summary: IndexSummary, verbose: bool) -> None:
-    issues = [*summary.skipped, *summary.warnings]
-    if not issues:
-        return
-    shown = issues if verbose else [i for i in issues if i.reason not in ("binary", "too_large")]
+    for label, group in (("skipped", summary.skipped), ("failed", summary.failed)):
+        if group:
+            out.print(Text(f"  {label}: {_by_reason(group)}"))
+    issues = [*summary.failed, *summary.skipped, *summary.warnings]
+    shown = issues if verbose else [i for i in issues if i.reason not in _QUIET_REASONS]
     hidden = len(issues) - len(shown)
-    for issue in shown[:50]:
-        out.print(f"  [yellow]{issue.reason}[/]: {issue.path} — {issue.detail}", highlight=False)
-    more = len(shown) - 50 if len(shown) > 50 else 0
+    for issue in shown[:_LISTED]:
+        line = Text("  ")
+        line.append(issue.reason, style="yellow")
+        line.append(f": {issue.path} — {issue.detail}")
+        out.print(line)
+    more = max(0, len(shown) - _LISTED)
     if more or hidden:
         out.print(
-            f"  … and {more + hidden:,} more (binary or too large); "
-            "`cidx index --verbose` lists them",
-            style="dim",
+            Text(
+                f"  … and {more + hidden:,} more"
+                + (" (binary or too large)" if not more else "")
+                + "; `cidx index --verbose` lists them",
+                style="dim",
+            )
         )
 
 
@@ -130,8 +154,10 @@ def render_sync_note(summary: IndexSummary | None) -> None:
         return
     if summary.changed_anything:
         note(summary_line(summary))
-        for issue in summary.warnings[:10]:
-            note(f"  {issue.reason}: {issue.path} — {issue.detail}")
+        for issue in [*summary.failed, *summary.warnings][:10]:
+            error_console().print(
+                Text(f"  {issue.reason}: {issue.path} — {issue.detail}", style="dim")
+            )
 
 
 # -- query ------------------------------------------------------------------
@@ -230,7 +256,13 @@ def render_status(report: StatusReport, as_json: bool) -> None:
     table.add_row("Project root", report.root)
     table.add_row("Storage", f"{report.storage_mode} — {report.storage_path}")
     table.add_row("Model", report.model)
-    table.add_row("Files", f"{report.files:,}")
+    files = (
+        f"{report.files:,} indexed, {report.files_empty:,} empty, "
+        f"{report.files_skipped:,} skipped, {report.files_failed:,} failed"
+    )
+    if report.files_skipped or report.files_failed:
+        files += " — `cidx index --verbose` lists why"
+    table.add_row("Files", files)
     table.add_row("Chunks", f"{report.chunks:,}")
     table.add_row("Points", f"{report.points:,}")
     table.add_row("Size on disk", size_text(report.disk_bytes))
