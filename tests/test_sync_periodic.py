@@ -117,6 +117,7 @@ def test_exhausted_retries_report_failure(proj: Path, monkeypatch: pytest.Monkey
             engine.close()
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_over_many_cycles(proj: Path, tmp_path: Path) -> None:
     log = tmp_path / "sync.log"
     with open(log, "w") as fh:

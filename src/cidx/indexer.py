@@ -322,9 +322,11 @@ class Indexer:
         with self.db.transaction() as tx:
             self.db.clear_files(tx)
             self.db.set_meta(META_DIRTY, str(time.time()), tx)
+        failpoint("after_clear_manifest")
         if self.store.collection_exists(self.collection):
             self.store.drop_collection(self.collection)
         self.store.create_collection(self.collection, self.engine.config.embedding.dim)
+        failpoint("after_clear")
 
     def reconcile(self) -> tuple[int, int]:
         """Repair manifest/store drift: (orphan points deleted, files to re-index)."""

@@ -130,21 +130,17 @@ def _render_issues(out: Console, summary: IndexSummary, verbose: bool) -> None:
             out.print(Text(f"  {label}: {_by_reason(group)}"))
     issues = [*summary.failed, *summary.skipped, *summary.warnings]
     shown = issues if verbose else [i for i in issues if i.reason not in _QUIET_REASONS]
-    hidden = len(issues) - len(shown)
-    for issue in shown[:_LISTED]:
+    listed = shown if verbose else shown[:_LISTED]
+    for issue in listed:
         line = Text("  ")
         line.append(issue.reason, style="yellow")
         line.append(f": {issue.path} — {issue.detail}")
         out.print(line)
-    more = max(0, len(shown) - _LISTED)
-    if more or hidden:
+    rest = len(issues) - len(listed)
+    if rest:
+        quiet = " (binary or too large)" if len(shown) == len(listed) else ""
         out.print(
-            Text(
-                f"  … and {more + hidden:,} more"
-                + (" (binary or too large)" if not more else "")
-                + "; `cidx index --verbose` lists them",
-                style="dim",
-            )
+            Text(f"  … and {rest:,} more{quiet}; `cidx index --verbose` lists them", style="dim")
         )
 
 
