@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from cidx.chunking import CHUNKER_VERSION
-from cidx.config import DEFAULT_MAX_FILE_SIZE, Config, load_config, new_config, save_config
+from cidx.config import Config, load_config, new_config, save_config
 from cidx.embedding import MODEL_NAME, embedding_settings
 from cidx.errors import ConfigError, UsageError
 from cidx.fsutil import disk_usage
@@ -39,7 +39,6 @@ from cidx.project import ProjectPaths
 from cidx.sparse import SparseEncoder
 from cidx.state import StateDB
 from cidx.store import VectorStore, open_store
-from cidx.walk import count_files
 
 if TYPE_CHECKING:
     from cidx.embedding import Embedder
@@ -89,15 +88,6 @@ def initialize(
     return config
 
 
-def _refuse_large_tree(paths: ProjectPaths, max_file_size: int | None) -> None:
-    counted = count_files(paths.root, max_file_size=max_file_size or DEFAULT_MAX_FILE_SIZE)
-    if counted.over_limit:
-        raise UsageError(
-            f"This would index more than {counted.limit:,} files under {counted.root}; "
-            f"run `cidx init` there explicitly to index it anyway."
-        )
-
-
 class Engine:
     """One project's open index. Create with `Engine.open` while holding the owner lock."""
 
@@ -134,13 +124,10 @@ class Engine:
     def open(cls, paths: ProjectPaths, *, max_file_size: int | None = None) -> tuple[Engine, bool]:
         """Open the project's index, creating it if needed: (engine, created).
 
-        An index is created here only for a tree of reasonable size; a larger
-        one needs `cidx init` first (which creates the index without this
-        check, so the next command opens it).
+        Callers that create an index for a user who did not ask for one
+        check the tree first (`cidx.walk.refuse_large_first_index`).
         """
         created = not paths.exists()
-        if created:
-            _refuse_large_tree(paths, max_file_size)
         config = initialize(paths, max_file_size=max_file_size) if created else load_config(paths)
         engine = cls(paths, config)
         if not engine.store.collection_exists(config.collection):
@@ -189,29 +176,31 @@ class Engine:
 
     def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary:
         """What `cidx index` and the owner's "index" request do: a full sync, a
-        rebuild (`clear`), or a sync of just `request.paths`.
+        rebuild (`clear`), or a sync of just `request.paths` (widened by the
+        indexer when an ignore file is among them).
 
-        A changed ignore file can change what is indexed anywhere below it,
-        and only a full sync reads every ignore file again: one among the
-        paths makes this a full sync (`summary.scoped` is then False).
+        UsageError when none of the paths exists or was ever indexed: a typo
+        would otherwise sync nothing without a word.
         """
         if request.clear or not request.paths:
             return self.sync(clear=request.clear, progress=progress)
-        # The ignore rules are read under the write lock, as every sync reads them.
         with self.write_lock:
-            affects_rules = [p for p in request.paths if self.rules.notify_changed(p)]
-            if affects_rules:
-                return self.sync(progress=progress)
-            # A typo would otherwise sync nothing without a word.
             absent = [p for p in request.paths if not os.path.lexists(self.paths.root / p)]
             known = self.db.files(absent) if absent else {}
             summary = self.sync(paths=request.paths, progress=progress)
-        summary.scoped = True
-        for rel in absent:
-            if not any(p == rel or p.startswith(rel + "/") for p in known):
-                summary.warnings.append(
-                    FileIssue(rel, "not_found", "no such file or folder, and nothing indexed there")
-                )
+        missing = [
+            rel for rel in absent if not any(p == rel or p.startswith(rel + "/") for p in known)
+        ]
+        if missing and len(missing) == len(request.paths):
+            listing = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+            raise UsageError(
+                f"Nothing to index: {listing} does not exist in {self.paths.root}, and nothing "
+                "is indexed there. Check the path (it is relative to the current folder)."
+            )
+        for rel in missing:
+            summary.warnings.append(
+                FileIssue(rel, "not_found", "no such file or folder, and nothing indexed there")
+            )
         return summary
 
     def _read_sizes(self) -> None:

@@ -24,3 +24,25 @@ def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def private_dir(path: Path) -> None:
+    """Make `path` (and missing parents) a folder only its user can enter.
+
+    An existing folder is narrowed to 0700 when this user owns it (indexes
+    made before folders were private).
+    """
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            if st.st_uid == os.getuid() and st.st_mode & 0o077:
+                os.chmod(path, 0o700)
+        return
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
+        return
+    # mkdir's mode is filtered by the umask; make sure of it.
+    os.chmod(path, 0o700)

@@ -42,7 +42,7 @@ from cidx.fsutil import write_atomic
 from cidx.messages import Health, QueryAnswer, QueryMode, QueryRequest
 from cidx.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from cidx.metrics import Metrics
-from cidx.search import MAX_LIMIT  # checked here too, so errors name the HTTP parameter
+from cidx.query import MAX_LIMIT  # checked here too, so errors name the HTTP parameter
 
 if TYPE_CHECKING:
     from cidx.engine import Engine

@@ -104,8 +104,12 @@ class IndexSummary:
     seconds: float = 0.0
     rebuilt: bool = False
     initialized: bool = False
-    # True when only the paths asked for were synced (see `IndexRequest.paths`).
+    # True when only part of the project was synced: the paths asked for (see
+    # `IndexRequest.paths`), and the folders of any ignore file among them.
     scoped: bool = False
+    # True when an ignore file among the paths widened the sync to everything
+    # it can affect (its folder, or the whole project for a root-level one).
+    widened: bool = False
     skipped: list[FileIssue] = field(default_factory=list)
     failed: list[FileIssue] = field(default_factory=list)
     # Indexed, with a caveat (e.g. not valid UTF-8), or a path asked for that
@@ -173,6 +177,8 @@ class StatusReport:
     last_index_seconds: float | None
     owner_pid: int | None
     owner_kind: str | None
+    # The index is read-only for this user: reported from a snapshot of it.
+    read_only: bool = False
     # The rest of the account a sync gives (see `IndexSummary`); `files` is
     # its `files_indexed`. From the manifest and a walk, without reading files.
     files_empty: int = 0
@@ -196,6 +202,8 @@ class SearchOutcome:
     sync: IndexSummary | None = None
     # Time spent searching (after any sync), as measured where it ran.
     search_seconds: float = 0.0
+    # The index is read-only for this user: searched as it is, unsynced.
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -207,6 +215,8 @@ class InitResult:
     max_file_size: int
     created: bool  # False: the index existed and was kept
     replaced: bool  # --force replaced an existing index
+    # The size limit the existing index had, when this changed it.
+    previous_max_file_size: int | None = None
 
 
 @dataclass(frozen=True)

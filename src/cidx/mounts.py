@@ -18,8 +18,6 @@ tmpfs's). Elsewhere than Linux nothing is known and nothing is skipped.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import sys
 from collections.abc import Callable
@@ -108,6 +106,8 @@ def _read_mountinfo() -> dict[int, str]:
 def _statfs() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes.util  # here: most walks never meet a device missing from mountinfo
+
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         func: Callable[..., int] = libc.statfs
@@ -120,6 +120,8 @@ def _statfs_type(path: str) -> str | None:
     statfs = _statfs()
     if statfs is None:
         return None
+    import ctypes
+
     # struct statfs starts with f_type, a C long on every Linux ABI that
     # matters here; 256 bytes is more than the whole struct anywhere.
     buf = ctypes.create_string_buffer(256)

@@ -68,6 +68,7 @@ __all__ = [
     "auto_index_limit",
     "count_files",
     "human_size",
+    "refuse_large_first_index",
     "special_file",
     "stat_file",
     "walk_project",
@@ -427,6 +428,18 @@ def count_files(root: Path, *, max_file_size: int, limit: int | None = None) -> 
     limit = auto_index_limit() if limit is None else limit
     walked = walk_project(root, max_file_size=max_file_size, stop_after=limit)
     return FileCount(root=root, files=len(walked.files), limit=limit)
+
+
+def refuse_large_first_index(root: Path, *, max_file_size: int) -> None:
+    """UsageError when a first index of `root`, started without being asked
+    for, would cover more than `auto_index_limit()` files; `cidx init` (which
+    creates the index without this check) is the way to index it anyway."""
+    counted = count_files(root, max_file_size=max_file_size)
+    if counted.over_limit:
+        raise UsageError(
+            f"This would index more than {counted.limit:,} files under {counted.root}; "
+            "run `cidx init` there explicitly to index it anyway."
+        )
 
 
 def stat_file(

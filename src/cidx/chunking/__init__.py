@@ -22,6 +22,7 @@ __all__ = [
     "ChunkedFile",
     "chunk_file",
     "detect_language",
+    "languages_named",
 ]
 
 
@@ -30,6 +31,14 @@ def detect_language(rel_path: str) -> str:
     from cidx.chunking._filetypes import language_for_path
 
     return language_for_path(rel_path)
+
+
+def languages_named(name: str) -> tuple[str, ...] | None:
+    """The stored language names a user's `name` stands for ("golang", "ts",
+    "TypeScript", "rs"...), or None when it names no language."""
+    from cidx.chunking._filetypes import languages_named as _named
+
+    return _named(name)
 
 
 def chunk_file(rel_path: str, text: str) -> ChunkedFile:
