@@ -328,13 +328,13 @@ def test_a_first_index_of_a_large_tree_waits_for_an_explicit_init(tmp_path: Path
             "explicitly to index it anyway." in refused.stderr
         )
         assert "Traceback" not in refused.stderr
-        assert not (root / ".code-indexer" / "config.json").exists()
+        assert not (root / ".code-indexer").exists()  # nothing written, not even a lock
     # The advised step works, and the index is then kept up to date as usual.
     run_cidx(["init"], root, env=small)
     summary = run_cidx(["index", "--json"], root, env=small).json()
     assert summary["files_indexed"] == 12
     found = run_cidx(["query", "X_7", "--json", "-n", "1"], root, env=small).json()
-    assert found[0]["path"] == "pkg1/m07.py"
+    assert found["results"][0]["path"] == "pkg1/m07.py"
     # At or under the limit nothing is asked.
     other = tmp_path / "small"
     write_files(other, {f"m{i}.py": f"Y_{i} = {i}\n" for i in range(10)})
