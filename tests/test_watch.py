@@ -140,7 +140,7 @@ def test_poll_mode_follows_edits(started: list[Watcher], proj: Path, tmp_path: P
     status = w.settle()
     assert status.files == 13
     hits = run_cidx(["query", "found by polling", "--json", "-n", "1"], proj).json()
-    assert hits[0]["path"] == "src/polled.py"
+    assert hits["results"][0]["path"] == "src/polled.py"
     assert any("changed paths" in e["message"] for e in w.events())
     _stop_and_compare(w, tmp_path)
 
