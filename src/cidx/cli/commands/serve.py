@@ -31,8 +31,9 @@ def serve(
     token: str | None = typer.Option(
         None,
         "--token",
-        help="Require `Authorization: Bearer TOKEN` on every HTTP request; needed to listen "
-        "beyond loopback. Prefer $CIDX_HTTP_TOKEN: options show in `ps`.",
+        help="The token every HTTP request must send as `Authorization: Bearer TOKEN`; needed "
+        "to listen beyond loopback. Without it, one is made for each run and written to "
+        ".code-indexer/serve.json. Prefer $CIDX_HTTP_TOKEN: options show in `ps`.",
     ),
     log_format: str = LOG_FORMAT,
     no_wait: bool = NO_WAIT,
