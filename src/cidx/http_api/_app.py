@@ -219,7 +219,7 @@ def _failed() -> Response:
     )
 
 
-async def _not_found(request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     # The router's only HTTPException: no route has a method list.
     assert isinstance(exc, HTTPException)
     if exc.status_code == HTTPStatus.NOT_FOUND:
@@ -264,7 +264,7 @@ def create_app(engine: Searchable, keeper: HealthSource, *, token: str) -> Starl
         ],
         # Outermost first: every answer is logged and marked, a 401 included.
         middleware=[Middleware(_LogAndNoStore), Middleware(_RequireToken, token=token)],
-        exception_handlers={HTTPException: _not_found, Exception: _crashed},
+        exception_handlers={HTTPException: _http_error, Exception: _crashed},
     )
     # `/search/` is not `/search`: a 404, not a redirect.
     app.router.redirect_slashes = False
