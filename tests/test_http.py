@@ -246,6 +246,7 @@ def test_search_answers_exactly_like_a_batch_line(served: Served) -> None:
         assert reply.status == 200
         got.append(reply.json())
     assert got == expected
+    assert got[0]["root"] == str(served.root)
     assert got[0]["results"][0]["path"] == "src/uploads/retry.py"
     assert list(got[0]["results"][0]) == [
         "path",
@@ -303,9 +304,11 @@ def test_search_filters(served: Served) -> None:
         ({"q": "x", "limit": "1.5"}, "limit must be a whole number"),
         ({"q": "x", "limit": "0"}, "limit must be between 1 and 1000, not 0"),
         ({"q": "x", "limit": "5000"}, "limit must be between 1 and 1000, not 5000"),
-        ({"q": "x", "mode": "fuzzy"}, "Unknown mode 'fuzzy'. Use one of: hybrid, semantic"),
-        ({"q": "x", "lang": "cobol"}, "No indexed file is in language 'cobol'"),
+        ({"q": "x", "mode": "fuzzy"}, "mode must be one of hybrid, semantic, keyword, not 'fuzzy'"),
+        ({"q": "x", "lang": "cobol"}, "Unknown language 'cobol'. Languages in this index:"),
         ({"q": "x", "path": ""}, "A path parameter is empty"),
+        # Checked by the search, named as /search names the parameter.
+        ({"q": "x", "path": "["}, "path has a glob that cannot be used, '['"),
         ({"q": "x", "min_score": "high"}, "min_score must be a number"),
         ({"q": "x", "query": "y"}, "Unknown parameter 'query'"),
         ({"q": ["a", "b"]}, "Give q once"),

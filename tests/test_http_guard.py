@@ -188,7 +188,7 @@ def _start(
     **changes: Any,
 ) -> http_api.HttpServer:
     settings = dataclasses.replace(http_api.http_settings(address), **changes)
-    server = http_api.HttpServer(engine, keeper, settings, info_file=info_file)
+    server = http_api.HttpServer(engine, keeper, settings, root=Path("/proj"), info_file=info_file)
     server.start()
     return server
 

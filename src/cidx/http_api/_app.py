@@ -33,9 +33,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cidx.errors import CidxError, LockBusyError, OwnerError, UsageError
+from cidx.errors import CidxError, InvalidQuery, LockBusyError, OwnerError, UsageError
 from cidx.http_api._collector import exposition
-from cidx.http_api._request import parse_query, search_request
+from cidx.http_api._request import SEARCH_LABELS, parse_query, search_request
 from cidx.messages import Health, QueryAnswer, QueryRequest
 from cidx.metrics import Counter, Metrics
 
@@ -235,8 +235,9 @@ async def _crashed(request: Request, exc: Exception) -> Response:
     return _failed()
 
 
-def create_app(engine: Searchable, keeper: HealthSource, *, token: str) -> Starlette:
-    """The endpoint of one owner: `engine` answers searches, `keeper` health."""
+def create_app(engine: Searchable, keeper: HealthSource, *, token: str, root: str) -> Starlette:
+    """The endpoint of one owner: `engine` answers searches of the project at `root`,
+    `keeper` health."""
 
     def healthz(_request: Request) -> Response:
         health = keeper.health()
@@ -253,8 +254,11 @@ def create_app(engine: Searchable, keeper: HealthSource, *, token: str) -> Starl
         # The index is searched as it is: the watcher keeps it current, and a
         # pre-search sync per request would serialise every query behind the
         # write lock.
-        [answer] = engine.search_batch([search])
-        return json_response(HTTPStatus.OK, answer.as_json())
+        try:
+            [answer] = engine.search_batch([search])
+        except InvalidQuery as exc:
+            raise exc.relabel(SEARCH_LABELS) from None
+        return json_response(HTTPStatus.OK, answer.as_json(root))
 
     handlers: dict[str, Handler] = {"/healthz": healthz, "/metrics": metrics, "/search": search}
     app = Starlette(

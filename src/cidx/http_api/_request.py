@@ -13,9 +13,11 @@ from urllib.parse import parse_qs
 
 from cidx.errors import UsageError
 from cidx.messages import QueryMode, QueryRequest
-from cidx.search import MAX_LIMIT  # checked here too, so errors name the HTTP parameter
+from cidx.query import MAX_LIMIT  # checked here too, so errors name the HTTP parameter
 
 SEARCH_PARAMS = ("q", "limit", "mode", "path", "lang", "min_score")
+# The parameter of each `QueryRequest` field, for the search's own errors.
+SEARCH_LABELS = {"text": "q", "paths": "path", "languages": "lang"}
 
 Params = dict[str, list[str]]
 

@@ -191,10 +191,11 @@ class HttpServer:
         keeper: HealthSource,
         settings: HttpSettings,
         *,
+        root: Path,
         info_file: Path | None = None,
     ) -> None:
         self.settings = settings
-        self.app = create_app(engine, keeper, token=settings.token)
+        self.app = create_app(engine, keeper, token=settings.token, root=str(root))
         self.info_file = info_file
         self.url = ""
         self._server: _Uvicorn | None = None
@@ -278,8 +279,9 @@ def starter(settings: HttpSettings) -> Callable[[Engine, HealthSource], Callable
     """An `on_ready` for `live.run_owner`: serve HTTP on its engine until it stops."""
 
     def start(engine: Engine, keeper: HealthSource) -> Callable[[], None]:
+        paths = engine.paths
         server = HttpServer(
-            engine, keeper, settings, info_file=engine.paths.index_dir / INFO_FILE_NAME
+            engine, keeper, settings, root=paths.root, info_file=paths.index_dir / INFO_FILE_NAME
         )
         server.start()
         return server.stop
