@@ -152,7 +152,7 @@ def test_lock_is_exclusive_within_and_across_processes(tmp_path: Path) -> None:
     from cidx import service
 
     with (
-        pytest.raises(LockBusyError, match="busy: `cidx test` .* without --no-wait"),
+        pytest.raises(LockBusyError, match=r"busy: `cidx test` .* without --no-wait"),
         service.open_index(tmp_path, kind="x", wait=service.NO_WAIT),
     ):
         pass

@@ -35,11 +35,11 @@ def write_atomic(path: Path, text: str, *, mode: int | None = None) -> None:
     os.replace(tmp, path)
 
 
-def private_dir(path: Path) -> bool:
+def private_dir(path: Path) -> None:
     """Make `path` (and missing parents) a folder only its user can enter.
 
-    True when it was created now. An existing folder is narrowed to 0700
-    when this user owns it (indexes made before folders were private).
+    An existing folder is narrowed to 0700 when this user owns it (indexes
+    made before folders were private).
     """
     try:
         os.mkdir(path, 0o700)
@@ -48,10 +48,10 @@ def private_dir(path: Path) -> bool:
             st = path.stat()
             if st.st_uid == os.getuid() and st.st_mode & 0o077:
                 os.chmod(path, 0o700)
-        return False
+        return
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return private_dir(path)
+        private_dir(path)
+        return
     # mkdir's mode is filtered by the umask; make sure of it.
     os.chmod(path, 0o700)
-    return True

@@ -26,7 +26,7 @@ from cidx.formatting import sync_counts
 from cidx.logs import LogFormat
 from cidx.messages import Health, IndexSummary
 from cidx.owner.lock import read_owner
-from cidx.project import project_paths
+from cidx.project import project_paths, refuse_broad_root
 from cidx.service import WAIT_FOREVER, LocalIndex, WaitPolicy
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ def run_owner(
     function to call on the way out. Returns False if the last sync failed.
     """
     from cidx.logs import setup_logging
-    from cidx.service import open_index
+    from cidx.service import check_writable, open_index
     from cidx.watcher import FileWatcher
 
     paths = project_paths(start)
@@ -260,6 +260,10 @@ def run_owner(
             f"{paths.root} is already kept live by {current.describe()}. Stop it first, "
             "or use that one: every cidx command on this project reaches it."
         )
+    if not paths.exists():
+        refuse_broad_root(paths.root)
+    check_writable(paths)
+    paths.create_index_dir()
     setup_logging(paths, fmt=log_format)
     stop = threading.Event()
     restore = _stop_on_signals(stop)

@@ -5,7 +5,7 @@ Every command that owns an index also logs to `.code-indexer/logs/cidx.log`
 (rotated at 5 MiB, three kept), so what a background owner did — and the
 traceback of any unexpected failure — can be read after the fact. A failure
 with no project index to write to goes to the user's log folder
-(`$XDG_STATE_HOME/cidx/logs`, by default `~/.local/state/cidx/logs`).
+(`cidx.userdirs.log_dir`, by default `~/.local/state/cidx/logs`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import contextlib
 import json
 import logging
 import logging.handlers
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from cidx.errors import CidxError
 from cidx.project import ProjectPaths, find_root
+from cidx.userdirs import log_dir
 
 LogFormat = Literal["human", "json"]
 LOG_FILE_NAME = "cidx.log"
@@ -93,15 +94,13 @@ def log_to_file(folder: Path) -> Path | None:
     return target
 
 
-def user_logs_dir() -> Path:
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "cidx" / "logs"
-
-
 def project_log(start: Path | None = None) -> logging.Logger | None:
     """The `cidx` logger writing to the log of the project at `start` (the
     working directory by default), or None when it has no writable index."""
-    paths = ProjectPaths(find_root(start))
+    try:
+        paths = ProjectPaths(find_root(start))
+    except CidxError:
+        return None  # no working folder: the command says so itself
     if not paths.index_dir.is_dir() or not paths.writable():
         return None
     return logging.getLogger("cidx") if log_to_file(paths.logs_dir) is not None else None
@@ -115,7 +114,7 @@ def crash_log(exc: BaseException, command: str) -> str | None:
             target = ProjectPaths(find_root()).logs_dir / LOG_FILE_NAME
     if target is None:
         with contextlib.suppress(Exception):
-            target = log_to_file(user_logs_dir())
+            target = log_to_file(log_dir())
     if target is None:
         return None
     logging.getLogger("cidx").error(

@@ -37,8 +37,10 @@ class ProjectPaths:
 
     def create_index_dir(self) -> None:
         """Make the index folder (user-only, with its own .gitignore) if missing."""
-        if private_dir(self.index_dir):
-            (self.index_dir / ".gitignore").write_text(_GITIGNORE, encoding="utf-8")
+        private_dir(self.index_dir)
+        ignore = self.index_dir / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text(_GITIGNORE, encoding="utf-8")
 
     @property
     def config_file(self) -> Path:
@@ -122,7 +124,15 @@ class ProjectPaths:
 
 def find_root(start: Path | None = None) -> Path:
     """The project root for `start` (default: the working directory)."""
-    here = Path(start if start is not None else os.getcwd()).resolve()
+    if start is None:
+        try:
+            start = Path(os.getcwd())
+        except FileNotFoundError:
+            raise UsageError(
+                "The current folder no longer exists (it was deleted or moved away). Change "
+                "into the project folder and run the command again."
+            ) from None
+    here = Path(start).resolve()
     git_top: Path | None = None
     home = Path.home()
     for folder in (here, *here.parents):

@@ -298,6 +298,12 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
+def check_writable(paths: ProjectPaths) -> None:
+    """AccessError, with the next step, when this process cannot write the index."""
+    if not paths.writable():
+        raise _read_only(paths)
+
+
 def _read_only(paths: ProjectPaths) -> AccessError:
     where = paths.index_dir if paths.index_dir.is_dir() else paths.root
     return AccessError(
@@ -410,8 +416,7 @@ def init_project(
         if max_file_size in (None, config.max_file_size):
             # Nothing to change: no need to wait for a running owner.
             return _init_result(paths, config, created=False, replaced=False)
-    if not paths.writable():
-        raise _read_only(paths)
+    check_writable(paths)
     lock = OwnerLock(paths, "init")
     _take_lock(lock, paths, wait)
     try:

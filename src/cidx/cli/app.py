@@ -11,6 +11,7 @@ index to write to), and the message says where.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import typer
@@ -66,6 +67,7 @@ def run(argv: list[str]) -> int:
     # Everything cidx writes (the index, logs, sockets) is for this user only:
     # the index holds the text of the user's source.
     os.umask(0o077)
+    previous = signal.signal(signal.SIGINT, _interrupt)
     try:
         _open_project_log()
         result = app(args=argv, prog_name="cidx", standalone_mode=False)
@@ -73,7 +75,7 @@ def run(argv: list[str]) -> int:
         _log_error(exc)
         render.error(exc.message)
         return int(exc.exit_code)
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt):
         render.note(
             "Interrupted. The index is consistent: what was indexed is kept, and `cidx index` "
             "finishes the job."
@@ -98,7 +100,18 @@ def run(argv: list[str]) -> int:
 
             traceback.print_exc()
         return int(ExitCode.ERROR)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return result if isinstance(result, int) else 0
+
+
+class Interrupted(BaseException):
+    """Ctrl-C. Not a KeyboardInterrupt: the argument parser would turn that
+    into a bare exit code before this module could say what it means."""
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise Interrupted
 
 
 def _open_project_log() -> None:

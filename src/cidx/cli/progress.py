@@ -1,13 +1,15 @@
 """Sync progress on stderr: a bar at a terminal, a line every few seconds elsewhere.
 
 Piped or logged output (CI, an agent running the command) gets one plain
-line every `LINE_INTERVAL` seconds — files, chunks, rate and time left — so
-a long first index shows life without drawing a bar into a log file.
+line every 10 seconds ($CIDX_PROGRESS_SECONDS changes it) — files, chunks,
+rate and time left — so a long first index shows life without drawing a bar
+into a log file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +32,7 @@ from cidx.formatting import duration
 from cidx.messages import Progress
 
 LINE_INTERVAL = 10.0
+INTERVAL_ENV = "CIDX_PROGRESS_SECONDS"
 
 
 class _Counts(ProgressColumn):
@@ -74,13 +77,17 @@ def progress_line(p: Progress, elapsed: float) -> str:
 
 
 def _lines() -> Callable[[Progress], None]:
+    try:
+        every = float(os.environ.get(INTERVAL_ENV) or LINE_INTERVAL)
+    except ValueError:
+        every = LINE_INTERVAL
     started = time.monotonic()
     last = started
 
     def update(p: Progress) -> None:
         nonlocal last
         now = time.monotonic()
-        if p.phase != "index" or now - last < LINE_INTERVAL:
+        if p.phase != "index" or now - last < every:
             return
         last = now
         sys.stderr.write(progress_line(p, now - started) + "\n")

@@ -276,7 +276,7 @@ def build_server(index: McpIndex, *, allow_reindex: bool = False) -> MCPServer[A
             with _tool_errors():
                 outcome = index.reindex(paths, _progress(ctx))
             out = reindex_output(outcome.summary, outcome.scope, list(outcome.paths), outcome.note)
-            return _result(reindex_text(out), out)
+            return _result(reindex_text(out, outcome.summary), out)
 
     return server
 
