@@ -306,7 +306,9 @@ def test_search_filters(served: Served) -> None:
         ({"q": "x", "limit": "5000"}, "limit must be between 1 and 1000, not 5000"),
         ({"q": "x", "mode": "fuzzy"}, "mode must be one of hybrid, semantic, keyword, not 'fuzzy'"),
         ({"q": "x", "lang": "cobol"}, "Unknown language 'cobol'. Languages in this index:"),
-        ({"q": "x", "path": ""}, "A path parameter is empty"),
+        ({"q": "x", "path": ""}, "path has an empty glob"),
+        ({"q": "x", "lang": " "}, "lang has an empty value"),
+        ({"q": "x", "min_score": "nan"}, "min_score must be a number, not nan"),
         # Checked by the search, named as /search names the parameter.
         ({"q": "x", "path": "["}, "path has a glob that cannot be used, '['"),
         ({"q": "x", "min_score": "high"}, "min_score must be a number"),
