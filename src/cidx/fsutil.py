@@ -18,11 +18,20 @@ def disk_usage(folder: Path) -> int:
     return total
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str, *, mode: int | None = None) -> None:
     """Replace `path` with `text` so that readers see the old file or the new
-    one, never a part (a temporary file per process, then a rename)."""
+    one, never a part (a temporary file per process, then a rename). With
+    `mode`, the file has exactly that mode from its creation on, so a private
+    file is never readable by others, not even for a moment."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    if mode is None:
+        tmp.write_text(text, encoding="utf-8")
+    else:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+        with open(fd, "w", encoding="utf-8") as f:
+            # A leftover temporary file keeps its old mode through O_CREAT.
+            os.fchmod(f.fileno(), mode)
+            f.write(text)
     os.replace(tmp, path)
 
 

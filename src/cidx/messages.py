@@ -54,9 +54,10 @@ class QueryAnswer:
     query: str
     results: list[SearchResult]
 
-    def as_json(self) -> dict[str, object]:
-        """One `--batch` line: {"query": ..., "results": [...]}."""
-        return {"query": self.query, "results": [r.as_json() for r in self.results]}
+    def as_json(self, root: str) -> dict[str, object]:
+        """One `--batch` line: {"query": ..., "root": ..., "results": [...]}; result
+        paths are relative to `root`, the project root."""
+        return {"query": self.query, "root": root, "results": [r.as_json() for r in self.results]}
 
 
 @dataclass(frozen=True)

@@ -195,11 +195,6 @@ def render_sync_note(summary: IndexSummary | None, view: PathView | None = None)
 # -- query ------------------------------------------------------------------
 
 
-def answer_json(answer: QueryAnswer, root: str) -> dict[str, object]:
-    """A query's JSON: its text, the project root once, and the results."""
-    return {"query": answer.query, "root": root, "results": [r.as_json() for r in answer.results]}
-
-
 def render_outcome(outcome: SearchOutcome, root: str, *, as_json: bool, batch: bool) -> None:
     """A search's answers: one (human or JSON), or JSON Lines for `--batch`."""
     view = path_view(root)
@@ -212,11 +207,11 @@ def render_outcome(outcome: SearchOutcome, root: str, *, as_json: bool, batch: b
     if batch:
         write = sys.stdout.write
         for answer in outcome.answers:
-            write(json.dumps(answer_json(answer, root), ensure_ascii=False) + "\n")
+            write(json.dumps(answer.as_json(root), ensure_ascii=False) + "\n")
         return
     answer = outcome.answers[0]
     if as_json:
-        sys.stdout.write(json.dumps(answer_json(answer, root), ensure_ascii=False, indent=2))
+        sys.stdout.write(json.dumps(answer.as_json(root), ensure_ascii=False, indent=2))
         sys.stdout.write("\n")
         return
     render_results(answer, view)
