@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Literal
 
 from cidx.errors import UsageError
+from cidx.formatting import size as format_size
 from cidx.ignore import IgnoreRules
 from cidx.mounts import MountTypes
 
@@ -67,7 +68,6 @@ __all__ = [
     "WalkedFile",
     "auto_index_limit",
     "count_files",
-    "human_size",
     "refuse_large_first_index",
     "special_file",
     "stat_file",
@@ -138,23 +138,11 @@ class FileCount:
         return self.files > self.limit
 
 
-def human_size(size: int) -> str:
-    """`size` bytes for a person: "812 bytes", "4.0 KB", "2.3 MB" (powers of 1024)."""
-    if size < 1024:
-        return f"{size} byte" if size == 1 else f"{size} bytes"
-    value = float(size)
-    for unit in ("KB", "MB", "GB", "TB"):
-        value /= 1024
-        if value < 1024 or unit == "TB":
-            break
-    return f"{value:.1f} {unit}"
-
-
 def _too_large(rel: str, size: int, max_file_size: int) -> SkippedFile:
     return SkippedFile(
         rel,
         "too_large",
-        f"{human_size(size)} is over the {human_size(max_file_size)} limit "
+        f"{format_size(size)} is over the {format_size(max_file_size)} limit "
         "(cidx init --max-file-size).",
     )
 
