@@ -243,6 +243,7 @@ def test_a_fragment_of_an_interrupted_create_or_drop_is_moved_out_of_the_way(
     assert not again.collection_exists("c")
     again.create_collection("c", DIM)
     assert again.count("c") == 0
-    assert [p.name for p in again.drop_set_aside("c")][0].startswith("c.damaged-")
+    (fragment,) = again.drop_set_aside("c")
+    assert fragment.name.startswith("c.damaged-")
     again.drop_collection("c")
     assert list(data.iterdir()) == []

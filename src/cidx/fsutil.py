@@ -73,9 +73,11 @@ def ensure_free(path: Path, needed: int) -> None:
         raise disk_full(path, needed - free, free)
 
 
-def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
+def write_atomic(path: Path, text: str, *, mode: int | None = None, durable: bool = True) -> None:
     """Replace `path` with `text` so that readers see the old file or the new
-    one, never a part (a temporary file per process, then a rename).
+    one, never a part (a temporary file per process, then a rename). With
+    `mode`, the file has exactly that mode from its creation on, so a private
+    file is never readable by others, not even for a moment.
 
     `durable` also survives a power cut: the file's bytes reach the disk
     before the rename, and the rename itself is committed (the folder is
@@ -84,7 +86,11 @@ def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode or 0o666)
+        with open(fd, "w", encoding="utf-8") as fh:
+            if mode is not None:
+                # A leftover temporary file keeps its old mode through O_CREAT.
+                os.fchmod(fh.fileno(), mode)
             fh.write(text)
             if durable:
                 fh.flush()

@@ -1,7 +1,8 @@
 """Choosing the chunker for a file, and falling back to line windows.
 
-Markdown goes to the heading chunker, languages with a definition table to
-the tree-sitter chunker, everything else to line windows. A chunker that
+Minified or generated files get no chunks at all; markdown goes to the
+heading chunker, languages with a definition table to the tree-sitter
+chunker, everything else to line windows. A chunker that
 fails on some input (a grammar that will not load, a parser error, a bug
 tripped by strange text) must not stop indexing: the file is then chunked
 by line windows, which cannot fail, and the failure is logged.
@@ -14,7 +15,7 @@ import logging
 from cidx.chunking._code import chunk_code, has_spec
 from cidx.chunking._filetypes import language_for_path
 from cidx.chunking._markdown import chunk_markdown
-from cidx.chunking._text import SourceLines, chunk_text
+from cidx.chunking._text import SourceLines, chunk_text, is_minified
 from cidx.chunking._types import Chunk, ChunkedFile
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ def chunk_file(rel_path: str, text: str) -> ChunkedFile:
     """Chunk one file's decoded text. Never raises on odd input."""
     language = language_for_path(rel_path)
     src = SourceLines(text)
+    if is_minified(src):
+        return ChunkedFile(language=language, chunks=[], minified=True)
     chunks: list[Chunk]
     try:
         if language == "markdown":

@@ -26,7 +26,8 @@ def serve(
         "--http",
         metavar="HOST:PORT",
         help="Answer HTTP here: /healthz, /metrics, /search (e.g. 127.0.0.1:8765, :8765, "
-        "[::1]:8765; port 0 picks a free one, written to .code-indexer/serve.json).",
+        "[::1]:8765; port 0 picks a free one). The URL and token are written to "
+        ".code-indexer/serve.json.",
     ),
     interval: float | None = typer.Option(
         None,
@@ -38,8 +39,9 @@ def serve(
         None,
         "--token",
         metavar="TOKEN",
-        help="Require `Authorization: Bearer TOKEN` on every HTTP request; needed to listen "
-        "beyond loopback. Prefer $CIDX_HTTP_TOKEN: options show in `ps`.",
+        help="The token every HTTP request must send as `Authorization: Bearer TOKEN`; needed "
+        "to listen beyond loopback. Without it, one is made for each run and written to "
+        ".code-indexer/serve.json. Prefer $CIDX_HTTP_TOKEN: options show in `ps`.",
     ),
     log_format: str = LOG_FORMAT,
     no_wait: bool = NO_WAIT,
