@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _corpus import queries as corpus_queries
 from _corpus import unpack
 
-from cidx.messages import QueryRequest, SearchOutcome, SearchRequest
+from cidx.messages import NoArgs, QueryRequest, SearchOutcome, SearchRequest
+from cidx.owner import protocol
 from cidx.owner.client import OwnerClient
 from cidx.project import ProjectPaths
 
@@ -88,17 +89,12 @@ class Watch:
 
     def search(self, text: str, mode: str = "keyword") -> SearchOutcome:
         request = SearchRequest([QueryRequest(text, limit=1, mode=mode)], sync=False)  # type: ignore[arg-type]
-        return self.client.call("search", request, SearchOutcome)
+        return self.client.call(protocol.SEARCH, request)
 
     def settle(self) -> None:
         while True:
-            status = self.client.call("status", None, dict)
-            if (
-                status["pending"]["added"]
-                + status["pending"]["modified"]
-                + status["pending"]["deleted"]
-                == 0
-            ):
+            status = self.client.call(protocol.STATUS, NoArgs())
+            if status.pending.total == 0:
                 return
             time.sleep(0.2)
 

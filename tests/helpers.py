@@ -32,8 +32,8 @@ def opened(root: Path) -> Iterator[Engine]:
 def full_snapshot(root: Path) -> dict[str, dict[str, Any]]:
     """Every point in the project's store: id → full payload."""
     with opened(root) as engine:
-        ids = [pid for pid, _ in engine.store.scroll(engine.config.collection)]
-        return {h.id: h.payload for h in engine.store.retrieve(engine.config.collection, ids)}
+        ids = [pid for pid, _ in engine.store.scroll(engine.collection)]
+        return {h.id: h.payload for h in engine.store.retrieve(engine.collection, ids)}
 
 
 def sync(root: Path, **kwargs: Any) -> IndexSummary:

@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from cidx.indexer import Indexer
 from cidx.messages import IndexSummary
 from cidx.walk import WalkedFile
 from tests.conftest import CliResult, cidx_cmd, run_cidx, write_files
@@ -182,8 +181,8 @@ def test_a_path_swapped_for_a_fifo_or_device_after_the_walk_is_never_read(
     write_files(root, {"keep.py": "x = 1\n", "swap.py": "def gone():\n    pass\n"})
     run_cidx(["index"], root)
     with opened(root) as engine:
-        indexer = Indexer(engine)
-        old = engine.db.files()["swap.py"]
+        indexer = engine.indexer()
+        old = engine.manifest.files()["swap.py"]
         walked = WalkedFile("swap.py", 1, 1)
         (root / "swap.py").unlink()
         os.mkfifo(root / "swap.py")  # opening it without O_NONBLOCK would block
@@ -191,7 +190,7 @@ def test_a_path_swapped_for_a_fifo_or_device_after_the_walk_is_never_read(
         assert indexer._prepare(walked, old, False, summary) is None
         assert [(i.path, i.reason) for i in summary.skipped] == [("swap.py", "special_file")]
         assert "FIFO" in summary.skipped[0].detail
-        assert summary.files_deleted == 1 and "swap.py" not in engine.db.files()
+        assert summary.files_deleted == 1 and "swap.py" not in engine.manifest.files()
         try:
             (root / "swap.py").unlink()
             os.mknod(root / "swap.py", 0o666 | stat.S_IFCHR, os.makedev(1, 3))

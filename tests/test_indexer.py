@@ -227,8 +227,8 @@ def test_clear_rebuilds_from_the_cache(indexed: Path, tmp_path: Path) -> None:
 
 def test_drift_between_manifest_and_store_is_repaired(indexed: Path, tmp_path: Path) -> None:
     with opened(indexed) as engine:
-        some = next(iter(engine.db.files().values()))
-        engine.store.delete(engine.config.collection, list(some.chunk_ids[:1]))
+        some = next(iter(engine.manifest.files().values()))
+        engine.store.delete(engine.collection, list(some.chunk_ids[:1]))
     summary = sync(indexed)
     assert summary.files_added == 1  # the damaged file was re-indexed
     _assert_equals_rebuild(indexed, tmp_path)

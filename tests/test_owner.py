@@ -34,9 +34,9 @@ def _wait_until_busy(
         try:
             state = client.ping()
         except Exception:
-            state = {}
-        if state.get("busy"):
-            return state
+            state = None
+        if state is not None and state.busy:
+            return {"pid": state.pid, "busy": state.busy}
         time.sleep(0.05)
     raise AssertionError("the owner never reported a running sync")
 

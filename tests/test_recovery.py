@@ -295,8 +295,8 @@ def test_doctor_reports_drift_and_leftovers_then_repairs_them(
     from tests.helpers import opened
 
     with opened(proj) as engine:
-        some = next(iter(engine.db.files().values()))
-        engine.store.delete(engine.config.collection, list(some.chunk_ids[:1]))
+        some = next(iter(engine.manifest.files().values()))
+        engine.store.delete(engine.collection, list(some.chunk_ids[:1]))
     (index / "qdrant-data" / "cidx-000000000000-old-model").mkdir()
     (index / ".config.json.999999999.tmp").write_text("{}")
     (index / "owner.sock").write_text("")

@@ -113,7 +113,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 def search(
     engine: Engine, text: str, ranking: Ranking = DEFAULT_RANKING, **kw: object
 ) -> list[SearchResult]:
-    return Searcher(engine, ranking).search(QueryRequest(text=text, **kw))  # type: ignore[arg-type]
+    return Searcher(engine.parts, ranking).search(QueryRequest(text=text, **kw))  # type: ignore[arg-type]
 
 
 def where(r: SearchResult) -> tuple[str, int]:
@@ -131,11 +131,11 @@ def test_hybrid_score_is_the_weighted_sum_of_cosine_bm25_and_name_match(engine: 
     cosine = {where(r): r.score for r in search(engine, query, mode="semantic", limit=100)}
     bm25 = {where(r): r.score for r in search(engine, query, mode="keyword", limit=100)}
     best_bm25 = max(bm25.values())
-    terms = frozenset(engine.sparse.query(query).indices)
+    terms = frozenset(engine.parts.models.sparse.query(query).indices)
     w = DEFAULT_RANKING
     assert len(hybrid) == 5
     for r in hybrid:
-        name = name_match(terms, engine.sparse.name_terms(defined_name(r.symbol)))
+        name = name_match(terms, engine.parts.models.sparse.name_terms(defined_name(r.symbol)))
         expected = (
             w.dense * max(cosine[where(r)], 0.0)
             + w.keyword * bm25.get(where(r), 0.0) / best_bm25
@@ -316,10 +316,10 @@ def test_batch_answers_each_query_in_its_own_mode(engine: Engine) -> None:
         QueryRequest(text="retry failed upload", mode="semantic", limit=2, paths=("nowhere/",)),
         QueryRequest(text="render a page title", mode="semantic", limit=2),
     ]
-    answers = Searcher(engine).search_batch(requests)
+    answers = Searcher(engine.parts).search_batch(requests)
     assert [a.query for a in answers] == [r.text for r in requests]
     for answer, request in zip(answers, requests, strict=True):
-        alone = Searcher(engine).search(request)
+        alone = Searcher(engine.parts).search(request)
         assert [where(r) for r in answer.results] == [where(r) for r in alone]
         assert [r.score for r in answer.results] == pytest.approx(
             [r.score for r in alone], abs=1e-5

@@ -17,22 +17,60 @@ from cidx.state.migrations import MIGRATIONS
 DATA = Path(__file__).parent / "data"
 
 
+COLLECTION = "cidx-0123456789ab-all-minilm-l6-v2-int8-128"
+
+
 def test_a_stored_v1_database_migrates_and_keeps_its_data(tmp_path: Path) -> None:
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v1.db", copy)
-    db = StateDB(copy)
-    assert db.schema_version == len(MIGRATIONS) == 2
+    db = StateDB(copy, collection=COLLECTION)
+    assert db.schema_version == len(MIGRATIONS) == 3
     # m002: the vector cache is a rowid table with a unique key.
     ddl = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'embeddings'").fetchone()[0]
     assert "WITHOUT ROWID" not in ddl and "id        INTEGER PRIMARY KEY" in ddl
     indexes = {r[0] for r in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"embeddings_key", "embeddings_used_at"} <= indexes
-    rec = db.file("src/app.py")
+    rec = db.manifest(COLLECTION).file("src/app.py")
     assert rec is not None and rec.chunk_ids == ("11111111-1111-5111-8111-111111111111",)
     cached = db.cached_vectors("all-MiniLM-L6-v2-int8@128", [b"\x01" * 16])
     np.testing.assert_array_equal(cached[b"\x01" * 16], np.arange(384, dtype=np.float32))
-    assert db.get_meta("index_format") == "chunker=1;repr=1;sparse=1"
+    assert db.manifest(COLLECTION).get_mark("index_format") == "chunker=1;repr=1;sparse=1"
+    assert db.get_meta("index_format") is None
     assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_stored_v2_database_gets_its_manifest_keyed_by_collection(tmp_path: Path) -> None:
+    copy = tmp_path / "state.db"
+    shutil.copy(DATA / "state-v2.db", copy)
+    db = StateDB(copy, collection=COLLECTION)
+    assert db.schema_version == 3
+    manifest = db.manifest(COLLECTION)
+    files = manifest.files()
+    assert set(files) == {"src/app.py", "logo.png"}
+    assert files["src/app.py"].chunk_ids == (
+        "22222222-2222-5222-8222-222222222222",
+        "33333333-3333-5333-8333-333333333333",
+    )
+    assert files["logo.png"].status == "binary"
+    assert manifest.counts() == (1, 2)
+    # The sync marks moved with the manifest; other metadata stayed.
+    assert manifest.get_mark("index_format") == "chunker=2;repr=2;sparse=2"
+    assert manifest.get_mark("sync_dirty") == "1700000002.5"
+    assert manifest.get_mark("last_index_seconds") == "1.250"
+    assert db.get_meta("sync_dirty") is None and db.get_meta("other_key") == "kept"
+    # Another collection's manifest is its own.
+    assert db.manifest("other").files() == {} and db.manifest("other").counts() == (0, 0)
+    cached = db.cached_vectors("all-MiniLM-L6-v2-int8@128", [b"\x02" * 16])
+    assert len(cached) == 1
+
+
+def test_an_old_manifest_needs_to_know_its_collection(tmp_path: Path) -> None:
+    copy = tmp_path / "state.db"
+    shutil.copy(DATA / "state-v2.db", copy)
+    with pytest.raises(StateError, match="older cidx"):
+        StateDB(copy)
+    # Nothing was changed by the refusal: it migrates once told.
+    assert StateDB(copy, collection=COLLECTION).manifest(COLLECTION).counts() == (1, 2)
 
 
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
@@ -51,27 +89,40 @@ def test_a_garbage_file_is_reported(tmp_path: Path) -> None:
         StateDB(path)
 
 
-def test_manifest_round_trip_and_counts(tmp_path: Path) -> None:
+def test_manifest_round_trip_counts_and_rename(tmp_path: Path) -> None:
     db = StateDB(tmp_path / "state.db")
+    manifest, other = db.manifest("one"), db.manifest("two")
     recs = [
         FileRecord("a.py", 1, 2, "h1", "indexed", "python", ("x", "y"), 3.0),
         FileRecord("b.bin", 1, 2, "h2", "binary", "text", (), 3.0),
     ]
     with db.transaction() as tx:
-        db.put_files(tx, recs)
-    assert db.files() == {r.path: r for r in recs}
-    assert db.counts() == (1, 2)
+        manifest.put(tx, recs)
+        other.put(tx, recs[:1])
+        manifest.set_mark("sync_dirty", "1", tx)
+    assert manifest.files() == {r.path: r for r in recs}
+    assert manifest.counts() == (1, 2) and other.counts() == (1, 2)
+    assert manifest.indexed_paths() == ["a.py"] and manifest.languages() == {"python"}
     with db.transaction() as tx:
-        db.delete_files(tx, ["a.py"])
-    assert db.counts() == (0, 0)
+        manifest.delete(tx, ["a.py"])
+    assert manifest.counts() == (0, 0) and other.counts() == (1, 2)
+    with db.transaction() as tx:
+        renamed = manifest.rename(tx, "three")
+    assert renamed.files() == {"b.bin": recs[1]} and renamed.get_mark("sync_dirty") == "1"
+    assert manifest.files() == {} and manifest.get_mark("sync_dirty") is None
+    with db.transaction() as tx:
+        renamed.clear(tx)
+    assert renamed.files() == {} and renamed.get_mark("sync_dirty") is None
+    assert other.counts() == (1, 2)
 
 
 def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
     db = StateDB(tmp_path / "state.db")
+    manifest = db.manifest("c")
     with pytest.raises(RuntimeError), db.transaction() as tx:
-        db.put_files(tx, [FileRecord("a.py", 1, 2, "h", "indexed", "python", ("x",), 3.0)])
+        manifest.put(tx, [FileRecord("a.py", 1, 2, "h", "indexed", "python", ("x",), 3.0)])
         raise RuntimeError("boom")
-    assert db.files() == {}
+    assert manifest.files() == {}
 
 
 def test_cache_prune_keeps_the_most_recently_used(tmp_path: Path) -> None:

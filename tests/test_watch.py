@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from cidx.messages import StatusReport
+from cidx.messages import NoArgs, StatusReport
+from cidx.owner import protocol
 from cidx.owner.client import OwnerClient
 from cidx.project import ProjectPaths
 from tests.conftest import cidx_cmd, run_cidx, write_files
@@ -42,11 +43,11 @@ class Watcher:
         self.client = OwnerClient(self.paths.socket_path)
         self.wait_ready()
 
-    def _ping(self) -> dict[str, Any] | None:
+    def _busy(self) -> bool:
         try:
-            return self.client.ping()
+            return self.client.ping().busy
         except Exception:
-            return None
+            return False
 
     def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -58,7 +59,7 @@ class Watcher:
         raise AssertionError(f"watcher not ready:\n{self.log.read_text()}")
 
     def status(self) -> StatusReport:
-        return self.client.call("status", None, StatusReport)
+        return self.client.call(protocol.STATUS, NoArgs())
 
     def settle(self, timeout: float = 120) -> StatusReport:
         """Wait until the index holds exactly what is on disk (twice in a row)."""
@@ -66,9 +67,9 @@ class Watcher:
         quiet = 0
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()
-            state = self._ping() or {}
+            busy = self._busy()
             status = self.status()
-            quiet = quiet + 1 if status.pending.total == 0 and not state.get("busy") else 0
+            quiet = quiet + 1 if status.pending.total == 0 and not busy else 0
             if quiet >= 3:
                 return status
             time.sleep(0.1)
@@ -246,7 +247,7 @@ def test_killed_watcher_restarts_and_converges(started: list[Watcher], tmp_path:
     # A large batch, killed while it is being applied.
     write_files(root, {f"more/c{i:03d}.py": generated_module(7000 + i, 3) for i in range(150)})
     deadline = time.monotonic() + 60
-    while not (w._ping() or {}).get("busy"):
+    while not w._busy():
         assert time.monotonic() < deadline, "the batch never started"
         time.sleep(0.02)
     time.sleep(0.3)

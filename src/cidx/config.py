@@ -42,7 +42,7 @@ class Config(BaseModel):
 
     schema_version: int = CONFIG_SCHEMA_VERSION
     project_id: str
-    storage_mode: Literal["local"] = "local"
+    storage_mode: Literal["local", "global"] = "local"
     embedding: EmbeddingSettings
     chunker_version: int = Field(ge=1)
     collection: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")

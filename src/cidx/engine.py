@@ -1,9 +1,12 @@
-"""An open project index: config, state DB, vector store and models together.
+"""An open project index: the wiring of its parts, its locks and its metrics.
 
 Exactly one process holds an `Engine` for a project at a time (it holds the
 owner lock); every command on that project runs against it, in-process or
-through the owner socket. Syncs are serialised by `write_lock`; searches run
-concurrently with them.
+through the owner socket. The engine opens the parts (`cidx.parts`) and
+hands them to an `Indexer` for each sync and a `Searcher` for each search;
+it serialises syncs (`write_lock`; searches run concurrently with them),
+decides when the store is flushed, counts what happens for /metrics, and
+keeps the problems found on the way for `cidx status`.
 """
 
 from __future__ import annotations
@@ -15,15 +18,21 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import cached_property
-from typing import TYPE_CHECKING
 
 from cidx.chunking import CHUNKER_VERSION
+from cidx.collections import Collections
 from cidx.config import Config, load_config, new_config, save_config
 from cidx.embedding import MODEL_NAME, embedding_settings
 from cidx.errors import CidxError, ConfigError, StoreDamagedError, UsageError
 from cidx.fsutil import disk_usage
 from cidx.ignore import IgnoreRules
+from cidx.indexer import (
+    META_LAST_AT,
+    META_LAST_SECONDS,
+    META_STORE_DAMAGED,
+    Indexer,
+    ProgressFn,
+)
 from cidx.messages import (
     FileIssue,
     IndexRequest,
@@ -37,15 +46,14 @@ from cidx.messages import (
 )
 from cidx.metrics import Metrics
 from cidx.owner.lock import read_owner
+from cidx.parts import IndexParts, Models
 from cidx.project import ProjectPaths
-from cidx.sparse import SparseEncoder
-from cidx.state import StateDB
-from cidx.store import VectorStore, open_store
-
-if TYPE_CHECKING:
-    from cidx.embedding import Embedder
-    from cidx.indexer import ProgressFn
-
+from cidx.recovery import recreate_config
+from cidx.search import Searcher
+from cidx.state import Manifest, StateDB
+from cidx.state.db import state_error
+from cidx.storage import open_store, storage_location
+from cidx.store import VectorStore
 
 # Writes (points upserted or deleted) or seconds after which the store is
 # flushed; see `Engine.maybe_flush`.
@@ -78,8 +86,6 @@ def initialize(
             return old
     if not force and old is None and paths.qdrant_dir.is_dir():
         # Data without a config (it was deleted): keep the data.
-        from cidx.recovery import recreate_config
-
         return recreate_config(paths, max_file_size=max_file_size).config
     config = new_config(
         paths,
@@ -91,26 +97,44 @@ def initialize(
     # points at it any more.
     save_config(paths, config)
     if old is not None or unreadable:
-        store = open_store(paths, config)
-        try:
-            for name in [old.collection] if old is not None else store.list_collections():
-                if name != config.collection and store.collection_exists(name):
-                    store.drop_collection(name)
-        finally:
-            store.close()
-        db = StateDB(paths.state_db)
-        try:
-            with db.transaction() as tx:
-                db.clear_files(tx)
-        finally:
-            db.close()
+        _drop_replaced(paths, config, old)
     return config
+
+
+def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> None:
+    """Remove what the index `config` replaced: the old collection, or (the
+    old config unreadable) every other collection of a project-local store.
+
+    The manifest goes first, then the data: a crash in between leaves data
+    nothing refers to (found by `cidx doctor`), never a manifest that lies.
+    """
+    location = storage_location(paths, config)
+    db = StateDB(paths.state_db, collection=old.collection if old is not None else None)
+    store = open_store(location)
+    try:
+        collections = Collections(store, db, config.embedding.dim, config.collection)
+        if old is not None:
+            gone = [old.collection]
+        elif location.mode == "local":
+            gone = collections.names()
+        else:
+            # A shared store holds other projects' collections too.
+            gone = []
+        gone = [name for name in gone if name != config.collection]
+        with db.transaction() as tx:
+            for name in gone:
+                db.manifest(name).clear(tx)
+        for name in gone:
+            collections.drop(name)
+    finally:
+        store.close()
+        db.close()
 
 
 class Engine:
     """One project's open index. Create with `Engine.open` while holding the owner lock."""
 
-    def __init__(self, paths: ProjectPaths, config: Config) -> None:
+    def __init__(self, paths: ProjectPaths, config: Config, models: Models | None = None) -> None:
         self.paths = paths
         self.config = config
         if not config.embedding.model_id.startswith(MODEL_NAME + "@"):
@@ -119,31 +143,45 @@ class Engine:
                 f"{config.embedding.model_id!r}, which this cidx does not bundle. Run "
                 "`cidx init --force` to rebuild it with the bundled model."
             )
-        self.db = StateDB(paths.state_db)
-        self.store: VectorStore = open_store(paths, config)
+        location = storage_location(paths, config)
+        db = StateDB(paths.state_db, collection=config.collection)
+        try:
+            store = open_store(location)
+        except BaseException:
+            db.close()
+            raise
+        self.parts = IndexParts(
+            paths=paths,
+            config=config,
+            location=location,
+            db=db,
+            store=store,
+            collections=Collections(store, db, config.embedding.dim, config.collection),
+            models=models or Models(config.embedding.max_length),
+        )
         self.write_lock = threading.RLock()
         # Nonzero while a sync runs: lets `--no-wait` callers see a busy owner.
         self.syncing = 0
-        self._model_lock = threading.Lock()
-        self._embedder: Embedder | None = None
-        # Set by processes that keep the index open and answer many queries.
-        self.long_lived = False
         # Used by syncs only (under write_lock): the class is not thread-safe.
         self.rules = IgnoreRules(paths.root)
         self.metrics = Metrics()
         # Sizes are read when scraped, not after every sync: most processes
         # never expose metrics.
         self.metrics.on_scrape = self._read_sizes
-        self.metrics.points.read = lambda: float(self.store.count(self.config.collection))
+        self.metrics.points.read = lambda: float(self.store.count(self.collection))
         self._unflushed = 0
         self._flushed_at = time.monotonic()
         self.opened_at = time.time()
         # Damage or drift found when opening or by the last sync (sentences
         # naming the repair); shown by status and by searches that skip the sync.
         self.problems: list[str] = []
+        # This process created the index: the first sync says so, once.
+        self.created = False
 
     @classmethod
-    def open(cls, paths: ProjectPaths, *, max_file_size: int | None = None) -> tuple[Engine, bool]:
+    def open(
+        cls, paths: ProjectPaths, *, max_file_size: int | None = None, models: Models | None = None
+    ) -> tuple[Engine, bool]:
         """Open the project's index, creating it if needed: (engine, created).
 
         Callers that create an index for a user who did not ask for one
@@ -151,32 +189,66 @@ class Engine:
         """
         created = not paths.exists()
         config = initialize(paths, max_file_size=max_file_size) if created else load_config(paths)
-        engine = cls(paths, config)
+        engine = cls(paths, config, models)
+        engine.created = created
         try:
-            if not engine.store.collection_exists(config.collection):
-                engine.store.create_collection(config.collection, config.embedding.dim)
+            engine.collections.ensure(engine.collection)
             engine.problems = engine.check()
         except BaseException:
             engine.close()
             raise
         return engine, created
 
+    # -- the parts, by name --------------------------------------------------
+
+    @property
+    def db(self) -> StateDB:
+        return self.parts.db
+
+    @property
+    def store(self) -> VectorStore:
+        return self.parts.store
+
+    @property
+    def collections(self) -> Collections:
+        return self.parts.collections
+
+    @property
+    def collection(self) -> str:
+        """The collection reads and writes go to."""
+        return self.parts.collections.primary
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.parts.db.manifest(self.collection)
+
+    @property
+    def long_lived(self) -> bool:
+        return self.parts.models.long_lived
+
+    @long_lived.setter
+    def long_lived(self, value: bool) -> None:
+        """Set by processes that keep the index open and answer many queries
+        (before the model is loaded: it decides how the model is loaded)."""
+        self.parts.models.long_lived = value
+
+    def indexer(self) -> Indexer:
+        return Indexer(self.parts, self.rules, on_writes=self.maybe_flush)
+
     def check(self) -> list[str]:
         """Cheap consistency checks (milliseconds): is the store readable, and
         does it hold as many points as the manifest lists chunks?"""
-        from cidx.indexer import META_STORE_DAMAGED
-
-        mark = self.db.get_meta(META_STORE_DAMAGED)
+        mark = self.manifest.get_mark(META_STORE_DAMAGED)
         if mark is not None:
             return [
                 f"The index store is damaged ({mark}). Run `cidx index` to rebuild it, "
                 "reusing cached embeddings."
             ]
         try:
-            points = self.store.count(self.config.collection)
+            points = self.store.count(self.collection)
         except StoreDamagedError as exc:
             return [exc.message]
-        _, chunks = self.db.counts()
+        _, chunks = self.manifest.counts()
         if points != chunks:
             return [
                 f"The index store holds {points:,} points but the manifest lists {chunks:,} "
@@ -186,28 +258,9 @@ class Engine:
 
     def _note_damage(self, exc: StoreDamagedError) -> None:
         """Remember a damaged store, so that the next sync rebuilds it."""
-        from cidx.indexer import META_STORE_DAMAGED
-
         with contextlib.suppress(CidxError):
-            self.db.set_meta(META_STORE_DAMAGED, exc.detail)
+            self.manifest.set_mark(META_STORE_DAMAGED, exc.detail)
         self.problems = [exc.message]
-
-    @property
-    def embedder(self) -> Embedder:
-        """The model, loaded on first use: a no-op sync never pays for it."""
-        if self._embedder is None:
-            with self._model_lock:
-                if self._embedder is None:
-                    from cidx.embedding import Embedder
-
-                    self._embedder = Embedder(
-                        self.config.embedding.max_length, long_lived=self.long_lived
-                    )
-        return self._embedder
-
-    @cached_property
-    def sparse(self) -> SparseEncoder:
-        return SparseEncoder()
 
     # -- operations --------------------------------------------------------
 
@@ -218,23 +271,22 @@ class Engine:
         paths: Sequence[str] | None = None,
         progress: ProgressFn | None = None,
     ) -> IndexSummary:
-        from cidx.indexer import Indexer
-
         with self.write_lock:
             self.syncing += 1
             try:
                 try:
-                    summary = Indexer(self).sync(clear=clear, paths=paths, progress=progress)
+                    summary = self.indexer().sync(clear=clear, paths=paths, progress=progress)
                 except StoreDamagedError as exc:
                     # Found damaged while writing: marked, the same sync again
                     # sets the store aside and rebuilds it (once).
                     self._note_damage(exc)
-                    summary = Indexer(self).sync(progress=progress)
+                    summary = self.indexer().sync(progress=progress)
             except Exception:
                 self.metrics.errors.inc()
                 raise
             finally:
                 self.syncing -= 1
+            summary.initialized, self.created = self.created, False
             self._record_sync(summary)
             self.problems = self.check()
             return summary
@@ -251,7 +303,7 @@ class Engine:
             return self.sync(clear=request.clear, progress=progress)
         with self.write_lock:
             absent = [p for p in request.paths if not os.path.lexists(self.paths.root / p)]
-            known = self.db.files(absent) if absent else {}
+            known = self.manifest.files(absent) if absent else {}
             summary = self.sync(paths=request.paths, progress=progress)
         missing = [
             rel for rel in absent if not any(p == rel or p.startswith(rel + "/") for p in known)
@@ -269,7 +321,7 @@ class Engine:
         return summary
 
     def _read_sizes(self) -> None:
-        files, chunks = self.db.counts()  # one scan of the manifest for both
+        files, chunks = self.manifest.counts()  # one scan of the manifest for both
         self.metrics.files.set(files)
         self.metrics.chunks.set(chunks)
 
@@ -283,9 +335,7 @@ class Engine:
         m.last_sync.set(time.time())
 
     def search(self, request: QueryRequest) -> list[SearchResult]:
-        from cidx.search import Searcher
-
-        return Searcher(self).search(request)
+        return Searcher(self.parts).search(request)
 
     def search_outcome(
         self, request: SearchRequest, progress: ProgressFn | None = None, *, sync: bool = True
@@ -313,12 +363,9 @@ class Engine:
         return SearchOutcome(answers, summary, time.perf_counter() - started, warnings)
 
     def search_batch(self, requests: list[QueryRequest]) -> list[QueryAnswer]:
-        from cidx.search import Searcher
-        from cidx.state.db import state_error
-
         started = time.perf_counter()
         try:
-            answers = Searcher(self).search_batch(requests)
+            answers = Searcher(self.parts).search_batch(requests)
         except StoreDamagedError as exc:
             self._note_damage(exc)
             raise
@@ -332,30 +379,28 @@ class Engine:
         return answers
 
     def status(self) -> StatusReport:
-        from cidx.indexer import META_LAST_AT, META_LAST_SECONDS, Indexer
-
-        files, chunks = self.db.counts()
+        files, chunks = self.manifest.counts()
         self.problems = self.check()
         try:
-            points = self.store.count(self.config.collection)
+            points = self.store.count(self.collection)
         except StoreDamagedError as exc:
             self._note_damage(exc)
             points = 0
-        last_at = self.db.get_meta(META_LAST_AT)
-        last_seconds = self.db.get_meta(META_LAST_SECONDS)
+        last_at = self.manifest.get_mark(META_LAST_AT)
+        last_seconds = self.manifest.get_mark(META_LAST_SECONDS)
         owner = read_owner(self.paths)
-        survey = Indexer(self).survey()
+        survey = self.indexer().survey()
         return StatusReport(
             root=str(self.paths.root),
             index_dir=str(self.paths.index_dir),
             storage_mode=self.config.storage_mode,
-            storage_path=str(self.paths.collection_dir(self.config.collection)),
-            collection=self.config.collection,
+            storage_path=str(self.parts.location.collection_dir(self.collection)),
+            collection=self.collection,
             model=self.config.embedding.model_id,
             files=files,
             chunks=chunks,
             points=points,
-            disk_bytes=disk_usage(self.paths.index_dir),
+            disk_bytes=self.disk_bytes(),
             pending=survey.pending,
             last_index_at=(
                 datetime.fromtimestamp(float(last_at), UTC).isoformat(timespec="seconds")
@@ -370,6 +415,14 @@ class Engine:
             files_failed=survey.failed,
             problems=list(self.problems),
         )
+
+    def disk_bytes(self) -> int:
+        """What this index takes on disk: its folder, and its collections where
+        they live elsewhere (a shared store)."""
+        used = disk_usage(self.paths.index_dir)
+        if self.parts.location.mode != "local":
+            used += self.parts.location.usage([self.collection])
+        return used
 
     def maybe_flush(self, writes: int) -> None:
         """Flush the store after many writes or a long while.

@@ -15,6 +15,20 @@ QUERY_MODES: tuple[QueryMode, ...] = ("hybrid", "semantic", "keyword")
 
 
 @dataclass(frozen=True)
+class NoArgs:
+    """The request of an operation that takes nothing."""
+
+
+@dataclass(frozen=True)
+class OwnerState:
+    """What an owner says about itself when pinged."""
+
+    pid: int
+    live: bool  # it keeps the index current itself (a watcher)
+    busy: bool  # a sync is running
+
+
+@dataclass(frozen=True)
 class QueryRequest:
     text: str
     limit: int = 10

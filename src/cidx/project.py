@@ -52,10 +52,9 @@ class ProjectPaths:
 
     @property
     def qdrant_dir(self) -> Path:
+        """The project-local store's folder (`cidx.storage` says where a
+        project's collections really are)."""
         return self.index_dir / "qdrant-data"
-
-    def collection_dir(self, collection: str) -> Path:
-        return self.qdrant_dir / collection
 
     @property
     def lock_file(self) -> Path:

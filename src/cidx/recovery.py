@@ -195,6 +195,7 @@ def rebuild_state(paths: ProjectPaths, config: Config, store: VectorStore | None
     """
     aside = set_aside(paths.state_db)
     db = StateDB(paths.state_db)
+    manifest = db.manifest(config.collection)
     try:
         if aside is not None:
             _salvage_vectors(aside, db, config.embedding.dim)
@@ -221,11 +222,13 @@ def rebuild_state(paths: ProjectPaths, config: Config, store: VectorStore | None
             for path, chunks in files.items()
         ]
         with db.transaction() as tx:
-            db.put_files(tx, records)
+            manifest.put(tx, records)
             # The next sync checks manifest against store before trusting either.
-            db.set_meta(META_DIRTY, str(time.time()), tx)
+            manifest.set_mark(META_DIRTY, str(time.time()), tx)
             if store_damaged:
-                db.set_meta(META_STORE_DAMAGED, "found while rebuilding the state database", tx)
+                manifest.set_mark(
+                    META_STORE_DAMAGED, "found while rebuilding the state database", tx
+                )
         vectors = db.cache_size()
     finally:
         db.close()

@@ -30,7 +30,7 @@ from cidx.query import validate_query
 from cidx.store import Hit, Nearest, PointFilter, StoreQuery
 
 if TYPE_CHECKING:
-    from cidx.engine import Engine
+    from cidx.parts import IndexParts
     from cidx.sparse import SparseEncoder
     from cidx.store.base import SparseVec
 
@@ -78,9 +78,19 @@ class _Scored:
 
 
 class Searcher:
-    def __init__(self, engine: Engine, ranking: Ranking = DEFAULT_RANKING) -> None:
-        self.engine = engine
-        self.collection = engine.config.collection
+    """Answers queries from one collection (the project's own, unless told)."""
+
+    def __init__(
+        self,
+        parts: IndexParts,
+        ranking: Ranking = DEFAULT_RANKING,
+        *,
+        collection: str | None = None,
+    ) -> None:
+        self.store = parts.store
+        self.models = parts.models
+        self.collection = parts.collections.resolve(collection or parts.collections.primary)
+        self.manifest = parts.db.manifest(self.collection)
         self.ranking = ranking
 
     def search(self, request: QueryRequest) -> list[SearchResult]:
@@ -95,9 +105,9 @@ class Searcher:
         ]
         dense: dict[int, list[float]] = {}
         if need_dense:
-            vectors = self.engine.embedder.embed([requests[i].text for i in need_dense])
+            vectors = self.models.embedder.embed([requests[i].text for i in need_dense])
             dense = {i: vectors[k].tolist() for k, i in enumerate(need_dense)}
-        sparse = {i: self.engine.sparse.query(r.text) for i, r in enumerate(requests)}
+        sparse = {i: self.models.sparse.query(r.text) for i, r in enumerate(requests)}
         # Every store query of every request goes in one batch: (request, queries).
         queries: list[StoreQuery] = []
         slots: list[tuple[int, int]] = []
@@ -107,7 +117,7 @@ class Searcher:
             mine = self._store_queries(request, dense.get(i), sparse[i], scopes[i].flt)
             slots.append((i, len(mine)))
             queries.extend(mine)
-        found = self.engine.store.query_batch(self.collection, queries)
+        found = self.store.query_batch(self.collection, queries)
         ranked: list[list[_Scored]] = [[] for _ in requests]
         at = 0
         for i, count in slots:
@@ -119,7 +129,7 @@ class Searcher:
             deeper = 1
             while len(ranked[i]) < request.limit and self._maybe_more(request, hits, deeper):
                 deeper *= 4
-                hits = self.engine.store.query_batch(
+                hits = self.store.query_batch(
                     self.collection,
                     self._store_queries(request, dense.get(i), sparse[i], scopes[i].flt, deeper),
                 )
@@ -177,7 +187,7 @@ class Searcher:
         if len(hits) == 1:
             scored = [_Scored(h, h.score) for h in hits[0]]
         else:
-            scored = fuse(hits[0], hits[1], sparse, self.engine.sparse, self.ranking)
+            scored = fuse(hits[0], hits[1], sparse, self.models.sparse, self.ranking)
         if self.ranking.collapse:
             scored = collapse_windows(scored)
         return scored[: request.limit]
@@ -190,7 +200,7 @@ class Searcher:
 
             # Each glob was checked by validate_query.
             spec = pathspec.GitIgnoreSpec.from_lines(request.paths)
-            matched = tuple(p for p in self.engine.db.file_paths() if spec.match_file(p))
+            matched = tuple(p for p in self.manifest.indexed_paths() if spec.match_file(p))
             if not matched:
                 return _Scope(None, True)
             paths = matched
@@ -207,7 +217,7 @@ class Searcher:
         for name in names:
             stored = languages_named(name)
             if stored is None:
-                indexed = self._indexed_languages()
+                indexed = self.manifest.languages()
                 listing = ", ".join(sorted(indexed)) or "none yet"
                 raise UsageError(
                     f"Unknown language {name!r}. Languages in this index: {listing} "
@@ -215,12 +225,6 @@ class Searcher:
                 )
             wanted.extend(stored)
         return tuple(dict.fromkeys(wanted))
-
-    def _indexed_languages(self) -> set[str]:
-        rows = self.engine.db.conn.execute(
-            "SELECT DISTINCT language FROM files WHERE status = 'indexed'"
-        ).fetchall()
-        return {str(r[0]) for r in rows}
 
 
 def fuse(

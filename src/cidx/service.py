@@ -14,29 +14,32 @@ whose owner vanished under it is run again (each is idempotent).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cidx.errors import AccessError, LockBusyError, NoIndexError, OwnerError
-from cidx.fsutil import disk_usage
 from cidx.messages import (
     IndexRequest,
     IndexSummary,
     InitResult,
+    NoArgs,
     Progress,
     SearchOutcome,
     SearchRequest,
     StatusReport,
 )
+from cidx.operations import Operations, Snapshot
+from cidx.owner import protocol
 from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
+from cidx.owner.protocol import Verb
 from cidx.project import ProjectPaths, project_paths, refuse_broad_root
+from cidx.storage import storage_location
 from cidx.walk import refuse_large_first_index
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from cidx.engine import Engine
 
 ProgressFn = Callable[[Progress], None]
+R = TypeVar("R")
 WaitFn = Callable[[OwnerInfo | None], None]
 
 # Commands that only read the index: they never create one, and they answer
@@ -80,104 +84,63 @@ WAIT_FOREVER = WaitPolicy()
 NO_WAIT = WaitPolicy(timeout=0)
 
 
-class IndexHandle(Protocol):
-    """What a command can do with a project's index."""
+class IndexHandle:
+    """What a command can do with a project's index, however it is reached.
+
+    `call` sends any verb (`cidx.owner.protocol`); `index`, `search` and
+    `status` are its typed shortcuts for the verbs every front end uses.
+    """
 
     paths: ProjectPaths
 
     @property
     def owner(self) -> OwnerInfo | None:
         """The other process answering, or None when this process owns the index."""
-
-    def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary: ...
-
-    def search(
-        self, request: SearchRequest, progress: ProgressFn | None = None
-    ) -> SearchOutcome: ...
-
-    def status(self) -> StatusReport: ...
-
-
-@dataclass
-class LocalIndex:
-    """This process owns the index."""
-
-    paths: ProjectPaths
-    engine: Engine
-    created: bool
-
-    @property
-    def owner(self) -> OwnerInfo | None:
         return None
 
-    def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary:
-        summary = self.engine.index(request, progress)
-        summary.initialized, self.created = self.created, False  # said once per creation
-        return summary
-
-    def search(self, request: SearchRequest, progress: ProgressFn | None = None) -> SearchOutcome:
-        outcome = self.engine.search_outcome(request, progress)
-        if outcome.sync is not None:
-            outcome.sync.initialized, self.created = self.created, False
-        return outcome
-
-    def status(self) -> StatusReport:
-        return self.engine.status()
-
-
-@dataclass
-class SnapshotIndex:
-    """A private copy of an index this user may read but not write.
-
-    Searches answer from it as it is (nothing can be synced), and status
-    reports the real index folder.
-    """
-
-    paths: ProjectPaths  # the real project
-    engine: Engine  # opened on the copy
-
-    @property
-    def owner(self) -> OwnerInfo | None:
-        return None
+    def call(self, verb: Verb[Any, R], args: Any, progress: ProgressFn | None = None) -> R:
+        raise NotImplementedError
 
     def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary:
-        raise _read_only(self.paths)
+        return self.call(protocol.INDEX, request, progress)
 
     def search(self, request: SearchRequest, progress: ProgressFn | None = None) -> SearchOutcome:
-        outcome = self.engine.search_outcome(request, progress, sync=False)
-        return dataclasses.replace(outcome, read_only=True)
+        return self.call(protocol.SEARCH, request, progress)
 
     def status(self) -> StatusReport:
-        report = self.engine.status()
-        return dataclasses.replace(
-            report,
-            index_dir=str(self.paths.index_dir),
-            storage_path=str(self.paths.collection_dir(report.collection)),
-            disk_bytes=disk_usage(self.paths.index_dir),
-            read_only=True,
-        )
+        return self.call(protocol.STATUS, NoArgs())
 
 
-@dataclass
-class RemoteIndex:
+class LocalIndex(IndexHandle):
+    """This process holds the index (as its owner, or a read-only snapshot of it)."""
+
+    def __init__(self, paths: ProjectPaths, engine: Engine, operations: Operations) -> None:
+        self.paths = paths
+        self.engine = engine
+        self.operations = operations
+
+    def call(self, verb: Verb[Any, R], args: Any, progress: ProgressFn | None = None) -> R:
+        return self.operations.handle(verb, args, progress or _no_progress)
+
+
+class RemoteIndex(IndexHandle):
     """Another process owns the index; requests go through its socket."""
 
-    paths: ProjectPaths
-    client: OwnerClient
-    remote: OwnerInfo | None
+    def __init__(self, paths: ProjectPaths, client: OwnerClient, remote: OwnerInfo | None) -> None:
+        self.paths = paths
+        self.client = client
+        self.remote = remote
 
     @property
     def owner(self) -> OwnerInfo | None:
         return self.remote
 
-    def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary:
-        return self.client.call("index", request, IndexSummary, on_progress=progress)
+    def call(self, verb: Verb[Any, R], args: Any, progress: ProgressFn | None = None) -> R:
+        return self.client.call(verb, args, on_progress=progress)
 
-    def search(self, request: SearchRequest, progress: ProgressFn | None = None) -> SearchOutcome:
-        return self.client.call("search", request, SearchOutcome, on_progress=progress)
 
-    def status(self) -> StatusReport:
-        return self.client.call("status", None, StatusReport)
+def _no_progress(_p: Progress) -> None:
+    pass
 
 
 @contextlib.contextmanager
@@ -267,7 +230,7 @@ def _reach_owner(paths: ProjectPaths, client: OwnerClient, wait: WaitPolicy) -> 
     except OwnerUnavailable:
         return None
     owner = read_owner(paths)
-    if state.get("busy"):
+    if state.busy:
         # The owner will take our request after its current sync.
         if wait.timeout == 0:
             raise _busy(paths, owner, 0)
@@ -277,7 +240,7 @@ def _reach_owner(paths: ProjectPaths, client: OwnerClient, wait: WaitPolicy) -> 
 
 
 @contextlib.contextmanager
-def _snapshot(paths: ProjectPaths) -> Iterator[SnapshotIndex]:
+def _snapshot(paths: ProjectPaths) -> Iterator[LocalIndex]:
     """Open a private copy of an index this process cannot write.
 
     The embedded store cannot open a shard on a read-only folder (it maps
@@ -298,7 +261,9 @@ def _snapshot(paths: ProjectPaths) -> Iterator[SnapshotIndex]:
             ) from None
         engine, _created = Engine.open(ProjectPaths(paths.root, copy))
         try:
-            yield SnapshotIndex(paths, engine)
+            real = storage_location(paths, engine.config).collection_dir(engine.collection)
+            snapshot = Snapshot(paths.index_dir, real, _read_only(paths))
+            yield LocalIndex(paths, engine, Operations(engine, snapshot=snapshot))
         finally:
             engine.close()
     finally:
@@ -398,12 +363,13 @@ def _owned(paths: ProjectPaths, *, max_file_size: int | None, live: bool) -> Ite
     from cidx.engine import Engine
     from cidx.owner.server import OwnerServer
 
-    engine, created = Engine.open(paths, max_file_size=max_file_size)
+    engine, _created = Engine.open(paths, max_file_size=max_file_size)
     try:
-        server = OwnerServer(engine, paths.socket_path, live=live)
+        operations = Operations(engine, live=live)
+        server = OwnerServer(operations, paths.socket_path)
         server.start()
         try:
-            yield LocalIndex(paths, engine, created)
+            yield LocalIndex(paths, engine, operations)
         finally:
             server.stop()
     finally:
@@ -419,8 +385,7 @@ def init_project(
 ) -> InitResult:
     """Create the project's index (or keep it, or with `force` replace it)."""
     from cidx.config import load_config
-    from cidx.engine import initialize
-    from cidx.store import open_store
+    from cidx.engine import Engine, initialize
 
     paths = project_paths(start)
     refuse_broad_root(paths.root)
@@ -436,12 +401,8 @@ def init_project(
         existed = paths.exists()
         before = load_config(paths).max_file_size if existed and not force else None
         config = initialize(paths, max_file_size=max_file_size, force=force)
-        store = open_store(paths, config)
-        try:
-            if not store.collection_exists(config.collection):
-                store.create_collection(config.collection, config.embedding.dim)
-        finally:
-            store.close()
+        # Opening creates what the config names and is missing.
+        Engine.open(paths)[0].close()
         return _init_result(
             paths,
             config,

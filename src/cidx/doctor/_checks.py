@@ -19,7 +19,8 @@ from cidx.project import ProjectPaths
 from cidx.recovery import leftovers
 from cidx.representation import dense_text, text_hash
 from cidx.state import StateDB
-from cidx.store import VectorStore, open_store
+from cidx.storage import open_store, storage_location
+from cidx.store import VectorStore
 
 if TYPE_CHECKING:
     from cidx.chunking import Chunk
@@ -50,7 +51,7 @@ def inspect(paths: ProjectPaths) -> Findings:
     found = Findings([])
     config = _check_config(paths, checks)
     found.config = config
-    db = _check_state(paths, checks)
+    db = _check_state(paths, config, checks)
     store: VectorStore | None = None
     try:
         if config is not None:
@@ -106,13 +107,15 @@ def _check_config(paths: ProjectPaths, checks: dict[str, Check]) -> Config | Non
     return config
 
 
-def _check_state(paths: ProjectPaths, checks: dict[str, Check]) -> StateDB | None:
+def _check_state(
+    paths: ProjectPaths, config: Config | None, checks: dict[str, Check]
+) -> StateDB | None:
     repair = "run `cidx doctor --repair` to rebuild it from the store"
     if not paths.state_db.exists():
         checks["state"] = Check("state", "problem", f"{paths.state_db} is missing.", repair)
         return None
     try:
-        db = StateDB(paths.state_db)
+        db = StateDB(paths.state_db, collection=config.collection if config else None)
     except CidxError as exc:
         checks["state"] = Check("state", "problem", exc.message, repair)
         return None
@@ -120,7 +123,7 @@ def _check_state(paths: ProjectPaths, checks: dict[str, Check]) -> StateDB | Non
         rows = [str(r[0]) for r in db.conn.execute("PRAGMA integrity_check(20)")]
         if rows != ["ok"]:
             raise sqlite3.DatabaseError("; ".join(rows[:3]))
-        files, chunks = db.counts()
+        files, chunks = (0, 0) if config is None else db.manifest(config.collection).counts()
         cached = db.cache_size()
     except (sqlite3.Error, CidxError) as exc:
         db.close()
@@ -139,8 +142,9 @@ def _check_state(paths: ProjectPaths, checks: dict[str, Check]) -> StateDB | Non
 
 
 def _check_store(paths: ProjectPaths, config: Config, checks: dict[str, Check]) -> VectorStore:
-    store = open_store(paths, config)
-    shard = paths.collection_dir(config.collection)
+    location = storage_location(paths, config)
+    store = open_store(location)
+    shard = location.collection_dir(config.collection)
     repair = "run `cidx index` (or `cidx doctor --repair`) to rebuild it"
     if not store.collection_exists(config.collection):
         checks["store"] = Check("store", "problem", f"The index shard {shard} is missing.", repair)
@@ -168,9 +172,9 @@ def _check_consistency(
     repair = "run `cidx index` (or `cidx doctor --repair`) to reconcile them"
     rebuild = "run `cidx index` (or `cidx doctor --repair`) to rebuild the store"
     collection = config.collection
-    manifest = db.files()
+    manifest = db.manifest(collection).files()
     wanted = {pid: rec for rec in manifest.values() for pid in rec.chunk_ids}
-    _, chunks = db.counts()
+    _, chunks = db.manifest(collection).counts()
     points = store.count(collection)
     if points == chunks:
         checks["counts"] = Check(
@@ -224,7 +228,7 @@ def _check_consistency(
         )
     else:
         checks["ids"] = Check("ids", "ok", "The store's point ids are the manifest's.")
-    mark = db.get_meta(META_STORE_DAMAGED)
+    mark = db.manifest(collection).get_mark(META_STORE_DAMAGED)
     if incomplete or mismatched:
         checks["payloads"] = Check(
             "payloads",

@@ -18,7 +18,7 @@ from cidx.messages import IndexSummary, Progress
 from cidx.project import ProjectPaths
 from cidx.recovery import leftovers, rebuild_state, recreate_config
 from cidx.state import StateDB
-from cidx.store import open_store
+from cidx.storage import open_store, storage_location
 
 ProgressFn = Callable[[Progress], None]
 
@@ -51,7 +51,7 @@ def repair_index(
                 )
         store_damaged = found.store_damaged
         if checks["state"].status == "problem":
-            store = open_store(paths, config) if not store_damaged else None
+            store = open_store(storage_location(paths, config)) if not store_damaged else None
             try:
                 rebuilt = rebuild_state(paths, config, store)
             finally:
@@ -64,12 +64,13 @@ def repair_index(
                 f"{rebuilt.points:,} points, {rebuilt.vectors:,} cached vectors{aside}."
             )
         if store_damaged or found.drift:
-            db = StateDB(paths.state_db)
+            db = StateDB(paths.state_db, collection=config.collection)
+            manifest = db.manifest(config.collection)
             try:
                 with db.transaction() as tx:
                     if store_damaged:
-                        db.set_meta(META_STORE_DAMAGED, "found by `cidx doctor`", tx)
-                    db.set_meta(META_DIRTY, str(time.time()), tx)
+                        manifest.set_mark(META_STORE_DAMAGED, "found by `cidx doctor`", tx)
+                    manifest.set_mark(META_DIRTY, str(time.time()), tx)
             finally:
                 db.close()
         if broken:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cidx.errors import ERROR_CLASSES, OwnerError
-from cidx.messages import Progress
+from cidx.messages import NoArgs, OwnerState, Progress
 from cidx.owner import protocol
+from cidx.owner.protocol import Verb
 from cidx.owner.server import socket_address
 
 T = TypeVar("T")
@@ -49,16 +50,15 @@ class OwnerClient:
 
     def call(
         self,
-        op: str,
+        verb: Verb[Any, T],
         args: Any,
-        result_type: type[T],
         *,
         on_progress: Callable[[Progress], None] | None = None,
     ) -> T:
         sock = self._connect()
         with sock, sock.makefile("rb") as reader:
             try:
-                sock.sendall(protocol.request(op, args))
+                sock.sendall(protocol.request(verb.name, args))
             except (BrokenPipeError, ConnectionResetError) as exc:
                 raise OwnerUnavailable(str(self.socket_path)) from exc
             while True:
@@ -77,12 +77,12 @@ class OwnerClient:
                     if on_progress is not None:
                         on_progress(protocol.from_jsonable(Progress, message["data"]))
                 elif kind == "result":
-                    return protocol.from_jsonable(result_type, message["data"])
+                    return protocol.from_jsonable(verb.result, message["data"])
                 elif kind == "error":
                     cls = ERROR_CLASSES.get(str(message.get("class")), OwnerError)
                     raise cls(str(message.get("message")))
                 else:
                     raise OwnerError(f"The owner sent an unknown reply type {kind!r}.")
 
-    def ping(self) -> dict[str, Any]:
-        return self.call("ping", None, dict)
+    def ping(self) -> OwnerState:
+        return self.call(protocol.PING, NoArgs())

@@ -7,19 +7,25 @@ reads reply lines until a final one: any number of
 `{"type": "error", "class": "UsageError", "message": "..."}`.
 Payloads are the dataclasses of `cidx.messages`, so the CLI renders an
 answer from the owner exactly as one computed in-process.
+
+Each operation is a `Verb` declared here once: its name and its typed
+request and result. `cidx.operations` holds the one handler of each.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
 from cidx.messages import (
     IndexRequest,
     IndexSummary,
+    NoArgs,
+    OwnerState,
     Progress,
     SearchOutcome,
     SearchRequest,
@@ -29,17 +35,26 @@ from cidx.messages import (
 PROTOCOL_VERSION = 1
 MAX_LINE = 64 * 1024 * 1024
 
-Op = Literal["ping", "search", "index", "status"]
-
-# op → (argument type, result type)
-OPS: dict[str, tuple[type[Any] | None, type[Any]]] = {
-    "ping": (None, dict),
-    "search": (SearchRequest, SearchOutcome),
-    "index": (IndexRequest, IndexSummary),
-    "status": (None, StatusReport),
-}
-
 T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Verb(Generic[A, R]):
+    """One operation an index answers: its name, request type and result type."""
+
+    name: str
+    args: type[A]
+    result: type[R]
+
+
+PING: Verb[NoArgs, OwnerState] = Verb("ping", NoArgs, OwnerState)
+SEARCH: Verb[SearchRequest, SearchOutcome] = Verb("search", SearchRequest, SearchOutcome)
+INDEX: Verb[IndexRequest, IndexSummary] = Verb("index", IndexRequest, IndexSummary)
+STATUS: Verb[NoArgs, StatusReport] = Verb("status", NoArgs, StatusReport)
+
+VERBS: dict[str, Verb[Any, Any]] = {v.name: v for v in (PING, SEARCH, INDEX, STATUS)}
 _adapters: dict[Any, TypeAdapter[Any]] = {}
 
 

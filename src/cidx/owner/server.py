@@ -1,9 +1,10 @@
 """The owner's Unix socket: how other cidx processes reach an open index.
 
 Whichever process holds the owner lock serves `.code-indexer/owner.sock`
-(mode 0600) for as long as it holds it, one thread per connection. A socket
-file found at start-up is stale by definition (we hold the lock, so its
-server is gone) and is replaced.
+(mode 0600) for as long as it holds it, one thread per connection, and
+answers each request through the index's `Operations` (`cidx.operations`).
+A socket file found at start-up is stale by definition (we hold the lock,
+so its server is gone) and is replaced.
 """
 
 from __future__ import annotations
@@ -14,23 +15,23 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cidx.errors import CidxError, UsageError, wire_name
 from cidx.failpoints import failpoint
-from cidx.messages import IndexRequest, Progress, SearchOutcome, SearchRequest
+from cidx.messages import Progress
 from cidx.owner import protocol
+
+if TYPE_CHECKING:
+    from cidx.operations import Operations
 
 log = logging.getLogger(__name__)
 
 # Longest path bind()/connect() accept; longer ones go through /proc.
 _SUN_PATH_MAX = 100
 _PROGRESS_INTERVAL = 0.1
-_LIVE_WAIT_SECONDS = 1.0
-
-Handler = Callable[[Any, Callable[[Progress], None]], Any]
 
 
 @contextlib.contextmanager
@@ -50,23 +51,14 @@ def socket_address(path: Path) -> Iterator[str]:
 class OwnerServer:
     """Serves requests against one engine until `stop`."""
 
-    def __init__(self, engine: Any, socket_path: Path, *, live: bool = False) -> None:
-        self.engine = engine
+    def __init__(self, operations: Operations, socket_path: Path) -> None:
+        self.operations = operations
         self.socket_path = socket_path
-        # A live owner (a watcher) keeps the index current itself, so searches
-        # it answers skip the pre-search sync.
-        self.live = live
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._active: set[threading.Thread] = set()
         self._guard = threading.Lock()
         self._stopping = threading.Event()
-        self.handlers: dict[str, Handler] = {
-            "ping": self._ping,
-            "search": self._search,
-            "index": self._index,
-            "status": self._status,
-        }
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -152,17 +144,12 @@ class OwnerServer:
                 f"{message.get('v')!r}. Use the same cidx version for all commands."
             )
         op = str(message.get("op"))
-        handler = self.handlers.get(op)
-        if handler is None:
+        verb = protocol.VERBS.get(op)
+        if verb is None:
             raise UsageError(f"The owner does not know the request {op!r}.")
         # Lets a test stop the owner exactly while a client waits on it.
         failpoint(f"owner_request_{op}")
-        arg_type, _ = protocol.OPS.get(op, (None, None))
-        args = (
-            protocol.from_jsonable(arg_type, message.get("args"))
-            if arg_type
-            else message.get("args")
-        )
+        args = protocol.from_jsonable(verb.args, message.get("args") or {})
         last = 0.0
 
         def send_progress(p: Progress) -> None:
@@ -174,28 +161,4 @@ class OwnerServer:
             with contextlib.suppress(OSError):
                 conn.sendall(protocol.progress(p))
 
-        return protocol.result(handler(args, send_progress))
-
-    # -- handlers ----------------------------------------------------------
-
-    def _ping(self, _args: Any, _progress: Callable[[Progress], None]) -> dict[str, Any]:
-        return {"pid": os.getpid(), "live": self.live, "busy": self.engine.syncing > 0}
-
-    def _search(self, req: SearchRequest, progress: Callable[[Progress], None]) -> SearchOutcome:
-        # A live owner applying a batch of changes gets a moment to finish,
-        # so a query right after a save sees the save.
-        if (
-            self.live
-            and req.sync
-            and self.engine.syncing
-            and self.engine.write_lock.acquire(timeout=_LIVE_WAIT_SECONDS)
-        ):
-            self.engine.write_lock.release()
-        outcome: SearchOutcome = self.engine.search_outcome(req, progress, sync=not self.live)
-        return outcome
-
-    def _index(self, req: IndexRequest, progress: Callable[[Progress], None]) -> Any:
-        return self.engine.index(req, progress)
-
-    def _status(self, _args: Any, _progress: Callable[[Progress], None]) -> Any:
-        return self.engine.status()
+        return protocol.result(self.operations.handle(verb, args, send_progress))

@@ -1,5 +1,6 @@
-"""The project's SQLite state: manifest, embedding cache, metadata."""
+"""The project's SQLite state: per-collection manifests, embedding cache, metadata."""
 
-from cidx.state.db import FileRecord, StateDB
+from cidx.state.db import StateDB
+from cidx.state.manifest import FileRecord, Manifest
 
-__all__ = ["FileRecord", "StateDB"]
+__all__ = ["FileRecord", "Manifest", "StateDB"]

@@ -1,7 +1,9 @@
-"""The project's `state.db`: file manifest, embedding cache and small metadata.
+"""The project's `state.db`: manifests, embedding cache and small metadata.
 
 SQLite in WAL mode, so readers (status, queries) never wait for the indexer.
 Each thread gets its own connection; writes happen in short transactions.
+Each collection's manifest is reached through `StateDB.manifest`
+(`cidx.state.manifest`); the embedding cache is shared by all of them.
 Every SQLite error leaves this module as a `CidxError` that says what to do:
 a damaged file as a `StateError` naming `cidx doctor --repair` (which
 rebuilds it from the store), a full disk as a `DiskFullError`.
@@ -11,41 +13,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
-import random
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from cidx.errors import CidxError, StateError
 from cidx.fsutil import disk_full, ensure_free, free_bytes
-from cidx.state.migrations import COMPACT_AFTER, MIGRATIONS
+from cidx.state.migrations import COMPACT_AFTER, MIGRATIONS, MigrationContext, MissingContext
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from cidx.state.manifest import Manifest
 
-@dataclass(frozen=True)
-class FileRecord:
-    path: str
-    size: int
-    mtime_ns: int
-    hash: str
-    status: str  # "indexed" | "binary" | "empty"
-    language: str
-    chunk_ids: tuple[str, ...]
-    indexed_at: float
-
-
-_SELECT_FILES = (
-    "SELECT path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at FROM files"
-)
 
 # SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xFF).
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_CORRUPT = 5, 6, 10, 11
@@ -109,14 +94,33 @@ def _translated(method: Callable[P, R]) -> Callable[P, R]:
 
 
 class StateDB:
-    """Access to one project's state.db."""
+    """Access to one project's state.db.
 
-    def __init__(self, path: Path) -> None:
+    `collection` is needed only to bring forward a database from before
+    per-collection manifests: the collection its one manifest describes (the
+    one the project's config names).
+    """
+
+    def __init__(self, path: Path, *, collection: str | None = None) -> None:
         self.path = path
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
-        self._migrate()
+        self._migrate(MigrationContext(collection=collection))
+
+    def manifest(self, collection: str) -> Manifest:
+        """The record of which files `collection` holds, and its sync marks."""
+        from cidx.state.manifest import Manifest
+
+        return Manifest(self, collection)
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Raise SQLite's errors as the `CidxError` naming the next step."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise state_error(self.path, exc) from None
 
     # -- connections -------------------------------------------------------
 
@@ -175,7 +179,7 @@ class StateDB:
             raise state_error(self.path, exc) from None
 
     @_translated
-    def _migrate(self) -> None:
+    def _migrate(self, ctx: MigrationContext) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
@@ -184,9 +188,15 @@ class StateDB:
                 f"cidx understands ({len(MIGRATIONS)}). Upgrade cidx to use this index."
             )
         for number in range(version, len(MIGRATIONS)):
-            with self.transaction() as tx:
-                MIGRATIONS[number](tx)
-                tx.execute(f"PRAGMA user_version = {number + 1}")
+            try:
+                with self.transaction() as tx:
+                    MIGRATIONS[number](tx, ctx)
+                    tx.execute(f"PRAGMA user_version = {number + 1}")
+            except MissingContext as exc:
+                raise StateError(
+                    f"The state database {self.path} is from an older cidx and needs {exc} "
+                    "to be brought forward. Open it through a cidx command in its project."
+                ) from None
         if version and COMPACT_AFTER & set(range(version + 1, len(MIGRATIONS) + 1)):
             self.conn.execute("VACUUM")
 
@@ -213,86 +223,6 @@ class StateDB:
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
-
-    # -- manifest ----------------------------------------------------------
-
-    @_translated
-    def files(self, under: Iterable[str] | None = None) -> dict[str, FileRecord]:
-        """The manifest; with `under`, only the entries at or below those paths."""
-        if under is None:
-            rows = self.conn.execute(_SELECT_FILES).fetchall()
-        else:
-            # A range on the primary key: everything from "p/" up to the
-            # highest code point after it (SQLite compares UTF-8 bytes,
-            # which orders like code points).
-            rows = []
-            for p in under:
-                rows.extend(
-                    self.conn.execute(
-                        _SELECT_FILES + " WHERE path = ? OR (path >= ? AND path < ?)",
-                        (p, p + "/", p + "/\U0010ffff"),
-                    )
-                )
-        return {row[0]: _record(row) for row in rows}
-
-    @_translated
-    def file(self, path: str) -> FileRecord | None:
-        row = self.conn.execute(_SELECT_FILES + " WHERE path = ?", (path,)).fetchone()
-        return None if row is None else _record(row)
-
-    @_translated
-    def file_paths(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT path FROM files WHERE status = 'indexed'")]
-
-    @_translated
-    def sample_chunk_ids(self, n: int) -> list[str]:
-        """One point id of each of up to `n` randomly chosen indexed files."""
-        rows = self.conn.execute(
-            "SELECT chunk_ids FROM files WHERE status = 'indexed' ORDER BY random() LIMIT ?",
-            (n,),
-        ).fetchall()
-        return [random.choice(ids) for (c,) in rows if (ids := json.loads(str(c)))]
-
-    @_translated
-    def put_files(self, conn: sqlite3.Connection, records: Iterable[FileRecord]) -> None:
-        conn.executemany(
-            "INSERT INTO files "
-            "(path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
-            "size = excluded.size, mtime_ns = excluded.mtime_ns, hash = excluded.hash, "
-            "status = excluded.status, language = excluded.language, "
-            "chunk_ids = excluded.chunk_ids, indexed_at = excluded.indexed_at",
-            [
-                (
-                    r.path,
-                    r.size,
-                    r.mtime_ns,
-                    r.hash,
-                    r.status,
-                    r.language,
-                    json.dumps(list(r.chunk_ids)),
-                    r.indexed_at,
-                )
-                for r in records
-            ],
-        )
-
-    @_translated
-    def delete_files(self, conn: sqlite3.Connection, paths: Iterable[str]) -> None:
-        conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
-
-    @_translated
-    def clear_files(self, conn: sqlite3.Connection) -> None:
-        conn.execute("DELETE FROM files")
-
-    @_translated
-    def counts(self) -> tuple[int, int]:
-        """(indexed files, chunks) according to the manifest."""
-        row = self.conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(json_array_length(chunk_ids)), 0) FROM files "
-            "WHERE status = 'indexed'"
-        ).fetchone()
-        return int(row[0]), int(row[1])
 
     # -- embedding cache ---------------------------------------------------
 
@@ -355,17 +285,3 @@ class StateDB:
                 (excess,),
             )
         return excess
-
-
-def _record(row: tuple[object, ...]) -> FileRecord:
-    path, size, mtime_ns, hash_, status, language, chunk_ids, indexed_at = row
-    return FileRecord(
-        path=str(path),
-        size=int(size),  # type: ignore[call-overload]
-        mtime_ns=int(mtime_ns),  # type: ignore[call-overload]
-        hash=str(hash_),
-        status=str(status),
-        language=str(language),
-        chunk_ids=tuple(json.loads(str(chunk_ids))),
-        indexed_at=float(indexed_at),  # type: ignore[arg-type]
-    )

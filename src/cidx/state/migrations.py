@@ -3,13 +3,28 @@
 `PRAGMA user_version` records how many have been applied. A released
 migration is never edited: a change to the schema is a new function
 appended to `MIGRATIONS`, tested against a stored copy of the previous
-schema (tests/data/state-v*.db).
+schema (tests/data/state-v*.db). A migration takes the connection and a
+`MigrationContext` (what the database alone cannot tell).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MigrationContext:
+    """What a migration may need to know from outside the database."""
+
+    # The collection a manifest from before per-collection manifests (schema
+    # 2 and older) describes: the one the project's config names.
+    collection: str | None = None
+
+
+class MissingContext(Exception):
+    """A migration needed to know something its caller did not say."""
 
 
 def _run(conn: sqlite3.Connection, script: str) -> None:
@@ -81,11 +96,85 @@ def m002_embeddings_with_rowid(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    m001_create_tables,
-    m002_embeddings_with_rowid,
+# Sync marks that belong to one collection's manifest, not to the database.
+_COLLECTION_KEYS = (
+    "sync_dirty",
+    "store_damaged",
+    "index_format",
+    "last_index_at",
+    "last_index_seconds",
+)
+
+
+def m003_manifest_by_collection(conn: sqlite3.Connection, ctx: MigrationContext) -> None:
+    """Key the manifest, and its sync marks, by collection.
+
+    A project may hold several collections at once (a migration to another
+    model writes both); each has its own record of which files it holds.
+    Rows and marks of the one earlier manifest go to the collection the
+    project's config names.
+    """
+    rows = conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    marks = conn.execute(
+        f"SELECT COUNT(*) FROM meta WHERE key IN ({','.join('?' * len(_COLLECTION_KEYS))})",
+        _COLLECTION_KEYS,
+    ).fetchone()[0]
+    if (rows or marks) and not ctx.collection:
+        raise MissingContext("the collection of the existing manifest")
+    _run(
+        conn,
+        """
+        CREATE TABLE files_by_collection (
+            collection TEXT NOT NULL,
+            path       TEXT NOT NULL,         -- POSIX, relative to the root
+            size       INTEGER NOT NULL,
+            mtime_ns   INTEGER NOT NULL,
+            hash       TEXT NOT NULL,         -- blake2b-128 of the bytes
+            status     TEXT NOT NULL,         -- indexed | binary | empty | minified
+            language   TEXT NOT NULL,
+            chunk_ids  TEXT NOT NULL,         -- JSON array of point ids
+            indexed_at REAL NOT NULL,         -- unix time of the hash
+            PRIMARY KEY (collection, path)
+        );
+        CREATE TABLE collection_meta (
+            collection TEXT NOT NULL,
+            key        TEXT NOT NULL,
+            value      TEXT NOT NULL,
+            PRIMARY KEY (collection, key)
+        ) WITHOUT ROWID
+        """,
+    )
+    conn.execute(
+        "INSERT INTO files_by_collection SELECT ?, path, size, mtime_ns, hash, status, "
+        "language, chunk_ids, indexed_at FROM files",
+        (ctx.collection or "",),
+    )
+    conn.execute(
+        "INSERT INTO collection_meta SELECT ?, key, value FROM meta "
+        f"WHERE key IN ({','.join('?' * len(_COLLECTION_KEYS))})",
+        (ctx.collection or "", *_COLLECTION_KEYS),
+    )
+    conn.execute(
+        f"DELETE FROM meta WHERE key IN ({','.join('?' * len(_COLLECTION_KEYS))})",
+        _COLLECTION_KEYS,
+    )
+    _run(conn, "DROP TABLE files; ALTER TABLE files_by_collection RENAME TO files")
+
+
+Migration = Callable[[sqlite3.Connection, MigrationContext], None]
+
+
+def _plain(step: Callable[[sqlite3.Connection], None]) -> Migration:
+    """A migration written before migrations took a context."""
+    return lambda conn, _ctx: step(conn)
+
+
+MIGRATIONS: list[Migration] = [
+    _plain(m001_create_tables),
+    _plain(m002_embeddings_with_rowid),
+    m003_manifest_by_collection,
 ]
 
 # Migrations that rewrite a table leave its old pages free: the file is
 # compacted (VACUUM) once they have run.
-COMPACT_AFTER = frozenset({2})
+COMPACT_AFTER = frozenset({2, 3})

@@ -1,8 +1,6 @@
-"""Vector stores: the interface, and the backend a project's config selects."""
+"""Vector stores: the interface every backend fills (`cidx.storage` picks one)."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from cidx.store.base import (
     DENSE,
@@ -19,10 +17,6 @@ from cidx.store.base import (
     VectorStore,
 )
 
-if TYPE_CHECKING:
-    from cidx.config import Config
-    from cidx.project import ProjectPaths
-
 __all__ = [
     "DENSE",
     "SPARSE",
@@ -36,14 +30,4 @@ __all__ = [
     "SparseVec",
     "StoreQuery",
     "VectorStore",
-    "open_store",
 ]
-
-
-def open_store(paths: ProjectPaths, config: Config) -> VectorStore:
-    """The store the project's `storage_mode` names."""
-    if config.storage_mode == "local":
-        from cidx.store.edge import EdgeStore
-
-        return EdgeStore(paths.qdrant_dir)
-    raise AssertionError(f"unknown storage mode {config.storage_mode!r}")

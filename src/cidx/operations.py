@@ -1,0 +1,112 @@
+"""What an open index answers: one handler per verb, shared by every way in.
+
+The owner socket (`cidx.owner.server`) and a command that owns the index
+itself (`cidx.service.LocalIndex`) both answer through `Operations.handle`,
+so a verb (`cidx.owner.protocol`) has one handler, here, and an answer from
+the owner is the answer computed in-process.
+
+How an index is held changes a few answers, and only here: a live owner (a
+watcher) keeps the index current itself, so searches it answers skip the
+pre-search sync; a read-only snapshot can search and report but not sync.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from cidx.errors import AccessError, UsageError
+from cidx.fsutil import disk_usage
+from cidx.messages import (
+    IndexRequest,
+    IndexSummary,
+    NoArgs,
+    OwnerState,
+    Progress,
+    SearchOutcome,
+    SearchRequest,
+    StatusReport,
+)
+from cidx.owner import protocol
+from cidx.owner.protocol import Verb
+
+if TYPE_CHECKING:
+    from cidx.engine import Engine
+
+ProgressFn = Callable[[Progress], None]
+Handler = Callable[[Any, ProgressFn], Any]
+R = TypeVar("R")
+
+# A live owner applying a batch of changes gets this long to finish before a
+# query is answered, so a query right after a save sees the save.
+LIVE_WAIT_SECONDS = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """A read-only copy being answered from: where the real index is."""
+
+    index_dir: Path
+    storage_path: Path
+    error: AccessError
+
+
+class Operations:
+    """The handlers of one open index."""
+
+    def __init__(self, engine: Engine, *, live: bool = False, snapshot: Snapshot | None = None):
+        self.engine = engine
+        self.live = live
+        self.snapshot = snapshot
+        self.table: dict[str, Handler] = {
+            protocol.PING.name: self.ping,
+            protocol.SEARCH.name: self.search,
+            protocol.INDEX.name: self.index,
+            protocol.STATUS.name: self.status,
+        }
+
+    def handle(self, verb: Verb[Any, R], args: Any, progress: ProgressFn) -> R:
+        handler = self.table.get(verb.name)
+        if handler is None:
+            raise UsageError(f"This index does not answer the request {verb.name!r}.")
+        result: R = handler(args, progress)
+        return result
+
+    # -- the handlers ------------------------------------------------------
+
+    def ping(self, _args: NoArgs, _progress: ProgressFn) -> OwnerState:
+        return OwnerState(pid=os.getpid(), live=self.live, busy=self.engine.syncing > 0)
+
+    def search(self, req: SearchRequest, progress: ProgressFn) -> SearchOutcome:
+        engine = self.engine
+        if self.snapshot is not None:
+            outcome = engine.search_outcome(req, progress, sync=False)
+            return dataclasses.replace(outcome, read_only=True)
+        if (
+            self.live
+            and req.sync
+            and engine.syncing
+            and engine.write_lock.acquire(timeout=LIVE_WAIT_SECONDS)
+        ):
+            engine.write_lock.release()
+        return engine.search_outcome(req, progress, sync=not self.live)
+
+    def index(self, req: IndexRequest, progress: ProgressFn) -> IndexSummary:
+        if self.snapshot is not None:
+            raise self.snapshot.error
+        return self.engine.index(req, progress)
+
+    def status(self, _args: NoArgs, _progress: ProgressFn) -> StatusReport:
+        report = self.engine.status()
+        if self.snapshot is None:
+            return report
+        return dataclasses.replace(
+            report,
+            index_dir=str(self.snapshot.index_dir),
+            storage_path=str(self.snapshot.storage_path),
+            disk_bytes=disk_usage(self.snapshot.index_dir),
+            read_only=True,
+        )

@@ -1,0 +1,73 @@
+"""The parts of an open index that the indexer and the searcher work with.
+
+`IndexParts` is a plain bundle — where the project is, its config, its state
+DB, its store, its collections and its models — built once by the engine
+and handed to each `Indexer` and `Searcher`. Neither of them knows the
+engine: locks, metrics and ownership stay there.
+
+`Models` loads the embedding model on first use (a no-op sync never pays
+for it) and can be shared by every index a process has open.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from cidx.collections import Collections
+from cidx.config import Config
+from cidx.project import ProjectPaths
+from cidx.sparse import SparseEncoder
+from cidx.state import StateDB
+from cidx.storage import StorageLocation
+from cidx.store import VectorStore
+
+if TYPE_CHECKING:
+    from cidx.embedding import Embedder
+
+__all__ = ["IndexParts", "Models"]
+
+
+class Models:
+    """The embedding model (loaded on first use) and the BM25 encoder."""
+
+    def __init__(self, max_length: int, *, long_lived: bool = False) -> None:
+        self.max_length = max_length
+        # Processes that answer many queries load the model with graph
+        # optimisations: slower to load, faster per query.
+        self.long_lived = long_lived
+        self._lock = threading.Lock()
+        self._embedder: Embedder | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._embedder is not None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            with self._lock:
+                if self._embedder is None:
+                    from cidx.embedding import Embedder
+
+                    self._embedder = Embedder(self.max_length, long_lived=self.long_lived)
+        return self._embedder
+
+    @cached_property
+    def sparse(self) -> SparseEncoder:
+        return SparseEncoder()
+
+
+@dataclass(frozen=True)
+class IndexParts:
+    """What an open index is made of."""
+
+    paths: ProjectPaths
+    config: Config
+    location: StorageLocation
+    db: StateDB
+    store: VectorStore
+    collections: Collections
+    models: Models

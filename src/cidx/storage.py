@@ -1,0 +1,62 @@
+"""Where a project's collections live, resolved from its config.
+
+`storage_location` is the one place that turns a config into a place:
+
+    local    the project's own `.code-indexer/qdrant-data/` (the default):
+             the index travels with the project
+    global   one embedded store shared by every project in this mode, in the
+             user's data folder (`cidx.userdirs.data_dir()/qdrant-data`), one
+             collection per project
+
+The store, `cidx status` and disk usage read the location; nothing else
+derives a storage path from the project root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from cidx.fsutil import disk_usage
+
+if TYPE_CHECKING:
+    from cidx.config import Config
+    from cidx.project import ProjectPaths
+    from cidx.store import VectorStore
+
+__all__ = ["StorageLocation", "StorageMode", "open_store", "storage_location"]
+
+StorageMode = Literal["local", "global"]
+STORE_DIR_NAME = "qdrant-data"
+
+
+@dataclass(frozen=True)
+class StorageLocation:
+    """Where one project's collections are."""
+
+    mode: StorageMode
+    data_dir: Path  # the folder holding one shard folder per collection
+
+    def collection_dir(self, collection: str) -> Path:
+        return self.data_dir / collection
+
+    def usage(self, collections: list[str]) -> int:
+        """Bytes `collections` take on disk."""
+        return sum(disk_usage(self.collection_dir(name)) for name in collections)
+
+
+def storage_location(paths: ProjectPaths, config: Config) -> StorageLocation:
+    """The location `config.storage_mode` names for the project at `paths`."""
+    if config.storage_mode == "global":
+        from cidx.userdirs import data_dir
+
+        return StorageLocation("global", data_dir() / STORE_DIR_NAME)
+    return StorageLocation("local", paths.index_dir / STORE_DIR_NAME)
+
+
+def open_store(location: StorageLocation) -> VectorStore:
+    """The store at `location` (the embedded engine, for every mode so far)."""
+    from cidx.store.edge import EdgeStore
+
+    return EdgeStore(location.data_dir)
