@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cidx.errors import ConfigError
 from cidx.fsutil import write_atomic
 from cidx.project import ProjectPaths
+from cidx.store.server_settings import ServerSettings
 
-CONFIG_SCHEMA_VERSION = 1
+CONFIG_SCHEMA_VERSION = 2
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
 
 
@@ -42,7 +43,9 @@ class Config(BaseModel):
 
     schema_version: int = CONFIG_SCHEMA_VERSION
     project_id: str
-    storage_mode: Literal["local", "global"] = "local"
+    storage_mode: Literal["local", "global", "server"] = "local"
+    # The Qdrant server, in "server" mode (and only then). Never holds the API key.
+    server: ServerSettings | None = None
     embedding: EmbeddingSettings
     chunker_version: int = Field(ge=1)
     collection: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
@@ -50,13 +53,24 @@ class Config(BaseModel):
     max_file_size: int = Field(default=DEFAULT_MAX_FILE_SIZE, gt=0)
     created_at: str
 
+    @model_validator(mode="after")
+    def _server_block_with_server_mode(self) -> Config:
+        if (self.storage_mode == "server") != (self.server is not None):
+            raise ValueError('a "server" block goes with storage_mode "server", and only with it')
+        return self
+
 
 # The next step for a damaged config; it keeps the index's data.
 _REPAIR_LOWER = "run `cidx doctor --repair` to recreate it around the existing index."
 _REPAIR = "R" + _REPAIR_LOWER[1:]
 
 # Step N turns a version-N document into a version-(N+1) document.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    # v2 adds storage_mode "server" and its "server" block; a v1 document
+    # is a valid v2 one (stepped up so that an older cidx refuses a server
+    # config as newer instead of as damaged).
+    1: lambda doc: doc,
+}
 
 
 def new_config(
@@ -65,10 +79,13 @@ def new_config(
     embedding: EmbeddingSettings,
     chunker_version: int,
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    server: ServerSettings | None = None,
 ) -> Config:
     project_id = uuid.uuid4().hex
     return Config(
         project_id=project_id,
+        storage_mode="server" if server is not None else "local",
+        server=server,
         embedding=embedding,
         chunker_version=chunker_version,
         collection=collection_name(project_id, embedding.model_id),

@@ -12,6 +12,7 @@ keeps the problems found on the way for `cidx status`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -21,9 +22,9 @@ from datetime import UTC, datetime
 
 from cidx.chunking import CHUNKER_VERSION
 from cidx.collections import Collections
-from cidx.config import Config, load_config, new_config, save_config
+from cidx.config import DEFAULT_MAX_FILE_SIZE, Config, load_config, new_config, save_config
 from cidx.embedding import MODEL_NAME, embedding_settings
-from cidx.errors import CidxError, ConfigError, StoreDamagedError, UsageError
+from cidx.errors import CidxError, ConfigError, ServerError, StoreDamagedError, UsageError
 from cidx.fsutil import disk_usage
 from cidx.ignore import IgnoreRules
 from cidx.indexer import (
@@ -52,8 +53,11 @@ from cidx.recovery import recreate_config
 from cidx.search import Searcher
 from cidx.state import Manifest, StateDB
 from cidx.state.db import state_error
-from cidx.storage import open_store, storage_location
+from cidx.storage import StorageMode, open_store, storage_location
 from cidx.store import VectorStore
+from cidx.store.server_settings import ServerSettings
+
+log = logging.getLogger(__name__)
 
 # Writes (points upserted or deleted) or seconds after which the store is
 # flushed; see `Engine.maybe_flush`.
@@ -62,13 +66,20 @@ FLUSH_AFTER_SECONDS = 300.0
 
 
 def initialize(
-    paths: ProjectPaths, *, max_file_size: int | None = None, force: bool = False
+    paths: ProjectPaths,
+    *,
+    max_file_size: int | None = None,
+    force: bool = False,
+    storage: StorageMode | None = None,
+    server: ServerSettings | None = None,
 ) -> Config:
     """Create (or with `force`, replace) the project's config. Caller holds the lock.
 
     With `force`, a config that cannot be read is replaced too: the new index
     then owns nothing under qdrant-data/, so every collection there goes. The
     embedding cache stays, so rebuilding embeds nothing that was embedded.
+    `storage` (with `server` for "server") chooses where a new index lives;
+    moving an existing one elsewhere is a migration, not an init.
     """
     old: Config | None = None
     unreadable = False
@@ -80,18 +91,20 @@ def initialize(
                 raise
             unreadable = True
         if old is not None and not force:
+            _refuse_move(paths, old, storage, server)
             if max_file_size is not None and max_file_size != old.max_file_size:
                 old = old.model_copy(update={"max_file_size": max_file_size})
                 save_config(paths, old)
             return old
-    if not force and old is None and paths.qdrant_dir.is_dir():
+    if not force and old is None and storage in (None, "local") and paths.qdrant_dir.is_dir():
         # Data without a config (it was deleted): keep the data.
         return recreate_config(paths, max_file_size=max_file_size).config
     config = new_config(
         paths,
         embedding=embedding_settings(),
         chunker_version=CHUNKER_VERSION,
-        **({"max_file_size": max_file_size} if max_file_size is not None else {}),
+        max_file_size=max_file_size if max_file_size is not None else DEFAULT_MAX_FILE_SIZE,
+        server=server if storage == "server" else None,
     )
     # New config first; the old collection is removed only once nothing
     # points at it any more.
@@ -101,6 +114,25 @@ def initialize(
     return config
 
 
+def _refuse_move(
+    paths: ProjectPaths, old: Config, storage: StorageMode | None, server: ServerSettings | None
+) -> None:
+    """UsageError when an init asks for another storage than the index has."""
+    if storage is None:
+        return
+    url = server.url if server is not None else None
+    old_url = old.server.url if old.server is not None else None
+    if storage == old.storage_mode and url == old_url:
+        return
+    here = f"on {old_url}" if old_url else f"in {old.storage_mode} storage"
+    there = f"--storage {storage}" + (f" --qdrant-url {url}" if url else "")
+    raise UsageError(
+        f"The index of {paths.root} is {here}; moving it is `cidx storage migrate`, which this "
+        f"cidx does not have yet. To start a new, empty index there instead (cached "
+        f"embeddings are kept), run `cidx init --force {there}`."
+    )
+
+
 def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> None:
     """Remove what the index `config` replaced: the old collection, or (the
     old config unreadable) every other collection of a project-local store.
@@ -108,7 +140,8 @@ def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> N
     The manifest goes first, then the data: a crash in between leaves data
     nothing refers to (found by `cidx doctor`), never a manifest that lies.
     """
-    location = storage_location(paths, config)
+    # Where the replaced index lived, which may not be where the new one does.
+    location = storage_location(paths, old or config)
     db = StateDB(paths.state_db, collection=old.collection if old is not None else None)
     store = open_store(location)
     try:
@@ -125,7 +158,11 @@ def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> N
             for name in gone:
                 db.manifest(name).clear(tx)
         for name in gone:
-            collections.drop(name)
+            try:
+                collections.drop(name)
+            except ServerError as exc:
+                # The new index does not need the server the old one was on.
+                log.warning("left the replaced collection %s in place: %s", name, exc.message)
     finally:
         store.close()
         db.close()
@@ -394,7 +431,7 @@ class Engine:
             root=str(self.paths.root),
             index_dir=str(self.paths.index_dir),
             storage_mode=self.config.storage_mode,
-            storage_path=str(self.parts.location.collection_dir(self.collection)),
+            storage_path=self.parts.location.where(self.collection),
             collection=self.collection,
             model=self.config.embedding.model_id,
             files=files,

@@ -9,7 +9,9 @@ anything else that escapes keeps its traceback, because it is a bug.
     ├── StateError           state.db unreadable or from a newer cidx
     ├── ModelError           the bundled model is missing or corrupt
     ├── StoreError           the vector store refused an operation
-    │   └── StoreDamagedError    the store's files are damaged (`cidx index` rebuilds it)
+    │   ├── StoreDamagedError    the store's files are damaged (`cidx index` rebuilds it)
+    │   └── ServerError          the Qdrant server cannot be used: unreachable, refused
+    │                            the API key or the TLS certificate, unsupported version
     ├── DiskFullError        no room left on the disk holding the index
     ├── LockBusyError        another process owns the index (--no-wait, --wait-timeout)
     ├── OwnerError           the owner process failed or went away mid-request
@@ -79,6 +81,10 @@ class StoreDamagedError(StoreError):
         self.detail = detail or message
 
 
+class ServerError(StoreError):
+    """The Qdrant server cannot be used at all (as opposed to refusing one operation)."""
+
+
 class DiskFullError(CidxError):
     exit_code = ExitCode.DISK_FULL
 
@@ -132,6 +138,7 @@ ERROR_CLASSES: dict[str, type[CidxError]] = {
         ModelError,
         StoreError,
         StoreDamagedError,
+        ServerError,
         DiskFullError,
         LockBusyError,
         OwnerError,

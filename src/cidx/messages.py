@@ -242,6 +242,8 @@ class InitResult:
     replaced: bool  # --force replaced an existing index
     # The size limit the existing index had, when this changed it.
     previous_max_file_size: int | None = None
+    storage_mode: str = "local"
+    storage_path: str = ""  # where the collection lives: a folder, or a server and a name
 
 
 @dataclass(frozen=True)

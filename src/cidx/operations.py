@@ -50,7 +50,7 @@ class Snapshot:
     """A read-only copy being answered from: where the real index is."""
 
     index_dir: Path
-    storage_path: Path
+    storage_path: str  # a folder, or a server and a collection
     error: AccessError
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cidx.errors import AccessError, LockBusyError, NoIndexError, OwnerError
+from cidx.errors import AccessError, LockBusyError, NoIndexError, OwnerError, UsageError
 from cidx.messages import (
     IndexRequest,
     IndexSummary,
@@ -39,7 +39,7 @@ from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
 from cidx.owner.protocol import Verb
 from cidx.project import ProjectPaths, project_paths, refuse_broad_root
-from cidx.storage import storage_location
+from cidx.storage import StorageMode, server_settings, storage_location
 from cidx.walk import refuse_large_first_index
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ def _snapshot(paths: ProjectPaths) -> Iterator[LocalIndex]:
             ) from None
         engine, _created = Engine.open(ProjectPaths(paths.root, copy))
         try:
-            real = storage_location(paths, engine.config).collection_dir(engine.collection)
+            real = storage_location(paths, engine.config).where(engine.collection)
             snapshot = Snapshot(paths.index_dir, real, _read_only(paths))
             yield LocalIndex(paths, engine, Operations(engine, snapshot=snapshot))
         finally:
@@ -382,16 +382,33 @@ def init_project(
     max_file_size: int | None = None,
     force: bool = False,
     wait: WaitPolicy = WAIT_FOREVER,
+    storage: StorageMode | None = None,
+    qdrant_url: str | None = None,
 ) -> InitResult:
-    """Create the project's index (or keep it, or with `force` replace it)."""
+    """Create the project's index (or keep it, or with `force` replace it).
+
+    `storage` "server" puts a new index on the Qdrant server at `qdrant_url`
+    (given alone, it implies "server").
+    """
     from cidx.config import load_config
     from cidx.engine import Engine, initialize
 
+    if qdrant_url is not None and storage is None:
+        storage = "server"
+    if storage == "server" and qdrant_url is None:
+        raise UsageError("--storage server needs --qdrant-url URL (e.g. https://HOST:6333).")
+    if storage != "server" and qdrant_url is not None:
+        raise UsageError(f"--qdrant-url goes with --storage server, not --storage {storage}.")
+    server = server_settings(qdrant_url, Path.cwd()) if qdrant_url is not None else None
     paths = project_paths(start)
     refuse_broad_root(paths.root)
     if paths.exists() and not force:
         config = load_config(paths)
-        if max_file_size in (None, config.max_file_size):
+        url = config.server.url if config.server is not None else None
+        same_storage = storage is None or (
+            storage == config.storage_mode and (server.url if server else None) == url
+        )
+        if same_storage and max_file_size in (None, config.max_file_size):
             # Nothing to change: no need to wait for a running owner.
             return _init_result(paths, config, created=False, replaced=False)
     check_writable(paths)
@@ -400,7 +417,9 @@ def init_project(
     try:
         existed = paths.exists()
         before = load_config(paths).max_file_size if existed and not force else None
-        config = initialize(paths, max_file_size=max_file_size, force=force)
+        config = initialize(
+            paths, max_file_size=max_file_size, force=force, storage=storage, server=server
+        )
         # Opening creates what the config names and is missing.
         Engine.open(paths)[0].close()
         return _init_result(
@@ -431,4 +450,6 @@ def _init_result(
         created=created,
         replaced=replaced,
         previous_max_file_size=previous_max_file_size,
+        storage_mode=config.storage_mode,
+        storage_path=storage_location(paths, config).where(config.collection),
     )

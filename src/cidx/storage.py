@@ -7,6 +7,9 @@
     global   one embedded store shared by every project in this mode, in the
              user's data folder (`cidx.userdirs.data_dir()/qdrant-data`), one
              collection per project
+    server   a Qdrant server (`config.server`), one collection per project
+             (`cidx.store.server`); a `local:/folder` URL is qdrant-client's
+             in-process local mode, a testing aid that stands in for a server
 
 The store, `cidx status` and disk usage read the location; nothing else
 derives a storage path from the project root.
@@ -18,16 +21,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from cidx.errors import UsageError
 from cidx.fsutil import disk_usage
+from cidx.store.server_settings import ServerSettings, local_path
 
 if TYPE_CHECKING:
     from cidx.config import Config
     from cidx.project import ProjectPaths
     from cidx.store import VectorStore
 
-__all__ = ["StorageLocation", "StorageMode", "open_store", "storage_location"]
+__all__ = [
+    "StorageLocation",
+    "StorageMode",
+    "open_store",
+    "server_settings",
+    "storage_location",
+]
 
-StorageMode = Literal["local", "global"]
+StorageMode = Literal["local", "global", "server"]
 STORE_DIR_NAME = "qdrant-data"
 
 
@@ -36,18 +47,36 @@ class StorageLocation:
     """Where one project's collections are."""
 
     mode: StorageMode
-    data_dir: Path  # the folder holding one shard folder per collection
+    # The folder holding one shard folder per collection (for a server, the
+    # folder of a `local:` URL's local mode, else None).
+    data_dir: Path | None
+    server: ServerSettings | None = None
 
     def collection_dir(self, collection: str) -> Path:
+        if self.data_dir is None:
+            raise ValueError(f"collections on {self.where(collection)} have no folder here")
+        if self.server is not None:
+            return self.data_dir / "collection" / collection
         return self.data_dir / collection
 
+    def where(self, collection: str) -> str:
+        """Where `collection` lives, for people: a folder, or a server and a name."""
+        if self.server is not None:
+            return f"{self.server.url} collection {collection}"
+        return str(self.collection_dir(collection))
+
     def usage(self, collections: list[str]) -> int:
-        """Bytes `collections` take on disk."""
+        """Bytes `collections` take on this machine's disk (none on a server)."""
+        if self.data_dir is None:
+            return 0
         return sum(disk_usage(self.collection_dir(name)) for name in collections)
 
 
 def storage_location(paths: ProjectPaths, config: Config) -> StorageLocation:
     """The location `config.storage_mode` names for the project at `paths`."""
+    if config.storage_mode == "server" and config.server is not None:
+        folder = local_path(config.server) if config.server.is_local else None
+        return StorageLocation("server", folder, config.server)
     if config.storage_mode == "global":
         from cidx.userdirs import data_dir
 
@@ -56,7 +85,26 @@ def storage_location(paths: ProjectPaths, config: Config) -> StorageLocation:
 
 
 def open_store(location: StorageLocation) -> VectorStore:
-    """The store at `location` (the embedded engine, for every mode so far)."""
+    """The store at `location`: a Qdrant server's, or the embedded engine."""
+    if location.server is not None:
+        from cidx.store.server import ServerStore
+
+        return ServerStore.connect(location.server)
     from cidx.store.edge import EdgeStore
 
+    assert location.data_dir is not None
     return EdgeStore(location.data_dir)
+
+
+def server_settings(url: str, base: Path) -> ServerSettings:
+    """Settings for the server at `url` as a user gave it (`local:` folders
+    relative to `base`); UsageError for a URL that names no server."""
+    from pydantic import ValidationError
+
+    if url.startswith("local:") and not Path(url[len("local:") :]).is_absolute():
+        url = "local:" + str((base / url[len("local:") :]).resolve())
+    try:
+        return ServerSettings(url=url)
+    except ValidationError as exc:
+        problem = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise UsageError(f"--qdrant-url: {problem}.") from None

@@ -10,6 +10,9 @@ Per project, everything lives in the project's `.code-indexer/`. Per user:
                                              else ~/.local/state/cidx
     logs     logs of failures outside any project, the daemon's log
                                              $CIDX_LOG_DIR, else <state>/logs
+    config   user-wide settings and secrets (the Qdrant API key file)
+                                             $CIDX_CONFIG_DIR, else $XDG_CONFIG_HOME/cidx,
+                                             else ~/.config/cidx
     cache    what can be rebuilt at any time (read-only snapshots)
                                              $CIDX_CACHE_DIR, else $XDG_CACHE_HOME/cidx,
                                              else ~/.cache/cidx
@@ -26,7 +29,7 @@ from pathlib import Path
 
 from cidx.fsutil import private_dir
 
-__all__ = ["cache_dir", "data_dir", "log_dir", "runtime_dir", "state_dir"]
+__all__ = ["cache_dir", "config_dir", "data_dir", "log_dir", "runtime_dir", "state_dir"]
 
 
 def _base(own: str, xdg: str, default: str) -> Path:
@@ -44,6 +47,10 @@ def data_dir() -> Path:
 
 def state_dir() -> Path:
     return _base("CIDX_STATE_DIR", "XDG_STATE_HOME", ".local/state")
+
+
+def config_dir() -> Path:
+    return _base("CIDX_CONFIG_DIR", "XDG_CONFIG_HOME", ".config")
 
 
 def cache_dir() -> Path:

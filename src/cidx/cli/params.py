@@ -18,6 +18,7 @@ from cidx.service import WaitPolicy
 
 if TYPE_CHECKING:
     from cidx.logs import LogFormat
+    from cidx.storage import StorageMode
 
 # How long a command that is not run from a terminal (a script, CI, an
 # agent) waits for another process that owns the index, unless told. At a
@@ -106,3 +107,12 @@ def log_format_value(value: str) -> LogFormat:
     if value == "json":
         return "json"
     raise UsageError(f"Unknown --log-format {value!r}. Use human or json.")
+
+
+def parse_storage(value: str | None) -> StorageMode | None:
+    """`--storage`: the storage modes a new index can be given."""
+    if value is None:
+        return None
+    if value in ("local", "server"):
+        return "local" if value == "local" else "server"
+    raise UsageError(f"Unknown --storage {value!r}. Use local or server.")

@@ -120,6 +120,8 @@ def render_init(result: InitResult, as_json: bool) -> None:
     if result.previous_max_file_size is not None:
         limit += f", was {size(result.previous_max_file_size)}; the next `cidx index` applies it"
     line.append(f" (model {result.model}, {limit})")
+    if result.storage_mode != "local":
+        line.append(f", stored on {printable(result.storage_path)}")
     console().print(line)
 
 

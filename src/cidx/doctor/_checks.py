@@ -144,7 +144,7 @@ def _check_state(
 def _check_store(paths: ProjectPaths, config: Config, checks: dict[str, Check]) -> VectorStore:
     location = storage_location(paths, config)
     store = open_store(location)
-    shard = location.collection_dir(config.collection)
+    shard = location.where(config.collection)
     repair = "run `cidx index` (or `cidx doctor --repair`) to rebuild it"
     if not store.collection_exists(config.collection):
         checks["store"] = Check("store", "problem", f"The index shard {shard} is missing.", repair)

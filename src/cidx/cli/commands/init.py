@@ -6,7 +6,15 @@ import typer
 
 from cidx import service
 from cidx.cli import render
-from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, flag, parse_size, wait_policy
+from cidx.cli.params import (
+    JSON,
+    NO_WAIT,
+    WAIT_TIMEOUT,
+    flag,
+    parse_size,
+    parse_storage,
+    wait_policy,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +33,21 @@ def init(
         help="Replace an existing index with a new, empty one (also when its config cannot "
         "be read); cached embeddings are kept.",
     ),
+    storage: str = typer.Option(
+        None,
+        "--storage",
+        metavar="MODE",
+        help="Where a new index lives: local (in .code-indexer/, the default) or server "
+        "(a Qdrant server, with --qdrant-url).",
+    ),
+    qdrant_url: str = typer.Option(
+        None,
+        "--qdrant-url",
+        metavar="URL",
+        help="The Qdrant server for --storage server (https://HOST:6333). The API key comes "
+        "from $CIDX_QDRANT_API_KEY or ~/.config/cidx/qdrant-api-key, never from the command "
+        "line. local:FOLDER is qdrant-client's in-process local mode, for tests.",
+    ),
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,
@@ -32,6 +55,10 @@ def init(
     """Create `.code-indexer/` in the project root (found from the working directory)."""
     size = parse_size(max_file_size) if max_file_size is not None else None
     result = service.init_project(
-        max_file_size=size, force=force, wait=wait_policy(no_wait, wait_timeout)
+        max_file_size=size,
+        force=force,
+        wait=wait_policy(no_wait, wait_timeout),
+        storage=parse_storage(storage),
+        qdrant_url=qdrant_url,
     )
     render.render_init(result, as_json)

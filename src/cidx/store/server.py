@@ -1,0 +1,927 @@
+"""The Qdrant server backend: the store interface over `qdrant-client`.
+
+A collection on the server looks like an embedded shard: a dense vector
+("dense", cosine), a sparse BM25 vector ("sparse", with the IDF modifier,
+so the server weighs terms by the statistics of the whole collection) and
+the same keyword payload indexes (`path` with prefix matching). Queries are
+translated one to one, so hybrid search is the server's own prefetch plus
+re-scoring and ranks exactly as the embedded store does (the store contract
+tests compare them, also on the public benchmark's queries).
+
+What differs from the embedded store, and why:
+
+- Durability is the server's: every write waits for the server's
+  acknowledgement (`wait=true`, medium write ordering so a replica never
+  applies one project's writes out of order), and `flush` has nothing to do.
+  `optimize` is left to the server's own optimizer, which merges segments
+  and drops deleted points on its own schedule.
+- A server collection is never "damaged" in cidx's sense: the server keeps
+  its storage consistent and reports failures as errors (`StoreError`,
+  `ServerError`), never as `StoreDamagedError`. So `set_aside` has no files
+  to move: it drops the collection (a rebuild refills it from the project's
+  files and the embedding cache) and returns None, and `drop_set_aside` has
+  nothing to delete. Keeping an old copy while a new one is built is what
+  native aliases are for (`set_aliases`), used by the alias work above.
+- Requests are bounded (`upsert_batch` points, `QUERY_BATCH` searches, one
+  `timeout` each) and retried with exponential backoff on transient failures
+  only: a refused or reset connection, a timeout, 429, 502, 503, 504. Any
+  other answer fails at once with the server's own words.
+- The server is checked once, on first use: that it answers, accepts the API
+  key, and runs a version this client supports (`MIN_SERVER`..`MAX_SERVER`).
+  Messages name the URL and where the key came from, never the key.
+
+`ServerStore.connect` opens a real server, or for a `local:` URL
+qdrant-client's in-process local mode (a testing aid: exact search, one
+process at a time, no snapshots, aliases kept in its folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from qdrant_client import QdrantClient
+from qdrant_client import models as m
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from cidx.errors import ServerError, StoreError
+from cidx.fsutil import disk_usage
+from cidx.store.base import (
+    DENSE,
+    PAYLOAD_INDEXES,
+    SPARSE,
+    CollectionInfo,
+    Hit,
+    Nearest,
+    PointData,
+    PointFilter,
+    PointRecord,
+    SparseVec,
+    StoreQuery,
+)
+from cidx.store.server_settings import (
+    API_KEY_ENV,
+    ServerSettings,
+    api_key_file,
+    local_path,
+)
+
+__all__ = ["MAX_SERVER", "MIN_SERVER", "ServerStore", "Snapshot"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Server versions this client is used with: 1.19 added prefix matching on
+# keyword indexes (`path_prefixes`); a new major version may change the API.
+MIN_SERVER = (1, 19)
+MAX_SERVER = (2, 0)  # exclusive
+# Searches per request of a batch.
+QUERY_BATCH = 64
+# Ids per delete request.
+DELETE_BATCH = 1024
+# Backoff between attempts: 0.25 s, doubling, at most 8 s, with jitter.
+BACKOFF_FIRST = 0.25
+BACKOFF_MAX = 8.0
+# HTTP answers that mean "try again later".
+TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
+_NO_SNAPSHOTS = (
+    "Snapshots need a Qdrant server: the in-process local mode of {url} (a testing aid) has "
+    "none. Point the index at a server (`cidx init --force --storage server --qdrant-url "
+    "https://HOST:6333`) to use them."
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A snapshot of one collection, kept on the server."""
+
+    name: str
+    size: int
+    created: str | None
+    checksum: str | None  # sha256, hex
+
+
+class ServerStore:
+    """Collections on one Qdrant server (or in qdrant-client's local mode)."""
+
+    def __init__(
+        self,
+        client: QdrantClient,
+        settings: ServerSettings,
+        *,
+        local: bool,
+        key_source: str | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.url = settings.url
+        self.local = local
+        # Where the API key came from, for messages; the key itself is kept
+        # only for snapshot transfers, which go around the client.
+        self._key_source = key_source
+        self._api_key = api_key
+        self._checked = local
+        self._check_lock = threading.Lock()
+        # Local mode is not thread-safe; a server client is.
+        self._guard: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if local else contextlib.nullcontext()
+        )
+
+    # -- opening -----------------------------------------------------------
+
+    @classmethod
+    def connect(cls, settings: ServerSettings, api_key: str | None = None) -> ServerStore:
+        """A store on the server `settings` names. No request is made until first use.
+
+        `api_key` defaults to `$CIDX_QDRANT_API_KEY` or the key file.
+        """
+        if settings.is_local:
+            folder = local_path(settings)
+            try:
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                client = QdrantClient(path=str(folder), force_disable_check_same_thread=True)
+            except (OSError, RuntimeError) as exc:
+                # portalocker's lock: another process has the folder open.
+                raise StoreError(
+                    f"Cannot open the local-mode Qdrant folder {folder} ({exc}). It is open in "
+                    "another process: stop the other cidx process using it, then run the "
+                    "command again."
+                ) from None
+            return cls(client, settings, local=True)
+        from cidx.store.server_settings import api_key as configured_key
+
+        source: str | None = None
+        if api_key is None:
+            import os
+
+            api_key = configured_key()
+            if api_key:
+                source = (
+                    f"from ${API_KEY_ENV}"
+                    if os.environ.get(API_KEY_ENV, "").strip()
+                    else f"in {api_key_file()}"
+                )
+        elif api_key:
+            source = "given"
+        secure = settings.url.startswith("https://")
+        if api_key and not secure and not settings.loopback:
+            raise ServerError(
+                f"Refusing to send the Qdrant API key over plain HTTP to {settings.url}: anyone "
+                "on the way could read it. Serve Qdrant over TLS and use an https:// URL "
+                "(`cidx init --force --storage server --qdrant-url https://HOST:6333`)."
+            )
+        extra: dict[str, Any] = {}
+        if settings.ca_file:
+            extra["verify"] = settings.ca_file
+        with warnings.catch_warnings():
+            # The client warns about a key over plain HTTP; only loopback gets here.
+            warnings.simplefilter("ignore", UserWarning)
+            client = QdrantClient(
+                url=settings.url,
+                port=None,
+                api_key=api_key or None,
+                timeout=max(1, round(settings.timeout)),
+                check_compatibility=False,
+                **extra,
+            )
+        return cls(client, settings, local=False, key_source=source, api_key=api_key or None)
+
+    @classmethod
+    def in_memory(cls, settings: ServerSettings | None = None) -> ServerStore:
+        """Local mode in memory (tests): nothing survives `close`."""
+        client = QdrantClient(location=":memory:", force_disable_check_same_thread=True)
+        return cls(client, settings or ServerSettings(url="local:/memory"), local=True)
+
+    def _check_server(self) -> None:
+        """Once: that the server answers, accepts the key and runs a usable version."""
+        if self._checked:
+            return
+        with self._check_lock:
+            if self._checked:
+                return
+            info = self._attempts("reach", self.client.info, None)
+            version = str(getattr(info, "version", "") or "")
+            parsed = _version(version)
+            if parsed is None or not MIN_SERVER <= parsed < MAX_SERVER:
+                raise ServerError(
+                    f"The Qdrant server at {self.url} runs version {version or 'unknown'}, which "
+                    f"this cidx cannot use: it needs Qdrant {_dotted(MIN_SERVER)} or newer, below "
+                    f"{_dotted(MAX_SERVER)}. Upgrade the server (see docs/server.md), or use a "
+                    "cidx release made for this version."
+                )
+            self._checked = True
+
+    # -- calling the server -----------------------------------------------
+
+    def _call(self, what: str, fn: Callable[[], T], collection: str | None = None) -> T:
+        self._check_server()
+        return self._attempts(what, fn, collection)
+
+    def _attempts(self, what: str, fn: Callable[[], T], collection: str | None) -> T:
+        attempt = 0
+        while True:
+            try:
+                with self._guard, _quiet(self.local):
+                    return fn()
+            except Exception as exc:
+                wait = _transient(exc)
+                if wait is None or attempt >= self.settings.retries:
+                    log.debug("qdrant request failed: %s", what, exc_info=True)
+                    raise self._error(what, collection, exc, attempt + 1) from None
+                delay = wait or min(BACKOFF_MAX, BACKOFF_FIRST * 2**attempt)
+                delay *= random.uniform(0.5, 1.0)
+                attempt += 1
+                log.info(
+                    "qdrant server %s: %s failed (%s); attempt %d in %.2f s",
+                    self.url,
+                    what,
+                    _reason(exc),
+                    attempt + 1,
+                    delay,
+                )
+                time.sleep(delay)
+
+    def _error(self, what: str, collection: str | None, exc: Exception, tries: int) -> StoreError:
+        where = f"the Qdrant server at {self.url}"
+        if self.local:
+            where = f"the local-mode Qdrant in {local_path(self.settings)}"
+        status = exc.status_code if isinstance(exc, UnexpectedResponse) else None
+        detail = _server_detail(exc)
+        if status in (401, 403):
+            key = (
+                f"the API key {self._key_source}"
+                if self._key_source
+                else "the request: no API key was given"
+            )
+            return ServerError(
+                f"{where[0].upper()}{where[1:]} refused {key} (HTTP {status}). Set the right "
+                f"key in ${API_KEY_ENV} or in {api_key_file()} (readable by you only: chmod "
+                "600), then run the command again."
+            )
+        missing = status == 404 or (
+            self.local and isinstance(exc, ValueError) and "not found" in str(exc)
+        )
+        if missing and collection is not None:
+            return StoreError(
+                f"The collection {collection} does not exist on {where}. Run `cidx index` to "
+                "rebuild it."
+            )
+        if isinstance(exc, ResponseHandlingException) and isinstance(exc.source, httpx.HTTPError):
+            source = exc.source
+            text = str(source)
+            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+                return ServerError(
+                    f"The TLS certificate of {where} could not be verified ({_reason(exc)}). If "
+                    "the server uses a private certificate authority, name its PEM file as "
+                    '`"ca_file"` in the "server" block of .code-indexer/config.json.'
+                )
+            if isinstance(source, httpx.ConnectError | httpx.ConnectTimeout):
+                return ServerError(
+                    f"Cannot reach {where} ({_reason(exc)}; {tries} attempts). Check that the "
+                    "server runs and that this machine can reach it (the URL is in "
+                    ".code-indexer/config.json), then run the command again."
+                )
+            if isinstance(source, httpx.TimeoutException):
+                return ServerError(
+                    f"{where[0].upper()}{where[1:]} did not answer within "
+                    f"{self.settings.timeout:g} s ({what}; {tries} attempts). It may be "
+                    'overloaded: try again, or raise `"timeout"` in the "server" block of '
+                    ".code-indexer/config.json."
+                )
+            return ServerError(
+                f"The connection to {where} failed while trying to {what} ({_reason(exc)}; "
+                f"{tries} attempts). Check the server and the network, then run the command "
+                "again."
+            )
+        if isinstance(exc, ResponseHandlingException):
+            return ServerError(
+                f"{where[0].upper()}{where[1:]} did not answer like a Qdrant server ({detail}). "
+                "Check the URL in .code-indexer/config.json."
+            )
+        if isinstance(exc, ResourceExhaustedResponse) or status in TRANSIENT_STATUS:
+            return ServerError(
+                f"{where[0].upper()}{where[1:]} is overloaded or unavailable ({detail}; {tries} "
+                "attempts). Try again later, or check the server's health."
+            )
+        target = f" on collection {collection}" if collection else ""
+        code = f" (HTTP {status})" if status else ""
+        return StoreError(
+            f"{where[0].upper()}{where[1:]} refused to {what}{target}: {detail}{code}. Check "
+            "the server's log for the cause."
+        )
+
+    # -- collections -------------------------------------------------------
+
+    def list_collections(self) -> list[str]:
+        found = self._call("list collections", self.client.get_collections)
+        return sorted(c.name for c in found.collections)
+
+    def collection_exists(self, name: str) -> bool:
+        return self._call("look up a collection", lambda: self.client.collection_exists(name), name)
+
+    def create_collection(self, name: str, dim: int) -> None:
+        s = self.settings
+        quantization: m.ScalarQuantization | m.BinaryQuantization | None = None
+        if s.quantization == "scalar":
+            quantization = m.ScalarQuantization(
+                scalar=m.ScalarQuantizationConfig(
+                    type=m.ScalarType.INT8, quantile=0.99, always_ram=True
+                )
+            )
+        elif s.quantization == "binary":
+            quantization = m.BinaryQuantization(binary=m.BinaryQuantizationConfig(always_ram=True))
+
+        def create() -> None:
+            try:
+                self.client.create_collection(
+                    name,
+                    vectors_config={
+                        DENSE: m.VectorParams(
+                            size=dim, distance=m.Distance.COSINE, on_disk=s.on_disk or None
+                        )
+                    },
+                    sparse_vectors_config={
+                        SPARSE: m.SparseVectorParams(
+                            modifier=m.Modifier.IDF,
+                            index=m.SparseIndexParams(on_disk=s.on_disk or None),
+                        )
+                    },
+                    hnsw_config=m.HnswConfigDiff(
+                        m=s.hnsw_m,
+                        ef_construct=s.hnsw_ef_construct,
+                        full_scan_threshold=s.full_scan_threshold_kb,
+                    ),
+                    optimizers_config=(
+                        m.OptimizersConfigDiff(indexing_threshold=s.indexing_threshold_kb)
+                        if s.indexing_threshold_kb is not None
+                        else None
+                    ),
+                    quantization_config=quantization,
+                    shard_number=s.shard_number,
+                    replication_factor=s.replication_factor,
+                    write_consistency_factor=s.write_consistency_factor,
+                )
+            except (UnexpectedResponse, ValueError) as exc:
+                # A retried create whose first attempt got through.
+                if not _already_exists(exc):
+                    raise
+            if self.local:
+                return  # local mode has no payload indexes (it scans)
+            self.client.create_payload_index(
+                name,
+                "path",
+                m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, prefix=True),
+                wait=True,
+            )
+            for field_name in PAYLOAD_INDEXES:
+                if field_name != "path":
+                    self.client.create_payload_index(
+                        name, field_name, m.PayloadSchemaType.KEYWORD, wait=True
+                    )
+
+        self._call("create a collection", create, name)
+
+    def drop_collection(self, name: str) -> None:
+        self._call("delete a collection", lambda: self.client.delete_collection(name), name)
+
+    def set_aside(self, name: str) -> Path | None:
+        """Drop `name`: a server collection has no files to keep aside (see the
+        module docstring); a rebuild refills it. Always None."""
+        if self.collection_exists(name):
+            self.drop_collection(name)
+        return None
+
+    def drop_set_aside(self, name: str) -> list[Path]:
+        """Nothing is ever set aside on a server."""
+        return []
+
+    # -- points ------------------------------------------------------------
+
+    def upsert(self, name: str, points: Sequence[PointData]) -> None:
+        size = self.settings.upsert_batch
+        for start in range(0, len(points), size):
+            batch = [
+                m.PointStruct(
+                    id=p.id,
+                    vector={
+                        DENSE: p.dense,
+                        SPARSE: m.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
+                    },
+                    payload=p.payload,
+                )
+                for p in points[start : start + size]
+            ]
+            self._call(
+                "write points",
+                lambda batch=batch: self.client.upsert(  # type: ignore[misc]
+                    name, batch, wait=True, ordering=m.WriteOrdering.MEDIUM
+                ),
+                name,
+            )
+
+    def delete(self, name: str, ids: Sequence[str]) -> None:
+        """Delete points, leaving the BM25 statistics as if they had never been there.
+
+        The server counts a deleted point's sparse vector in every IDF until
+        its optimizer rewrites the segment (qdrant-client documents this for
+        `IdfScope.GLOBAL`), as the embedded engine does until it reloads.
+        So, as there, the sparse vectors are emptied first, in the same
+        request as the delete; only existing points can be updated, hence
+        the lookup.
+        """
+        for start in range(0, len(ids), DELETE_BATCH):
+            chunk = list(ids[start : start + DELETE_BATCH])
+            present = [
+                str(r.id)
+                for r in self._call(
+                    "read points",
+                    lambda chunk=chunk: self.client.retrieve(  # type: ignore[misc]
+                        name, chunk, with_payload=False, with_vectors=False
+                    ),
+                    name,
+                )
+            ]
+            ops: list[Any] = []
+            if present:
+                empty = m.SparseVector(indices=[], values=[])
+                ops.append(
+                    m.UpdateVectorsOperation(
+                        update_vectors=m.UpdateVectors(
+                            points=[m.PointVectors(id=i, vector={SPARSE: empty}) for i in present]
+                        )
+                    )
+                )
+            ops.append(m.DeleteOperation(delete=m.PointIdsList(points=list(chunk))))
+            self._call(
+                "delete points",
+                lambda ops=ops: self.client.batch_update_points(  # type: ignore[misc]
+                    name, ops, wait=True, ordering=m.WriteOrdering.MEDIUM
+                ),
+                name,
+            )
+
+    def delete_by_filter(self, name: str, flt: PointFilter) -> None:
+        if flt.is_empty():
+            raise ValueError("refusing to delete by an empty filter")
+        # Through `delete`, for its BM25 statistics.
+        self.delete(name, [pid for pid, _ in self.scroll(name, flt=flt)])
+
+    def scroll(
+        self,
+        name: str,
+        *,
+        payload_fields: Sequence[str] = (),
+        batch: int = 2048,
+        flt: PointFilter | None = None,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        with_payload: bool | list[str] = list(payload_fields) if payload_fields else False
+        for record in self._scroll(name, with_payload, False, batch, flt):
+            yield str(record.id), dict(record.payload or {})
+
+    def points(self, name: str, *, batch: int = 512) -> Iterator[PointRecord]:
+        for record in self._scroll(name, True, [DENSE], batch, None):
+            vectors = record.vector
+            dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
+            yield PointRecord(
+                str(record.id),
+                dict(record.payload or {}),
+                [float(x) for x in dense] if isinstance(dense, list) else None,  # type: ignore[arg-type]
+            )
+
+    def _scroll(
+        self,
+        name: str,
+        with_payload: bool | list[str],
+        with_vectors: bool | list[str],
+        batch: int,
+        flt: PointFilter | None,
+    ) -> Iterator[m.Record]:
+        condition = _filter(flt)
+        offset: Any = None
+        while True:
+            records, offset = self._call(
+                "read points",
+                lambda offset=offset: self.client.scroll(  # type: ignore[misc]
+                    name,
+                    scroll_filter=condition,
+                    limit=batch,
+                    offset=offset,
+                    with_payload=with_payload,
+                    with_vectors=with_vectors,
+                ),
+                name,
+            )
+            yield from records
+            if offset is None:
+                return
+
+    def retrieve(self, name: str, ids: Sequence[str]) -> list[Hit]:
+        records = self._call(
+            "read points",
+            lambda: self.client.retrieve(name, list(ids), with_payload=True, with_vectors=False),
+            name,
+        )
+        return [Hit(str(r.id), 0.0, dict(r.payload or {})) for r in records]
+
+    def count(self, name: str, flt: PointFilter | None = None) -> int:
+        found = self._call(
+            "count points",
+            lambda: self.client.count(name, count_filter=_filter(flt), exact=True),
+            name,
+        )
+        return int(found.count)
+
+    # -- search ------------------------------------------------------------
+
+    def query(self, name: str, query: StoreQuery) -> list[Hit]:
+        return self.query_batch(name, [query])[0]
+
+    def query_batch(self, name: str, queries: Sequence[StoreQuery]) -> list[list[Hit]]:
+        params = self._search_params()
+        requests = [_request(query, params) for query in queries]
+        out: list[list[Hit]] = []
+        for start in range(0, len(requests), QUERY_BATCH):
+            chunk = requests[start : start + QUERY_BATCH]
+            answers = self._call(
+                "search",
+                lambda chunk=chunk: self.client.query_batch_points(name, chunk),  # type: ignore[misc]
+                name,
+            )
+            out.extend(
+                [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in a.points]
+                for a in answers
+            )
+        return out
+
+    def _search_params(self) -> m.SearchParams | None:
+        if self.local:
+            return None  # local mode always searches exactly, and warns about params
+        s = self.settings
+        return m.SearchParams(
+            hnsw_ef=s.hnsw_ef,
+            exact=s.exact,
+            quantization=(
+                m.QuantizationSearchParams(rescore=True, oversampling=2.0)
+                if s.quantization != "none"
+                else None
+            ),
+        )
+
+    # -- maintenance -------------------------------------------------------
+
+    def info(self, name: str) -> CollectionInfo:
+        disk: int | None = None
+        if self.local:
+            disk = disk_usage(local_path(self.settings) / "collection" / name)
+        return CollectionInfo(name=name, points=self.count(name), disk_bytes=disk)
+
+    def optimize(self, name: str) -> None:
+        """Nothing: the server's optimizer merges segments and drops deleted
+        points by itself."""
+
+    def flush(self) -> None:
+        """Nothing: every write returned once the server had it in its WAL."""
+
+    def close(self) -> None:
+        with self._guard, _quiet(self.local):
+            self.client.close()
+
+    # -- aliases (native, changed atomically) ------------------------------
+
+    def aliases(self) -> dict[str, str]:
+        """Every alias on the server: alias -> collection."""
+        found = self._call("list aliases", self.client.get_aliases)
+        return {a.alias_name: a.collection_name for a in found.aliases}
+
+    def set_aliases(self, point: Mapping[str, str], remove: Sequence[str] = ()) -> None:
+        """Point each alias in `point` at its collection and remove those in
+        `remove`, all in one atomic change: a reader sees the old mapping or
+        the new one, never a mix or a missing alias."""
+        current = self.aliases()
+        ops: list[Any] = [
+            m.DeleteAliasOperation(delete_alias=m.DeleteAlias(alias_name=alias))
+            for alias in [*point, *remove]
+            if alias in current
+        ]
+        ops.extend(
+            m.CreateAliasOperation(
+                create_alias=m.CreateAlias(collection_name=collection, alias_name=alias)
+            )
+            for alias, collection in point.items()
+        )
+        if not ops:
+            return
+
+        def change() -> None:
+            try:
+                self.client.update_collection_aliases(ops)
+            except Exception:
+                # A retried change whose first attempt got through.
+                now = {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}
+                done = all(now.get(a) == c for a, c in point.items()) and not any(
+                    a in now for a in remove
+                )
+                if not done:
+                    raise
+
+        self._call("change aliases", change)
+
+    def resolve_alias(self, alias: str) -> str | None:
+        """The collection `alias` points at, or None."""
+        return self.aliases().get(alias)
+
+    # -- snapshots (server only) -------------------------------------------
+
+    def create_snapshot(self, name: str) -> Snapshot:
+        """A snapshot of `name`, made now and kept on the server.
+
+        In a cluster, a collection snapshot holds the shards of the node that
+        answers; docs/server.md says how to back up every node.
+        """
+        self._no_local_snapshots()
+        made = self._call(
+            "create a snapshot", lambda: self.client.create_snapshot(name, wait=True), name
+        )
+        if made is None:
+            raise StoreError(
+                f"The Qdrant server at {self.url} made no snapshot of {name}. Check the server's "
+                "log for the cause."
+            )
+        return _snapshot(made)
+
+    def list_snapshots(self, name: str) -> list[Snapshot]:
+        self._no_local_snapshots()
+        found = self._call("list snapshots", lambda: self.client.list_snapshots(name), name)
+        return sorted((_snapshot(s) for s in found), key=lambda s: s.name)
+
+    def delete_snapshot(self, name: str, snapshot: str) -> None:
+        self._no_local_snapshots()
+        self._call(
+            "delete a snapshot",
+            lambda: self.client.delete_snapshot(name, snapshot, wait=True),
+            name,
+        )
+
+    def download_snapshot(self, name: str, snapshot: Snapshot, dest: Path) -> Path:
+        """Copy a snapshot from the server to `dest` (a file), checking its sha256."""
+        self._no_local_snapshots()
+        self._check_server()
+        tmp = dest.with_name(f".{dest.name}.part")
+        digest = hashlib.sha256()
+
+        def fetch() -> None:
+            with (
+                self._http() as http,
+                http.stream("GET", f"/collections/{name}/snapshots/{snapshot.name}") as reply,
+            ):
+                if reply.status_code != 200:
+                    reply.read()
+                    raise UnexpectedResponse.for_response(reply)
+                with tmp.open("wb") as out:
+                    for block in reply.iter_bytes(1 << 20):
+                        digest.update(block)
+                        out.write(block)
+
+        self._attempts("download a snapshot", _wrapped(fetch), name)
+        if snapshot.checksum and digest.hexdigest() != snapshot.checksum:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(
+                f"The snapshot {snapshot.name} of {name} downloaded from {self.url} does not "
+                "match its checksum. Download it again."
+            )
+        tmp.replace(dest)
+        return dest
+
+    def restore_snapshot(self, name: str, source: Path) -> None:
+        """Replace (or create) collection `name` from a snapshot file on this machine."""
+        self._no_local_snapshots()
+        self._check_server()
+
+        def upload() -> None:
+            with self._http() as http, source.open("rb") as f:
+                reply = http.post(
+                    f"/collections/{name}/snapshots/upload",
+                    params={"priority": "snapshot", "wait": "true"},
+                    files={"snapshot": (source.name, f, "application/octet-stream")},
+                    timeout=None,
+                )
+                if reply.status_code not in (200, 202):
+                    raise UnexpectedResponse.for_response(reply)
+
+        self._attempts("restore a snapshot", _wrapped(upload), name)
+
+    def cluster_settings(self, name: str) -> dict[str, int | None]:
+        """How `name` is laid out: shard_number, replication_factor,
+        write_consistency_factor, as the server reports them."""
+        found = self._call("read a collection", lambda: self.client.get_collection(name), name)
+        params = found.config.params
+        return {
+            "shard_number": params.shard_number,
+            "replication_factor": params.replication_factor,
+            "write_consistency_factor": params.write_consistency_factor,
+        }
+
+    def _no_local_snapshots(self) -> None:
+        if self.local:
+            raise StoreError(_NO_SNAPSHOTS.format(url=self.url))
+
+    def _http(self) -> httpx.Client:
+        """A plain HTTP client to the server, for the transfers qdrant-client leaves out."""
+        headers = {"api-key": self._api_key} if self._api_key else {}
+        return httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            verify=self.settings.ca_file or True,
+            timeout=self.settings.timeout,
+        )
+
+
+def _wrapped(fn: Callable[[], None]) -> Callable[[], None]:
+    """`fn` with httpx's own failures raised as qdrant-client raises them, so one
+    error mapping covers both."""
+
+    def run() -> None:
+        try:
+            fn()
+        except httpx.HTTPError as exc:
+            raise ResponseHandlingException(exc) from exc
+
+    return run
+
+
+@contextlib.contextmanager
+def _quiet(local: bool) -> Iterator[None]:
+    """Local mode warns about what it leaves out (payload indexes, large
+    collections); cidx knows, and its users should not see those warnings."""
+    if not local:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def _transient(exc: Exception) -> float | None:
+    """Seconds to wait before trying again (0: the usual backoff), or None when
+    `exc` is not worth another attempt."""
+    if isinstance(exc, ResourceExhaustedResponse):
+        return float(min(max(exc.retry_after_s, 0), 60))
+    if isinstance(exc, UnexpectedResponse):
+        return 0.0 if exc.status_code in TRANSIENT_STATUS else None
+    if isinstance(exc, ResponseHandlingException) and isinstance(exc.source, httpx.HTTPError):
+        text = str(exc.source)
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+            return None
+        if isinstance(
+            exc.source,
+            httpx.TransportError,  # connect/read/write errors and timeouts
+        ) and not isinstance(exc.source, httpx.UnsupportedProtocol | httpx.ProxyError):
+            return 0.0
+    return None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ResponseHandlingException):
+        source = exc.source
+        text = str(source).strip() or type(source).__name__
+        return text.splitlines()[0][:300]
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _server_detail(exc: Exception) -> str:
+    """What the server said, in its own words (without the request)."""
+    if isinstance(exc, UnexpectedResponse):
+        try:
+            body = json.loads(exc.content)
+            error = body.get("status", {}).get("error") if isinstance(body, dict) else None
+        except (ValueError, AttributeError):
+            error = None
+        text = error or exc.content.decode("utf-8", "replace").strip() or exc.reason_phrase
+        return text.splitlines()[0][:300] if text else f"HTTP {exc.status_code}"
+    return _reason(exc)
+
+
+def _already_exists(exc: Exception) -> bool:
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code == 409 or "already exists" in _server_detail(exc)
+    return "already exists" in str(exc)
+
+
+def _version(text: str) -> tuple[int, int] | None:
+    parts = text.lstrip("v").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _dotted(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def _snapshot(s: m.SnapshotDescription) -> Snapshot:
+    return Snapshot(
+        name=s.name,
+        size=int(s.size),
+        created=s.creation_time,
+        checksum=s.checksum,
+    )
+
+
+def _vector(search: Nearest) -> m.SparseVector | list[float]:
+    if isinstance(search.vector, SparseVec):
+        return m.SparseVector(indices=search.vector.indices, values=search.vector.values)
+    return list(search.vector)
+
+
+def _prefetch(search: Nearest, flt: m.Filter | None, params: m.SearchParams | None) -> m.Prefetch:
+    return m.Prefetch(
+        query=_vector(search), using=search.using, limit=search.limit, filter=flt, params=params
+    )
+
+
+def _request(query: StoreQuery, params: m.SearchParams | None) -> m.QueryRequest:
+    """The server request for `query`: the same shape the embedded store sends."""
+    flt = _filter(query.filter)
+    if query.rescore is not None:
+        if query.fusion is not None:
+            raise ValueError("a query either fuses or re-scores its searches, not both")
+        return m.QueryRequest(
+            prefetch=[_prefetch(s, flt, params) for s in query.searches],
+            query=_vector(query.rescore),
+            using=query.rescore.using,
+            filter=flt,
+            limit=query.limit,
+            with_payload=query.with_payload,
+            params=params,
+        )
+    if query.fusion is None:
+        if len(query.searches) != 1:
+            raise ValueError("a query without fusion takes exactly one search")
+        search = query.searches[0]
+        return m.QueryRequest(
+            query=_vector(search),
+            using=search.using,
+            filter=flt,
+            limit=query.limit,
+            with_payload=query.with_payload,
+            params=params,
+        )
+    fused: m.FusionQuery | m.RrfQuery
+    if query.fusion.method == "rrf":
+        # Qdrant's weighted RRF adds 1 / (rank / weight + k - 1) per source:
+        # a weight stretches its source's ranks, so at the default k = 60 a
+        # larger weight makes a source's ranks count *less* (see store/edge.py);
+        # the embedded engine and the server share the formula.
+        fused = m.RrfQuery(
+            rrf=m.Rrf(
+                k=query.fusion.rrf_k,
+                weights=list(query.fusion.weights) if query.fusion.weights else None,
+            )
+        )
+    else:
+        fused = m.FusionQuery(fusion=m.Fusion.DBSF)
+    return m.QueryRequest(
+        prefetch=[_prefetch(s, flt, params) for s in query.searches],
+        query=fused,
+        filter=flt,
+        limit=query.limit,
+        with_payload=query.with_payload,
+        params=params,
+    )
+
+
+def _filter(flt: PointFilter | None) -> m.Filter | None:
+    if flt is None or flt.is_empty():
+        return None
+    must: list[Any] = []
+    if flt.paths:
+        must.append(m.FieldCondition(key="path", match=m.MatchAny(any=list(flt.paths))))
+    if flt.path_prefixes:
+        must.append(
+            m.Filter(
+                should=[
+                    m.FieldCondition(key="path", match=m.MatchPrefix(prefix=p))
+                    for p in flt.path_prefixes
+                ]
+            )
+        )
+    if flt.languages:
+        must.append(m.FieldCondition(key="language", match=m.MatchAny(any=list(flt.languages))))
+    if flt.kinds:
+        must.append(m.FieldCondition(key="kind", match=m.MatchAny(any=list(flt.kinds))))
+    return m.Filter(must=must)
