@@ -68,7 +68,9 @@ def backend(kind: str, tmp_path: Path, **settings: object) -> Backend:
         return Backend(kind, lambda: EdgeStore(tmp_path / "qdrant-data"), name)
     if kind == "server-memory":
         return Backend(
-            kind, lambda: ServerStore.in_memory(ServerSettings(url="local:/memory", **settings)), name
+            kind,
+            lambda: ServerStore.in_memory(ServerSettings(url="local:/memory", **settings)),
+            name,
         )
     if kind == "server-local":
         url = f"local:{tmp_path / 'qdrant-local'}"

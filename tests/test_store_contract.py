@@ -205,8 +205,10 @@ def test_filters(bs: tuple[Backend, VectorStore]) -> None:
     # A filtered search returns only matching points, and all of them if asked.
     flt = PointFilter(path_prefixes=("docs/",), kinds=("function",))
     hits = store.query(name, StoreQuery((Nearest("dense", points[0].dense, 200),), 200, filter=flt))
-    assert {h.id for h in hits} == ids(flt) == want(
-        lambda p: p["path"].startswith("docs/") and p["kind"] == "function"
+    assert (
+        {h.id for h in hits}
+        == ids(flt)
+        == want(lambda p: p["path"].startswith("docs/") and p["kind"] == "function")
     )
 
 
@@ -429,7 +431,7 @@ def test_info_optimize_and_flush(bs: tuple[Backend, VectorStore]) -> None:
     if b.kind == "server-remote":
         assert info.disk_bytes is None  # the server's disk is not this machine's
     else:
-        assert info.disk_bytes is not None and info.disk_bytes > 0 or b.kind == "server-memory"
+        assert (info.disk_bytes is not None and info.disk_bytes > 0) or b.kind == "server-memory"
 
 
 @persistent

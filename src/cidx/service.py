@@ -39,7 +39,7 @@ from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
 from cidx.owner.protocol import Verb
 from cidx.project import ProjectPaths, project_paths, refuse_broad_root
-from cidx.storage import StorageMode, server_settings, storage_location
+from cidx.storage import StorageMode, probe_server, server_settings, storage_location
 from cidx.walk import refuse_large_first_index
 
 if TYPE_CHECKING:
@@ -384,6 +384,7 @@ def init_project(
     wait: WaitPolicy = WAIT_FOREVER,
     storage: StorageMode | None = None,
     qdrant_url: str | None = None,
+    qdrant_ca_file: str | None = None,
 ) -> InitResult:
     """Create the project's index (or keep it, or with `force` replace it).
 
@@ -399,9 +400,19 @@ def init_project(
         raise UsageError("--storage server needs --qdrant-url URL (e.g. https://HOST:6333).")
     if storage != "server" and qdrant_url is not None:
         raise UsageError(f"--qdrant-url goes with --storage server, not --storage {storage}.")
-    server = server_settings(qdrant_url, Path.cwd()) if qdrant_url is not None else None
+    if qdrant_ca_file is not None and qdrant_url is None:
+        raise UsageError("--qdrant-ca-file goes with --qdrant-url.")
+    server = (
+        server_settings(qdrant_url, Path.cwd(), ca_file=qdrant_ca_file)
+        if qdrant_url is not None
+        else None
+    )
     paths = project_paths(start)
     refuse_broad_root(paths.root)
+    if server is not None:
+        # Before anything is written: a config never names a server that
+        # cannot be used.
+        probe_server(server)
     if paths.exists() and not force:
         config = load_config(paths)
         url = config.server.url if config.server is not None else None

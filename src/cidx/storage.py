@@ -34,6 +34,7 @@ __all__ = [
     "StorageLocation",
     "StorageMode",
     "open_store",
+    "probe_server",
     "server_settings",
     "storage_location",
 ]
@@ -96,15 +97,31 @@ def open_store(location: StorageLocation) -> VectorStore:
     return EdgeStore(location.data_dir)
 
 
-def server_settings(url: str, base: Path) -> ServerSettings:
-    """Settings for the server at `url` as a user gave it (`local:` folders
-    relative to `base`); UsageError for a URL that names no server."""
+def probe_server(settings: ServerSettings) -> None:
+    """Raise the store's own error when the server cannot be used (unreachable,
+    refusing the key, an unsupported version), before any config names it."""
+    folder = local_path(settings) if settings.is_local else None
+    store = open_store(StorageLocation("server", folder, settings))
+    try:
+        store.list_collections()
+    finally:
+        store.close()
+
+
+def server_settings(url: str, base: Path, *, ca_file: str | None = None) -> ServerSettings:
+    """Settings for the server at `url` as a user gave it (`local:` folders and
+    `ca_file` relative to `base`); UsageError for a URL that names no server."""
     from pydantic import ValidationError
 
     if url.startswith("local:") and not Path(url[len("local:") :]).is_absolute():
         url = "local:" + str((base / url[len("local:") :]).resolve())
+    if ca_file is not None:
+        ca = (base / ca_file).resolve()
+        if not ca.is_file():
+            raise UsageError(f"--qdrant-ca-file: {ca} is not a file.")
+        ca_file = str(ca)
     try:
-        return ServerSettings(url=url)
+        return ServerSettings(url=url, ca_file=ca_file)
     except ValidationError as exc:
         problem = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise UsageError(f"--qdrant-url: {problem}.") from None

@@ -42,6 +42,7 @@ import hashlib
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 import warnings
@@ -51,12 +52,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from pydantic import ValidationError
 from qdrant_client import QdrantClient
 from qdrant_client import models as m
 from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from cidx.errors import ServerError, StoreError
+from cidx.errors import ConfigError, ServerError, StoreError
 from cidx.fsutil import disk_usage
 from cidx.store.base import (
     DENSE,
@@ -186,7 +188,7 @@ class ServerStore:
             )
         extra: dict[str, Any] = {}
         if settings.ca_file:
-            extra["verify"] = settings.ca_file
+            extra["verify"] = _tls(settings)
         with warnings.catch_warnings():
             # The client warns about a key over plain HTTP; only loopback gets here.
             warnings.simplefilter("ignore", UserWarning)
@@ -286,8 +288,9 @@ class ServerStore:
             if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
                 return ServerError(
                     f"The TLS certificate of {where} could not be verified ({_reason(exc)}). If "
-                    "the server uses a private certificate authority, name its PEM file as "
-                    '`"ca_file"` in the "server" block of .code-indexer/config.json.'
+                    "the server uses a private certificate authority, give its PEM file: "
+                    '`cidx init --qdrant-ca-file FILE` (or "ca_file" in the "server" block '
+                    "of .code-indexer/config.json)."
                 )
             if isinstance(source, httpx.ConnectError | httpx.ConnectTimeout):
                 return ServerError(
@@ -307,7 +310,8 @@ class ServerStore:
                 f"{tries} attempts). Check the server and the network, then run the command "
                 "again."
             )
-        if isinstance(exc, ResponseHandlingException):
+        if isinstance(exc, ResponseHandlingException | json.JSONDecodeError | ValidationError):
+            # An answer that is not Qdrant's JSON: another service on that port.
             return ServerError(
                 f"{where[0].upper()}{where[1:]} did not answer like a Qdrant server ({detail}). "
                 "Check the URL in .code-indexer/config.json."
@@ -745,9 +749,24 @@ class ServerStore:
         return httpx.Client(
             base_url=self.url,
             headers=headers,
-            verify=self.settings.ca_file or True,
+            verify=_tls(self.settings),
             timeout=self.settings.timeout,
         )
+
+
+def _tls(settings: ServerSettings) -> ssl.SSLContext:
+    """Certificate checks for the server: the system's authorities, or only
+    those in `ca_file`. Never switched off."""
+    if not settings.ca_file:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=settings.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"Cannot read the certificate authorities in {settings.ca_file} ({exc}). Give a PEM "
+            "file: `cidx init --force --storage server --qdrant-url URL --qdrant-ca-file FILE` "
+            '(or fix "ca_file" in the "server" block of .code-indexer/config.json).'
+        ) from None
 
 
 def _wrapped(fn: Callable[[], None]) -> Callable[[], None]:

@@ -48,6 +48,12 @@ def init(
         "from $CIDX_QDRANT_API_KEY or ~/.config/cidx/qdrant-api-key, never from the command "
         "line. local:FOLDER is qdrant-client's in-process local mode, for tests.",
     ),
+    qdrant_ca_file: str = typer.Option(
+        None,
+        "--qdrant-ca-file",
+        metavar="FILE",
+        help="PEM file of the certificate authorities to trust for --qdrant-url (a private CA).",
+    ),
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,
@@ -60,5 +66,6 @@ def init(
         wait=wait_policy(no_wait, wait_timeout),
         storage=parse_storage(storage),
         qdrant_url=qdrant_url,
+        qdrant_ca_file=qdrant_ca_file,
     )
     render.render_init(result, as_json)
