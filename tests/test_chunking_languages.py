@@ -134,9 +134,9 @@ def test_javascript_umd_wrapper_is_searched_for_definitions() -> None:
 def test_typescript_interfaces_types_enums_namespaces() -> None:
     chunks = chunk("user.ts", TYPESCRIPT)
     assert [(c.kind, c.symbol) for c in chunks] == [
-        ("class", "User"),
-        ("class", "Id"),
-        ("class", "Color"),
+        ("interface", "User"),
+        ("type", "Id"),
+        ("enum", "Color"),
         ("class", "Util"),
         ("function", "Util.clamp"),
         ("class", "UserService"),
@@ -207,7 +207,7 @@ def test_csharp_namespaces_and_members() -> None:
         ("method", "App.Services.Mailer.Mailer"),
         ("class", "App.Services.Mailer"),
         ("method", "App.Services.Mailer.Send"),
-        ("class", "App.Services.IMailer"),
+        ("interface", "App.Services.IMailer"),
     ]
     assert chunks[2].text.lstrip().startswith("/// <summary>Sends mail.</summary>")
 

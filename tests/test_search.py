@@ -329,7 +329,7 @@ def test_cli_default_mode_is_hybrid_with_scores_from_0_to_1(tmp_path: Path) -> N
     write_files(root, {k: v for k, v in FILES.items() if k.startswith("src/")})
     results = run_cidx(["query", "retry failed upload", "--json", "-n", "3"], root).json()
     assert [set(r) for r in results] == [
-        {"path", "start_line", "end_line", "score", "language", "symbol", "kind", "text"}
+        {"path", "start_line", "end_line", "score", "language", "symbol", "kind", "text", "also"}
     ] * 3
     assert results[0]["symbol"] == "retry_failed_upload"
     assert all(0.0 <= r["score"] <= 1.0 for r in results)

@@ -20,12 +20,13 @@ What was measured to choose all this: benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cidx.chunking import detect_language
 from cidx.errors import UsageError
-from cidx.messages import QUERY_MODES, QueryAnswer, QueryRequest, SearchResult
+from cidx.messages import QUERY_MODES, Location, QueryAnswer, QueryRequest, SearchResult
 from cidx.store import Hit, Nearest, PointFilter, StoreQuery
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class _Scope:
 class _Scored:
     hit: Hit
     score: float
+    also: list[Hit] = field(default_factory=list)  # copies folded into this result
 
 
 class Searcher:
@@ -179,7 +181,7 @@ class Searcher:
         else:
             scored = fuse(hits[0], hits[1], sparse, self.engine.sparse, self.ranking)
         if self.ranking.collapse:
-            scored = collapse_windows(scored)
+            scored = collapse_copies(collapse_windows(scored))
         return scored[: request.limit]
 
     def _scope(self, request: QueryRequest) -> _Scope:
@@ -295,6 +297,145 @@ def collapse_windows(scored: list[_Scored]) -> list[_Scored]:
     return kept
 
 
+# Folders that hold build output or published copies of a package's source.
+_GENERATED_DIRS = frozenset(
+    {"dist", "lib", "build", "out", "esm", "cjs", "es", "es5", "es6", "esnext", "umd", "amd",
+     "mjs", "commonjs", "module", "modules", "node", "browser", "bundle", "bundles", "types",
+     "typings", "_esm", "_cjs", "_types", "_bundles", "src", "source"}
+)  # fmt: skip
+# `.js .cjs .mjs .jsx .ts .cts .mts .tsx`, a declaration `.d.ts` (`.d.cts`, `.d.mts`), and
+# source maps of any of them.
+_JS_FILE = re.compile(r"(\.d)?\.[cm]?[jt]sx?(\.map)?$")
+_DECLARATION = re.compile(r"\.d\.[cm]?ts$")
+_WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+# Identifier overlap from which a bundled definition is taken for a copy of
+# a source one (types and comments differ; the names in the body do not).
+_SAME_BODY = 0.5
+# Names too common to say two files define the same thing.
+_GENERIC_NAMES = frozenset(
+    {"default", "constructor", "index", "main", "init", "create", "get", "set"}
+)
+
+
+def copy_family(path: str) -> str | None:
+    """What a JS/TS file is a copy of: its path without extension and build folders.
+
+    `dist/cjs/v4/core/api.cjs`, `v4/core/api.d.ts` and `src/v4/core/api.ts`
+    are all `v4/core/api`. None for files that are not JS/TS.
+    """
+    if not _JS_FILE.search(path):
+        return None
+    stem = _JS_FILE.sub("", path)
+    parts = [p for p in stem.split("/") if p not in _GENERATED_DIRS]
+    return "/".join(parts) or stem
+
+
+def _is_generated(path: str) -> bool:
+    return any(p in _GENERATED_DIRS - {"src", "source"} for p in path.split("/")[:-1])
+
+
+def _preference(item: _Scored) -> tuple[bool, bool, bool, bool, bool]:
+    """Which copy of a definition to show (False sorts first): code before
+    source maps and declarations, then source before build output: outside
+    build folders, under `src/`, TypeScript (what JavaScript is compiled from)."""
+    path = str(item.hit.payload.get("path", ""))
+    return (
+        path.endswith(".map"),
+        bool(_DECLARATION.search(path)),
+        _is_generated(path),
+        "src" not in path.split("/")[:-1],
+        not _is_ts(path),
+    )
+
+
+def _words(item: _Scored) -> frozenset[str]:
+    return frozenset(_WORD.findall(str(item.hit.payload.get("text", ""))))
+
+
+def collapse_copies(scored: list[_Scored]) -> list[_Scored]:
+    """One result per definition across generated copies of a JS/TS file.
+
+    Packages often hold one function several times: `src/x.ts`, its build
+    output `x.js`, `x.cjs`, `x.mjs`, the declarations `x.d.ts`, `x.d.cts`
+    and source maps; a bundle puts it in `lib/index.js`. Results that are
+    such copies of each other fold into one, placed where the best of them
+    ranked, shown by the implementation in the source (declarations, source
+    maps and build output only when nothing better is there), with the
+    other copies in `also`. Copies are: the same symbol in files of one
+    copy family (`copy_family`); a declaration with the same symbol as an
+    implementation anywhere; the same symbol in build output or in the
+    other language (JS/TS) with mostly the same identifiers. A chunk of a
+    declaration file or source map that names no definition folds into a
+    result of its family.
+    """
+    groups: list[list[_Scored]] = []
+    by_family: dict[tuple[str, str], int] = {}  # (family, symbol) -> group
+    by_symbol: dict[str, list[int]] = {}
+    by_file_family: dict[str, int] = {}  # family -> first group with a symbol
+    unclaimed: dict[str, int] = {}  # family -> group led by a nameless declaration/map
+    for item in scored:
+        p = item.hit.payload
+        path, symbol = str(p.get("path", "")), str(p.get("symbol", ""))
+        family = copy_family(path)
+        if family is None:
+            groups.append([item])
+            continue
+        at: int | None = None
+        if symbol:
+            at = by_family.get((family, symbol))
+            if at is None and family in unclaimed:
+                at = unclaimed.pop(family)
+            if at is None:
+                at = _copy_elsewhere(item, path, by_symbol.get(symbol, ()), groups)
+        elif path.endswith(".map") or _DECLARATION.search(path):
+            at = by_file_family.get(family, unclaimed.get(family))
+        else:
+            groups.append([item])  # code between definitions: never folded
+            continue
+        if at is None:
+            at = len(groups)
+            groups.append([])
+            if not symbol:
+                unclaimed[family] = at
+        groups[at].append(item)
+        if symbol:
+            by_family.setdefault((family, symbol), at)
+            by_file_family.setdefault(family, at)
+            if at not in by_symbol.setdefault(symbol, []):
+                by_symbol[symbol].append(at)
+    out = []
+    for members in groups:
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        shown = min(members, key=_preference)  # min is stable: the best ranked wins ties
+        also = [m.hit for m in members if m is not shown]
+        out.append(_Scored(shown.hit, members[0].score, [*shown.also, *also]))
+    return out
+
+
+def _copy_elsewhere(
+    item: _Scored, path: str, candidates: Iterable[int], groups: list[list[_Scored]]
+) -> int | None:
+    """The group of a same-symbol definition in another family that `item` is a copy of."""
+    if defined_name(str(item.hit.payload.get("symbol", ""))).lower() in _GENERIC_NAMES:
+        return None
+    for at in candidates:
+        first = next((m for m in groups[at] if m.hit.payload.get("symbol")), groups[at][0])
+        other = str(first.hit.payload.get("path", ""))
+        if _DECLARATION.search(path) or _DECLARATION.search(other):
+            return at
+        if _is_generated(path) or _is_generated(other) or _is_ts(path) != _is_ts(other):
+            mine, theirs = _words(item), _words(first)
+            if mine and theirs and len(mine & theirs) / len(mine | theirs) >= _SAME_BODY:
+                return at
+    return None
+
+
+def _is_ts(path: str) -> bool:
+    return bool(re.search(r"\.[cm]?tsx?(\.map)?$", path))
+
+
 def _validate(request: QueryRequest) -> None:
     if not request.text.strip():
         raise UsageError(
@@ -322,6 +463,14 @@ def _results(scored: list[_Scored], request: QueryRequest) -> list[SearchResult]
                 symbol=str(p.get("symbol", "")),
                 kind=str(p.get("kind", "")),
                 text=str(p.get("text", "")),
+                also=tuple(
+                    Location(
+                        str(h.payload.get("path", "")),
+                        int(h.payload.get("start_line", 0)),
+                        int(h.payload.get("end_line", 0)),
+                    )
+                    for h in item.also
+                ),
             )
         )
     return results

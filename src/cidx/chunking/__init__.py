@@ -9,7 +9,7 @@ the output for some input changes, so existing indexes are rebuilt.
 
 from cidx.chunking._types import Chunk, ChunkedFile
 
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 
 __all__ = ["CHUNKER_VERSION", "Chunk", "ChunkedFile", "chunk_file", "detect_language"]
 
