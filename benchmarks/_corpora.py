@@ -98,7 +98,11 @@ def _source(corpus: Corpus, tmp: Path) -> Path:
             _run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "--only-binary=:all:",
                   "-d", str(DOWNLOADS), spec], DOWNLOADS)  # fmt: skip
             found = sorted(DOWNLOADS.glob(f"*-{corpus.version}-*.whl"))
-            found = [p for p in found if p.name.lower().startswith(corpus.package.lower().replace("-", "_"))]
+            found = [
+                p
+                for p in found
+                if p.name.lower().startswith(corpus.package.lower().replace("-", "_"))
+            ]
         return found[0]
     if corpus.registry == "npm":
         tgz = DOWNLOADS / f"{corpus.package.lstrip('@').replace('/', '-')}-{corpus.version}.tgz"

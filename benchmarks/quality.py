@@ -1,15 +1,22 @@
 """Search quality on the retrieval benchmark: many ranking variants, one index.
 
-    python benchmarks/quality.py                       # public + dev corpora, query-time variants
-    python benchmarks/quality.py requests jinja2       # named corpora (folders under --bench)
+    python benchmarks/quality.py                       # every corpus, five languages, query-time variants
+    python benchmarks/quality.py --lang go rust        # the corpora of some languages
+    python benchmarks/quality.py requests jinja2       # named corpora
+    python benchmarks/quality.py --index-variants 'model*' --only 'cidx hybrid'   # previous model vs shipped
     python benchmarks/quality.py --index-variants      # also rebuild per index-time variant
     python benchmarks/quality.py --index-variants 'bm25*' --only 'cidx*'
     python benchmarks/quality.py --latency 7           # query latency on 7 copies of every corpus
     python benchmarks/quality.py --embed-speed         # embedding time at max length 128/256/512
     python benchmarks/quality.py --list                # every variant's name
 
-Corpora are made by the public retrieval benchmark's `build_corpus.py` (a
-CodeSearchNet-style builder: `<bench>/<name>/corpus` and `queries.json`).
+Corpora (`_corpora.py`: Python wheels, npm tarballs, Debian Go and Rust
+source packages, all pinned) are built on first use into
+`benchmarks/.cache/bench/` by the public retrieval benchmark's
+`build_corpus.py` and `build_corpus_multi.py` (CodeSearchNet-style:
+`<name>/corpus` and `queries.json`). Figures are reported per corpus, per
+language (the mean of its corpora) and as the mean of the five language
+means.
 Each corpus is copied to a temporary project and indexed
 through the real code path (`cidx.service.open_index` → `Engine.sync`); every
 query-time variant is then scored on that same index with run_eval.py's rule
@@ -54,6 +61,7 @@ from cidx.store import Fusion, Hit, Nearest, StoreQuery
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _corpora import BY_NAME, LANGUAGES, ensure
 from _quality_variants import (
     BASELINE,
     BEFORE,
@@ -67,7 +75,6 @@ from _quality_variants import (
 )
 
 PUBLIC = ("requests", "jinja2")
-DEV = ("click", "flask", "httpx", "attrs", "werkzeug")
 
 
 # -- running -------------------------------------------------------------------------------
@@ -127,6 +134,41 @@ def run_corpus(
 def _mean(row: Row, corpora: Sequence[str], attr: str) -> float:
     vals = [getattr(row.scores[c], attr) for c in corpora if c in row.scores]
     return statistics.fmean(vals) if vals else math.nan
+
+
+def _language_of(corpus: str) -> str:
+    found = BY_NAME.get(corpus)
+    return found.language if found else "python"
+
+
+def by_language(rows: list[Row], corpora: list[str]) -> str:
+    """Per language: mean MRR@10, R@1, R@10 over its corpora; and the mean of the languages."""
+    langs = [lang for lang in LANGUAGES if any(_language_of(c) == lang for c in corpora)]
+    width = max(len(r.name) for r in rows)
+    head = f"{'variant':<{width}}  " + "  ".join(f"{lang[:10]:>16}" for lang in langs)
+    head += f"  {'mean of languages':>18}"
+    lines = [
+        "Per language: MRR@10 / R@1 / R@10 (means over the language's corpora)",
+        head,
+        "-" * len(head),
+    ]
+    for row in rows:
+        cells, means = [], []
+        for lang in langs:
+            mine = [c for c in corpora if _language_of(c) == lang and c in row.scores]
+            if not mine:
+                cells.append(f"{'':>16}")
+                continue
+            mrr, r1, r10 = (_mean(row, mine, a) for a in ("mrr", "r1", "r10"))
+            means.append((mrr, r1, r10))
+            cells.append(f"{mrr:.3f}/{r1:.2f}/{r10:.2f}".rjust(16))
+        overall = (
+            "/".join(f"{statistics.fmean(m[i] for m in means):.3f}" for i in range(3))
+            if means
+            else ""
+        )
+        lines.append(f"{row.name:<{width}}  " + "  ".join(cells) + f"  {overall:>18}")
+    return "\n".join(lines)
 
 
 def report(rows: list[Row], corpora: list[str], base: Row) -> str:
@@ -232,10 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument(
-        "corpora", nargs="*", help=f"corpus names or folders (default: {' '.join(PUBLIC + DEV)})"
+        "corpora", nargs="*", help=f"corpus names or folders (default: all of {', '.join(BY_NAME)})"
     )
     ap.add_argument(
-        "--bench", type=Path, default=Path("/tmp/bench"), help="folder holding the corpora"
+        "--lang", nargs="*", default=None, choices=LANGUAGES, help="only these languages"
     )
     ap.add_argument(
         "--only", nargs="+", default=None, metavar="GLOB", help="query-time variants to run"
@@ -261,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         print("query-time:", *VARIANTS, sep="\n  ")
         print("index-time:", *INDEX_VARIANTS, sep="\n  ")
         return 0
-    benches = [Path(c) if "/" in c else a.bench / c for c in (a.corpora or [*PUBLIC, *DEV])]
+    named = [c for c in a.corpora if "/" not in c]
+    benches = [Path(c) for c in a.corpora if "/" in c]
+    if named or not benches:
+        benches += ensure(named or None, a.lang)
     if a.latency:
         print(latency(benches, a.latency))
         return 0
@@ -287,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     # The ratio base is what cidx did before: its engine RRF, on its old index when built.
     base = rows.get(f"[{BEFORE}] {BASELINE}", rows[BASELINE])
     print(report(ordered, [b.name for b in benches], base))
+    print()
+    print(by_language(ordered, [b.name for b in benches]))
     if a.json:
         a.json.write_text(
             json.dumps(

@@ -8,6 +8,7 @@ concurrently with them.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -17,9 +18,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from cidx.chunking import CHUNKER_VERSION
-from cidx.config import Config, load_config, new_config, save_config
-from cidx.embedding import MODEL_NAME, embedding_settings
-from cidx.errors import ConfigError
+from cidx.config import Config, collection_name, load_config, new_config, save_config
+from cidx.embedding import embedding_settings, model_id
 from cidx.fsutil import disk_usage
 from cidx.ignore import IgnoreRules
 from cidx.messages import (
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from cidx.embedding import Embedder
     from cidx.indexer import ProgressFn
 
+
+log = logging.getLogger(__name__)
 
 # Writes (points upserted or deleted) or seconds after which the store is
 # flushed; see `Engine.maybe_flush`.
@@ -88,18 +90,53 @@ def initialize(
     return config
 
 
+def _to_bundled_model(paths: ProjectPaths, config: Config) -> Config:
+    """Move an index built with another embedding model to the bundled one.
+
+    Vectors of two models cannot share a collection, so the index gets a new
+    collection (named for the model) and an empty manifest, which makes the
+    next sync a full rebuild; the old collection is dropped once the config
+    no longer points at it. Vectors the cache holds for the old model are
+    simply never asked for again and age out. Caller holds the owner lock.
+    """
+    wanted = model_id(config.embedding.max_length)
+    if config.embedding.model_id == wanted:
+        return config
+    log.warning(
+        "The index in %s was built with the embedding model %s; rebuilding it with the "
+        "bundled model %s (one full re-index).",
+        paths.index_dir,
+        config.embedding.model_id,
+        wanted,
+    )
+    moved = config.model_copy(
+        update={
+            "embedding": embedding_settings(config.embedding.max_length),
+            "collection": collection_name(config.project_id, wanted),
+        }
+    )
+    db = StateDB(paths.state_db)
+    try:
+        with db.transaction() as tx:
+            db.clear_files(tx)
+    finally:
+        db.close()
+    save_config(paths, moved)
+    store = open_store(paths, config)
+    try:
+        if store.collection_exists(config.collection):
+            store.drop_collection(config.collection)
+    finally:
+        store.close()
+    return moved
+
+
 class Engine:
     """One project's open index. Create with `Engine.open` while holding the owner lock."""
 
     def __init__(self, paths: ProjectPaths, config: Config) -> None:
         self.paths = paths
         self.config = config
-        if not config.embedding.model_id.startswith(MODEL_NAME + "@"):
-            raise ConfigError(
-                f"The index in {paths.index_dir} was built with the model "
-                f"{config.embedding.model_id!r}, which this cidx does not bundle. Run "
-                "`cidx init --force` to rebuild it with the bundled model."
-            )
         self.db = StateDB(paths.state_db)
         self.store: VectorStore = open_store(paths, config)
         self.write_lock = threading.RLock()
@@ -124,7 +161,10 @@ class Engine:
     def open(cls, paths: ProjectPaths, *, max_file_size: int | None = None) -> tuple[Engine, bool]:
         """Open the project's index, creating it if needed: (engine, created)."""
         created = not paths.exists()
-        config = initialize(paths, max_file_size=max_file_size) if created else load_config(paths)
+        if created:
+            config = initialize(paths, max_file_size=max_file_size)
+        else:
+            config = _to_bundled_model(paths, load_config(paths))
         engine = cls(paths, config)
         if not engine.store.collection_exists(config.collection):
             engine.store.create_collection(config.collection, config.embedding.dim)

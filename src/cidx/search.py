@@ -20,7 +20,6 @@ What was measured to choose all this: benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -361,50 +360,59 @@ def collapse_copies(scored: list[_Scored]) -> list[_Scored]:
     such copies of each other fold into one, placed where the best of them
     ranked, shown by the implementation in the source (declarations, source
     maps and build output only when nothing better is there), with the
-    other copies in `also`. Copies are: the same symbol in files of one
-    copy family (`copy_family`); a declaration with the same symbol as an
-    implementation anywhere; the same symbol in build output or in the
-    other language (JS/TS) with mostly the same identifiers. A chunk of a
-    declaration file or source map that names no definition folds into a
-    result of its family.
+    other copies in `also`. Two definitions with the same symbol are copies
+    when their files are of one copy family (`copy_family`), when one is a
+    declaration, or when one is build output or JavaScript beside
+    TypeScript and they share most identifiers. A chunk of a declaration
+    file or source map that names no definition folds into the best result
+    of its family.
     """
-    groups: list[list[_Scored]] = []
-    by_family: dict[tuple[str, str], int] = {}  # (family, symbol) -> group
-    by_symbol: dict[str, list[int]] = {}
-    by_file_family: dict[str, int] = {}  # family -> first group with a symbol
-    unclaimed: dict[str, int] = {}  # family -> group led by a nameless declaration/map
-    for item in scored:
-        p = item.hit.payload
-        path, symbol = str(p.get("path", "")), str(p.get("symbol", ""))
-        family = copy_family(path)
+    n = len(scored)
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(i: int, j: int) -> None:
+        a, b = root(i), root(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)  # the best ranked member leads
+
+    info = [_copy_info(item) for item in scored]
+    named: dict[str, list[int]] = {}
+    nameless: dict[str, list[int]] = {}
+    for i, (family, symbol, _) in enumerate(info):
         if family is None:
-            groups.append([item])
             continue
-        at: int | None = None
         if symbol:
-            at = by_family.get((family, symbol))
-            if at is None and family in unclaimed:
-                at = unclaimed.pop(family)
-            if at is None:
-                at = _copy_elsewhere(item, path, by_symbol.get(symbol, ()), groups)
-        elif path.endswith(".map") or _DECLARATION.search(path):
-            at = by_file_family.get(family, unclaimed.get(family))
-        else:
-            groups.append([item])  # code between definitions: never folded
-            continue
-        if at is None:
-            at = len(groups)
-            groups.append([])
-            if not symbol:
-                unclaimed[family] = at
-        groups[at].append(item)
-        if symbol:
-            by_family.setdefault((family, symbol), at)
-            by_file_family.setdefault(family, at)
-            if at not in by_symbol.setdefault(symbol, []):
-                by_symbol[symbol].append(at)
+            named.setdefault(symbol, []).append(i)
+        elif info[i][2]:
+            nameless.setdefault(family, []).append(i)
+    for same_symbol in named.values():
+        for k, i in enumerate(same_symbol):
+            for j in same_symbol[k + 1 :]:
+                if root(i) != root(j) and _are_copies(scored[i], info[i], scored[j], info[j]):
+                    join(i, j)
+    best_of_family: dict[str, int] = {}
+    for same_symbol in named.values():
+        for i in same_symbol:
+            family = info[i][0]
+            assert family is not None
+            if family not in best_of_family or i < best_of_family[family]:
+                best_of_family[family] = i
+    for family, asides in nameless.items():
+        target = best_of_family.get(family, asides[0])
+        for i in asides:
+            join(i, target)
+    groups: dict[int, list[_Scored]] = {}
+    for i, item in enumerate(scored):
+        groups.setdefault(root(i), []).append(item)
     out = []
-    for members in groups:
+    for lead in sorted(groups):
+        members = groups[lead]
         if len(members) == 1:
             out.append(members[0])
             continue
@@ -414,22 +422,31 @@ def collapse_copies(scored: list[_Scored]) -> list[_Scored]:
     return out
 
 
-def _copy_elsewhere(
-    item: _Scored, path: str, candidates: Iterable[int], groups: list[list[_Scored]]
-) -> int | None:
-    """The group of a same-symbol definition in another family that `item` is a copy of."""
-    if defined_name(str(item.hit.payload.get("symbol", ""))).lower() in _GENERIC_NAMES:
-        return None
-    for at in candidates:
-        first = next((m for m in groups[at] if m.hit.payload.get("symbol")), groups[at][0])
-        other = str(first.hit.payload.get("path", ""))
-        if _DECLARATION.search(path) or _DECLARATION.search(other):
-            return at
-        if _is_generated(path) or _is_generated(other) or _is_ts(path) != _is_ts(other):
-            mine, theirs = _words(item), _words(first)
-            if mine and theirs and len(mine & theirs) / len(mine | theirs) >= _SAME_BODY:
-                return at
-    return None
+def _copy_info(item: _Scored) -> tuple[str | None, str, bool]:
+    """(copy family, symbol, a declaration file or source map) of a result."""
+    path = str(item.hit.payload.get("path", ""))
+    aside = path.endswith(".map") or bool(_DECLARATION.search(path))
+    return copy_family(path), str(item.hit.payload.get("symbol", "")), aside
+
+
+def _are_copies(
+    a: _Scored,
+    a_info: tuple[str | None, str, bool],
+    b: _Scored,
+    b_info: tuple[str | None, str, bool],
+) -> bool:
+    """Whether two results with the same symbol are copies of one definition."""
+    if a_info[0] == b_info[0]:
+        return True
+    if defined_name(a_info[1]).lower() in _GENERIC_NAMES:
+        return False
+    if a_info[2] or b_info[2]:
+        return True
+    pa, pb = str(a.hit.payload.get("path", "")), str(b.hit.payload.get("path", ""))
+    if _is_generated(pa) or _is_generated(pb) or _is_ts(pa) != _is_ts(pb):
+        mine, theirs = _words(a), _words(b)
+        return bool(mine and theirs) and len(mine & theirs) / len(mine | theirs) >= _SAME_BODY
+    return False
 
 
 def _is_ts(path: str) -> bool:
