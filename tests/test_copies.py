@@ -96,5 +96,8 @@ def test_same_names_in_unrelated_files_are_not_folded(tmp_path: Path) -> None:
         },
     )
     results = run_cidx(["query", "parse", "--json", "-n", "5"], root).json()
-    assert sorted(r["path"] for r in results if r["symbol"] == "parse") == ["src/cli.ts", "src/http.ts"]
+    assert sorted(r["path"] for r in results if r["symbol"] == "parse") == [
+        "src/cli.ts",
+        "src/http.ts",
+    ]
     assert all(r["also"] == [] for r in results)

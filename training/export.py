@@ -92,12 +92,12 @@ def quantize_weights(src: Path, dst: Path) -> None:
     inits = {i.name: i for i in graph.initializer}
     targets: dict[str, int] = {}  # initializer -> channel axis
     for node in graph.node:
-        if node.op_type == "MatMul" and node.input[1] in inits:
-            if len(inits[node.input[1]].dims) == 2:
-                targets[node.input[1]] = 1  # [in, out]: a scale per output column
-        if node.op_type == "Gather" and node.input[0] in inits:
-            if len(inits[node.input[0]].dims) == 2 and inits[node.input[0]].dims[0] > 64:
-                targets[node.input[0]] = 0  # [vocab, dim]: a scale per row
+        weight = inits.get(node.input[1]) if node.op_type == "MatMul" else None
+        if weight is not None and len(weight.dims) == 2:
+            targets[weight.name] = 1  # [in, out]: a scale per output column
+        table = inits.get(node.input[0]) if node.op_type == "Gather" else None
+        if table is not None and len(table.dims) == 2 and table.dims[0] > 64:
+            targets[table.name] = 0  # [vocab, dim]: a scale per row
     new_inits = []
     new_nodes = []
     for init in graph.initializer:
@@ -151,9 +151,16 @@ def _compare(model: BertEncoder, onnx_file: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--base", type=Path, required=True)
-    ap.add_argument("--weights", type=Path, default=None, help="a checkpoint.pt or final.pt; none: the base model")
+    ap.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="a checkpoint.pt or final.pt; none: the base model",
+    )
     ap.add_argument("--layers", type=int, default=None)
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args(argv)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import email.parser
-import io
 import json
 import re
 import shutil
@@ -120,9 +119,10 @@ def fetch_pypi(name: str, tmp: Path) -> tuple[str, str, Path]:
         licence = meta.get("License-Expression") or ""
         if not licence or len(licence) > 80:
             classifiers = [c for c in meta.get_all("Classifier", []) if "License ::" in c]
-            licence = "; ".join(c.split("::")[-1].strip() for c in classifiers) or (
-                meta.get("License") or ""
-            )[:80]
+            licence = (
+                "; ".join(c.split("::")[-1].strip() for c in classifiers)
+                or (meta.get("License") or "")[:80]
+            )
     return version, licence, out
 
 
@@ -209,7 +209,9 @@ def _record(key: str, entry: dict[str, object]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--lang", nargs="*", default=None)
     ap.add_argument("--packages", type=Path, default=HERE / "packages.json")
     a = ap.parse_args(argv)

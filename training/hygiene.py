@@ -23,9 +23,7 @@ from pathlib import Path
 # the corpora; a test checks that each of them is named here). Names are
 # compared normalised: lower case, "-", "_" and "." the same, npm scopes kept.
 BENCHMARK_PACKAGES: dict[str, frozenset[str]] = {
-    "python": frozenset(
-        {"requests", "jinja2", "click", "flask", "httpx", "attrs", "werkzeug"}
-    ),
+    "python": frozenset({"requests", "jinja2", "click", "flask", "httpx", "attrs", "werkzeug"}),
     "javascript": frozenset({"axios", "commander", "ws", "express"}),
     "typescript": frozenset({"zod", "rxjs", "@tanstack/query-core", "immer"}),
     "go": frozenset(
@@ -68,6 +66,19 @@ def is_benchmark_package(name: str) -> bool:
     return norm_name(name) in _BLOCKED
 
 
+def is_benchmark_folder(folder: str) -> bool:
+    """True for a fetched package folder `<name>-<version>` of a benchmark package."""
+
+    def flat(text: str) -> str:  # "@tanstack/query-core" and "_tanstack_query-core" alike
+        return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+    name = flat(folder)
+    return any(
+        name.startswith(flat(blocked) + "-") and name[len(flat(blocked)) + 1 :][:1].isdigit()
+        for blocked in _BLOCKED
+    )
+
+
 def is_vendored(rel_path: str) -> bool:
     return any(part.lower() in VENDOR_PARTS for part in Path(rel_path).parts[:-1])
 
@@ -102,9 +113,7 @@ class ContentFilter:
             for bench in sorted(p for p in bench_root.iterdir() if p.is_dir()):
                 qfile = bench / "queries.json"
                 if qfile.is_file():
-                    queries.update(
-                        query_key(q["query"]) for q in json.loads(qfile.read_text())
-                    )
+                    queries.update(query_key(q["query"]) for q in json.loads(qfile.read_text()))
                 for path in sorted((bench / "corpus").rglob("*")):
                     if path.is_file():
                         text = path.read_text(encoding="utf-8", errors="replace")

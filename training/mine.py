@@ -33,7 +33,7 @@ from pathlib import Path
 
 from cidx.chunking import Chunk, chunk_file
 from cidx.representation import dense_text
-from training.hygiene import ContentFilter, is_benchmark_package, is_vendored
+from training.hygiene import ContentFilter, is_benchmark_folder, is_vendored
 
 HERE = Path(__file__).parent
 CACHE = HERE / ".cache"
@@ -112,7 +112,11 @@ def python_doc(text: str) -> tuple[str, list[str]] | None:
     except (SyntaxError, ValueError):
         return None
     node = next(
-        (n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)),
+        (
+            n
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        ),
         None,
     )
     if node is None or not node.body:
@@ -139,7 +143,7 @@ _JSDOC = re.compile(r"/\*\*(?!/)(.*?)\*/", re.S)
 def jsdoc(text: str) -> tuple[str, list[str]] | None:
     """(the JSDoc block above the definition, the chunk with every JSDoc block removed)."""
     m = _JSDOC.search(text)
-    if m is None or text[: m.start()].strip(" \t\n") and not _only_comments(text[: m.start()]):
+    if m is None or (text[: m.start()].strip(" \t\n") and not _only_comments(text[: m.start()])):
         return None
     body = m.group(1)
     doc = "\n".join(re.sub(r"^\s*\*\s?", "", line) for line in body.split("\n"))
@@ -283,9 +287,11 @@ def hygiene(pairs: Iterable[Pair], content: ContentFilter) -> tuple[list[Pair], 
     kept: list[Pair] = []
     dropped: Counter[str] = Counter()
     for pair in pairs:
-        if is_benchmark_package(pair.package.rsplit("-", 1)[0]):
+        if is_benchmark_folder(pair.package):
             dropped["benchmark package"] += 1
-        elif content.contaminated(pair.query if pair.source == "doc" else "", pair.code.split("\n")):
+        elif content.contaminated(
+            pair.query if pair.source == "doc" else "", pair.code.split("\n")
+        ):
             dropped["benchmark content"] += 1
         else:
             kept.append(pair)
@@ -293,7 +299,9 @@ def hygiene(pairs: Iterable[Pair], content: ContentFilter) -> tuple[list[Pair], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--src", type=Path, default=CACHE / "src")
     ap.add_argument("--bench", type=Path, default=BENCH)
     ap.add_argument("--out", type=Path, default=PAIRS)
@@ -341,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
                 "name_pairs": counts[pkg_dir.name]["name"],
             })  # fmt: skip
     refused = sorted(
-        f"{e['language']}:{e['name']} ({e['status']})" for e in fetched.values() if e.get("status") != "ok"
+        f"{e['language']}:{e['name']} ({e['status']})"
+        for e in fetched.values()
+        if e.get("status") != "ok"
     )
     manifest = {
         "seed": SEED,

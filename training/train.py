@@ -49,7 +49,9 @@ def tokenizer() -> Any:
     return BertWordPieceTokenizer(str(VOCAB), lowercase=True)
 
 
-def encode(tok: Any, texts: list[str], max_len: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+def encode(
+    tok: Any, texts: list[str], max_len: int, device: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     tok.enable_truncation(max_len)
     tok.no_padding()
     ids = [e.ids for e in tok.encode_batch(texts)]
@@ -153,7 +155,9 @@ def evaluate(model: BertEncoder, tok: Any, pairs: list[dict[str, str]], device: 
             cs.append(embed(model, *encode(tok, [p["code"] for p in chunk], CODE_MAX, device)))
         sims = torch.cat(qs) @ torch.cat(cs).T
         ranks = (sims > sims.diag()[:, None]).sum(1) + 1
-        out[lang] = float(torch.where(ranks <= 10, 1.0 / ranks, torch.zeros_like(ranks, dtype=torch.float)).mean())
+        out[lang] = float(
+            torch.where(ranks <= 10, 1.0 / ranks, torch.zeros_like(ranks, dtype=torch.float)).mean()
+        )
     model.train()
     out["mean"] = sum(out.values()) / max(len(out), 1)
     return out
@@ -166,8 +170,12 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", type=Path, required=True, help="folder with config.json + model.safetensors")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--base", type=Path, required=True, help="folder with config.json + model.safetensors"
+    )
     ap.add_argument("--pairs", type=Path, default=HERE / ".cache" / "pairs")
     ap.add_argument("--out", type=Path, default=HERE / ".cache" / "run")
     ap.add_argument("--steps", type=int, default=600)
@@ -175,8 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=8e-5)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--layers", type=int, default=None, help="keep only the first N layers")
-    ap.add_argument("--freeze-layers", type=int, default=3,
-                    help="train neither the embeddings nor the first N layers (faster on a CPU)")
+    ap.add_argument(
+        "--freeze-layers",
+        type=int,
+        default=3,
+        help="train neither the embeddings nor the first N layers (faster on a CPU)",
+    )
     ap.add_argument("--save-every", type=int, default=20)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--threads", type=int, default=None)
@@ -195,14 +207,15 @@ def main(argv: list[str] | None = None) -> int:
     steps = min(a.steps, len(batches))
 
     model = load_pretrained(a.base, a.layers).to(device)
-    frozen = [model.embeddings] + list(model.encoder.layer[: a.freeze_layers])
+    frozen = [model.embeddings, *model.encoder.layer[: a.freeze_layers]]
     for module in frozen:
         for p in module.parameters():
             p.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / a.warmup) * max(0.0, (steps - s) / max(1, steps - a.warmup))
+        opt,
+        lambda s: min(1.0, (s + 1) / a.warmup) * max(0.0, (steps - s) / max(1, steps - a.warmup)),
     )
     ckpt = a.out / "checkpoint.pt"
     log_file = a.out / "log.jsonl"
@@ -249,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         opt.zero_grad(set_to_none=True)
         step += 1
         seconds += time.perf_counter() - started
-        record: dict[str, Any] = {"step": step, "loss": round(float(loss), 4),
+        record: dict[str, Any] = {"step": step, "loss": round(loss.item(), 4),
                                   "lr": sched.get_last_lr()[0], "seconds": round(seconds, 1)}  # fmt: skip
         if step % a.eval_every == 0 or step == steps:
             record["val_mrr"] = evaluate(model, tok, val, device)
