@@ -127,6 +127,15 @@ def make_batches(pairs: list[dict[str, str]], batch: int, seed: int) -> list[lis
     return ordered
 
 
+def used_by_package(pairs: list[dict[str, str]], batches: list[list[int]]) -> dict[str, int]:
+    """How many pairs of each package the steps actually trained on."""
+    counts: dict[str, int] = defaultdict(int)
+    for batch in batches:
+        for i in batch:
+            counts[f"{pairs[i]['language']}:{pairs[i]['package']}"] += 1
+    return dict(sorted(counts.items()))
+
+
 def contrastive_loss(q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     logits = SCALE * q @ c.T
     labels = torch.arange(len(q), device=q.device)
@@ -276,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                          "scheduler": sched.state_dict(), "step": step, "seconds": seconds,
                          "torch_rng": torch.get_rng_state()})  # fmt: skip
     run["train_seconds"] = round(seconds, 1)
+    run["pairs_used_by_package"] = used_by_package(train, batches[:steps])
     run_file.write_text(json.dumps(run, indent=1) + "\n")
     torch.save(model.state_dict(), a.out / "final.pt")
     return 0
