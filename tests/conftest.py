@@ -98,6 +98,10 @@ class CliResult:
     def json(self) -> Any:
         return json.loads(self.stdout)
 
+    def results(self) -> Any:
+        """The results of a `cidx query --json`."""
+        return self.json()["results"]
+
 
 def cidx_cmd() -> list[str]:
     return [sys.executable, "-m", "cidx"]

@@ -79,15 +79,22 @@ def fetch(
 
 
 class Served:
-    """One `cidx serve` process and where it listens."""
+    """One `cidx serve` process, where it listens and the token it wants."""
 
     def __init__(self, root: Path, proc: subprocess.Popen[bytes], log: Path, token: str | None):
         self.root = root
         self.paths = ProjectPaths(root)
         self.proc = proc
         self.log_path = log
+        # The token given on the command line, else the one the server made
+        # (read from serve.json, as clients do).
         self.token = token
         self.url = ""
+        self.info: dict[str, Any] = {}
+
+    @property
+    def info_file(self) -> Path:
+        return self.paths.index_dir / http_api.INFO_FILE_NAME
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -100,7 +107,6 @@ class Served:
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
-        info = self.paths.index_dir / "serve.json"
         while True:
             assert self.proc.poll() is None, (
                 f"cidx serve exited {self.proc.returncode}:\n{self.log()}"
@@ -108,12 +114,15 @@ class Served:
             assert time.monotonic() < deadline, f"cidx serve never became healthy:\n{self.log()}"
             if not self.url:
                 try:
-                    data = json.loads(info.read_text(encoding="utf-8"))
+                    data = json.loads(self.info_file.read_text(encoding="utf-8"))
                 except (OSError, ValueError):
                     time.sleep(0.05)
                     continue
                 if data.get("pid") == self.proc.pid:
+                    self.info = data
                     self.url = data["url"]
+                    if self.token is None:
+                        self.token = data["token"]
                 continue
             if self.get("/healthz").status == 200:
                 return
@@ -133,7 +142,7 @@ class Served:
     def assert_stopped_cleanly(self) -> None:
         code = self.stop()
         assert code == 0, self.log()
-        assert not (self.paths.index_dir / "serve.json").exists()
+        assert not self.info_file.exists()
         assert not self.paths.socket_path.exists()
         assert not self.paths.owner_info.exists()
         assert "Traceback" not in self.log(), self.log()

@@ -38,11 +38,13 @@ def test_query_from_a_subfolder_of_a_git_repo_uses_the_repo_root(proj: Path) -> 
     )
     assert (proj / ".code-indexer").is_dir()
     assert not (proj / "src" / "auth" / ".code-indexer").exists()
-    assert out.json()[0]["path"] == "src/auth/tokens.py"
+    assert out.json()["results"][0]["path"] == "src/auth/tokens.py"
 
 
 def test_json_results_have_the_documented_fields(proj: Path) -> None:
-    results = run_cidx(["query", "verify token", "--json"], proj).json()
+    answer = run_cidx(["query", "verify token", "--json"], proj).json()
+    assert answer["query"] == "verify token" and answer["root"] == str(proj)
+    results = answer["results"]
     assert isinstance(results, list) and results
     top = results[0]
     assert set(top) >= {"path", "start_line", "end_line", "score", "language", "symbol", "text"}
@@ -69,7 +71,8 @@ def test_batch_prints_one_json_line_per_query_in_order(proj: Path, tmp_path: Pat
 
 def test_filters_and_modes(proj: Path) -> None:
     def paths(*args: str) -> list[str]:
-        return [r["path"] for r in run_cidx(["query", "function", "--json", *args], proj).json()]
+        answer = run_cidx(["query", "function", "--json", *args], proj).json()
+        return [r["path"] for r in answer["results"]]
 
     assert set(paths("--path", "*.ts")) == {"web/app.ts"}
     assert set(paths("--path", "src/")) <= {"src/uploads/retry.py", "src/auth/tokens.py"}
@@ -78,18 +81,18 @@ def test_filters_and_modes(proj: Path) -> None:
     assert paths("--path", "nothing/*.go") == []
     for mode in ("hybrid", "semantic", "keyword"):
         top = run_cidx(["query", "verify_token", "--mode", mode, "--json", "-n", "1"], proj).json()
-        assert top[0]["symbol"] == "verify_token", mode
+        assert top["results"][0]["symbol"] == "verify_token", mode
 
 
 def test_min_score_drops_weak_results(proj: Path) -> None:
     everything = run_cidx(
         ["query", "retry failed uploads", "--json", "--mode", "semantic"], proj
-    ).json()
+    ).json()["results"]
     cut = everything[1]["score"]
     kept = run_cidx(
         ["query", "retry failed uploads", "--json", "--mode", "semantic", "--min-score", str(cut)],
         proj,
-    ).json()
+    ).json()["results"]
     assert kept and all(r["score"] >= cut for r in kept)
     assert len(kept) < len(everything)
 
@@ -99,10 +102,10 @@ def test_min_score_drops_weak_results(proj: Path) -> None:
     [
         (["query"], "Give the text to search for"),
         (["query", "   "], "Give the text to search for"),
-        (["query", "x", "--mode", "fuzzy"], "Unknown --mode 'fuzzy'"),
+        (["query", "x", "--mode", "fuzzy"], "--mode must be one of hybrid, semantic, keyword"),
         (["query", "x", "--limit", "0"], "--limit must be between 1"),
-        (["query", "x", "--lang", "klingon"], "No indexed file is in language 'klingon'"),
-        (["query", "x", "--path", "\\"], "Cannot use the path glob"),
+        (["query", "x", "--lang", "klingon"], "Unknown language 'klingon'"),
+        (["query", "x", "--path", "\\"], "--path has a glob that cannot be used"),
         (["init", "--max-file-size", "lots"], "Cannot read the size 'lots'"),
         (["index", "/"], "'/' is outside the project"),
         (["index", "--clear", "src"], "--clear rebuilds the whole index"),

@@ -62,7 +62,7 @@ def test_copies_fold_into_the_source_definition(tmp_path: Path) -> None:
         results = run_cidx(
             ["query", "convert a schema to JSON schema", "--json", "-n", "3", "--mode", mode],
             root,
-        ).json()
+        ).json()["results"]
         first = results[0]
         assert (first["path"], first["symbol"]) == ("src/v4/json-schema.ts", "toJSONSchema"), mode
         also = {a["path"] for a in first["also"]}
@@ -95,7 +95,7 @@ def test_same_names_in_unrelated_files_are_not_folded(tmp_path: Path) -> None:
             "  const flags = argv.filter((a) => a.startsWith('--'));\n  return toOptions(flags);\n}\n",
         },
     )
-    results = run_cidx(["query", "parse", "--json", "-n", "5"], root).json()
+    results = run_cidx(["query", "parse", "--json", "-n", "5"], root).json()["results"]
     assert sorted(r["path"] for r in results if r["symbol"] == "parse") == [
         "src/cli.ts",
         "src/http.ts",

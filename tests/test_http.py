@@ -1,9 +1,10 @@
 """`cidx serve --http`: one real owner process answering real HTTP.
 
-The tests here share one server (started once per module, on port 0, found
-through `.code-indexer/serve.json`) over a small project; the token,
-periodic and refusal cases, and the in-process failure cases, are in
-`test_http_guard.py`.
+The tests here share one server (started once per module on loopback, port
+0, with no token given: URL and the token it made are read from
+`.code-indexer/serve.json`, as clients do) over a small project; a given
+token, periodic mode, refusals, and the in-process cases (failures, slow
+clients, drain on stop) are in `test_http_guard.py`.
 """
 
 from __future__ import annotations
@@ -11,18 +12,26 @@ from __future__ import annotations
 import json
 import math
 import re
+import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
-from cidx.metrics import CONTENT_TYPE, Metrics
+from cidx import http_api
+from cidx.metrics import Metrics
 from tests.conftest import run_cidx, write_files
-from tests.http_kit import PROJECT, Served, start_serve
+from tests.http_kit import PROJECT, Served, fetch, start_serve
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +65,40 @@ def _batch(root: Path, queries: list[str], *flags: str) -> list[dict[str, Any]]:
 # -- the shared server ---------------------------------------------------------
 
 
-def test_serve_json_names_the_bound_url(served: Served) -> None:
-    data = json.loads((served.paths.index_dir / "serve.json").read_text(encoding="utf-8"))
+def test_serve_json_names_the_url_and_the_token_for_the_owner_only(served: Served) -> None:
+    info_file = served.info_file
+    data = json.loads(info_file.read_text(encoding="utf-8"))
+    assert set(data) == {"url", "pid", "token"}
     assert data["pid"] == served.proc.pid
     assert re.fullmatch(r"http://127\.0\.0\.1:[1-9][0-9]*", data["url"])
-    assert f"HTTP API listening on {data['url']}" in served.log()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", data["token"])  # 256 bits, URL-safe
+    assert info_file.stat().st_mode & 0o777 == http_api.INFO_FILE_MODE == 0o600
+    assert not list(info_file.parent.glob(".serve.json.*"))  # no temporary file left
+    # The owner's log shows a ready-to-use command with the token it made.
+    hint = (
+        f"HTTP API listening on {data['url']} with a token made for this run (also in "
+        f"{info_file}): curl -H 'Authorization: Bearer {data['token']}' "
+        f"'{data['url']}/search?q=TEXT'"
+    )
+    assert hint in served.log()
+
+
+def test_loopback_needs_the_token_too(served: Served) -> None:
+    # Any local user can reach loopback: without the token from serve.json
+    # (which only the owner can read) nothing is answered, not even a 404.
+    for path in ("/healthz", "/metrics", "/search?q=retry", "/nope"):
+        reply = fetch(served.url, path)
+        assert reply.status == 401, path
+        assert reply.headers["WWW-Authenticate"] == 'Bearer realm="cidx"'
+        assert "serve.json" in reply.json()["error"]
+        wrong = fetch(served.url, path, headers={"Authorization": "Bearer not-the-token"})
+        assert wrong.status == 401, path
+        assert "wrong" in wrong.json()["error"]
+    # With the token from serve.json, the same requests are answered.
+    token = json.loads(served.info_file.read_text(encoding="utf-8"))["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert fetch(served.url, "/healthz", headers=headers).status == 200
+    assert fetch(served.url, "/search", {"q": "retry"}, headers=headers).json()["results"]
 
 
 def test_healthz_reports_a_healthy_watcher(served: Served) -> None:
@@ -132,7 +170,8 @@ def _check_exposition(text: str) -> set[str]:
 def test_metrics_are_strict_prometheus_text(served: Served) -> None:
     reply = served.get("/metrics")
     assert reply.status == 200
-    assert reply.headers["Content-Type"] == CONTENT_TYPE
+    # Prometheus text unless the scraper asks for OpenMetrics (below).
+    assert reply.headers["Content-Type"] == PROMETHEUS_TEXT
     text = reply.body.decode("utf-8")
     declared = _check_exposition(text)
     assert declared == {i.name for i in Metrics().instruments()}
@@ -170,6 +209,24 @@ def test_metrics_are_strict_prometheus_text(served: Served) -> None:
     assert after["cidx_syncs_total"] >= 1
 
 
+def test_metrics_in_openmetrics_when_asked(served: Served) -> None:
+    accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+    reply = served.get("/metrics", headers={"Accept": accept})
+    assert reply.status == 200
+    assert reply.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    text = reply.body.decode("utf-8")
+    assert text.endswith("# EOF\n")
+    families = {f.name: f for f in openmetrics_families(text)}
+    # OpenMetrics names a counter's family without `_total`; its sample keeps it.
+    names = {
+        i.name.removesuffix("_total") if i.name.endswith("_total") else i.name
+        for i in Metrics().instruments()
+    }
+    assert set(families) == names
+    (sample,) = families["cidx_syncs"].samples
+    assert sample.name == "cidx_syncs_total" and sample.value >= 1
+
+
 def test_metrics_agree_with_status(served: Served) -> None:
     assert served.get("/healthz").json()["queue_depth"] == 0
     status = run_cidx(["status", "--json"], served.root).json()
@@ -189,6 +246,7 @@ def test_search_answers_exactly_like_a_batch_line(served: Served) -> None:
         assert reply.status == 200
         got.append(reply.json())
     assert got == expected
+    assert got[0]["root"] == str(served.root)
     assert got[0]["results"][0]["path"] == "src/uploads/retry.py"
     assert list(got[0]["results"][0]) == [
         "path",
@@ -246,9 +304,13 @@ def test_search_filters(served: Served) -> None:
         ({"q": "x", "limit": "1.5"}, "limit must be a whole number"),
         ({"q": "x", "limit": "0"}, "limit must be between 1 and 1000, not 0"),
         ({"q": "x", "limit": "5000"}, "limit must be between 1 and 1000, not 5000"),
-        ({"q": "x", "mode": "fuzzy"}, "Unknown mode 'fuzzy'. Use one of: hybrid, semantic"),
-        ({"q": "x", "lang": "cobol"}, "No indexed file is in language 'cobol'"),
-        ({"q": "x", "path": ""}, "A path parameter is empty"),
+        ({"q": "x", "mode": "fuzzy"}, "mode must be one of hybrid, semantic, keyword, not 'fuzzy'"),
+        ({"q": "x", "lang": "cobol"}, "Unknown language 'cobol'. Languages in this index:"),
+        ({"q": "x", "path": ""}, "path has an empty glob"),
+        ({"q": "x", "lang": " "}, "lang has an empty value"),
+        ({"q": "x", "min_score": "nan"}, "min_score must be a number, not nan"),
+        # Checked by the search, named as /search names the parameter.
+        ({"q": "x", "path": "["}, "path has a glob that cannot be used, '['"),
         ({"q": "x", "min_score": "high"}, "min_score must be a number"),
         ({"q": "x", "query": "y"}, "Unknown parameter 'query'"),
         ({"q": ["a", "b"]}, "Give q once"),
@@ -277,12 +339,34 @@ def test_unknown_paths_and_methods(served: Served) -> None:
         assert reply.headers["Allow"] == "GET"
         assert "GET only" in reply.json()["error"]
     head = served.get("/healthz", method="HEAD")
-    assert head.status == 405 and head.body == b""
-    # A malformed request gets JSON too, not http.server's HTML page.
+    assert head.status == 405 and head.body == b"" and head.headers["Allow"] == "GET"
+    # A method HTTP does not define is 501, in JSON too.
     reply = served.get("/healthz", method="BREW")
-    assert reply.status == 501 and "error" in reply.json()
+    assert reply.status == 501 and "BREW" in reply.json()["error"]
+    # So is an answer to bytes that are not HTTP at all, never plain text or HTML.
+    for garbage in (b"NOT HTTP\r\n\r\n", b"GET /healthz HTTP/1.1\r\nNo colon here\r\n\r\n"):
+        status, headers, body = _raw(served, garbage)
+        assert status == 400, body
+        assert headers["content-type"] == "application/json"
+        assert "error" in json.loads(body)
     # The server survived all of it.
     assert served.get("/healthz").status == 200
+    assert "Traceback" not in served.log()
+
+
+def _raw(served: Served, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are; the status, headers and body of the answer."""
+    parts = urlsplit(served.url)
+    assert parts.hostname is not None and parts.port is not None
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
+    return int(status_line.split()[1]), headers, body
 
 
 def test_an_edit_is_searchable_within_seconds(served: Served) -> None:

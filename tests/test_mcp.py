@@ -218,7 +218,7 @@ def test_tools_are_listed_with_annotations_and_bad_arguments_are_refused(
             assert schema["required"] == ["query"]
             assert set(schema["properties"]) == {"query", "limit", "paths", "language", "mode"}
             assert schema["properties"]["limit"]["minimum"] == 1
-            assert schema["properties"]["limit"]["maximum"] == 100
+            assert schema["properties"]["limit"]["maximum"] == 1000
             output = tools["search"].output_schema or {}
             hit = output["$defs"]["SearchHit"]
             assert set(hit["properties"]) == {
@@ -239,8 +239,8 @@ def test_tools_are_listed_with_annotations_and_bad_arguments_are_refused(
             assert "limit" in message and "valid integer" in message and "'ten'" in message
             message = await server.error("search", {"query": "upload", "limit": 0})
             assert "limit" in message and "greater than or equal to 1" in message
-            message = await server.error("search", {"query": "upload", "limit": 101})
-            assert "limit" in message and "less than or equal to 100" in message
+            message = await server.error("search", {"query": "upload", "limit": 1001})
+            assert "limit" in message and "less than or equal to 1000" in message
             message = await server.error("search", {"query": "upload", "mode": "fuzzy"})
             assert "mode" in message and "'hybrid', 'semantic' or 'keyword'" in message
             message = await server.error("search", {"query": "   "})

@@ -49,7 +49,9 @@ def test_an_index_of_another_model_is_rebuilt_with_a_note(tmp_path: Path) -> Non
     assert not paths.collection_dir(old).exists()  # no vectors of two models side by side
     status = run_cidx(["status", "--json"], root).json()
     assert status["model"] == model_id(128) and status["points"] == status["chunks"] > 0
-    results = run_cidx(["query", "retry failed uploads", "--json", "-n", "1"], root).json()
+    results = run_cidx(["query", "retry failed uploads", "--json", "-n", "1"], root).json()[
+        "results"
+    ]
     assert results[0]["symbol"] == "retry_failed_uploads"
 
     again = run_cidx(["index"], root)

@@ -78,7 +78,7 @@ def test_commands_meet_a_busy_owner(deep_root: Path) -> None:
         found = run_cidx(
             ["query", "upload retry", "--no-sync", "--json", "-n", "3"], deep_root
         ).json()
-        assert isinstance(found, list)
+        assert isinstance(found["results"], list)
 
         # A second index waits (saying so), then runs after the first.
         second = run_cidx(["index", "--json"], deep_root)
@@ -134,7 +134,7 @@ def test_stale_socket_and_owner_record_are_ignored(tmp_path: Path) -> None:
     dead.wait()
     paths.owner_info.write_text(json.dumps({"pid": dead.pid, "kind": "watch", "started_at": 0}))
     out = run_cidx(["query", "alpha", "--json", "--no-wait"], root)
-    assert out.json()[0]["symbol"] == "alpha"
+    assert out.results()[0]["symbol"] == "alpha"
     assert not paths.socket_path.exists()
     status = run_cidx(["status", "--json"], root).json()
     assert status["owner_kind"] in (None, "status")
@@ -149,8 +149,21 @@ def test_lock_is_exclusive_within_and_across_processes(tmp_path: Path) -> None:
     first.acquire()
     second = OwnerLock(paths, "test")
     assert not second.try_acquire()
-    with pytest.raises(LockBusyError, match="in use by `cidx test`"):
-        second.acquire(wait=False)
+    from cidx import service
+
+    with (
+        pytest.raises(LockBusyError, match=r"busy: `cidx test` .* without --no-wait"),
+        service.open_index(tmp_path, kind="x", wait=service.NO_WAIT),
+    ):
+        pass
+    told: list[object] = []
+    waited = service.WaitPolicy(timeout=0.3, on_wait=told.append)
+    with (
+        pytest.raises(LockBusyError, match=r"Gave up after waiting 0.3 s for `cidx test`"),
+        service.open_index(tmp_path, kind="x", wait=waited),
+    ):
+        pass
+    assert len(told) == 1  # told once who is being waited for
     child = subprocess.run(
         [
             sys.executable,

@@ -100,7 +100,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     write_files(root, FILES)
     paths = ProjectPaths(root)
     lock = OwnerLock(paths, "test")
-    lock.acquire(timeout=30)
+    lock.acquire()
     eng, _ = Engine.open(paths)
     try:
         eng.sync()
@@ -276,7 +276,13 @@ def test_language_filter_by_name_or_extension(engine: Engine, mode: str) -> None
         engine, "upload attempts", mode=mode, languages=("python",), paths=("tests/",), limit=50
     )
     assert {r.path for r in both} == {"tests/test_uploads.py"}
-    with pytest.raises(UsageError, match="No indexed file is in language 'cobol'"):
+    # Aliases and families: "TypeScript" covers .tsx too, "rs"/"golang" are known names.
+    assert {r.language for r in search(engine, "render", mode=mode, languages=("TypeScript",))} <= {
+        "typescript",
+        "tsx",
+    }
+    assert search(engine, "config file", mode=mode, languages=("rust", "golang")) == []
+    with pytest.raises(UsageError, match=r"Unknown language 'cobol'.*markdown, python, typescript"):
         search(engine, "config file", mode=mode, languages=("cobol",))
 
 
@@ -327,7 +333,7 @@ def test_cli_default_mode_is_hybrid_with_scores_from_0_to_1(tmp_path: Path) -> N
     root = tmp_path / "cli"
     root.mkdir()
     write_files(root, {k: v for k, v in FILES.items() if k.startswith("src/")})
-    results = run_cidx(["query", "retry failed upload", "--json", "-n", "3"], root).json()
+    results = run_cidx(["query", "retry failed upload", "--json", "-n", "3"], root).results()
     assert [set(r) for r in results] == [
         {"path", "start_line", "end_line", "score", "language", "symbol", "kind", "text", "also"}
     ] * 3
@@ -335,9 +341,9 @@ def test_cli_default_mode_is_hybrid_with_scores_from_0_to_1(tmp_path: Path) -> N
     assert all(0.0 <= r["score"] <= 1.0 for r in results)
     hybrid = run_cidx(
         ["query", "retry failed upload", "--json", "-n", "3", "--mode", "hybrid"], root
-    ).json()
+    ).results()
     assert hybrid == results
     keyword = run_cidx(
         ["query", "retry failed upload", "--json", "-n", "3", "--mode", "keyword"], root
-    ).json()
+    ).results()
     assert keyword[0]["score"] > 1.0

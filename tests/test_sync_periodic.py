@@ -50,7 +50,8 @@ def test_once_logs_one_cycle_with_its_figures(proj: Path) -> None:
     assert "cycle 1:" in log_file.read_text()
     human = run_cidx(["sync", "--once"], proj)
     assert (
-        "cycle 1: scanned 6, added 0, modified 0, deleted 0, embedded 0, reused 0" in human.stderr
+        "cycle 1: 6 files scanned, 0 added, 0 modified, 0 deleted, 0 skipped; chunks: 0 embedded, 0 from cache"
+        in human.stderr
     )
 
 
@@ -72,7 +73,7 @@ def test_interval_picks_up_changes_each_cycle(proj: Path, tmp_path: Path) -> Non
             )
             # Queries through the periodic owner sync first, so they are fresh too.
             write_files(proj, {"src/later.py": "def arrived_even_later():\n    return 2\n"})
-            hits = run_cidx(["query", "arrived even later", "--json", "-n", "1"], proj).json()
+            hits = run_cidx(["query", "arrived even later", "--json", "-n", "1"], proj).results()
             assert hits[0]["path"] == "src/later.py"
         finally:
             proc.send_signal(signal.SIGTERM)

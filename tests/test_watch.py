@@ -123,7 +123,7 @@ def test_edit_create_delete_rename(started: list[Watcher], proj: Path, tmp_path:
     (proj / "src/m02.py").rename(proj / "src/renamed.py")
     status = w.settle()
     assert status.files == 14
-    hits = run_cidx(["query", "freshly written function", "--json", "-n", "1"], proj).json()
+    hits = run_cidx(["query", "freshly written function", "--json", "-n", "1"], proj).results()
     assert hits[0]["path"] == "src/new_module.py"
     # The rename re-embedded nothing.
     batches = [e for e in w.events() if "changed paths" in e["message"]]
@@ -158,10 +158,12 @@ def test_ignore_file_edits_apply_live(started: list[Watcher], proj: Path, tmp_pa
     assert w.status().files == 15  # app.log is ignored
     (proj / ".gitignore").write_text("# nothing ignored\n")  # un-ignore *.log
     assert w.settle().files == 16
-    assert run_cidx(["query", "upload failed", "--path", "*.log", "--json"], proj).json()
+    assert run_cidx(["query", "upload failed", "--path", "*.log", "--json"], proj).results()
     write_files(proj, {"notes/.cidxignore": "*.txt\n"})  # a nested ignore file
     assert w.settle().files == 16  # + notes/.cidxignore, - notes/todo.txt
-    assert run_cidx(["query", "write docs", "--path", "notes/*.txt", "--json"], proj).json() == []
+    assert (
+        run_cidx(["query", "write docs", "--path", "notes/*.txt", "--json"], proj).results() == []
+    )
     _stop_and_compare(w, tmp_path)
 
 

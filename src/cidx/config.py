@@ -133,5 +133,5 @@ def _migrate(raw: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def save_config(paths: ProjectPaths, config: Config) -> None:
     """Write config.json atomically, so a crash leaves the old or the new file."""
-    paths.index_dir.mkdir(parents=True, exist_ok=True)
+    paths.create_index_dir()
     write_atomic(paths.config_file, config.model_dump_json(indent=2) + "\n")

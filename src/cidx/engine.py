@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from cidx.chunking import CHUNKER_VERSION
 from cidx.config import Config, collection_name, load_config, new_config, save_config
 from cidx.embedding import embedding_settings, model_id
+from cidx.errors import UsageError
 from cidx.fsutil import disk_usage
 from cidx.ignore import IgnoreRules
 from cidx.messages import (
@@ -212,29 +213,31 @@ class Engine:
 
     def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary:
         """What `cidx index` and the owner's "index" request do: a full sync, a
-        rebuild (`clear`), or a sync of just `request.paths`.
+        rebuild (`clear`), or a sync of just `request.paths` (widened by the
+        indexer when an ignore file is among them).
 
-        A changed ignore file can change what is indexed anywhere below it,
-        and only a full sync reads every ignore file again: one among the
-        paths makes this a full sync (`summary.scoped` is then False).
+        UsageError when none of the paths exists or was ever indexed: a typo
+        would otherwise sync nothing without a word.
         """
         if request.clear or not request.paths:
             return self.sync(clear=request.clear, progress=progress)
-        # The ignore rules are read under the write lock, as every sync reads them.
         with self.write_lock:
-            affects_rules = [p for p in request.paths if self.rules.notify_changed(p)]
-            if affects_rules:
-                return self.sync(progress=progress)
-            # A typo would otherwise sync nothing without a word.
             absent = [p for p in request.paths if not os.path.lexists(self.paths.root / p)]
             known = self.db.files(absent) if absent else {}
             summary = self.sync(paths=request.paths, progress=progress)
-        summary.scoped = True
-        for rel in absent:
-            if not any(p == rel or p.startswith(rel + "/") for p in known):
-                summary.warnings.append(
-                    FileIssue(rel, "not_found", "no such file or folder, and nothing indexed there")
-                )
+        missing = [
+            rel for rel in absent if not any(p == rel or p.startswith(rel + "/") for p in known)
+        ]
+        if missing and len(missing) == len(request.paths):
+            listing = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+            raise UsageError(
+                f"Nothing to index: {listing} does not exist in {self.paths.root}, and nothing "
+                "is indexed there. Check the path (it is relative to the current folder)."
+            )
+        for rel in missing:
+            summary.warnings.append(
+                FileIssue(rel, "not_found", "no such file or folder, and nothing indexed there")
+            )
         return summary
 
     def _read_sizes(self) -> None:

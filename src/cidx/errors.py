@@ -9,9 +9,12 @@ anything else that escapes keeps its traceback, because it is a bug.
     ├── StateError           state.db unreadable or from a newer cidx
     ├── ModelError           the bundled model is missing or corrupt
     ├── StoreError           the vector store refused an operation
-    ├── LockBusyError        another process owns the index (with --no-wait)
+    ├── LockBusyError        another process owns the index (--no-wait, --wait-timeout)
     ├── OwnerError           the owner process failed or went away mid-request
+    ├── AccessError          no permission to create or write the index
+    ├── NoIndexError         a read-only command found no index to read
     └── UsageError           a value the user passed cannot be used
+        └── InvalidQuery     one field of a query is out of bounds (names the field)
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class ExitCode(IntEnum):
     STORE = 6
     BUSY = 7
     OWNER = 8
+    ACCESS = 9
+    NO_INDEX = 10
     INTERRUPTED = 130
 
 
@@ -68,12 +73,38 @@ class OwnerError(CidxError):
     exit_code = ExitCode.OWNER
 
 
+class AccessError(CidxError):
+    exit_code = ExitCode.ACCESS
+
+
+class NoIndexError(CidxError):
+    exit_code = ExitCode.NO_INDEX
+
+
 class UsageError(CidxError):
     exit_code = ExitCode.USAGE
 
 
+class InvalidQuery(UsageError):
+    """A query field the user gave is out of bounds.
+
+    `field` is the field of `QueryRequest` ("limit", "paths", ...) and
+    `problem` the rest of the sentence ("must be between 1 and 1000, not 0"),
+    so each front end can name the field its own way (`--limit`, `limit=`).
+    """
+
+    def __init__(self, field: str, problem: str, label: str | None = None) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{label or field} {problem}")
+
+    def relabel(self, labels: dict[str, str]) -> InvalidQuery:
+        """The same error, naming the field as `labels` does (unchanged if absent)."""
+        return InvalidQuery(self.field, self.problem, labels.get(self.field, self.field))
+
+
 # Names an error crosses the owner socket with, so the client can raise the
-# same class the owner raised.
+# same class the owner raised (each is built from its message alone).
 ERROR_CLASSES: dict[str, type[CidxError]] = {
     cls.__name__: cls
     for cls in (
@@ -84,6 +115,17 @@ ERROR_CLASSES: dict[str, type[CidxError]] = {
         StoreError,
         LockBusyError,
         OwnerError,
+        AccessError,
+        NoIndexError,
         UsageError,
     )
 }
+
+
+def wire_name(exc: CidxError) -> str:
+    """The class an error crosses the owner socket as: its own, or the nearest
+    base the client can rebuild from the message alone."""
+    for cls in type(exc).__mro__:
+        if cls.__name__ in ERROR_CLASSES:
+            return cls.__name__
+    return CidxError.__name__

@@ -152,6 +152,27 @@ class Indexer:
         files = sorted(found.values(), key=lambda f: f.rel)
         return files, skipped, _deleted(manifest, set(found), skipped)
 
+    def _widen(self, paths: Sequence[str]) -> tuple[list[str] | None, bool]:
+        """`paths` plus what a changed ignore file among them can affect.
+
+        The one scope rule of every scoped sync (a watcher's batch, `cidx
+        index PATH`): an ignore file (or a virtualenv marker) can change what
+        is indexed anywhere in its folder, so that folder is synced too; one at
+        the root, or git's own exclude file, affects everything (None). The
+        second value says whether anything was widened.
+        """
+        scope = set(paths)
+        widened = False
+        for path in paths:
+            if not self.engine.rules.notify_changed(path):
+                continue
+            widened = True
+            folder = path.strip("/").rpartition("/")[0]
+            if not folder or folder == ".git" or folder.startswith(".git/"):
+                return None, True
+            scope.add(folder)
+        return sorted(scope), widened
+
     # -- sync --------------------------------------------------------------
 
     def sync(
@@ -182,6 +203,9 @@ class Indexer:
         forced = self.db.get_meta(META_FORMAT) != INDEX_FORMAT
         if forced:
             paths = None  # every file must be re-chunked
+        if paths is not None:
+            paths, summary.widened = self._widen(paths)
+        summary.scoped = paths is not None
         roots = None if paths is None else _outermost(paths)
         # A scoped sync reads only its part of the manifest: a watcher's
         # one-file batch need not load every file's record.

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cidx.errors import LockBusyError
+from cidx.formatting import sync_counts
 from cidx.logs import LogFormat
 from cidx.messages import Health, IndexSummary
-from cidx.owner.lock import OwnerInfo, read_owner
-from cidx.project import project_paths
-from cidx.service import LocalIndex
+from cidx.owner.lock import read_owner
+from cidx.project import project_paths, refuse_broad_root
+from cidx.service import WAIT_FOREVER, LocalIndex, WaitPolicy
 
 if TYPE_CHECKING:
     from cidx.engine import Engine
@@ -36,16 +37,6 @@ log = logging.getLogger("cidx.live")
 
 DEFAULT_RESCAN_SECONDS = 600.0
 MAX_BACKOFF_SECONDS = 60.0
-
-
-def describe(summary: IndexSummary) -> str:
-    """The one log line a sync gets."""
-    return (
-        f"scanned {summary.files_scanned:,}, added {summary.files_added:,}, "
-        f"modified {summary.files_modified:,}, deleted {summary.files_deleted:,}, "
-        f"embedded {summary.chunks_embedded:,}, reused {summary.chunks_reused:,}, "
-        f"{summary.seconds:.2f} s"
-    )
 
 
 def _extra(summary: IndexSummary) -> dict[str, object]:
@@ -66,7 +57,7 @@ def _extra(summary: IndexSummary) -> dict[str, object]:
 def _log_summary(summary: IndexSummary | None, label: str) -> None:
     """The one log line per sync, if it ran: `label: counts`, figures as fields."""
     if summary is not None:
-        log.info("%s: %s", label, describe(summary), extra=_extra(summary))
+        log.info("%s: %s", label, sync_counts(summary), extra=_extra(summary))
 
 
 class _Keeper:
@@ -209,21 +200,6 @@ class LiveSync(_Keeper):
             return
         _log_summary(summary, f"{len(batch)} changed paths")
 
-    def _sync(self, paths: Sequence[str] | None) -> IndexSummary:
-        if paths is None:
-            return self.engine.sync()
-        scope: set[str] | None = set(paths)
-        # Ignore rules are read under the write lock, as every sync reads them.
-        with self.engine.write_lock:
-            for path in paths:
-                if self.engine.rules.notify_changed(path) and scope is not None:
-                    folder = path.rpartition("/")[0]
-                    if not folder or folder == ".git" or folder.startswith(".git/"):
-                        scope = None  # a root-level ignore file: look at everything
-                    else:
-                        scope.add(folder)
-            return self.engine.sync(paths=None if scope is None else sorted(scope))
-
 
 class PeriodicSync(_Keeper):
     """Rescans every `interval` seconds; the owner of a `cidx sync --interval`."""
@@ -262,8 +238,7 @@ def run_owner(
     once: bool = False,
     rescan_interval: float = DEFAULT_RESCAN_SECONDS,
     log_format: LogFormat = "human",
-    wait: bool = True,
-    on_wait: Callable[[OwnerInfo | None], None] | None = None,
+    wait: WaitPolicy = WAIT_FOREVER,
     on_ready: Callable[[Engine, _Keeper], Callable[[], None] | None] | None = None,
     force_polling: bool | None = None,
 ) -> bool:
@@ -275,7 +250,7 @@ def run_owner(
     function to call on the way out. Returns False if the last sync failed.
     """
     from cidx.logs import setup_logging
-    from cidx.service import open_index
+    from cidx.service import check_writable, open_index
     from cidx.watcher import FileWatcher
 
     paths = project_paths(start)
@@ -285,12 +260,16 @@ def run_owner(
             f"{paths.root} is already kept live by {current.describe()}. Stop it first, "
             "or use that one: every cidx command on this project reaches it."
         )
+    if not paths.exists():
+        refuse_broad_root(paths.root)
+    check_writable(paths)
+    paths.create_index_dir()
     setup_logging(paths, fmt=log_format)
     stop = threading.Event()
     restore = _stop_on_signals(stop)
     try:
         with open_index(
-            paths.root, kind=kind, wait=wait, on_wait=on_wait, remote=False, live=interval is None
+            paths.root, kind=kind, wait=wait, remote=False, live=interval is None
         ) as handle:
             assert isinstance(handle, LocalIndex)
             engine = handle.engine
@@ -307,7 +286,7 @@ def run_owner(
                 kind,
                 paths.root,
                 os.getpid(),
-                "file events" if interval is None else f"rescan every {interval:g} s",
+                _how(interval, once=once, polling=bool(force_polling)),
             )
             try:
                 if isinstance(keeper, PeriodicSync):
@@ -320,6 +299,13 @@ def run_owner(
                 log.info("cidx %s: stopping, index flushed", kind)
     finally:
         restore()
+
+
+def _how(interval: float | None, *, once: bool, polling: bool) -> str:
+    """How an owner follows changes, for its first log line."""
+    if interval is not None:
+        return "one rescan" if once else f"rescan every {interval:g} s"
+    return "polling the disk for changes" if polling else "file events"
 
 
 def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:

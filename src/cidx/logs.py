@@ -1,20 +1,27 @@
-"""Logging of long-running owners: human or JSON lines, on stderr and in a rotating file.
+"""Logging: human or JSON lines, on stderr for live owners and always in a rotating file.
 
-`cidx watch`, `sync` and `serve` log one line per batch or cycle. The same
-lines go to `.code-indexer/logs/cidx.log` (rotated at 5 MiB, three kept), so
-what a background owner did can be read after the fact.
+`cidx watch`, `sync` and `serve` log one line per batch or cycle to stderr.
+Every command that owns an index also logs to `.code-indexer/logs/cidx.log`
+(rotated at 5 MiB, three kept), so what a background owner did — and the
+traceback of any unexpected failure — can be read after the fact. A failure
+with no project index to write to goes to the user's log folder
+(`cidx.userdirs.log_dir`, by default `~/.local/state/cidx/logs`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
-from cidx.project import ProjectPaths
+from cidx.errors import CidxError
+from cidx.project import ProjectPaths, find_root
+from cidx.userdirs import log_dir
 
 LogFormat = Literal["human", "json"]
 LOG_FILE_NAME = "cidx.log"
@@ -53,10 +60,64 @@ def setup_logging(paths: ProjectPaths, *, fmt: LogFormat = "human") -> None:
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(formatter)
     logger.addHandler(stream)
-    paths.logs_dir.mkdir(parents=True, exist_ok=True)
-    file_handler = logging.handlers.RotatingFileHandler(
-        paths.logs_dir / LOG_FILE_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
-    )
-    file_handler.setFormatter(formatter)
-    logger.addHandler(file_handler)
+    logger.addHandler(_file_handler(paths.logs_dir, formatter))
     logger.propagate = False
+
+
+def _file_handler(folder: Path, formatter: logging.Formatter) -> logging.Handler:
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        folder / LOG_FILE_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
+    )
+    handler.setFormatter(formatter)
+    return handler
+
+
+def log_to_file(folder: Path) -> Path | None:
+    """Make sure the `cidx` loggers also write to `folder`/cidx.log (once per
+    process); the file, or None when it cannot be written."""
+    logger = logging.getLogger("cidx")
+    target = folder / LOG_FILE_NAME
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == target:
+            return target
+    try:
+        handler = _file_handler(folder, _human())
+    except OSError:
+        return None
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    # Without a stream handler of its own, a one-shot command logs to the
+    # file only: its output is what the renderer prints.
+    logger.propagate = False
+    return target
+
+
+def project_log(start: Path | None = None) -> logging.Logger | None:
+    """The `cidx` logger writing to the log of the project at `start` (the
+    working directory by default), or None when it has no writable index."""
+    try:
+        paths = ProjectPaths(find_root(start))
+    except CidxError:
+        return None  # no working folder: the command says so itself
+    if not paths.index_dir.is_dir() or not paths.writable():
+        return None
+    return logging.getLogger("cidx") if log_to_file(paths.logs_dir) is not None else None
+
+
+def crash_log(exc: BaseException, command: str) -> str | None:
+    """Write `exc`'s traceback to the project's log, else the user's; its path."""
+    target: Path | None = None
+    with contextlib.suppress(Exception):
+        if project_log() is not None:
+            target = ProjectPaths(find_root()).logs_dir / LOG_FILE_NAME
+    if target is None:
+        with contextlib.suppress(Exception):
+            target = log_to_file(log_dir())
+    if target is None:
+        return None
+    logging.getLogger("cidx").error(
+        "cidx %s failed unexpectedly", command, exc_info=(type(exc), exc, exc.__traceback__)
+    )
+    return str(target)

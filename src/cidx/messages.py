@@ -69,9 +69,10 @@ class QueryAnswer:
     query: str
     results: list[SearchResult]
 
-    def as_json(self) -> dict[str, object]:
-        """One `--batch` line: {"query": ..., "results": [...]}."""
-        return {"query": self.query, "results": [r.as_json() for r in self.results]}
+    def as_json(self, root: str) -> dict[str, object]:
+        """One `--batch` line: {"query": ..., "root": ..., "results": [...]}; result
+        paths are relative to `root`, the project root."""
+        return {"query": self.query, "root": root, "results": [r.as_json() for r in self.results]}
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,12 @@ class IndexSummary:
     seconds: float = 0.0
     rebuilt: bool = False
     initialized: bool = False
-    # True when only the paths asked for were synced (see `IndexRequest.paths`).
+    # True when only part of the project was synced: the paths asked for (see
+    # `IndexRequest.paths`), and the folders of any ignore file among them.
     scoped: bool = False
+    # True when an ignore file among the paths widened the sync to everything
+    # it can affect (its folder, or the whole project for a root-level one).
+    widened: bool = False
     skipped: list[FileIssue] = field(default_factory=list)
     warnings: list[FileIssue] = field(default_factory=list)
 
@@ -161,6 +166,8 @@ class StatusReport:
     last_index_seconds: float | None
     owner_pid: int | None
     owner_kind: str | None
+    # The index is read-only for this user: reported from a snapshot of it.
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,8 @@ class SearchOutcome:
     sync: IndexSummary | None = None
     # Time spent searching (after any sync), as measured where it ran.
     search_seconds: float = 0.0
+    # The index is read-only for this user: searched as it is, unsynced.
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,8 @@ class InitResult:
     max_file_size: int
     created: bool  # False: the index existed and was kept
     replaced: bool  # --force replaced an existing index
+    # The size limit the existing index had, when this changed it.
+    previous_max_file_size: int | None = None
 
 
 @dataclass(frozen=True)

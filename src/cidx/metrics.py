@@ -1,30 +1,20 @@
-"""Counters, gauges and histograms of one owner process, in Prometheus text.
+"""Counters, gauges and histograms of one owner process.
 
-No client library: the handful of instruments below is all cidx exposes,
-and rendering the text format (version 0.0.4) is a few lines. Everything is
-thread-safe; gauges may be callables read at scrape time.
+Plain thread-safe numbers: the engine and the live keeper update them on
+every sync and query, and most processes never expose them. `cidx serve`
+turns them into Prometheus families when scraped (`cidx.http_api`), so only
+it imports the client library. Gauges may be callables read at scrape time.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
 # Query latency: most answers take milliseconds; the tail matters up to seconds.
 QUERY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SYNC_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-
-
-def _fmt(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
 
 
 @dataclass
@@ -38,12 +28,9 @@ class Counter:
         with self._lock:
             self.value += amount
 
-    def render(self) -> list[str]:
-        return [
-            f"# HELP {self.name} {self.help}",
-            f"# TYPE {self.name} counter",
-            f"{self.name} {_fmt(self.value)}",
-        ]
+    def current(self) -> float:
+        with self._lock:
+            return self.value
 
 
 @dataclass
@@ -56,13 +43,8 @@ class Gauge:
     def set(self, value: float) -> None:
         self.value = value
 
-    def render(self) -> list[str]:
-        value = self.read() if self.read is not None else self.value
-        return [
-            f"# HELP {self.name} {self.help}",
-            f"# TYPE {self.name} gauge",
-            f"{self.name} {_fmt(value)}",
-        ]
+    def current(self) -> float:
+        return self.read() if self.read is not None else self.value
 
 
 @dataclass
@@ -86,16 +68,10 @@ class Histogram:
             self.total += value
             self.count += 1
 
-    def render(self) -> list[str]:
+    def snapshot(self) -> tuple[list[int], float, int]:
+        """Cumulative count per bucket (in `buckets` order), the sum, and the count."""
         with self._lock:
-            counts, total, count = list(self.counts), self.total, self.count
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        for bound, n in zip(self.buckets, counts, strict=True):
-            lines.append(f'{self.name}_bucket{{le="{_fmt(bound)}"}} {n}')
-        lines.append(f'{self.name}_bucket{{le="+Inf"}} {count}')
-        lines.append(f"{self.name}_sum {_fmt(total)}")
-        lines.append(f"{self.name}_count {count}")
-        return lines
+            return list(self.counts), self.total, self.count
 
 
 class Metrics:
@@ -128,16 +104,13 @@ class Metrics:
         self.sync_seconds = Histogram(
             "cidx_sync_duration_seconds", "Time one sync took.", SYNC_BUCKETS
         )
-        # Run first by `render`: sets gauges that are cheaper read together.
+        # Run first by `refresh`: sets gauges that are cheaper read together.
         self.on_scrape: Callable[[], None] | None = None
 
     def instruments(self) -> list[Counter | Gauge | Histogram]:
         return [v for v in vars(self).values() if isinstance(v, Counter | Gauge | Histogram)]
 
-    def render(self) -> str:
+    def refresh(self) -> None:
+        """Bring the gauges read together up to date, before a scrape reads them all."""
         if self.on_scrape is not None:
             self.on_scrape()
-        lines: list[str] = []
-        for instrument in self.instruments():
-            lines.extend(instrument.render())
-        return "\n".join(lines) + "\n"

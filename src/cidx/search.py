@@ -23,9 +23,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cidx.chunking import detect_language
+from cidx.chunking import languages_named
 from cidx.errors import UsageError
-from cidx.messages import QUERY_MODES, Location, QueryAnswer, QueryRequest, SearchResult
+from cidx.messages import Location, QueryAnswer, QueryRequest, SearchResult
+from cidx.query import validate_query
 from cidx.store import Hit, Nearest, PointFilter, StoreQuery
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 # the benchmark; it only costs time.
 PREFETCH_FACTOR = 5
 MIN_PREFETCH = 50
-MAX_LIMIT = 1000
 # Extra results fetched in single-retriever modes, so that folding windows
 # of one definition together still leaves `limit` results (when it does
 # not, the search is repeated deeper, up to MAX_FETCH).
@@ -89,7 +89,7 @@ class Searcher:
 
     def search_batch(self, requests: list[QueryRequest]) -> list[QueryAnswer]:
         for request in requests:
-            _validate(request)
+            validate_query(request)
         scopes = [self._scope(r) for r in requests]
         need_dense = [
             i for i, r in enumerate(requests) if r.mode != "keyword" and not scopes[i].empty
@@ -189,35 +189,33 @@ class Searcher:
         if request.paths:
             import pathspec
 
-            try:
-                spec = pathspec.GitIgnoreSpec.from_lines(request.paths)
-            except ValueError as exc:
-                raise UsageError(
-                    f"Cannot use the path glob: {exc}. Globs use .gitignore syntax, "
-                    "e.g. '*.py', 'src/', 'src/**/test_*.py'."
-                ) from None
+            # Each glob was checked by validate_query.
+            spec = pathspec.GitIgnoreSpec.from_lines(request.paths)
             matched = tuple(p for p in self.engine.db.file_paths() if spec.match_file(p))
             if not matched:
                 return _Scope(None, True)
             paths = matched
         if request.languages:
-            languages = tuple(self._language(name) for name in request.languages)
+            languages = self._languages(request.languages)
         if paths is None and languages is None:
             return _Scope(None, False)
         return _Scope(PointFilter(paths=paths, languages=languages), False)
 
-    def _language(self, name: str) -> str:
-        wanted = name.strip().lower()
-        indexed = self._indexed_languages()
-        if wanted in indexed:
-            return wanted
-        by_extension = detect_language(f"file.{wanted}")
-        if by_extension in indexed:
-            return by_extension
-        listing = ", ".join(sorted(indexed)) or "none yet"
-        raise UsageError(
-            f"No indexed file is in language {name!r}. Languages in this index: {listing}."
-        )
+    def _languages(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """The stored languages `names` stand for; UsageError for a name that is
+        no language at all."""
+        wanted: list[str] = []
+        for name in names:
+            stored = languages_named(name)
+            if stored is None:
+                indexed = self._indexed_languages()
+                listing = ", ".join(sorted(indexed)) or "none yet"
+                raise UsageError(
+                    f"Unknown language {name!r}. Languages in this index: {listing} "
+                    "(names and file extensions both work, e.g. python or py, ts, rs)."
+                )
+            wanted.extend(stored)
+        return tuple(dict.fromkeys(wanted))
 
     def _indexed_languages(self) -> set[str]:
         rows = self.engine.db.conn.execute(
@@ -451,17 +449,6 @@ def _are_copies(
 
 def _is_ts(path: str) -> bool:
     return bool(re.search(r"\.[cm]?tsx?(\.map)?$", path))
-
-
-def _validate(request: QueryRequest) -> None:
-    if not request.text.strip():
-        raise UsageError(
-            'The query is empty. Pass the text to search for, e.g. `cidx query "retry upload"`.'
-        )
-    if request.mode not in QUERY_MODES:
-        raise UsageError(f"Unknown mode {request.mode!r}. Use one of: {', '.join(QUERY_MODES)}.")
-    if not 1 <= request.limit <= MAX_LIMIT:
-        raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}, not {request.limit}.")
 
 
 def _results(scored: list[_Scored], request: QueryRequest) -> list[SearchResult]:

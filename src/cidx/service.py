@@ -4,19 +4,27 @@
 reached: through the socket of the process that owns it now, or by becoming
 the owner — taking the lock, opening the engine and serving the socket for
 as long as the command runs, so that commands started meanwhile reach it in
-turn instead of failing.
+turn instead of failing. An index the user may read but not write is opened
+from a private snapshot instead, without the lock, for searches and status.
+
+`with_index` adds the one retry policy every front end uses: an operation
+whose owner vanished under it is run again (each is idempotent).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from cidx.errors import LockBusyError, OwnerError
+from cidx.errors import AccessError, LockBusyError, NoIndexError, OwnerError
+from cidx.fsutil import disk_usage
 from cidx.messages import (
     IndexRequest,
     IndexSummary,
@@ -28,7 +36,7 @@ from cidx.messages import (
 )
 from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
-from cidx.project import ProjectPaths, project_paths
+from cidx.project import ProjectPaths, project_paths, refuse_broad_root
 
 if TYPE_CHECKING:
     from cidx.config import Config
@@ -36,6 +44,30 @@ if TYPE_CHECKING:
 
 ProgressFn = Callable[[Progress], None]
 WaitFn = Callable[[OwnerInfo | None], None]
+
+# Commands that only read the index: they never create one, and they answer
+# from a snapshot when the index is read-only for this user.
+READ_ONLY_KINDS = frozenset({"status"})
+# Commands that may read a read-only index (search without syncing first).
+SNAPSHOT_KINDS = frozenset({"status", "query", "mcp"})
+# Files of the index folder a snapshot leaves out: the owner's, not the index's.
+_NOT_SNAPSHOTTED = ("owner.lock", "owner.json", "owner.sock", "serve.json", "logs")
+
+
+@dataclass(frozen=True)
+class WaitPolicy:
+    """How long a command waits for another process that owns the index.
+
+    `timeout` None waits as long as it takes, 0 fails at once (`--no-wait`).
+    `on_wait` is told once, when waiting starts, who is being waited for.
+    """
+
+    timeout: float | None = None
+    on_wait: WaitFn | None = None
+
+
+WAIT_FOREVER = WaitPolicy()
+NO_WAIT = WaitPolicy(timeout=0)
 
 
 class IndexHandle(Protocol):
@@ -84,6 +116,39 @@ class LocalIndex:
 
 
 @dataclass
+class SnapshotIndex:
+    """A private copy of an index this user may read but not write.
+
+    Searches answer from it as it is (nothing can be synced), and status
+    reports the real index folder.
+    """
+
+    paths: ProjectPaths  # the real project
+    engine: Engine  # opened on the copy
+
+    @property
+    def owner(self) -> OwnerInfo | None:
+        return None
+
+    def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary:
+        raise _read_only(self.paths)
+
+    def search(self, request: SearchRequest, progress: ProgressFn | None = None) -> SearchOutcome:
+        outcome = self.engine.search_outcome(request, progress, sync=False)
+        return dataclasses.replace(outcome, read_only=True)
+
+    def status(self) -> StatusReport:
+        report = self.engine.status()
+        return dataclasses.replace(
+            report,
+            index_dir=str(self.paths.index_dir),
+            storage_path=str(self.paths.collection_dir(report.collection)),
+            disk_bytes=disk_usage(self.paths.index_dir),
+            read_only=True,
+        )
+
+
+@dataclass
 class RemoteIndex:
     """Another process owns the index; requests go through its socket."""
 
@@ -110,8 +175,7 @@ def open_index(
     start: Path | None = None,
     *,
     kind: str,
-    wait: bool = True,
-    on_wait: WaitFn | None = None,
+    wait: WaitPolicy = WAIT_FOREVER,
     max_file_size: int | None = None,
     live: bool = False,
     remote: bool = True,
@@ -120,42 +184,133 @@ def open_index(
 
     `remote=False` insists on owning the index (watch, serve): it waits for
     the current owner to exit, or fails at once when `wait` is False.
+    Commands in `READ_ONLY_KINDS` never create an index (NoIndexError), and
+    every command but those in `SNAPSHOT_KINDS` needs to write it
+    (AccessError when it cannot).
     """
     paths = project_paths(start)
+    if not paths.exists():
+        if kind in READ_ONLY_KINDS:
+            raise NoIndexError(
+                f"There is no cidx index for {paths.root} yet. Run `cidx index` there to "
+                'create it (or just `cidx query "..."`, which creates it first).'
+            )
+        refuse_broad_root(paths.root)
     client = OwnerClient(paths.socket_path)
-    lock = OwnerLock(paths, kind)
-    told = False
-    while True:
-        if remote:
-            try:
-                state = client.ping()
-            except OwnerUnavailable:
-                pass
-            else:
-                owner = read_owner(paths)
-                if state.get("busy"):
-                    # The owner will take our request after its current sync.
-                    if not wait:
-                        raise _busy(paths, owner)
-                    if on_wait is not None:
-                        on_wait(owner)
-                yield RemoteIndex(paths, client, owner)
-                return
-        if lock.try_acquire():
-            break
-        owner = read_owner(paths)
-        if not wait:
-            raise _busy(paths, owner)
-        if not told and on_wait is not None:
-            on_wait(owner)
-            told = True
-        time.sleep(0.1)
-
-    try:
-        with _owned(paths, max_file_size=max_file_size, live=live) as handle:
+    if remote:
+        handle = _reach_owner(paths, client, wait)
+        if handle is not None:
             yield handle
+            return
+    if not paths.writable():
+        if kind in SNAPSHOT_KINDS and paths.exists():
+            with _snapshot(paths) as snapshot:
+                yield snapshot
+            return
+        raise _read_only(paths)
+    lock = OwnerLock(paths, kind)
+    reach = (lambda: _reach_owner(paths, client, wait)) if remote else None
+    handle = _take_lock(lock, paths, wait, reach)
+    if handle is not None:
+        yield handle
+        return
+    try:
+        with _owned(paths, max_file_size=max_file_size, live=live) as local:
+            yield local
     finally:
         lock.release()
+
+
+def _take_lock(
+    lock: OwnerLock,
+    paths: ProjectPaths,
+    wait: WaitPolicy,
+    reach: Callable[[], RemoteIndex | None] | None = None,
+) -> RemoteIndex | None:
+    """Take `lock`, waiting for the process that holds it as `wait` allows.
+
+    With `reach`, an owner that starts answering on its socket meanwhile is
+    used instead: its handle is returned and the lock is not taken.
+    """
+    deadline = None if wait.timeout is None else time.monotonic() + wait.timeout
+    told = False
+    while not lock.try_acquire():
+        if reach is not None and (handle := reach()) is not None:
+            return handle
+        owner = read_owner(paths)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise _busy(paths, owner, wait.timeout)
+        if not told and wait.on_wait is not None:
+            wait.on_wait(owner)
+            told = True
+        time.sleep(0.1)
+    return None
+
+
+def _reach_owner(paths: ProjectPaths, client: OwnerClient, wait: WaitPolicy) -> RemoteIndex | None:
+    """The owner's socket as a handle, or None when nobody answers on it."""
+    try:
+        state = client.ping()
+    except OwnerUnavailable:
+        return None
+    owner = read_owner(paths)
+    if state.get("busy"):
+        # The owner will take our request after its current sync.
+        if wait.timeout == 0:
+            raise _busy(paths, owner, 0)
+        if wait.on_wait is not None:
+            wait.on_wait(owner)
+    return RemoteIndex(paths, client, owner)
+
+
+@contextlib.contextmanager
+def _snapshot(paths: ProjectPaths) -> Iterator[SnapshotIndex]:
+    """Open a private copy of an index this process cannot write.
+
+    The embedded store cannot open a shard on a read-only folder (it maps
+    its files for writing), so the index is copied to a temporary folder
+    only this user can read, opened there, and removed afterwards.
+    """
+    from cidx.engine import Engine
+
+    scratch = Path(tempfile.mkdtemp(prefix="cidx-snapshot-"))
+    try:
+        copy = scratch / "index"
+        try:
+            shutil.copytree(paths.index_dir, copy, ignore=shutil.ignore_patterns(*_NOT_SNAPSHOTTED))
+        except (OSError, shutil.Error) as exc:
+            raise AccessError(
+                f"Cannot read the index in {paths.index_dir} ({_reason(exc)}). Ask its owner "
+                "for read access, or index a copy of the project you can write."
+            ) from None
+        engine, _created = Engine.open(ProjectPaths(paths.root, copy))
+        try:
+            yield SnapshotIndex(paths, engine)
+        finally:
+            engine.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc)
+
+
+def check_writable(paths: ProjectPaths) -> None:
+    """AccessError, with the next step, when this process cannot write the index."""
+    if not paths.writable():
+        raise _read_only(paths)
+
+
+def _read_only(paths: ProjectPaths) -> AccessError:
+    where = paths.index_dir if paths.index_dir.is_dir() else paths.root
+    return AccessError(
+        f"Cannot write the index of {paths.root}: {where} is read-only for you. Searching "
+        "and `cidx status` still work from the existing index; to index, run cidx as the "
+        "user who owns the project, or in a copy of it you can write."
+    )
 
 
 T = TypeVar("T")
@@ -168,12 +323,44 @@ UNAVAILABLE_ATTEMPTS = 5
 OWNER_ERROR_ATTEMPTS = 3
 
 
-def _busy(paths: ProjectPaths, owner: OwnerInfo | None) -> LockBusyError:
+def _busy(paths: ProjectPaths, owner: OwnerInfo | None, waited: float | None) -> LockBusyError:
     who = owner.describe() if owner else "another cidx process"
+    stop = f" (`kill {owner.pid}` stops it)" if owner else ""
+    if waited:
+        return LockBusyError(
+            f"Gave up after waiting {waited:g} s for {who}, which is using the index of "
+            f"{paths.root}{stop}. Run the command again when it is done, or give it longer "
+            "with --wait-timeout SECONDS."
+        )
     return LockBusyError(
-        f"The index of {paths.root} is busy: {who} is updating it. Run the command "
+        f"The index of {paths.root} is busy: {who} is using it{stop}. Run the command "
         "without --no-wait to wait for it."
     )
+
+
+def retrying(run: Callable[[], T], paths: ProjectPaths) -> T:
+    """Run `run` again while the owner it reached vanishes under it.
+
+    The one retry policy of every front end (CLI, MCP): every operation a
+    handle offers is idempotent (a sync, a search, a status), so repeating
+    one whose owner died is safe, and the next attempt usually becomes the
+    owner itself. When the owner keeps vanishing, an `OwnerError` says so.
+    """
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            return run()
+        except OwnerUnavailable:
+            if attempts >= UNAVAILABLE_ATTEMPTS:
+                raise OwnerError(
+                    f"The process that owns the index of {paths.root} stopped answering "
+                    f"{attempts} times in a row. Run the command again; if this repeats, "
+                    "`cidx status` shows who owns the index."
+                ) from None
+        except OwnerError:
+            if attempts >= OWNER_ERROR_ATTEMPTS:
+                raise
 
 
 def with_index(
@@ -181,29 +368,16 @@ def with_index(
     start: Path | None = None,
     *,
     kind: str,
-    wait: bool = True,
-    on_wait: WaitFn | None = None,
+    wait: WaitPolicy = WAIT_FOREVER,
     max_file_size: int | None = None,
 ) -> T:
-    """Run `fn` against the index; if the owner exits under us, run it again.
+    """Run `fn` against the index, under the retry policy of `retrying`."""
 
-    Every operation a handle offers is idempotent (a sync, a search, a
-    status), so repeating one whose owner vanished is safe.
-    """
-    attempts = 0
-    while True:
-        attempts += 1
-        try:
-            with open_index(
-                start, kind=kind, wait=wait, on_wait=on_wait, max_file_size=max_file_size
-            ) as handle:
-                return fn(handle)
-        except OwnerUnavailable:
-            if attempts >= UNAVAILABLE_ATTEMPTS:
-                raise
-        except OwnerError:
-            if attempts >= OWNER_ERROR_ATTEMPTS:
-                raise
+    def once() -> T:
+        with open_index(start, kind=kind, wait=wait, max_file_size=max_file_size) as handle:
+            return fn(handle)
+
+    return retrying(once, project_paths(start))
 
 
 @contextlib.contextmanager
@@ -228,8 +402,7 @@ def init_project(
     *,
     max_file_size: int | None = None,
     force: bool = False,
-    wait: bool = True,
-    on_wait: WaitFn | None = None,
+    wait: WaitPolicy = WAIT_FOREVER,
 ) -> InitResult:
     """Create the project's index (or keep it, or with `force` replace it)."""
     from cidx.config import load_config
@@ -237,15 +410,18 @@ def init_project(
     from cidx.store import open_store
 
     paths = project_paths(start)
+    refuse_broad_root(paths.root)
     if paths.exists() and not force:
         config = load_config(paths)
         if max_file_size in (None, config.max_file_size):
             # Nothing to change: no need to wait for a running owner.
             return _init_result(paths, config, created=False, replaced=False)
+    check_writable(paths)
     lock = OwnerLock(paths, "init")
-    lock.acquire(wait=wait, on_wait=on_wait)
+    _take_lock(lock, paths, wait)
     try:
         existed = paths.exists()
+        before = load_config(paths).max_file_size if existed and not force else None
         config = initialize(paths, max_file_size=max_file_size, force=force)
         store = open_store(paths, config)
         try:
@@ -253,13 +429,24 @@ def init_project(
                 store.create_collection(config.collection, config.embedding.dim)
         finally:
             store.close()
-        return _init_result(paths, config, created=not existed or force, replaced=existed and force)
+        return _init_result(
+            paths,
+            config,
+            created=not existed or force,
+            replaced=existed and force,
+            previous_max_file_size=before if before != config.max_file_size else None,
+        )
     finally:
         lock.release()
 
 
 def _init_result(
-    paths: ProjectPaths, config: Config, *, created: bool, replaced: bool
+    paths: ProjectPaths,
+    config: Config,
+    *,
+    created: bool,
+    replaced: bool,
+    previous_max_file_size: int | None = None,
 ) -> InitResult:
     return InitResult(
         root=str(paths.root),
@@ -269,4 +456,5 @@ def _init_result(
         max_file_size=config.max_file_size,
         created=created,
         replaced=replaced,
+        previous_max_file_size=previous_max_file_size,
     )

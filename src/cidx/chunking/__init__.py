@@ -11,7 +11,14 @@ from cidx.chunking._types import Chunk, ChunkedFile
 
 CHUNKER_VERSION = 2
 
-__all__ = ["CHUNKER_VERSION", "Chunk", "ChunkedFile", "chunk_file", "detect_language"]
+__all__ = [
+    "CHUNKER_VERSION",
+    "Chunk",
+    "ChunkedFile",
+    "chunk_file",
+    "detect_language",
+    "languages_named",
+]
 
 
 def detect_language(rel_path: str) -> str:
@@ -19,6 +26,14 @@ def detect_language(rel_path: str) -> str:
     from cidx.chunking._filetypes import language_for_path
 
     return language_for_path(rel_path)
+
+
+def languages_named(name: str) -> tuple[str, ...] | None:
+    """The stored language names a user's `name` stands for ("golang", "ts",
+    "TypeScript", "rs"...), or None when it names no language."""
+    from cidx.chunking._filetypes import languages_named as _named
+
+    return _named(name)
 
 
 def chunk_file(rel_path: str, text: str) -> ChunkedFile:

@@ -132,3 +132,33 @@ def language_for_path(rel_path: str) -> str:
     if dot and ext in _BY_EXT:
         return _BY_EXT[ext]
     return "text"
+
+
+# Names people give a language (`cidx query --lang golang`) beyond the
+# stored names and file extensions, which are accepted as they are.
+_ALIASES: dict[str, str] = {
+    "golang": "go", "rustlang": "rust", "node": "javascript", "nodejs": "javascript",
+    "ecmascript": "javascript", "c++": "cpp", "cplusplus": "cpp", "c#": "csharp",
+    "cs": "csharp", "shell": "bash", "sh": "bash", "objective-c": "objc", "objectivec": "objc",
+    "docker": "dockerfile", "makefile": "make", "text": "text", "txt": "text",
+    "plaintext": "text", "restructuredtext": "rst", "f#": "fsharp", "yml": "yaml",
+}  # fmt: skip
+# Stored languages one name stands for: `--lang typescript` means .tsx too.
+_FAMILIES: dict[str, tuple[str, ...]] = {
+    "typescript": ("typescript", "tsx"),
+    "ocaml": ("ocaml", "ocaml_interface"),
+    "fsharp": ("fsharp", "fsharp_signature"),
+}
+_STORED = frozenset({*_BY_EXT.values(), *_BY_NAME.values(), "requirements", "text"})
+
+
+def languages_named(name: str) -> tuple[str, ...] | None:
+    """The stored language names `name` stands for (a language, an alias or a
+    file extension, in any case), or None when it names no language."""
+    key = name.strip().lower().lstrip(".")
+    canonical = (
+        key if key in _STORED else _ALIASES.get(key) or _BY_EXT.get(key) or _BY_NAME.get(key)
+    )
+    if canonical is None:
+        return None
+    return _FAMILIES.get(canonical, (canonical,))

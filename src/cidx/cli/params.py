@@ -1,23 +1,70 @@
-"""Options shared by several commands, and parsers for their values."""
+"""Options shared by several commands, and parsers for their values.
+
+Every option names its value the way help should show it (`--path GLOB`,
+`--interval SECONDS`); flags show no value at all.
+"""
 
 from __future__ import annotations
 
+import math
 import re
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from cidx.errors import UsageError
+from cidx.service import WaitPolicy
 
 if TYPE_CHECKING:
     from cidx.logs import LogFormat
 
-JSON = typer.Option(False, "--json", help="Print the result as JSON.")
-NO_WAIT = typer.Option(
-    False,
+# How long a command that is not run from a terminal (a script, CI, an
+# agent) waits for another process that owns the index, unless told. At a
+# terminal it waits as long as it takes: the person sees why, and Ctrl-C.
+NON_INTERACTIVE_WAIT_SECONDS = 600.0
+
+
+def flag(*decls: str, help: str) -> Any:
+    """A boolean flag, off unless given."""
+    return typer.Option(False, *decls, help=help, metavar="")
+
+
+JSON = flag("--json", help="Print the result as JSON.")
+NO_WAIT = flag(
     "--no-wait",
-    help="Fail at once if another process is using the index, instead of waiting.",
+    help="Fail at once if another process is using the index, instead of waiting "
+    "(the same as --wait-timeout 0).",
 )
+WAIT_TIMEOUT = typer.Option(
+    None,
+    "--wait-timeout",
+    metavar="SECONDS",
+    help="Wait at most this long for another process using the index. Default: as long "
+    f"as it takes at a terminal, {NON_INTERACTIVE_WAIT_SECONDS:g} s otherwise.",
+)
+
+
+def wait_policy(no_wait: bool, wait_timeout: float | None) -> WaitPolicy:
+    """The waiting a command does, from --no-wait and --wait-timeout."""
+    from cidx.cli.render import waiting
+
+    if no_wait:
+        return WaitPolicy(timeout=0, on_wait=waiting)
+    if wait_timeout is None:
+        interactive = sys.stderr.isatty() and sys.stdin.isatty()
+        return WaitPolicy(None if interactive else NON_INTERACTIVE_WAIT_SECONDS, waiting)
+    return WaitPolicy(seconds(wait_timeout, "--wait-timeout", allow_zero=True), waiting)
+
+
+def seconds(value: float, option: str, *, allow_zero: bool = False, least: float = 0.0) -> float:
+    """`value` checked as a number of seconds for `option`."""
+    low = max(least, 0.0)
+    if not math.isfinite(value) or value < low or (value == 0 and not allow_zero):
+        bound = f"at least {low:g}" if low else ("0 or more" if allow_zero else "above 0")
+        raise UsageError(f"{option} must be a number of seconds, {bound}, not {value:g}.")
+    return value
+
 
 _UNITS = {
     "": 1,
@@ -48,7 +95,9 @@ def parse_size(value: str) -> int:
     return size
 
 
-LOG_FORMAT = typer.Option("human", "--log-format", help="Log lines as human text or JSON (json).")
+LOG_FORMAT = typer.Option(
+    "human", "--log-format", metavar="human|json", help="Log lines as human text or JSON."
+)
 
 
 def log_format_value(value: str) -> LogFormat:

@@ -1,9 +1,17 @@
-"""The progress bar shown on stderr while a sync runs."""
+"""Sync progress on stderr: a bar at a terminal, a line every few seconds elsewhere.
+
+Piped or logged output (CI, an agent running the command) gets one plain
+line every 10 seconds ($CIDX_PROGRESS_SECONDS changes it) — files, chunks,
+rate and time left — so a long first index shows life without drawing a bar
+into a log file.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 from rich.progress import (
@@ -20,7 +28,11 @@ from rich.progress import (
 from rich.text import Text
 
 from cidx.cli.render import error_console
+from cidx.formatting import duration
 from cidx.messages import Progress
+
+LINE_INTERVAL = 10.0
+INTERVAL_ENV = "CIDX_PROGRESS_SECONDS"
 
 
 class _Counts(ProgressColumn):
@@ -37,11 +49,55 @@ class _Counts(ProgressColumn):
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Callable[[Progress], None]]:
-    """A callback drawing sync progress; a no-op when stderr is not a terminal."""
-    if not enabled or not sys.stderr.isatty():
+def progress_bar(bar: bool = True) -> Iterator[Callable[[Progress], None]]:
+    """A callback showing sync progress: a bar at a terminal (unless `bar` is
+    False), plain lines when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield _lines()
+        return
+    if not bar:
         yield lambda _p: None
         return
+    with _bar() as update:
+        yield update
+
+
+def progress_line(p: Progress, elapsed: float) -> str:
+    """One line of progress for a log: files, chunks, rate and time left."""
+    share = p.bytes_done / p.bytes_total if p.bytes_total else 0.0
+    rate = p.chunks_embedded / elapsed if elapsed > 0 else 0.0
+    left = ""
+    if 0 < share < 1:
+        left = f", about {duration(elapsed * (1 - share) / share)} left"
+    return (
+        f"Indexing: {p.files_done:,}/{p.files_total:,} files ({share:.0%}), "
+        f"{p.chunks_embedded + p.chunks_reused:,} chunks ({p.chunks_reused:,} cached), "
+        f"{rate:,.0f} chunks/s{left}"
+    )
+
+
+def _lines() -> Callable[[Progress], None]:
+    try:
+        every = float(os.environ.get(INTERVAL_ENV) or LINE_INTERVAL)
+    except ValueError:
+        every = LINE_INTERVAL
+    started = time.monotonic()
+    last = started
+
+    def update(p: Progress) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if p.phase != "index" or now - last < every:
+            return
+        last = now
+        sys.stderr.write(progress_line(p, now - started) + "\n")
+        sys.stderr.flush()
+
+    return update
+
+
+@contextlib.contextmanager
+def _bar() -> Iterator[Callable[[Progress], None]]:
     bar = Bar(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

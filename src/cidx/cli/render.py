@@ -1,26 +1,36 @@
 """Printing typed results: for a person (rich), or as JSON with `--json`.
 
 Results go to stdout; progress, notes and errors go to stderr, so
-`cidx query ... --json | jq` always sees clean JSON.
+`cidx query ... --json | jq` always sees clean JSON. The consoles never
+parse markup: paths, symbols, snippets and queries are the user's text and
+are printed as they are, with control characters escaped (`printable`).
+Styles are applied with `Text` only.
+
+Paths read as `git grep` shows them: relative to the folder the command was
+run in. JSON keeps them relative to the project root and names the root.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.syntax import Syntax
-from rich.table import Table
 from rich.text import Text
 
+from cidx.formatting import printable, size, sync_line
 from cidx.messages import (
     IndexSummary,
     InitResult,
     QueryAnswer,
+    SearchOutcome,
     StatusReport,
 )
 from cidx.owner.lock import OwnerInfo
@@ -29,14 +39,20 @@ from cidx.owner.protocol import to_jsonable
 SNIPPET_LINES = 12
 
 
+# Output that is not a terminal (a pipe, a file, an agent) is never cut to
+# an assumed 80 columns.
+_PIPE_WIDTH = 4096
+
+
 @cache
 def console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    width = None if sys.stdout.isatty() else _PIPE_WIDTH
+    return Console(highlight=False, soft_wrap=True, markup=False, emoji=False, width=width)
 
 
 @cache
 def error_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def print_json(data: Any) -> None:
@@ -44,20 +60,41 @@ def print_json(data: Any) -> None:
 
 
 def note(message: str) -> None:
-    error_console().print(message, style="dim", soft_wrap=True)
+    error_console().print(Text(printable(message), style="dim"))
+
+
+def error(message: str) -> None:
+    """The one way an error is printed: `error: ` and the message, on stderr."""
+    error_console().print(Text.assemble(("error: ", "bold red"), printable(message)))
 
 
 def waiting(owner: OwnerInfo | None) -> None:
-    who = owner.describe() if owner else "another cidx process"
-    note(f"Waiting for {who}, which is using this project's index…")
+    if owner is None:
+        note(
+            "Waiting for another cidx process, which is using this project's index "
+            "(Ctrl-C stops waiting)…"
+        )
+        return
+    note(
+        f"Waiting for {owner.describe()}, which is using this project's index. Stop it "
+        f"(`kill {owner.pid}`) or press Ctrl-C to stop waiting…"
+    )
 
 
-def size_text(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
+@dataclass(frozen=True)
+class PathView:
+    """Shows root-relative paths relative to the folder a command ran in."""
+
+    root: Path
+    cwd: Path
+
+    def show(self, rel: str) -> str:
+        here = os.path.relpath(self.root / rel, self.cwd)
+        return printable(here.replace(os.sep, "/"))
+
+
+def path_view(root: str | Path) -> PathView:
+    return PathView(Path(root), Path.cwd())
 
 
 # -- init / index -----------------------------------------------------------
@@ -71,12 +108,17 @@ def render_init(result: InitResult, as_json: bool) -> None:
         verb = "Replaced the index"
     elif result.created:
         verb = "Initialised"
+    elif result.previous_max_file_size is not None:
+        verb = "Updated"
     else:
         verb = "Already initialised"
-    console().print(
-        f"{verb}: {result.index_dir} (model {result.model}, files up to "
-        f"{size_text(result.max_file_size)})"
-    )
+    line = Text(f"{verb}: ")
+    line.append(printable(result.index_dir))
+    limit = f"files up to {size(result.max_file_size)}"
+    if result.previous_max_file_size is not None:
+        limit += f", was {size(result.previous_max_file_size)}; the next `cidx index` applies it"
+    line.append(f" (model {result.model}, {limit})")
+    console().print(line)
 
 
 def summary_json(summary: IndexSummary) -> dict[str, Any]:
@@ -85,85 +127,106 @@ def summary_json(summary: IndexSummary) -> dict[str, Any]:
     return data
 
 
-def summary_line(summary: IndexSummary) -> str:
-    parts = [
-        f"{summary.files_scanned:,} files scanned",
-        f"{summary.files_added:,} added",
-        f"{summary.files_modified:,} modified",
-        f"{summary.files_deleted:,} deleted",
-        f"{summary.files_skipped:,} skipped",
-    ]
-    chunks = f"chunks: {summary.chunks_embedded:,} embedded, {summary.chunks_reused:,} from cache"
-    head = "Rebuilt" if summary.rebuilt else ("Indexed" if summary.initialized else "Synced")
-    return f"{head}: {', '.join(parts)}; {chunks}; {summary.seconds:.2f} s"
-
-
-def render_summary(summary: IndexSummary, as_json: bool, *, verbose: bool = False) -> None:
+def render_summary(
+    summary: IndexSummary, as_json: bool, *, verbose: bool = False, view: PathView | None = None
+) -> None:
     if as_json:
         print_json(summary_json(summary))
         return
     out = console()
-    out.print(summary_line(summary))
-    _render_issues(out, summary, verbose)
+    out.print(Text(sync_line(summary)))
+    _render_issues(out, summary, verbose, view)
 
 
-def _render_issues(out: Console, summary: IndexSummary, verbose: bool) -> None:
+def _issue_line(reason: str, path: str, detail: str, view: PathView | None) -> Text:
+    return Text.assemble(
+        "  ",
+        (reason, "yellow"),
+        ": ",
+        view.show(path) if view is not None else printable(path),
+        " — ",
+        printable(detail),
+    )
+
+
+def _render_issues(
+    out: Console, summary: IndexSummary, verbose: bool, view: PathView | None
+) -> None:
     issues = [*summary.skipped, *summary.warnings]
     if not issues:
         return
     shown = issues if verbose else [i for i in issues if i.reason not in ("binary", "too_large")]
     hidden = len(issues) - len(shown)
     for issue in shown[:50]:
-        out.print(f"  [yellow]{issue.reason}[/]: {issue.path} — {issue.detail}", highlight=False)
+        out.print(_issue_line(issue.reason, issue.path, issue.detail, view))
     more = len(shown) - 50 if len(shown) > 50 else 0
     if more or hidden:
         out.print(
-            f"  … and {more + hidden:,} more (binary or too large); "
-            "`cidx index --verbose` lists them",
-            style="dim",
+            Text(
+                f"  … and {more + hidden:,} more (binary or too large); "
+                "`cidx index --verbose` lists them",
+                style="dim",
+            )
         )
 
 
-def render_sync_note(summary: IndexSummary | None) -> None:
+def render_sync_note(summary: IndexSummary | None, view: PathView | None = None) -> None:
     """One line on stderr when a query's pre-search sync changed something."""
     if summary is None:
         return
     if summary.changed_anything:
-        note(summary_line(summary))
+        note(sync_line(summary))
         for issue in summary.warnings[:10]:
-            note(f"  {issue.reason}: {issue.path} — {issue.detail}")
+            error_console().print(_issue_line(issue.reason, issue.path, issue.detail, view))
 
 
 # -- query ------------------------------------------------------------------
 
 
-def render_results(answer: QueryAnswer, as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(
-            json.dumps([r.as_json() for r in answer.results], ensure_ascii=False, indent=2) + "\n"
+def render_outcome(outcome: SearchOutcome, root: str, *, as_json: bool, batch: bool) -> None:
+    """A search's answers: one (human or JSON), or JSON Lines for `--batch`."""
+    view = path_view(root)
+    if outcome.read_only:
+        note(
+            f"The index of {root} is read-only for you: searched as it is, without "
+            "syncing changed files first."
         )
+    render_sync_note(outcome.sync, view)
+    if batch:
+        write = sys.stdout.write
+        for answer in outcome.answers:
+            write(json.dumps(answer.as_json(root), ensure_ascii=False) + "\n")
         return
+    answer = outcome.answers[0]
+    if as_json:
+        sys.stdout.write(json.dumps(answer.as_json(root), ensure_ascii=False, indent=2))
+        sys.stdout.write("\n")
+        return
+    render_results(answer, view)
+
+
+def render_results(answer: QueryAnswer, view: PathView) -> None:
     out = console()
     if not answer.results:
-        out.print("No results.", style="dim")
+        out.print(Text("No results.", style="dim"))
         return
     terms = query_terms(answer.query)
     for rank, r in enumerate(answer.results, 1):
         header = Text()
         header.append(f"{rank:>2}. ", style="dim")
-        header.append(f"{r.path}:{r.start_line}-{r.end_line}", style="bold cyan")
+        header.append(f"{view.show(r.path)}:{r.start_line}-{r.end_line}", style="bold cyan")
         header.append(f"  {r.score:.4f}", style="green")
         if r.symbol:
-            header.append(f"  {r.symbol}", style="bold magenta")
+            header.append(f"  {printable(r.symbol)}", style="bold magenta")
         header.append(f"  [{r.kind}]", style="dim")
         out.print(header)
         if r.also:
-            where = ", ".join(f"{a.path}:{a.start_line}-{a.end_line}" for a in r.also)
+            where = ", ".join(f"{view.show(a.path)}:{a.start_line}-{a.end_line}" for a in r.also)
             out.print(Text(f"    also in {where}", style="dim"))
         first, lines = snippet(r.text, r.start_line, terms)
         out.print(
             Syntax(
-                "\n".join(lines),
+                "\n".join(code_printable(line) for line in lines),
                 _lexer(r.language),
                 line_numbers=True,
                 start_line=first,
@@ -176,10 +239,14 @@ def render_results(answer: QueryAnswer, as_json: bool) -> None:
         out.print()
 
 
-def render_batch(answers: list[QueryAnswer]) -> None:
-    write = sys.stdout.write
-    for answer in answers:
-        write(json.dumps(answer.as_json(), ensure_ascii=False) + "\n")
+# Control characters other than tab in source text would drive the terminal.
+_CODE_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0A, 0x20), 0x7F)}
+
+
+def code_printable(line: str) -> str:
+    """One line of a snippet with control characters (but tabs) escaped; the
+    carriage return of a CRLF line ending is dropped."""
+    return line.removesuffix("\r").translate(_CODE_ESCAPES)
 
 
 def query_terms(query: str) -> set[str]:
@@ -227,31 +294,37 @@ def render_status(report: StatusReport, as_json: bool) -> None:
     if as_json:
         print_json(report)
         return
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("Project root", report.root)
-    table.add_row("Storage", f"{report.storage_mode} — {report.storage_path}")
-    table.add_row("Model", report.model)
-    table.add_row("Files", f"{report.files:,}")
-    table.add_row("Chunks", f"{report.chunks:,}")
-    table.add_row("Points", f"{report.points:,}")
-    table.add_row("Size on disk", size_text(report.disk_bytes))
+    rows: list[tuple[str, str]] = [
+        ("Project root", printable(report.root)),
+        ("Storage", f"{report.storage_mode} — {printable(report.storage_path)}"),
+        ("Model", report.model),
+        ("Files", f"{report.files:,}"),
+        ("Chunks", f"{report.chunks:,}"),
+        ("Points", f"{report.points:,}"),
+        ("Size on disk", size(report.disk_bytes)),
+    ]
     pending = report.pending
-    if pending.total:
+    if report.read_only:
+        changes = f"{pending.total:,} (the index is read-only for you: it cannot be updated)"
+    elif pending.total:
         changes = (
             f"{pending.total:,} ({pending.added:,} new, {pending.modified:,} modified, "
             f"{pending.deleted:,} deleted) — `cidx index` updates the index"
         )
     else:
         changes = "none"
-    table.add_row("Changed since index", changes)
+    rows.append(("Changed since index", changes))
     if report.last_index_at:
         took = f" (took {report.last_index_seconds:.2f} s)" if report.last_index_seconds else ""
-        table.add_row("Last indexed", f"{report.last_index_at}{took}")
+        rows.append(("Last indexed", f"{report.last_index_at}{took}"))
     else:
-        table.add_row("Last indexed", "never — run `cidx index`")
+        rows.append(("Last indexed", "never — run `cidx index`"))
     # A one-shot command answering its own status is not worth a line.
     if report.owner_pid and report.owner_kind not in _ONE_SHOT:
-        table.add_row("Owner", f"`cidx {report.owner_kind}` (pid {report.owner_pid})")
-    console().print(table)
+        rows.append(("Owner", f"`cidx {report.owner_kind}` (pid {report.owner_pid})"))
+    # Plain lines, never a table: a table fits itself to the terminal and
+    # would cut paths when the output is piped.
+    width = max(len(key) for key, _ in rows)
+    out = console()
+    for key, value in rows:
+        out.print(Text.assemble((key.ljust(width), "bold"), "  ", value))

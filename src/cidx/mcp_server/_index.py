@@ -33,7 +33,6 @@ from cidx.messages import (
     SearchRequest,
     StatusReport,
 )
-from cidx.owner.client import OwnerUnavailable
 from cidx.owner.lock import OwnerInfo
 from cidx.project import ProjectPaths, project_paths
 
@@ -78,13 +77,15 @@ class McpIndex:
         paths: ProjectPaths,
         *,
         idle_release: float = DEFAULT_IDLE_RELEASE_SECONDS,
-        wait: bool = True,
+        wait_timeout: float | None = None,
     ) -> None:
         if idle_release < 0:
             raise UsageError(f"--idle-release must be 0 or more seconds, not {idle_release:g}.")
         self.paths = paths
         self.idle_release = idle_release
-        self.wait = wait
+        # How long a tool call waits for another process using the index
+        # (None: as long as it takes).
+        self.wait = service.WaitPolicy(timeout=wait_timeout, on_wait=self._on_wait)
         self._cond = threading.Condition()
         self._stack: contextlib.ExitStack | None = None  # set while this process owns the index
         self._local: service.LocalIndex | None = None
@@ -101,8 +102,6 @@ class McpIndex:
     def search(
         self, query: QueryRequest, progress: service.ProgressFn | None = None
     ) -> SearchOutcome:
-        _check_globs(query.paths)
-
         def run(handle: service.IndexHandle) -> SearchOutcome:
             # An owner that does not keep the index live (this process, or a
             # running `cidx index`) syncs first; a watcher answers at once.
@@ -123,9 +122,9 @@ class McpIndex:
             if not scope:
                 return ReindexOutcome(summary, "full", ())
             note = (
-                None
-                if summary.scoped
-                else "An ignore file is among the paths, so the whole project was synced."
+                "An ignore file is among the paths, so everything it can affect was synced too."
+                if summary.widened
+                else None
             )
             return ReindexOutcome(
                 summary, "paths" if summary.scoped else "full", tuple(scope), note
@@ -136,26 +135,17 @@ class McpIndex:
     # -- ownership ---------------------------------------------------------
 
     def run(self, fn: Callable[[service.IndexHandle], T]) -> T:
-        """Run `fn` against the index; if a remote owner exits under us, run it again.
+        """Run `fn` against the index, under the retry policy every front end uses.
 
-        What `service.with_index` does, except that ownership taken here is
-        kept until the idle release instead of ending with the call.
+        Unlike `service.with_index`, ownership taken here is kept until the
+        idle release instead of ending with the call.
         """
-        attempts = 0
-        while True:
-            attempts += 1
-            try:
-                with self._handle() as handle:
-                    return fn(handle)
-            except OwnerUnavailable:
-                if attempts >= service.UNAVAILABLE_ATTEMPTS:
-                    raise OwnerError(
-                        f"The process that owns the index of {self.paths.root} stopped "
-                        "answering. Try again in a moment."
-                    ) from None
-            except OwnerError:
-                if attempts >= service.OWNER_ERROR_ATTEMPTS:
-                    raise
+
+        def once() -> T:
+            with self._handle() as handle:
+                return fn(handle)
+
+        return service.retrying(once, self.paths)
 
     @contextlib.contextmanager
     def _handle(self) -> Iterator[service.IndexHandle]:
@@ -167,9 +157,7 @@ class McpIndex:
             if local is None:
                 opened = contextlib.ExitStack()
                 handle = opened.enter_context(
-                    service.open_index(
-                        self.paths.root, kind=KIND, wait=self.wait, on_wait=self._on_wait
-                    )
+                    service.open_index(self.paths.root, kind=KIND, wait=self.wait)
                 )
                 if isinstance(handle, service.LocalIndex):
                     # Nobody owned it: keep it, until the idle release.
@@ -237,20 +225,3 @@ class McpIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- helpers -----------------------------------------------------------
-
-
-def _check_globs(globs: Sequence[str]) -> None:
-    """UsageError naming the first glob gitignore syntax cannot read."""
-    import pathspec
-
-    for glob in globs:
-        try:
-            pathspec.GitIgnoreSpec.from_lines([glob])
-        except ValueError as exc:
-            reason = str(exc.__cause__ or exc).rstrip(".")
-            raise UsageError(
-                f"Cannot read the path glob {glob!r}: {reason}. Use gitignore syntax, "
-                "e.g. src/, *.py or src/**/test_*.py."
-            ) from None

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from cidx.formatting import count, duration, size, sync_counts
 from cidx.messages import IndexSummary, QueryAnswer, StatusReport
 
 MAX_SNIPPET_LINES = 60
@@ -99,16 +100,9 @@ def search_text(out: SearchOutput) -> str:
 
 
 def _changes(sync: IndexSummary | None) -> str | None:
-    if sync is None:
+    if sync is None or not sync.changed_anything:
         return None
-    if not sync.changed_anything:
-        return None
-    return (
-        f"{'created the index, ' if sync.initialized else ''}"
-        f"{sync.files_added:,} files added, {sync.files_modified:,} modified, "
-        f"{sync.files_deleted:,} deleted; {sync.chunks_embedded:,} chunks embedded "
-        f"in {sync.seconds:.2f} s"
-    )
+    return f"{'created the index, ' if sync.initialized else ''}{sync_counts(sync)}"
 
 
 # -- status ------------------------------------------------------------------
@@ -195,8 +189,8 @@ def status_text(out: StatusOutput) -> str:
     if out.last_index_at is None:
         last = "never"
     else:
-        ago = f"{out.freshness_seconds:g} s ago" if out.freshness_seconds is not None else ""
-        took = f", took {out.last_index_seconds:.2f} s" if out.last_index_seconds else ""
+        ago = f"{duration(out.freshness_seconds)} ago" if out.freshness_seconds is not None else ""
+        took = f", took {duration(out.last_index_seconds)}" if out.last_index_seconds else ""
         last = f"{out.last_index_at} ({ago}{took})"
     p = out.pending_changes
     return "\n".join(
@@ -208,7 +202,7 @@ def status_text(out: StatusOutput) -> str:
             f"Owner: {out.owner.description}",
             f"Model: {out.model}",
             f"Storage: {out.storage.mode}, {out.storage.path} "
-            f"({out.storage.disk_bytes:,} bytes on disk)",
+            f"({size(out.storage.disk_bytes)} on disk)",
         ]
     )
 
@@ -256,14 +250,9 @@ def reindex_output(
     )
 
 
-def reindex_text(out: ReindexOutput) -> str:
-    what = f"{len(out.paths)} path(s)" if out.scope == "paths" else "the whole project"
-    lines = [
-        f"Synced {what}: {out.files_scanned:,} files scanned, {out.files_added:,} added, "
-        f"{out.files_modified:,} modified, {out.files_deleted:,} deleted, "
-        f"{out.files_skipped:,} skipped; chunks: {out.chunks_embedded:,} embedded, "
-        f"{out.chunks_reused:,} from cache; {out.seconds:.2f} s."
-    ]
+def reindex_text(out: ReindexOutput, summary: IndexSummary) -> str:
+    what = count(len(out.paths), "path") if out.scope == "paths" else "the whole project"
+    lines = [f"Synced {what}: {sync_counts(summary)}."]
     if out.note:
         lines.append(out.note)
     lines += [f"  {w}" for w in out.warnings]

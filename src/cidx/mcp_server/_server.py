@@ -27,7 +27,8 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, StringConstraints, ValidationError
 
 from cidx import __version__
-from cidx.errors import CidxError
+from cidx.errors import CidxError, InvalidQuery
+from cidx.formatting import count
 from cidx.mcp_server._index import DEFAULT_IDLE_RELEASE_SECONDS, McpIndex, project_for
 from cidx.mcp_server._results import (
     ReindexOutput,
@@ -40,12 +41,15 @@ from cidx.mcp_server._results import (
     status_output,
     status_text,
 )
-from cidx.messages import Progress, QueryMode, QueryRequest
+from cidx.messages import Progress, QueryMode
+from cidx.query import DEFAULT_LIMIT, MAX_LIMIT, query_request
 
 log = logging.getLogger("cidx.mcp")
 
-MAX_LIMIT = 100
 PROGRESS_INTERVAL = 0.5  # seconds between progress notifications
+
+# The `search` tool's names for the fields of a query.
+_FIELDS = {"text": "query", "languages": "language"}
 
 READ_ONLY = ToolAnnotations(
     read_only_hint=True,
@@ -117,6 +121,8 @@ def _tool_errors() -> Iterator[None]:
     """A CidxError is the caller's to read (a tool error), not a crash."""
     try:
         yield
+    except InvalidQuery as exc:
+        raise ToolError(exc.relabel(_FIELDS).message) from exc
     except CidxError as exc:
         raise ToolError(exc.message) from exc
 
@@ -192,7 +198,7 @@ def build_server(index: McpIndex, *, allow_reindex: bool = False) -> MCPServer[A
         ],
         limit: Annotated[
             int, Field(ge=1, le=MAX_LIMIT, description="How many results to return.")
-        ] = 10,
+        ] = DEFAULT_LIMIT,
         paths: Annotated[
             Sequence[str],
             Field(
@@ -218,17 +224,17 @@ def build_server(index: McpIndex, *, allow_reindex: bool = False) -> MCPServer[A
         Each result has the file path, line range, enclosing symbol, a score and
         the code itself. Files changed since the last search are indexed first.
         """
-        request = QueryRequest(
-            text=query,
-            limit=limit,
-            mode=mode,
-            paths=tuple(paths),
-            languages=(language,) if language else (),
-        )
         with _tool_errors():
+            request = query_request(
+                query,
+                limit=limit,
+                mode=mode,
+                paths=paths,
+                languages=(language,) if language else (),
+            )
             outcome = index.search(request, _progress(ctx))
         out = search_output(outcome.answers[0], mode, outcome.sync)
-        log.info("search %r: %d results", query, len(out.results))
+        log.info("search %r: %s", query, count(len(out.results), "result"))
         return _result(search_text(out), out)
 
     @server.tool(
@@ -270,7 +276,7 @@ def build_server(index: McpIndex, *, allow_reindex: bool = False) -> MCPServer[A
             with _tool_errors():
                 outcome = index.reindex(paths, _progress(ctx))
             out = reindex_output(outcome.summary, outcome.scope, list(outcome.paths), outcome.note)
-            return _result(reindex_text(out), out)
+            return _result(reindex_text(out, outcome.summary), out)
 
     return server
 
@@ -280,13 +286,13 @@ def serve(
     *,
     allow_reindex: bool = False,
     idle_release: float = DEFAULT_IDLE_RELEASE_SECONDS,
-    wait: bool = True,
+    wait_timeout: float | None = None,
 ) -> None:
     """Serve the project's index over MCP on stdin/stdout until the client hangs up."""
     from cidx.logs import setup_logging
 
     paths = project_for(project)
-    index = McpIndex(paths, idle_release=idle_release, wait=wait)
+    index = McpIndex(paths, idle_release=idle_release, wait_timeout=wait_timeout)
     try:
         setup_logging(paths)
         server = build_server(index, allow_reindex=allow_reindex)

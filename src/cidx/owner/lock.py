@@ -10,15 +10,15 @@ that is no longer alive is treated as stale.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cidx.errors import LockBusyError
+from cidx.errors import AccessError
 from cidx.fsutil import write_atomic
 from cidx.project import ProjectPaths
 
@@ -70,8 +70,17 @@ class OwnerLock:
     def try_acquire(self) -> bool:
         if self._fd is not None:
             return True
-        self.paths.index_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            self.paths.create_index_dir()
+            fd = os.open(self.paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            raise AccessError(
+                f"Cannot take the lock {self.paths.lock_file}: {exc.strerror}. The index of "
+                f"{self.paths.root} is read-only for you; run cidx as the user who owns the "
+                "project, or in a copy of it you can write."
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -82,28 +91,10 @@ class OwnerLock:
         write_atomic(self.paths.owner_info, json.dumps(asdict(info)))
         return True
 
-    def acquire(
-        self,
-        *,
-        wait: bool = True,
-        timeout: float | None = None,
-        on_wait: Callable[[OwnerInfo | None], None] | None = None,
-        poll: float = 0.1,
-    ) -> None:
-        """Take the lock, waiting for the current owner unless `wait` is False."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        told = False
+    def acquire(self, poll: float = 0.1) -> None:
+        """Take the lock, however long the current owner keeps it (see
+        `cidx.service` for waiting with a limit)."""
         while not self.try_acquire():
-            owner = read_owner(self.paths)
-            if not wait or (deadline is not None and time.monotonic() >= deadline):
-                who = owner.describe() if owner else "another process"
-                raise LockBusyError(
-                    f"The index of {self.paths.root} is in use by {who}. Wait for it to "
-                    "finish, or run the command without --no-wait to wait for it."
-                )
-            if not told and on_wait is not None:
-                on_wait(owner)
-                told = True
             time.sleep(poll)
 
     def release(self) -> None:

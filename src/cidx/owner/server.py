@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from cidx.errors import CidxError, UsageError
+from cidx.errors import CidxError, UsageError, wire_name
 from cidx.messages import IndexRequest, Progress, SearchOutcome, SearchRequest
 from cidx.owner import protocol
 
@@ -134,7 +134,7 @@ class OwnerServer:
                     message = protocol.decode(line)
                     reply = self._dispatch(message, conn)
                 except CidxError as exc:
-                    reply = protocol.error(type(exc).__name__, exc.message)
+                    reply = protocol.error(wire_name(exc), exc.message)
                 except Exception as exc:
                     log.exception("owner request failed")
                     reply = protocol.error("OwnerError", f"The owner process failed: {exc!r}.")

@@ -6,7 +6,7 @@ import typer
 
 from cidx import service
 from cidx.cli import render
-from cidx.cli.params import JSON, NO_WAIT, parse_size
+from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, flag, parse_size, wait_policy
 
 
 def register(app: typer.Typer) -> None:
@@ -15,17 +15,19 @@ def register(app: typer.Typer) -> None:
 
 def init(
     max_file_size: str = typer.Option(
-        None, "--max-file-size", help="Skip files larger than this (e.g. 512K, 2M). Default 1M."
+        None,
+        "--max-file-size",
+        metavar="SIZE",
+        help="Skip files larger than this (e.g. 512K, 2M). Default 1M.",
     ),
-    force: bool = typer.Option(
-        False, "--force", help="Replace an existing index with a new, empty one."
-    ),
+    force: bool = flag("--force", help="Replace an existing index with a new, empty one."),
     no_wait: bool = NO_WAIT,
+    wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,
 ) -> None:
     """Create `.code-indexer/` in the project root (found from the working directory)."""
     size = parse_size(max_file_size) if max_file_size is not None else None
     result = service.init_project(
-        max_file_size=size, force=force, wait=not no_wait, on_wait=render.waiting
+        max_file_size=size, force=force, wait=wait_policy(no_wait, wait_timeout)
     )
     render.render_init(result, as_json)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cidx.cli.params import NO_WAIT
+from cidx.cli.params import NO_WAIT, WAIT_TIMEOUT, seconds, wait_policy
 
 
 def register(app: typer.Typer) -> None:
@@ -17,12 +17,14 @@ def mcp(
     project: Path | None = typer.Option(
         None,
         "--project",
+        metavar="FOLDER",
         help="The project to serve: its root is found from this folder as for every "
         "command (default: the working directory).",
     ),
     allow_reindex: bool = typer.Option(
         False,
         "--allow-reindex",
+        metavar="",
         help="Also offer the `reindex` tool, which updates the index on request. Off by "
         "default: only the read-only tools `search` and `status` are offered.",
     ),
@@ -30,11 +32,11 @@ def mcp(
         60.0,
         "--idle-release",
         metavar="SECONDS",
-        min=0.0,
         help="When this server owns the index, let go of it after this long without a "
         "tool call, so a `cidx watch` started meanwhile can take over.",
     ),
     no_wait: bool = NO_WAIT,
+    wait_timeout: float = WAIT_TIMEOUT,
 ) -> None:
     """Serve this project's index to AI coding agents (MCP over stdin/stdout).
 
@@ -51,5 +53,8 @@ def mcp(
     from cidx import mcp_server
 
     mcp_server.serve(
-        project, allow_reindex=allow_reindex, idle_release=idle_release, wait=not no_wait
+        project,
+        allow_reindex=allow_reindex,
+        idle_release=seconds(idle_release, "--idle-release", allow_zero=True),
+        wait_timeout=wait_policy(no_wait, wait_timeout).timeout,
     )

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import typer
 
 from cidx import service
 from cidx.cli import render
-from cidx.cli.params import JSON, NO_WAIT
+from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, flag, wait_policy
 from cidx.cli.progress import progress_bar
-from cidx.errors import UsageError
-from cidx.messages import QUERY_MODES, QueryRequest, SearchOutcome, SearchRequest
+from cidx.errors import InvalidQuery, UsageError
+from cidx.messages import SearchOutcome, SearchRequest
+from cidx.project import project_paths
+from cidx.query import DEFAULT_LIMIT, query_request, rebase_globs
+
+# The command line's names for the fields of a query.
+_OPTIONS = {
+    "limit": "--limit",
+    "mode": "--mode",
+    "paths": "--path",
+    "languages": "--lang",
+    "min_score": "--min-score",
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -19,23 +31,37 @@ def register(app: typer.Typer) -> None:
 
 
 def query(
-    text: str = typer.Argument(None, help="What to look for, in words or identifiers."),
-    limit: int = typer.Option(10, "--limit", "-n", help="How many results to show."),
+    text: str = typer.Argument(
+        None, metavar="TEXT", help="What to look for, in words or identifiers."
+    ),
+    limit: int = typer.Option(
+        DEFAULT_LIMIT, "--limit", "-n", metavar="N", help="How many results to show."
+    ),
     mode: str = typer.Option(
         "hybrid",
         "--mode",
+        metavar="hybrid|semantic|keyword",
         help="hybrid (dense + BM25 + name match; the best measured), semantic (dense only) "
         "or keyword (BM25 only).",
     ),
     path: list[str] = typer.Option(
-        None, "--path", help="Only files matching this glob (gitignore syntax); repeatable."
+        None,
+        "--path",
+        metavar="GLOB",
+        help="Only files matching this glob (gitignore syntax), relative to the current "
+        "folder; start it with / to anchor it at the project root. Repeatable.",
     ),
     lang: list[str] = typer.Option(
-        None, "--lang", help="Only this language (e.g. python, ts); repeatable."
+        None,
+        "--lang",
+        metavar="LANGUAGE",
+        help="Only this language: a name or file extension (python, py, ts, golang, rs...). "
+        "Repeatable.",
     ),
     min_score: float = typer.Option(
         None,
         "--min-score",
+        metavar="SCORE",
         help="Drop results scoring below this. Scores: hybrid 0..1, comparable across "
         "queries; semantic a cosine; keyword raw BM25.",
     ),
@@ -46,43 +72,45 @@ def query(
         metavar="FILE",
         encoding="utf-8",
     ),
-    no_sync: bool = typer.Option(
-        False, "--no-sync", help="Search the index as it is, without updating it first."
-    ),
+    no_sync: bool = flag("--no-sync", help="Search the index as it is, without updating it first."),
     no_wait: bool = NO_WAIT,
+    wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,
 ) -> None:
-    """Search the project. The first run creates and builds the index."""
-    if mode not in QUERY_MODES:
-        raise UsageError(f"Unknown --mode {mode!r}. Use one of: {', '.join(QUERY_MODES)}.")
+    """Search the project. The first run creates and builds the index.
+
+    Paths are shown relative to the current folder (JSON: relative to the
+    project root, which it names).
+    """
     if batch is not None:
         texts = _read_batch(batch)
     elif text is None or not text.strip():
         raise UsageError('Give the text to search for, e.g. `cidx query "retry failed uploads"`.')
     else:
         texts = [text]
-    requests = [
-        QueryRequest(
-            text=t,
-            limit=limit,
-            mode=mode,  # narrowed to QueryMode by the check above
-            paths=tuple(path or ()),
-            languages=tuple(lang or ()),
-            min_score=min_score,
-        )
-        for t in texts
-    ]
+    paths = project_paths()
+    globs = rebase_globs(path or (), paths.folder_of(Path.cwd()))
+    try:
+        requests = [
+            query_request(
+                t, limit=limit, mode=mode, paths=globs, languages=lang or (), min_score=min_score
+            )
+            for t in texts
+        ]
+    except InvalidQuery as exc:
+        raise exc.relabel(_OPTIONS) from None
 
     def run(handle: service.IndexHandle) -> SearchOutcome:
         with progress_bar() as progress:
             return handle.search(SearchRequest(requests, sync=not no_sync), progress)
 
-    outcome = service.with_index(run, kind="query", wait=not no_wait, on_wait=render.waiting)
-    render.render_sync_note(outcome.sync)
-    if batch is not None:
-        render.render_batch(outcome.answers)
-    else:
-        render.render_results(outcome.answers[0], as_json)
+    try:
+        outcome = service.with_index(
+            run, paths.root, kind="query", wait=wait_policy(no_wait, wait_timeout)
+        )
+    except InvalidQuery as exc:
+        raise exc.relabel(_OPTIONS) from None
+    render.render_outcome(outcome, str(paths.root), as_json=as_json, batch=batch is not None)
 
 
 def _read_batch(lines: Iterable[str]) -> list[str]:

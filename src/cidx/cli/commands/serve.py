@@ -5,8 +5,14 @@ from __future__ import annotations
 import typer
 
 from cidx import live
-from cidx.cli import render
-from cidx.cli.params import LOG_FORMAT, NO_WAIT, log_format_value
+from cidx.cli.params import (
+    LOG_FORMAT,
+    NO_WAIT,
+    WAIT_TIMEOUT,
+    log_format_value,
+    seconds,
+    wait_policy,
+)
 from cidx.errors import ExitCode, UsageError
 
 
@@ -20,22 +26,26 @@ def serve(
         "--http",
         metavar="HOST:PORT",
         help="Answer HTTP here: /healthz, /metrics, /search (e.g. 127.0.0.1:8765, :8765, "
-        "[::1]:8765; port 0 picks a free one, written to .code-indexer/serve.json).",
+        "[::1]:8765; port 0 picks a free one). The URL and token are written to "
+        ".code-indexer/serve.json.",
     ),
     interval: float | None = typer.Option(
         None,
         "--interval",
-        help="Rescan every this many seconds instead of following file events.",
-        min=0.1,
+        metavar="SECONDS",
+        help="Rescan every this many seconds (at least 0.1) instead of following file events.",
     ),
     token: str | None = typer.Option(
         None,
         "--token",
-        help="Require `Authorization: Bearer TOKEN` on every HTTP request; needed to listen "
-        "beyond loopback. Prefer $CIDX_HTTP_TOKEN: options show in `ps`.",
+        metavar="TOKEN",
+        help="The token every HTTP request must send as `Authorization: Bearer TOKEN`; needed "
+        "to listen beyond loopback. Without it, one is made for each run and written to "
+        ".code-indexer/serve.json. Prefer $CIDX_HTTP_TOKEN: options show in `ps`.",
     ),
     log_format: str = LOG_FORMAT,
     no_wait: bool = NO_WAIT,
+    wait_timeout: float = WAIT_TIMEOUT,
 ) -> None:
     """Keep the index live until Ctrl-C and, with --http, serve it over HTTP.
 
@@ -49,10 +59,9 @@ def serve(
     settings = http_api.http_settings(http, token) if http is not None else None
     ok = live.run_owner(
         kind="serve",
-        interval=interval,
+        interval=None if interval is None else seconds(interval, "--interval", least=0.1),
         log_format=fmt,
-        wait=not no_wait,
-        on_wait=render.waiting,
+        wait=wait_policy(no_wait, wait_timeout),
         on_ready=http_api.starter(settings) if settings is not None else None,
     )
     if not ok:

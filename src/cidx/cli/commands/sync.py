@@ -5,8 +5,15 @@ from __future__ import annotations
 import typer
 
 from cidx import live
-from cidx.cli import render
-from cidx.cli.params import LOG_FORMAT, NO_WAIT, log_format_value
+from cidx.cli.params import (
+    LOG_FORMAT,
+    NO_WAIT,
+    WAIT_TIMEOUT,
+    flag,
+    log_format_value,
+    seconds,
+    wait_policy,
+)
 from cidx.errors import ExitCode
 
 
@@ -15,19 +22,21 @@ def register(app: typer.Typer) -> None:
 
 
 def sync(
-    interval: float = typer.Option(60.0, "--interval", help="Seconds between rescans.", min=0.01),
-    once: bool = typer.Option(False, "--once", help="Run one cycle and exit."),
+    interval: float = typer.Option(
+        60.0, "--interval", metavar="SECONDS", help="Seconds between rescans."
+    ),
+    once: bool = flag("--once", help="Run one cycle and exit."),
     log_format: str = LOG_FORMAT,
     no_wait: bool = NO_WAIT,
+    wait_timeout: float = WAIT_TIMEOUT,
 ) -> None:
     """Rescan the project every --interval seconds (for file systems without events)."""
     ok = live.run_owner(
         kind="sync",
-        interval=interval,
+        interval=seconds(interval, "--interval", least=0.01),
         once=once,
         log_format=log_format_value(log_format),
-        wait=not no_wait,
-        on_wait=render.waiting,
+        wait=wait_policy(no_wait, wait_timeout),
     )
     if not ok:
         raise typer.Exit(int(ExitCode.ERROR))

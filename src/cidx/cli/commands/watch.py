@@ -5,8 +5,15 @@ from __future__ import annotations
 import typer
 
 from cidx import live
-from cidx.cli import render
-from cidx.cli.params import LOG_FORMAT, NO_WAIT, log_format_value
+from cidx.cli.params import (
+    LOG_FORMAT,
+    NO_WAIT,
+    WAIT_TIMEOUT,
+    flag,
+    log_format_value,
+    seconds,
+    wait_policy,
+)
 from cidx.errors import ExitCode
 
 
@@ -18,14 +25,15 @@ def watch(
     rescan_interval: float = typer.Option(
         live.DEFAULT_RESCAN_SECONDS,
         "--rescan-interval",
-        help="Rescan everything this often (seconds), to recover events the kernel dropped.",
-        min=1.0,
+        metavar="SECONDS",
+        help="Rescan everything this often (at least 1 s), to recover events the kernel dropped.",
     ),
-    poll: bool = typer.Option(
-        False, "--poll", help="Poll the disk instead of using file events (slower, always works)."
+    poll: bool = flag(
+        "--poll", help="Poll the disk instead of using file events (slower, always works)."
     ),
     log_format: str = LOG_FORMAT,
     no_wait: bool = NO_WAIT,
+    wait_timeout: float = WAIT_TIMEOUT,
 ) -> None:
     """Follow file changes and keep the index live until Ctrl-C.
 
@@ -33,10 +41,9 @@ def watch(
     """
     ok = live.run_owner(
         kind="watch",
-        rescan_interval=rescan_interval,
+        rescan_interval=seconds(rescan_interval, "--rescan-interval", least=1.0),
         log_format=log_format_value(log_format),
-        wait=not no_wait,
-        on_wait=render.waiting,
+        wait=wait_policy(no_wait, wait_timeout),
         force_polling=True if poll else None,
     )
     if not ok:
