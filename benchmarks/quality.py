@@ -278,6 +278,22 @@ def embed_speed(benches: list[Path], rounds: int = 2) -> str:
             f"  {name:<34} {seconds:6.1f} s  {len(texts) / seconds:6.1f} chunks/s"
             f"  x{first / seconds:.2f} the previous model's speed  ({size:.1f} MB)"
         )
+    # One query at a time, as an owner embeds them (graph passes on): the
+    # model's share of a hybrid query's latency.
+    queries = [q.text for b in benches for q in load_queries(b)][:200]
+    owners = {name: Embedder(128, model=m, long_lived=True) for name, m in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in owners}
+    for text in queries:
+        for name, embedder in owners.items():
+            started = time.perf_counter()
+            embedder.embed([text])
+            times[name].append(1000 * (time.perf_counter() - started))
+    lines.append(f"one query embedded at a time ({len(queries)} queries, owner loading), ms:")
+    for name, ms in times.items():
+        ms.sort()
+        lines.append(
+            f"  {name:<34} p50 {ms[len(ms) // 2]:5.2f}  p95 {ms[int(len(ms) * 0.95)]:5.2f}"
+        )
     return "\n".join(lines)
 
 
