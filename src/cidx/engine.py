@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -103,13 +104,15 @@ def _to_bundled_model(paths: ProjectPaths, config: Config) -> Config:
     wanted = model_id(config.embedding.max_length)
     if config.embedding.model_id == wanted:
         return config
-    log.warning(
-        "The index in %s was built with the embedding model %s; rebuilding it with the "
-        "bundled model %s (one full re-index).",
-        paths.index_dir,
-        config.embedding.model_id,
-        wanted,
+    note = (
+        f"The index in {paths.index_dir} was built with the embedding model "
+        f"{config.embedding.model_id}; rebuilding it with the bundled model {wanted} "
+        "(one full re-index)."
     )
+    log.warning("%s", note)
+    # One-shot commands log to the file only; this note is for the user too.
+    if not any(type(h) is logging.StreamHandler for h in logging.getLogger("cidx").handlers):
+        print(f"cidx: {note}", file=sys.stderr)
     moved = config.model_copy(
         update={
             "embedding": embedding_settings(config.embedding.max_length),
