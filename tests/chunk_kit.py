@@ -30,6 +30,9 @@ def file_lines(text: str) -> list[str]:
 
 def check_invariants(rel_path: str, text: str, result: ChunkedFile) -> None:
     lines = file_lines(text)
+    if result.minified:
+        assert result.chunks == []
+        return
     covered: set[int] = set()
     for c in result.chunks:
         assert 1 <= c.start_line <= c.end_line <= len(lines), c

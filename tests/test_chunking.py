@@ -10,6 +10,7 @@ collection at the end.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 
 import pytest
@@ -236,11 +237,31 @@ def test_wide_lines_are_windowed_by_characters() -> None:
     assert all(len(c.text) <= MAX_CHUNK_CHARS for c in chunks)
 
 
-def test_minified_javascript_is_bounded() -> None:
-    code = ";".join(f"function f{i}(a){{return a+{i}}}" for i in range(3000))
-    chunks = chunk("dist/app.min.js", code)
-    assert len(chunks) == 1
-    assert len(chunks[0].text) == MAX_CHUNK_CHARS
+def test_minified_and_one_line_data_files_give_no_chunks() -> None:
+    bundle = ";".join(f"function f{i}(a){{return a+{i}}}" for i in range(3000))
+    assert len(bundle) > 90_000
+    data = json.dumps([{"id": i, "name": f"item {i}", "tags": ["a", "b"]} for i in range(2000)])
+    # Wrapped at 4,000 characters, as some minifiers do: still minified.
+    wrapped = "\n".join(bundle[i : i + 4000] for i in range(0, len(bundle), 4000))
+    for path, text in [("dist/app.js", bundle), ("fixtures/items.json", data), ("w.js", wrapped)]:
+        result = chunk_file(path, text)
+        assert result.minified and result.chunks == [], path
+    check_invariants("dist/app.js", bundle, chunk_file("dist/app.js", bundle))
+
+
+def test_long_lines_among_ordinary_ones_are_not_minified() -> None:
+    # One embedded blob in an ordinary module: indexed, the blob's line cut.
+    body = "\n".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(400))
+    code = f'BLOB = "{"A" * 5000}"\n\n{body}'
+    result = chunk_file("module.py", code)
+    assert not result.minified and len(result.chunks) > 100
+    assert max(len(c.text) for c in result.chunks) == MAX_CHUNK_CHARS
+    # Prose with long unwrapped paragraphs (well under a chunk's size each).
+    prose = "# Notes\n\n" + "\n\n".join(("word " * 400).strip() for _ in range(20))
+    assert not chunk_file("notes.md", prose).minified
+    # Small files are never minified, whatever their shape.
+    assert not chunk_file("one.js", "x" * 3000).minified
+    assert chunk("one.js", "x" * 3000)
 
 
 def test_closing_braces_fold_into_the_chunk_before_them_within_limits() -> None:

@@ -1,26 +1,27 @@
 """SIGKILL `cidx index` between any two of its writes: the next run converges.
 
 Failpoints (cidx.failpoints) stop the process deterministically right after
-embedding, after an upsert, after a delete, after a manifest commit, and
-after deleting a removed file's points; a timer kills it at arbitrary
-moments too. Every time, the next `cidx index` must end with exactly the
-point ids and payloads of a clean rebuild.
+embedding, after an upsert, after a delete, after a manifest commit, after
+deleting a removed file's points, and at each step of a rebuild, also one
+kill after another. Every time, the next `cidx index` must end with exactly
+the point ids and payloads of a clean rebuild.
 """
 
 from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import cidx_cmd, run_cidx, write_files
+from tests.conftest import run_cidx, write_files
 from tests.helpers import clean_rebuild, full_snapshot
 from tests.helpers import generated_module as _module
+
+# Every test here kills real indexing processes and rebuilds for comparison.
+pytestmark = pytest.mark.slow
 
 
 def _initial(root: Path) -> None:
@@ -90,21 +91,16 @@ def test_killed_first_index_converges(
     assert full_snapshot(root) == states["initial"]
 
 
-def test_killed_at_arbitrary_moments_converges(states: dict[str, Any], tmp_path: Path) -> None:
+def test_rebuilds_killed_one_after_another_converge(states: dict[str, Any], tmp_path: Path) -> None:
     root = tmp_path / "p"
     shutil.copytree(states["indexed"], root, symlinks=True)
     _change(root)
-    # --clear makes the run long enough (re-chunk and re-write everything)
-    # that kills land in the middle of writes.
-    for delay in (0.6, 1.2, 1.8):
-        proc = subprocess.Popen(
-            [*cidx_cmd(), "index", "--clear"],
-            cwd=root,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+    # Each `--clear` starts from what the kill before it left: between the
+    # manifest and the store, with an empty store, and mid-write.
+    for failpoint in ("after_clear_manifest", "after_clear", "after_upsert:2", "after_manifest:2"):
+        killed = run_cidx(
+            ["index", "--clear"], root, env={"CIDX_FAILPOINT": failpoint}, check=False
         )
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        assert killed.returncode == -signal.SIGKILL, (failpoint, killed.stderr)
     run_cidx(["index"], root)
     assert full_snapshot(root) == states["expected"]

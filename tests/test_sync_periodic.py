@@ -50,8 +50,8 @@ def test_once_logs_one_cycle_with_its_figures(proj: Path) -> None:
     assert "cycle 1:" in log_file.read_text()
     human = run_cidx(["sync", "--once"], proj)
     assert (
-        "cycle 1: 6 files scanned, 0 added, 0 modified, 0 deleted, 0 skipped; chunks: 0 embedded, 0 from cache"
-        in human.stderr
+        "cycle 1: 6 files scanned: 6 indexed, 0 empty, 0 skipped, 0 failed; 0 added, 0 modified, "
+        "0 deleted; chunks: 0 embedded, 0 from cache" in human.stderr
     )
 
 
@@ -118,6 +118,7 @@ def test_exhausted_retries_report_failure(proj: Path, monkeypatch: pytest.Monkey
             engine.close()
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_over_many_cycles(proj: Path, tmp_path: Path) -> None:
     log = tmp_path / "sync.log"
     with open(log, "w") as fh:

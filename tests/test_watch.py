@@ -131,6 +131,20 @@ def test_edit_create_delete_rename(started: list[Watcher], proj: Path, tmp_path:
     _stop_and_compare(w, tmp_path)
 
 
+def test_poll_mode_follows_edits(started: list[Watcher], proj: Path, tmp_path: Path) -> None:
+    w = _watch(started, proj, "--poll")
+    (proj / "src/m00.py").write_text(generated_module(100))
+    write_files(proj, {"src/polled.py": "def found_by_polling():\n    return 'polled'\n"})
+    (proj / "src/m01.py").unlink()
+    (proj / ".gitignore").write_text("*.log\nsrc/m02.py\n")  # an ignore file edit, too
+    status = w.settle()
+    assert status.files == 13
+    hits = run_cidx(["query", "found by polling", "--json", "-n", "1"], proj).json()
+    assert hits["results"][0]["path"] == "src/polled.py"
+    assert any("changed paths" in e["message"] for e in w.events())
+    _stop_and_compare(w, tmp_path)
+
+
 def test_directory_rename_and_editor_saves(
     started: list[Watcher], proj: Path, tmp_path: Path
 ) -> None:
@@ -171,6 +185,7 @@ def _git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
 
+@pytest.mark.slow
 def test_git_checkout_between_branches(started: list[Watcher], tmp_path: Path) -> None:
     root = tmp_path / "repo"
     write_files(root, {f"pkg/a{i:03d}.py": generated_module(i, 2) for i in range(200)})
@@ -223,6 +238,7 @@ def test_git_checkout_between_branches(started: list[Watcher], tmp_path: Path) -
     _stop_and_compare(w, tmp_path)
 
 
+@pytest.mark.slow
 def test_killed_watcher_restarts_and_converges(started: list[Watcher], tmp_path: Path) -> None:
     root = tmp_path / "big"
     write_files(root, {f"pkg/a{i:03d}.py": generated_module(i) for i in range(30)})

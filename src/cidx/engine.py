@@ -163,7 +163,11 @@ class Engine:
 
     @classmethod
     def open(cls, paths: ProjectPaths, *, max_file_size: int | None = None) -> tuple[Engine, bool]:
-        """Open the project's index, creating it if needed: (engine, created)."""
+        """Open the project's index, creating it if needed: (engine, created).
+
+        Callers that create an index for a user who did not ask for one
+        check the tree first (`cidx.walk.refuse_large_first_index`).
+        """
         created = not paths.exists()
         if created:
             config = initialize(paths, max_file_size=max_file_size)
@@ -291,6 +295,7 @@ class Engine:
         last_at = self.db.get_meta(META_LAST_AT)
         last_seconds = self.db.get_meta(META_LAST_SECONDS)
         owner = read_owner(self.paths)
+        survey = Indexer(self).survey()
         return StatusReport(
             root=str(self.paths.root),
             index_dir=str(self.paths.index_dir),
@@ -302,7 +307,7 @@ class Engine:
             chunks=chunks,
             points=info.points,
             disk_bytes=disk_usage(self.paths.index_dir),
-            pending=Indexer(self).pending_changes(),
+            pending=survey.pending,
             last_index_at=(
                 datetime.fromtimestamp(float(last_at), UTC).isoformat(timespec="seconds")
                 if last_at
@@ -311,6 +316,9 @@ class Engine:
             last_index_seconds=float(last_seconds) if last_seconds else None,
             owner_pid=owner.pid if owner else None,
             owner_kind=owner.kind if owner else None,
+            files_empty=survey.empty,
+            files_skipped=survey.skipped,
+            files_failed=survey.failed,
         )
 
     def maybe_flush(self, writes: int) -> None:

@@ -50,12 +50,15 @@ def plural(n: int, word: str, plural_form: str | None = None) -> str:
 
 
 def sync_counts(summary: IndexSummary) -> str:
-    """The figures of a sync: what it looked at, changed, skipped and embedded."""
+    """The figures of a sync: the account of every file it looked at (which
+    adds up, see `IndexSummary`), the changes to the index, the chunks."""
     return (
-        f"{summary.files_scanned:,} files scanned, {summary.files_added:,} added, "
-        f"{summary.files_modified:,} modified, {summary.files_deleted:,} deleted, "
-        f"{summary.files_skipped:,} skipped; chunks: {summary.chunks_embedded:,} embedded, "
-        f"{summary.chunks_reused:,} from cache; {duration(summary.seconds)}"
+        f"{summary.files_scanned:,} files scanned: {summary.files_indexed:,} indexed, "
+        f"{summary.files_empty:,} empty, {summary.files_skipped:,} skipped, "
+        f"{summary.files_failed:,} failed; {summary.files_added:,} added, "
+        f"{summary.files_modified:,} modified, {summary.files_deleted:,} deleted; "
+        f"chunks: {summary.chunks_embedded:,} embedded, {summary.chunks_reused:,} from cache; "
+        f"{duration(summary.seconds)}"
     )
 
 

@@ -14,13 +14,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cidx.chunking import CHUNKER_VERSION, chunk_file, detect_language
+from cidx.chunking import CHUNKER_VERSION, MINIFIED_LINE_CHARS, chunk_file, detect_language
 from cidx.failpoints import failpoint
 from cidx.ignore import IgnoreRules
 from cidx.messages import FileIssue, IndexSummary, PendingChanges, Progress
@@ -36,7 +38,14 @@ from cidx.representation import (
 from cidx.sparse import SPARSE_VERSION
 from cidx.state import FileRecord
 from cidx.store import PointData
-from cidx.walk import SkippedFile, WalkedFile, WalkResult, stat_file, walk_project
+from cidx.walk import (
+    SkippedFile,
+    WalkedFile,
+    WalkResult,
+    special_file,
+    stat_file,
+    walk_project,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,6 +66,9 @@ RACY_SECONDS = 2.0
 # How many chunks to gather before embedding and writing them as one batch.
 BATCH_CHUNKS = 256
 BINARY_SNIFF_BYTES = 8192
+# Walk reports that mean "could not be read" (a failure, tried again on every
+# sync) rather than "not indexed on purpose".
+FAILED_REASONS = frozenset({"unreadable"})
 
 META_DIRTY = "sync_dirty"
 META_FORMAT = "index_format"
@@ -71,6 +83,16 @@ class _Prepared:
     record: FileRecord
     points: list[tuple[str, str, str, dict[str, object]]] = field(default_factory=list)
     # (point id, dense text, sparse text, payload) per chunk
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The next sync's changes and account, as far as metadata tells."""
+
+    pending: PendingChanges
+    empty: int
+    skipped: int
+    failed: int
 
 
 def file_hash(data: bytes) -> str:
@@ -100,18 +122,42 @@ class Indexer:
 
     def pending_changes(self) -> PendingChanges:
         """Files that differ from the manifest by stat (no hashing; may over-count touches)."""
+        return self.survey().pending
+
+    def survey(self) -> Survey:
+        """What the next full sync would change and report, from one walk and
+        the manifest, without reading a file: for `cidx status`.
+
+        A new or changed file the process may not read is counted as failed,
+        not pending: a sync would fail on it too, every time, until its
+        permissions change.
+        """
         walked = self.walk()
         manifest = self.db.files()
         seen = {f.rel for f in walked.files}
-        added = sum(1 for f in walked.files if f.rel not in manifest)
-        modified = sum(
-            1
-            for f in walked.files
-            if (r := manifest.get(f.rel)) is not None
-            and (r.size, r.mtime_ns) != (f.size, f.mtime_ns)
-        )
+        added = modified = failed = 0
+        for f in walked.files:
+            rec = manifest.get(f.rel)
+            if rec is not None and (rec.size, rec.mtime_ns) == (f.size, f.mtime_ns):
+                continue
+            if not _may_read(self.paths.root / f.rel):
+                failed += 1
+            elif rec is None:
+                added += 1
+            else:
+                modified += 1
         deleted = len(_deleted(manifest, seen, walked.skipped))
-        return PendingChanges(added=added, modified=modified, deleted=deleted)
+        walk_failed = sum(1 for s in walked.skipped if s.reason in FAILED_REASONS)
+        # Binary and minified files are known from the manifest, unread.
+        statuses = Counter(rec.status for path, rec in manifest.items() if path in seen)
+        return Survey(
+            pending=PendingChanges(added=added, modified=modified, deleted=deleted),
+            empty=statuses["empty"],
+            skipped=len(walked.skipped)
+            - walk_failed
+            + sum(n for status, n in statuses.items() if not _in_index(status)),
+            failed=failed + walk_failed,
+        )
 
     def _scan(
         self, manifest: dict[str, FileRecord], roots: list[str] | None
@@ -211,8 +257,10 @@ class Indexer:
         # one-file batch need not load every file's record.
         manifest = self.db.files(roots)
         files, skipped, deleted = self._scan(manifest, roots)
-        summary.files_scanned = len(files)
-        summary.skipped = [FileIssue(s.rel, s.reason, s.detail) for s in skipped]
+        summary.files_scanned = len(files) + len(skipped)
+        for s in skipped:
+            issues = summary.failed if s.reason in FAILED_REASONS else summary.skipped
+            issues.append(FileIssue(s.rel, s.reason, s.detail))
 
         candidates: list[WalkedFile] = []
         for f in files:
@@ -225,9 +273,7 @@ class Indexer:
             ):
                 candidates.append(f)
             else:
-                summary.files_unchanged += 1
-                if rec.status == "binary":
-                    summary.skipped.append(_binary_issue(f.rel))
+                _count_unchanged(rec, summary)
 
         self._mark_dirty()
         if deleted:
@@ -268,6 +314,7 @@ class Indexer:
             self.store.optimize(self.collection)
         self.engine.maybe_flush(summary.points_upserted + summary.points_deleted)
         summary.files_skipped = len(summary.skipped)
+        summary.files_failed = len(summary.failed)
         summary.seconds = time.perf_counter() - started
         with self.db.transaction() as tx:
             self.db.set_meta(META_FORMAT, INDEX_FORMAT, tx)
@@ -299,9 +346,11 @@ class Indexer:
         with self.db.transaction() as tx:
             self.db.clear_files(tx)
             self.db.set_meta(META_DIRTY, str(time.time()), tx)
+        failpoint("after_clear_manifest")
         if self.store.collection_exists(self.collection):
             self.store.drop_collection(self.collection)
         self.store.create_collection(self.collection, self.engine.config.embedding.dim)
+        failpoint("after_clear")
 
     def reconcile(self) -> tuple[int, int]:
         """Repair manifest/store drift: (orphan points deleted, files to re-index)."""
@@ -343,21 +392,24 @@ class Indexer:
     ) -> _Prepared | None:
         abs_path = self.paths.root / f.rel
         try:
-            data = _read(abs_path)
-        except FileNotFoundError:
-            # Vanished since the walk: the next walk will not see it either.
+            data, st = _read_regular(abs_path)
+        except (FileNotFoundError, NotADirectoryError, _NotRegular) as exc:
+            if isinstance(exc, _NotRegular) and not stat.S_ISDIR(exc.mode):
+                # Swapped for a FIFO or device since the walk: what the walk
+                # would say now.
+                issue = special_file(f.rel, exc.mode)
+                summary.skipped.append(FileIssue(issue.rel, issue.reason, issue.detail))
+            else:
+                # Gone (or now a folder) since the walk: the next walk will
+                # not see this file either, so it is not part of this sync.
+                summary.files_scanned -= 1
             if old is not None:
                 self._delete_files([f.rel], {f.rel: old}, summary)
             return None
         except OSError as exc:
-            summary.skipped.append(FileIssue(f.rel, "unreadable", f"cannot read: {exc.strerror}"))
+            summary.failed.append(_unreadable_issue(f.rel, exc))
             return None
-        # Stat again after reading: the bytes belong to this stat (or newer).
-        try:
-            st = os.stat(abs_path)
-            size, mtime_ns = st.st_size, st.st_mtime_ns
-        except OSError:
-            size, mtime_ns = f.size, f.mtime_ns
+        size, mtime_ns = st.st_size, st.st_mtime_ns
         if len(data) != size:
             # Changed while we read it; record a stat that forces a re-hash next time.
             mtime_ns = 0
@@ -370,19 +422,11 @@ class Indexer:
             record = FileRecord(
                 f.rel, size, mtime_ns, digest, old.status, old.language, old.chunk_ids, now
             )
-            summary.files_unchanged += 1
-            if old.status == "binary":
-                summary.skipped.append(_binary_issue(f.rel))
+            _count_unchanged(old, summary)
             return _Prepared(record)
 
-        if old is None:
-            summary.files_added += 1
-        else:
-            summary.files_modified += 1
-
         if b"\0" in data[:BINARY_SNIFF_BYTES]:
-            summary.skipped.append(_binary_issue(f.rel))
-            return _Prepared(FileRecord(f.rel, size, mtime_ns, digest, "binary", language, (), now))
+            return self._not_indexed(f, "binary", size, mtime_ns, digest, language, old, summary)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -398,8 +442,17 @@ class Indexer:
             text = text[1:]
         chunked = chunk_file(f.rel, text)
         language = chunked.language
+        if chunked.minified:
+            return self._not_indexed(f, "minified", size, mtime_ns, digest, language, old, summary)
+
+        if old is None or not _in_index(old.status):
+            summary.files_added += 1
+        else:
+            summary.files_modified += 1
         if not chunked.chunks:
+            summary.files_empty += 1
             return _Prepared(FileRecord(f.rel, size, mtime_ns, digest, "empty", language, (), now))
+        summary.files_indexed += 1
 
         prepared = _Prepared(
             FileRecord(f.rel, size, mtime_ns, digest, "indexed", language, (), now)
@@ -424,6 +477,27 @@ class Indexer:
             f.rel, size, mtime_ns, digest, "indexed", language, tuple(ids), now
         )
         return prepared
+
+    def _not_indexed(
+        self,
+        f: WalkedFile,
+        status: str,
+        size: int,
+        mtime_ns: int,
+        digest: str,
+        language: str,
+        old: FileRecord | None,
+        summary: IndexSummary,
+    ) -> _Prepared:
+        """A file read and found not worth indexing (binary, minified): it is
+        remembered with its hash, so it is not read again until it changes,
+        and its old points, if any, go with the next write."""
+        summary.skipped.append(_skipped_issue(f.rel, status))
+        if old is not None and _in_index(old.status):
+            summary.files_deleted += 1  # it leaves the index
+        return _Prepared(
+            FileRecord(f.rel, size, mtime_ns, digest, status, language, (), time.time())
+        )
 
     def _write(
         self, batch: list[_Prepared], manifest: dict[str, FileRecord], summary: IndexSummary
@@ -506,9 +580,11 @@ class Indexer:
         failpoint("after_delete_files")
         with self.db.transaction() as tx:
             self.db.delete_files(tx, paths)
+        summary.files_deleted += sum(
+            1 for p in paths if (rec := manifest.get(p)) is not None and _in_index(rec.status)
+        )
         for p in paths:
             manifest.pop(p, None)
-        summary.files_deleted += len(paths)
         summary.points_deleted += len(ids)
 
     def _prune_cache(self) -> None:
@@ -543,10 +619,86 @@ def _deleted(
     return sorted(p for p in manifest if p not in seen and not unreadable(p))
 
 
-def _binary_issue(rel: str) -> FileIssue:
+def _in_index(status: str) -> bool:
+    """Whether a manifest record of this status is a file in the index."""
+    return status in ("indexed", "empty")
+
+
+def _count_unchanged(rec: FileRecord, summary: IndexSummary) -> None:
+    """Account for a file whose content is what the manifest says."""
+    if rec.status == "indexed":
+        summary.files_indexed += 1
+        summary.files_unchanged += 1
+    elif rec.status == "empty":
+        summary.files_empty += 1
+        summary.files_unchanged += 1
+    else:
+        summary.skipped.append(_skipped_issue(rec.path, rec.status))
+
+
+def _skipped_issue(rel: str, status: str) -> FileIssue:
+    if status == "minified":
+        return FileIssue(
+            rel,
+            "minified",
+            f"most of its text is in lines over {MINIFIED_LINE_CHARS:,} characters: minified or "
+            "generated code or data, which would only add noise to search",
+        )
     return FileIssue(rel, "binary", "binary content (a NUL byte in the first 8 KiB)")
 
 
-def _read(path: Path) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
+def _unreadable_issue(rel: str, exc: OSError) -> FileIssue:
+    return FileIssue(
+        rel,
+        "unreadable",
+        f"cannot read: {exc.strerror or exc}; check its permissions "
+        "(it is tried again on every sync)",
+    )
+
+
+def _may_read(path: Path) -> bool:
+    """Whether this process may open `path` for reading (by permissions)."""
+    effective = os.access in os.supports_effective_ids
+    return os.access(path, os.R_OK, effective_ids=effective)
+
+
+class _NotRegular(Exception):
+    """The path is no longer a regular file (`mode` says what it is)."""
+
+    def __init__(self, mode: int) -> None:
+        super().__init__(mode)
+        self.mode = mode
+
+
+# O_NONBLOCK: a path swapped for a FIFO after the stat below must not block
+# the open. O_NOCTTY: a terminal device must never become ours. No
+# O_NOFOLLOW: a symbolic link to a regular file is indexed, as the walk says.
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def _read_regular(path: Path) -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file at `path`, and its stat after reading.
+
+    The walk saw a regular file, but the path may have been replaced since.
+    It is checked before opening (so a device is never opened: opening some
+    has effects, a tape rewinding or a watchdog starting) and through the
+    open descriptor after (the path may change between the two). Raises
+    `_NotRegular` for anything else, and OSError as `open` does. The stat
+    is the descriptor's, so it belongs to the bytes read even if the path is
+    replaced meanwhile.
+    """
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise _NotRegular(mode)
+    fd = os.open(path, _OPEN_FLAGS)
+    with open(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _NotRegular(mode)
+        data = fh.read()
+        return data, os.fstat(fd)

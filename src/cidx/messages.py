@@ -86,12 +86,33 @@ class FileIssue:
 
 @dataclass
 class IndexSummary:
+    """What one sync did, with an account of every file it looked at.
+
+    The account: each of the `files_scanned` files (and each folder that
+    could not be entered) ends up in exactly one of
+
+        files_indexed   in the index with at least one chunk
+        files_empty     in the index, but with no text to search
+        files_skipped   not indexed, on purpose; `skipped` says why
+        files_failed    not indexed because it could not be read; `failed`
+                        says why (it is tried again on every sync)
+
+    so `files_scanned == files_indexed + files_empty + files_skipped +
+    files_failed`. The changes are counted over the files in the index:
+    `files_added + files_modified + files_unchanged == files_indexed +
+    files_empty`, and `files_deleted` counts the files that left it (removed,
+    or now skipped).
+    """
+
     files_scanned: int = 0
+    files_indexed: int = 0
+    files_empty: int = 0
+    files_skipped: int = 0
+    files_failed: int = 0
     files_added: int = 0
     files_modified: int = 0
     files_deleted: int = 0
     files_unchanged: int = 0
-    files_skipped: int = 0
     chunks_embedded: int = 0
     chunks_reused: int = 0
     points_upserted: int = 0
@@ -106,6 +127,9 @@ class IndexSummary:
     # it can affect (its folder, or the whole project for a root-level one).
     widened: bool = False
     skipped: list[FileIssue] = field(default_factory=list)
+    failed: list[FileIssue] = field(default_factory=list)
+    # Indexed, with a caveat (e.g. not valid UTF-8), or a path asked for that
+    # does not exist: not part of the account.
     warnings: list[FileIssue] = field(default_factory=list)
 
     @property
@@ -140,6 +164,9 @@ class Progress:
 
 @dataclass(frozen=True)
 class PendingChanges:
+    """What a sync would change, from metadata alone. Files that cannot be
+    read are not pending: no sync can index them until that changes."""
+
     added: int
     modified: int
     deleted: int
@@ -168,6 +195,11 @@ class StatusReport:
     owner_kind: str | None
     # The index is read-only for this user: reported from a snapshot of it.
     read_only: bool = False
+    # The rest of the account a sync gives (see `IndexSummary`); `files` is
+    # its `files_indexed`. From the manifest and a walk, without reading files.
+    files_empty: int = 0
+    files_skipped: int = 0
+    files_failed: int = 0
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ Every front end — the CLI, `cidx serve`'s /search (which only reads its
 strings first), the MCP `search` tool — builds its `QueryRequest` with
 `query_request`, and the search checks every request it is given with
 `validate_query` (requests also arrive through the owner socket). A bad
-field raises `InvalidQuery`, which names the field; a front end relabels
-it with its own name for that field (`--limit`, `limit`, …) and maps it to
-its own form of error.
+field raises `InvalidQuery`, which names the field; a front end relabels it
+with its own name for that field (`--limit`, `limit`, …) and maps it to its
+own form of error.
 
 Path globs use .gitignore syntax. `rebase_globs` turns globs written
 relative to a folder inside the project into root-relative ones, the way

@@ -37,6 +37,7 @@ from cidx.messages import (
 from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
 from cidx.project import ProjectPaths, project_paths, refuse_broad_root
+from cidx.walk import refuse_large_first_index
 
 if TYPE_CHECKING:
     from cidx.config import Config
@@ -196,6 +197,9 @@ def open_index(
                 'create it (or just `cidx query "..."`, which creates it first).'
             )
         refuse_broad_root(paths.root)
+        from cidx.config import DEFAULT_MAX_FILE_SIZE  # pydantic: only when creating
+
+        refuse_large_first_index(paths.root, max_file_size=max_file_size or DEFAULT_MAX_FILE_SIZE)
     client = OwnerClient(paths.socket_path)
     if remote:
         handle = _reach_owner(paths, client, wait)

@@ -22,6 +22,13 @@ from cidx.chunking._types import Chunk
 # reach the embedder as one enormous input.
 MAX_CHUNK_LINES = 80
 MAX_CHUNK_CHARS = 3_000
+# A file with more than half of its characters in lines longer than this is
+# minified or generated (a bundle, a one-line JSON or data dump): no chunk
+# can hold such a line (it would be cut at MAX_CHUNK_CHARS), and what could
+# be embedded of it only adds noise to search. Hand-written code and prose
+# keep their lines far shorter; a source file with one long embedded string
+# among ordinary lines stays indexed (that one line is cut).
+MINIFIED_LINE_CHARS = MAX_CHUNK_CHARS
 # Windows over an oversized range: long enough to hold a readable stretch of
 # code, overlapping so a statement cut at a boundary is whole in one window.
 WINDOW_LINES = 50
@@ -104,6 +111,15 @@ class SourceLines:
             text=text,
             meta=dict(meta) if meta else {},
         )
+
+
+def is_minified(src: SourceLines) -> bool:
+    """Whether lines over `MINIFIED_LINE_CHARS` hold most of the file's text."""
+    total = len(src.text)
+    if total <= MINIFIED_LINE_CHARS:
+        return False
+    long_chars = sum(len(line) for line in src.lines if len(line) > MINIFIED_LINE_CHARS)
+    return long_chars * 2 > total
 
 
 @dataclass

@@ -27,3 +27,6 @@ class Chunk:
 class ChunkedFile:
     language: str  # e.g. "python", "typescript", "markdown", "text"
     chunks: list[Chunk]
+    # Minified or generated code or data (see `_text.is_minified`): no chunks,
+    # and the indexer reports the file as skipped rather than empty.
+    minified: bool = False

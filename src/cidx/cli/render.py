@@ -16,6 +16,7 @@ import json
 import os
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,6 +28,7 @@ from rich.text import Text
 
 from cidx.formatting import printable, size, sync_line
 from cidx.messages import (
+    FileIssue,
     IndexSummary,
     InitResult,
     QueryAnswer,
@@ -149,24 +151,34 @@ def _issue_line(reason: str, path: str, detail: str, view: PathView | None) -> T
     )
 
 
+# Skipped on purpose and common in any project: counted, and listed by name
+# only with --verbose.
+_QUIET_REASONS = ("binary", "too_large")
+_LISTED = 50
+
+
+def _by_reason(issues: list[FileIssue]) -> str:
+    """ "2 symlink_loop, 1 binary": how many per reason, most first."""
+    counts = sorted(Counter(issue.reason for issue in issues).items(), key=lambda c: (-c[1], c[0]))
+    return ", ".join(f"{n:,} {reason}" for reason, n in counts)
+
+
 def _render_issues(
     out: Console, summary: IndexSummary, verbose: bool, view: PathView | None
 ) -> None:
-    issues = [*summary.skipped, *summary.warnings]
-    if not issues:
-        return
-    shown = issues if verbose else [i for i in issues if i.reason not in ("binary", "too_large")]
-    hidden = len(issues) - len(shown)
-    for issue in shown[:50]:
+    for label, group in (("skipped", summary.skipped), ("failed", summary.failed)):
+        if group:
+            out.print(Text(f"  {label}: {_by_reason(group)}"))
+    issues = [*summary.failed, *summary.skipped, *summary.warnings]
+    shown = issues if verbose else [i for i in issues if i.reason not in _QUIET_REASONS]
+    listed = shown if verbose else shown[:_LISTED]
+    for issue in listed:
         out.print(_issue_line(issue.reason, issue.path, issue.detail, view))
-    more = len(shown) - 50 if len(shown) > 50 else 0
-    if more or hidden:
+    rest = len(issues) - len(listed)
+    if rest:
+        quiet = " (binary or too large)" if len(shown) == len(listed) else ""
         out.print(
-            Text(
-                f"  … and {more + hidden:,} more (binary or too large); "
-                "`cidx index --verbose` lists them",
-                style="dim",
-            )
+            Text(f"  … and {rest:,} more{quiet}; `cidx index --verbose` lists them", style="dim")
         )
 
 
@@ -176,7 +188,7 @@ def render_sync_note(summary: IndexSummary | None, view: PathView | None = None)
         return
     if summary.changed_anything:
         note(sync_line(summary))
-        for issue in summary.warnings[:10]:
+        for issue in [*summary.failed, *summary.warnings][:10]:
             error_console().print(_issue_line(issue.reason, issue.path, issue.detail, view))
 
 
@@ -294,11 +306,17 @@ def render_status(report: StatusReport, as_json: bool) -> None:
     if as_json:
         print_json(report)
         return
+    files = (
+        f"{report.files:,} indexed, {report.files_empty:,} empty, "
+        f"{report.files_skipped:,} skipped, {report.files_failed:,} failed"
+    )
+    if report.files_skipped or report.files_failed:
+        files += " — `cidx index --verbose` lists why"
     rows: list[tuple[str, str]] = [
         ("Project root", printable(report.root)),
         ("Storage", f"{report.storage_mode} — {printable(report.storage_path)}"),
         ("Model", report.model),
-        ("Files", f"{report.files:,}"),
+        ("Files", files),
         ("Chunks", f"{report.chunks:,}"),
         ("Points", f"{report.points:,}"),
         ("Size on disk", size(report.disk_bytes)),

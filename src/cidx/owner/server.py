@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cidx.errors import CidxError, UsageError, wire_name
+from cidx.failpoints import failpoint
 from cidx.messages import IndexRequest, Progress, SearchOutcome, SearchRequest
 from cidx.owner import protocol
 
@@ -154,6 +155,8 @@ class OwnerServer:
         handler = self.handlers.get(op)
         if handler is None:
             raise UsageError(f"The owner does not know the request {op!r}.")
+        # Lets a test stop the owner exactly while a client waits on it.
+        failpoint(f"owner_request_{op}")
         arg_type, _ = protocol.OPS.get(op, (None, None))
         args = (
             protocol.from_jsonable(arg_type, message.get("args"))
