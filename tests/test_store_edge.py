@@ -8,10 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cidx.engine import Engine
 from cidx.errors import StoreError
+from cidx.messages import QueryRequest
 from cidx.sparse import SparseEncoder
 from cidx.store import Fusion, Nearest, PointData, PointFilter, StoreQuery
 from cidx.store.edge import EdgeStore
+from tests.conftest import write_files
+from tests.helpers import generated_module, opened
 
 DIM = 8
 
@@ -128,5 +132,118 @@ def test_a_second_process_cannot_open_an_open_shard(store: EdgeStore, tmp_path: 
 
 
 def test_missing_collection_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match=r"does not exist.*cidx index --clear"):
+    with pytest.raises(StoreError, match=r"does not exist.*Run `cidx index`"):
         EdgeStore(tmp_path / "none").count("c")
+
+
+def _keyword_corpus(n: int) -> list[PointData]:
+    """`n` points over a small vocabulary, so that every term's IDF depends on
+    how many points hold it."""
+    enc = SparseEncoder()
+    rng = np.random.default_rng(11)
+    words = "upload retry queue socket parse token cache render schema index stream".split()
+    points = []
+    for i in range(n):
+        text = " ".join(rng.choice(words, size=6))
+        vec = rng.standard_normal(DIM).astype(np.float32)
+        points.append(
+            PointData(
+                id=f"00000000-0000-5000-8000-{i:012d}",
+                dense=(vec / np.linalg.norm(vec)).tolist(),
+                sparse=enc.document(text),
+                payload={"path": f"f{i % 7}.py", "language": "python", "text": text},
+            )
+        )
+    return points
+
+
+def _keyword_scores(store: EdgeStore, query: str) -> dict[str, float]:
+    """Every matching point's BM25 score (the limit is above the corpus size, so
+    ties at a cut-off cannot make two answers differ)."""
+    sparse_q = SparseEncoder().query(query)
+    hits = store.query("c", StoreQuery((Nearest("sparse", sparse_q, 1000),), 1000))
+    return {h.id: h.score for h in hits}
+
+
+def test_bm25_statistics_forget_deleted_points_at_once(tmp_path: Path) -> None:
+    """A process that deleted points ranks keyword queries exactly as a process
+    that opens the shard afterwards (the engine alone would keep counting the
+    deleted points in every IDF until the shard is loaded again)."""
+    live = EdgeStore(tmp_path / "qdrant-data")
+    live.create_collection("c", DIM)
+    points = _keyword_corpus(300)
+    live.upsert("c", points)
+    live.delete("c", [p.id for p in points[::3]])
+    live.delete_by_filter("c", PointFilter(paths=("f1.py",)))
+    queries = ["upload retry", "socket parse token", "cache", "render schema index stream"]
+    before = [_keyword_scores(live, q) for q in queries]
+    assert all(before)
+    live.close()
+    fresh = EdgeStore(tmp_path / "qdrant-data")
+    after = [_keyword_scores(fresh, q) for q in queries]
+    fresh.close()
+    # The engine sums a query's terms in no fixed order, so two processes
+    # agree to float rounding (1e-7 relative), not bit for bit; the drift
+    # this guards against was 1e-3.
+    for old, new in zip(before, after, strict=True):
+        assert new.keys() == old.keys()
+        assert new == pytest.approx(old, rel=1e-6, abs=0)
+
+
+def test_deleting_absent_points_is_harmless(store: EdgeStore) -> None:
+    pts = _points()
+    store.delete("c", [pts[0].id, "00000000-0000-5000-8000-0000000000ff"])
+    assert store.count("c") == len(pts) - 1
+
+
+def test_a_long_lived_engine_ranks_like_a_fresh_one_after_deletions(tmp_path: Path) -> None:
+    """Keyword and hybrid answers do not depend on the process's history: the
+    engine that synced the deletions answers as one opened afterwards."""
+    root = tmp_path / "project"
+    write_files(root, {f"pkg/m{i:03d}.py": generated_module(i) for i in range(24)})
+    queries = [
+        QueryRequest(text=text, limit=200, mode=mode)
+        for text in ("upload retry queue", "parse token cache", "branch merge packet route")
+        for mode in ("keyword", "hybrid")
+    ]
+
+    def answers(engine: Engine) -> list[dict[tuple[str, int], float]]:
+        return [{(r.path, r.start_line): r.score for r in engine.search(q)} for q in queries]
+
+    with opened(root) as engine:
+        engine.sync()
+        for i in range(0, 24, 3):
+            (root / f"pkg/m{i:03d}.py").unlink()
+        edited = root / "pkg/m001.py"
+        edited.write_text(edited.read_text().replace("return total", "return total - 1"))
+        summary = engine.sync()
+        assert summary.files_deleted == 8 and summary.points_deleted > 8
+        live = answers(engine)
+    with opened(root) as engine:
+        fresh = answers(engine)
+    # Scores are rounded to 6 decimals, after float sums in no fixed order;
+    # the drift this guards against was 1e-3 and more.
+    for old, new in zip(live, fresh, strict=True):
+        assert new.keys() == old.keys()
+        assert new == pytest.approx(old, rel=1e-6, abs=2e-6)
+
+
+def test_a_fragment_of_an_interrupted_create_or_drop_is_moved_out_of_the_way(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "qdrant-data"
+    store = EdgeStore(data)
+    store.create_collection("c", DIM)
+    store.upsert("c", _points())
+    store.close()
+    # What a kill in the middle of deleting (or creating) the shard leaves:
+    # its segments without its config.
+    (data / "c" / "edge_config.json").unlink()
+    again = EdgeStore(data)
+    assert not again.collection_exists("c")
+    again.create_collection("c", DIM)
+    assert again.count("c") == 0
+    (fragment,) = again.drop_set_aside("c")
+    assert fragment.name.startswith("c.damaged-")
+    again.drop_collection("c")
+    assert list(data.iterdir()) == []

@@ -3,7 +3,9 @@
 The file carries a `schema_version`. Older files are brought forward by the
 numbered steps in `MIGRATIONS` when they are read (and written back), never
 edited in place by hand-written special cases; a file from a newer cidx is
-refused with a message rather than guessed at.
+refused with a message rather than guessed at. A damaged file is refused
+too, naming `cidx doctor --repair`, which recreates it around the existing
+index (`cidx.recovery.recreate_config`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class Config(BaseModel):
     created_at: str
 
 
+# The next step for a damaged config; it keeps the index's data.
+_REPAIR_LOWER = "run `cidx doctor --repair` to recreate it around the existing index."
+_REPAIR = "R" + _REPAIR_LOWER[1:]
+
 # Step N turns a version-N document into a version-(N+1) document.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
@@ -87,14 +93,9 @@ def load_config(paths: ProjectPaths) -> Config:
             f"No index config at {path}. Run `cidx init` in {paths.root} to create one."
         ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(
-            f"Cannot read {path}: {exc}. Fix the file, or run `cidx init --force` "
-            "to start a new index."
-        ) from None
+        raise ConfigError(f"Cannot read {path}: {exc}. {_REPAIR}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{path} must hold a JSON object. Run `cidx init --force` to recreate it."
-        )
+        raise ConfigError(f"{path} must hold a JSON object. {_REPAIR}")
     migrated = _migrate(raw, path)
     try:
         config = Config.model_validate(migrated)
@@ -104,8 +105,7 @@ def load_config(paths: ProjectPaths) -> Config:
             for err in exc.errors()
         )
         raise ConfigError(
-            f"{path} is not a valid cidx config ({problems}). Fix the value, or run "
-            "`cidx init --force` to start a new index."
+            f"{path} is not a valid cidx config ({problems}). Fix the value, or {_REPAIR_LOWER}"
         ) from None
     if migrated is not raw:
         save_config(paths, config)
@@ -115,9 +115,7 @@ def load_config(paths: ProjectPaths) -> Config:
 def _migrate(raw: dict[str, Any], path: Path) -> dict[str, Any]:
     version = raw.get("schema_version")
     if not isinstance(version, int) or version < 1:
-        raise ConfigError(
-            f"{path} has no valid schema_version. Run `cidx init --force` to recreate it."
-        )
+        raise ConfigError(f"{path} has no valid schema_version. {_REPAIR}")
     if version > CONFIG_SCHEMA_VERSION:
         raise ConfigError(
             f"{path} has schema version {version}, but this cidx understands up to "

@@ -8,8 +8,10 @@ concurrently with them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 from cidx.chunking import CHUNKER_VERSION
 from cidx.config import Config, collection_name, load_config, new_config, save_config
 from cidx.embedding import embedding_settings, model_id
-from cidx.errors import UsageError
+from cidx.errors import CidxError, ConfigError, StoreDamagedError, UsageError
 from cidx.fsutil import disk_usage
 from cidx.ignore import IgnoreRules
 from cidx.messages import (
@@ -58,15 +60,31 @@ FLUSH_AFTER_SECONDS = 300.0
 def initialize(
     paths: ProjectPaths, *, max_file_size: int | None = None, force: bool = False
 ) -> Config:
-    """Create (or with `force`, replace) the project's config. Caller holds the lock."""
+    """Create (or with `force`, replace) the project's config. Caller holds the lock.
+
+    With `force`, a config that cannot be read is replaced too: the new index
+    then owns nothing under qdrant-data/, so every collection there goes. The
+    embedding cache stays, so rebuilding embeds nothing that was embedded.
+    """
     old: Config | None = None
+    unreadable = False
     if paths.exists():
-        old = load_config(paths)
-        if not force:
+        try:
+            old = load_config(paths)
+        except ConfigError:
+            if not force:
+                raise
+            unreadable = True
+        if old is not None and not force:
             if max_file_size is not None and max_file_size != old.max_file_size:
                 old = old.model_copy(update={"max_file_size": max_file_size})
                 save_config(paths, old)
             return old
+    if not force and old is None and paths.qdrant_dir.is_dir():
+        # Data without a config (it was deleted): keep the data.
+        from cidx.recovery import recreate_config
+
+        return recreate_config(paths, max_file_size=max_file_size).config
     config = new_config(
         paths,
         embedding=embedding_settings(),
@@ -76,11 +94,12 @@ def initialize(
     # New config first; the old collection is removed only once nothing
     # points at it any more.
     save_config(paths, config)
-    if old is not None:
-        store = open_store(paths, old)
+    if old is not None or unreadable:
+        store = open_store(paths, config)
         try:
-            if store.collection_exists(old.collection):
-                store.drop_collection(old.collection)
+            for name in [old.collection] if old is not None else store.list_collections():
+                if name != config.collection and store.collection_exists(name):
+                    store.drop_collection(name)
         finally:
             store.close()
         db = StateDB(paths.state_db)
@@ -160,6 +179,9 @@ class Engine:
         self._unflushed = 0
         self._flushed_at = time.monotonic()
         self.opened_at = time.time()
+        # Damage or drift found when opening or by the last sync (sentences
+        # naming the repair); shown by status and by searches that skip the sync.
+        self.problems: list[str] = []
 
     @classmethod
     def open(cls, paths: ProjectPaths, *, max_file_size: int | None = None) -> tuple[Engine, bool]:
@@ -174,9 +196,45 @@ class Engine:
         else:
             config = _to_bundled_model(paths, load_config(paths))
         engine = cls(paths, config)
-        if not engine.store.collection_exists(config.collection):
-            engine.store.create_collection(config.collection, config.embedding.dim)
+        try:
+            if not engine.store.collection_exists(config.collection):
+                engine.store.create_collection(config.collection, config.embedding.dim)
+            engine.problems = engine.check()
+        except BaseException:
+            engine.close()
+            raise
         return engine, created
+
+    def check(self) -> list[str]:
+        """Cheap consistency checks (milliseconds): is the store readable, and
+        does it hold as many points as the manifest lists chunks?"""
+        from cidx.indexer import META_STORE_DAMAGED
+
+        mark = self.db.get_meta(META_STORE_DAMAGED)
+        if mark is not None:
+            return [
+                f"The index store is damaged ({mark}). Run `cidx index` to rebuild it, "
+                "reusing cached embeddings."
+            ]
+        try:
+            points = self.store.count(self.config.collection)
+        except StoreDamagedError as exc:
+            return [exc.message]
+        _, chunks = self.db.counts()
+        if points != chunks:
+            return [
+                f"The index store holds {points:,} points but the manifest lists {chunks:,} "
+                "chunks: it was changed or lost outside cidx. Run `cidx index` to repair it."
+            ]
+        return []
+
+    def _note_damage(self, exc: StoreDamagedError) -> None:
+        """Remember a damaged store, so that the next sync rebuilds it."""
+        from cidx.indexer import META_STORE_DAMAGED
+
+        with contextlib.suppress(CidxError):
+            self.db.set_meta(META_STORE_DAMAGED, exc.detail)
+        self.problems = [exc.message]
 
     @property
     def embedder(self) -> Embedder:
@@ -209,13 +267,20 @@ class Engine:
         with self.write_lock:
             self.syncing += 1
             try:
-                summary = Indexer(self).sync(clear=clear, paths=paths, progress=progress)
+                try:
+                    summary = Indexer(self).sync(clear=clear, paths=paths, progress=progress)
+                except StoreDamagedError as exc:
+                    # Found damaged while writing: marked, the same sync again
+                    # sets the store aside and rebuilds it (once).
+                    self._note_damage(exc)
+                    summary = Indexer(self).sync(progress=progress)
             except Exception:
                 self.metrics.errors.inc()
                 raise
             finally:
                 self.syncing -= 1
             self._record_sync(summary)
+            self.problems = self.check()
             return summary
 
     def index(self, request: IndexRequest, progress: ProgressFn | None = None) -> IndexSummary:
@@ -269,17 +334,40 @@ class Engine:
     def search_outcome(
         self, request: SearchRequest, progress: ProgressFn | None = None, *, sync: bool = True
     ) -> SearchOutcome:
-        """A sync (if asked and `sync`), then the searches, timed."""
-        summary = self.sync(progress=progress) if request.sync and sync else None
+        """A sync (if asked and `sync`), then the searches, timed.
+
+        A search that finds the store damaged leaves the mark that makes a
+        sync rebuild it: when syncing is allowed, that happens here, and the
+        searches run again on the rebuilt store.
+        """
+        syncing = request.sync and sync
+        summary = self.sync(progress=progress) if syncing else None
         started = time.perf_counter()
-        answers = self.search_batch(request.queries)
-        return SearchOutcome(answers, summary, time.perf_counter() - started)
+        try:
+            answers = self.search_batch(request.queries)
+        except StoreDamagedError:
+            if not syncing:
+                raise
+            summary = self.sync(progress=progress)
+            started = time.perf_counter()
+            answers = self.search_batch(request.queries)
+        # After a sync its summary tells what was repaired; without one, the
+        # caller learns here that the answers come from a damaged index.
+        warnings = list(self.problems) if summary is None else []
+        return SearchOutcome(answers, summary, time.perf_counter() - started, warnings)
 
     def search_batch(self, requests: list[QueryRequest]) -> list[QueryAnswer]:
         from cidx.search import Searcher
+        from cidx.state.db import state_error
 
         started = time.perf_counter()
-        answers = Searcher(self).search_batch(requests)
+        try:
+            answers = Searcher(self).search_batch(requests)
+        except StoreDamagedError as exc:
+            self._note_damage(exc)
+            raise
+        except sqlite3.Error as exc:  # the searcher reads the manifest directly
+            raise state_error(self.db.path, exc) from None
         if requests:
             each = (time.perf_counter() - started) / len(requests)
             for _ in requests:
@@ -291,7 +379,12 @@ class Engine:
         from cidx.indexer import META_LAST_AT, META_LAST_SECONDS, Indexer
 
         files, chunks = self.db.counts()
-        info = self.store.info(self.config.collection)
+        self.problems = self.check()
+        try:
+            points = self.store.count(self.config.collection)
+        except StoreDamagedError as exc:
+            self._note_damage(exc)
+            points = 0
         last_at = self.db.get_meta(META_LAST_AT)
         last_seconds = self.db.get_meta(META_LAST_SECONDS)
         owner = read_owner(self.paths)
@@ -305,7 +398,7 @@ class Engine:
             model=self.config.embedding.model_id,
             files=files,
             chunks=chunks,
-            points=info.points,
+            points=points,
             disk_bytes=disk_usage(self.paths.index_dir),
             pending=survey.pending,
             last_index_at=(
@@ -319,6 +412,7 @@ class Engine:
             files_empty=survey.empty,
             files_skipped=survey.skipped,
             files_failed=survey.failed,
+            problems=list(self.problems),
         )
 
     def maybe_flush(self, writes: int) -> None:

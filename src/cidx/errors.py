@@ -9,6 +9,8 @@ anything else that escapes keeps its traceback, because it is a bug.
     ├── StateError           state.db unreadable or from a newer cidx
     ├── ModelError           the bundled model is missing or corrupt
     ├── StoreError           the vector store refused an operation
+    │   └── StoreDamagedError    the store's files are damaged (`cidx index` rebuilds it)
+    ├── DiskFullError        no room left on the disk holding the index
     ├── LockBusyError        another process owns the index (--no-wait, --wait-timeout)
     ├── OwnerError           the owner process failed or went away mid-request
     ├── AccessError          no permission to create or write the index
@@ -36,6 +38,9 @@ class ExitCode(IntEnum):
     OWNER = 8
     ACCESS = 9
     NO_INDEX = 10
+    DISK_FULL = 11
+    # `cidx doctor` found problems that it did not (or could not) repair.
+    UNHEALTHY = 12
     INTERRUPTED = 130
 
 
@@ -63,6 +68,19 @@ class ModelError(CidxError):
 
 class StoreError(CidxError):
     exit_code = ExitCode.STORE
+
+
+class StoreDamagedError(StoreError):
+    """The store's files cannot be read back: `cidx index` moves them aside and rebuilds."""
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        # What the engine said, without the advice around it.
+        self.detail = detail or message
+
+
+class DiskFullError(CidxError):
+    exit_code = ExitCode.DISK_FULL
 
 
 class LockBusyError(CidxError):
@@ -113,6 +131,8 @@ ERROR_CLASSES: dict[str, type[CidxError]] = {
         StateError,
         ModelError,
         StoreError,
+        StoreDamagedError,
+        DiskFullError,
         LockBusyError,
         OwnerError,
         AccessError,

@@ -1,10 +1,26 @@
-"""Small filesystem helpers shared by the core and the adapters."""
+"""Small filesystem helpers shared by the core and the adapters: durable atomic
+writes, disk usage, and the free-space checks that turn a full disk into a
+`DiskFullError` instead of a crash.
+
+Why free space is checked before writing rather than only handled after: the
+store writes through memory-mapped files, and a write to a mapped page that
+the filesystem cannot back kills the process with SIGBUS — there is no error
+to catch. Every other write path (SQLite, plain files) reports ENOSPC, which
+`disk_full` turns into the same error.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
+
+from cidx.errors import DiskFullError
+from cidx.formatting import size
+
+# Errors that mean "no room": the disk is full, or the user's quota is.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def disk_usage(folder: Path) -> int:
@@ -18,21 +34,85 @@ def disk_usage(folder: Path) -> int:
     return total
 
 
-def write_atomic(path: Path, text: str, *, mode: int | None = None) -> None:
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer may still use on the filesystem holding `path`.
+
+    `f_bavail`, not `f_bfree`: it leaves out the blocks reserved for root, so
+    the answer does not depend on who runs cidx.
+    """
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    st = os.statvfs(folder)
+    return st.f_bavail * st.f_frsize
+
+
+def is_no_space(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _NO_SPACE
+
+
+def disk_full(path: Path, needed: int | None = None, free: int | None = None) -> DiskFullError:
+    """The error for a full disk at `path`, with what is free and (if known) needed."""
+    if free is None:
+        try:
+            free = free_bytes(path)
+        except OSError:
+            free = 0
+    need = f", about {size(needed)} more is needed" if needed else ""
+    return DiskFullError(
+        f"The disk holding {path} is full ({size(free)} free{need}). Free some space "
+        "there, then run the command again: the index is left consistent, and `cidx index` "
+        "completes it."
+    )
+
+
+def ensure_free(path: Path, needed: int) -> None:
+    """Raise `DiskFullError` unless `needed` bytes are free where `path` lives."""
+    free = free_bytes(path)
+    if free < needed:
+        raise disk_full(path, needed - free, free)
+
+
+def write_atomic(path: Path, text: str, *, mode: int | None = None, durable: bool = True) -> None:
     """Replace `path` with `text` so that readers see the old file or the new
     one, never a part (a temporary file per process, then a rename). With
     `mode`, the file has exactly that mode from its creation on, so a private
-    file is never readable by others, not even for a moment."""
+    file is never readable by others, not even for a moment.
+
+    `durable` also survives a power cut: the file's bytes reach the disk
+    before the rename, and the rename itself is committed (the folder is
+    synced) before this returns. Without the first, a crash can leave an
+    empty config.json behind the rename; without the second, the old one.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if mode is None:
-        tmp.write_text(text, encoding="utf-8")
-    else:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-        with open(fd, "w", encoding="utf-8") as f:
-            # A leftover temporary file keeps its old mode through O_CREAT.
-            os.fchmod(f.fileno(), mode)
-            f.write(text)
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode or 0o666)
+        with open(fd, "w", encoding="utf-8") as fh:
+            if mode is not None:
+                # A leftover temporary file keeps its old mode through O_CREAT.
+                os.fchmod(fh.fileno(), mode)
+            fh.write(text)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if is_no_space(exc):
+            raise disk_full(path.parent) from None
+        raise
+    if durable:
+        fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Commit the folder's entries (a rename, a new file) to disk."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def private_dir(path: Path) -> None:

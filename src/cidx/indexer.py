@@ -6,7 +6,11 @@ delete stale points → commit the manifest. The order is what makes a crash
 at any point harmless: new data is written before old data is deleted, and
 the manifest (what the next sync trusts) is committed last. A `dirty` mark
 brackets store writes; finding it set on the next sync triggers `reconcile`,
-which repairs any drift between manifest and store.
+which repairs any drift between manifest and store (so do counts that
+disagree). A store that cannot be read back — it fails to open, or a search
+found it damaged and left the `store_damaged` mark — is set aside and
+rebuilt from the files, with vectors from the embedding cache; the damaged
+copy is deleted only once a full sync has completed the new one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cidx.chunking import CHUNKER_VERSION, MINIFIED_LINE_CHARS, chunk_file, detect_language
+from cidx.errors import StoreDamagedError
 from cidx.failpoints import failpoint
 from cidx.ignore import IgnoreRules
 from cidx.messages import FileIssue, IndexSummary, PendingChanges, Progress
@@ -66,11 +71,15 @@ RACY_SECONDS = 2.0
 # How many chunks to gather before embedding and writing them as one batch.
 BATCH_CHUNKS = 256
 BINARY_SNIFF_BYTES = 8192
+# Points whose payloads a full sync reads back to catch a damaged store early.
+PROBE_POINTS = 32
 # Walk reports that mean "could not be read" (a failure, tried again on every
 # sync) rather than "not indexed on purpose".
 FAILED_REASONS = frozenset({"unreadable"})
 
 META_DIRTY = "sync_dirty"
+# Set (to the error's text) when reading the store failed: the next sync rebuilds it.
+META_STORE_DAMAGED = "store_damaged"
 META_FORMAT = "index_format"
 META_LAST_AT = "last_index_at"
 META_LAST_SECONDS = "last_index_seconds"
@@ -240,11 +249,32 @@ class Indexer:
         elif not self.store.collection_exists(self.collection):
             # The store is gone (deleted by hand, or never created): nothing in
             # the manifest can be trusted.
+            _, chunks = self.db.counts()
             with self.db.transaction() as tx:
                 self.db.clear_files(tx)
             self.store.create_collection(self.collection, self.engine.config.embedding.dim)
+            if chunks:
+                summary.repairs.append(
+                    "The index store was missing; it was rebuilt from the files, "
+                    "reusing cached embeddings."
+                )
+            paths = None
+        elif (damage := self._store_damage(probe=paths is None)) is not None:
+            self._rebuild_store()
+            summary.repairs.append(
+                f"The index store was damaged ({damage}); it was set aside and rebuilt from "
+                "the files, reusing cached embeddings."
+            )
+            paths = None
         elif self.db.get_meta(META_DIRTY) is not None or self._counts_disagree():
-            self.reconcile()
+            orphans, broken = self.reconcile()
+            if broken:
+                paths = None  # files anywhere may need re-indexing
+            if orphans or broken:
+                summary.repairs.append(
+                    f"The index store and the manifest disagreed: {orphans:,} stray points "
+                    f"deleted, {broken:,} files re-indexed."
+                )
 
         forced = self.db.get_meta(META_FORMAT) != INDEX_FORMAT
         if forced:
@@ -321,6 +351,9 @@ class Indexer:
             self.db.set_meta(META_LAST_AT, str(time.time()), tx)
             self.db.set_meta(META_LAST_SECONDS, f"{summary.seconds:.3f}", tx)
             self.db.set_meta(META_DIRTY, None, tx)
+        if roots is None:
+            # A full sync has completed whatever replaced a damaged store.
+            self.store.drop_set_aside(self.collection)
         if summary.chunks_embedded:
             self._prune_cache()  # only new vectors can push the cache past its bound
         return summary
@@ -335,6 +368,40 @@ class Indexer:
     def _counts_disagree(self) -> bool:
         _, chunks = self.db.counts()
         return chunks != self.store.count(self.collection)
+
+    def _store_damage(self, *, probe: bool) -> str | None:
+        """Why the store cannot be trusted, or None: a search found it damaged,
+        it cannot be opened now, or (`probe`) a few payloads cannot be read."""
+        mark = self.db.get_meta(META_STORE_DAMAGED)
+        if mark is not None:
+            return mark
+        try:
+            self.store.count(self.collection)
+            if probe:
+                # A sample, not every payload: a few milliseconds per full
+                # sync. `cidx doctor` reads them all.
+                ids = self.db.sample_chunk_ids(PROBE_POINTS)
+                if ids:
+                    self.store.retrieve(self.collection, ids)
+        except StoreDamagedError as exc:
+            return exc.detail
+        return None
+
+    def _rebuild_store(self) -> None:
+        """Replace a damaged store with an empty one; the sync then refills it.
+
+        The damaged shard is renamed, not deleted, until a full sync has
+        completed its replacement. The manifest is cleared in the same
+        transaction that clears the damage mark, so a crash in between
+        repeats the rebuild rather than trusting a half-filled store.
+        """
+        self.store.set_aside(self.collection)
+        with self.db.transaction() as tx:
+            self.db.clear_files(tx)
+            self.db.set_meta(META_DIRTY, str(time.time()), tx)
+            self.db.set_meta(META_STORE_DAMAGED, None, tx)
+        self.store.create_collection(self.collection, self.engine.config.embedding.dim)
+        log.info("rebuilding the damaged index store %s", self.collection)
 
     def _mark_dirty(self) -> None:
         if self.db.get_meta(META_DIRTY) is None:

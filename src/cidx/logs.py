@@ -60,13 +60,27 @@ def setup_logging(paths: ProjectPaths, *, fmt: LogFormat = "human") -> None:
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(formatter)
     logger.addHandler(stream)
-    logger.addHandler(_file_handler(paths.logs_dir, formatter))
+    try:
+        logger.addHandler(_file_handler(paths.logs_dir, formatter))
+    except OSError as exc:
+        # The log file is a copy of stderr: without it the owner still runs.
+        logger.warning("not logging to %s: %s", paths.logs_dir / LOG_FILE_NAME, exc.strerror)
     logger.propagate = False
+
+
+class _FileHandler(logging.handlers.RotatingFileHandler):
+    """The log file, which a full disk (or a vanished folder) must not turn
+    into a traceback on stderr after every line: the line is on stderr anyway."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)
 
 
 def _file_handler(folder: Path, formatter: logging.Formatter) -> logging.Handler:
     folder.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
+    handler = _FileHandler(
         folder / LOG_FILE_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
     )
     handler.setFormatter(formatter)

@@ -131,6 +131,8 @@ class IndexSummary:
     # Indexed, with a caveat (e.g. not valid UTF-8), or a path asked for that
     # does not exist: not part of the account.
     warnings: list[FileIssue] = field(default_factory=list)
+    # Damage this sync found and repaired, one sentence each.
+    repairs: list[str] = field(default_factory=list)
 
     @property
     def files_changed(self) -> int:
@@ -138,8 +140,12 @@ class IndexSummary:
 
     @property
     def changed_anything(self) -> bool:
-        """Whether this sync created, rebuilt or changed the index at all."""
-        return self.initialized or self.rebuilt or bool(self.files_changed or self.files_deleted)
+        """Whether this sync created, rebuilt, repaired or changed the index at all."""
+        return (
+            self.initialized
+            or self.rebuilt
+            or bool(self.files_changed or self.files_deleted or self.repairs)
+        )
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,8 @@ class StatusReport:
     last_index_seconds: float | None
     owner_pid: int | None
     owner_kind: str | None
+    # Damage or drift between manifest and store, each with the command that repairs it.
+    problems: list[str] = field(default_factory=list)
     # The index is read-only for this user: reported from a snapshot of it.
     read_only: bool = False
     # The rest of the account a sync gives (see `IndexSummary`); `files` is
@@ -218,6 +226,8 @@ class SearchOutcome:
     sync: IndexSummary | None = None
     # Time spent searching (after any sync), as measured where it ran.
     search_seconds: float = 0.0
+    # Problems of the index the answers came from (when no sync ran first).
+    warnings: list[str] = field(default_factory=list)
     # The index is read-only for this user: searched as it is, unsynced.
     read_only: bool = False
 

@@ -51,8 +51,17 @@ WaitFn = Callable[[OwnerInfo | None], None]
 READ_ONLY_KINDS = frozenset({"status"})
 # Commands that may read a read-only index (search without syncing first).
 SNAPSHOT_KINDS = frozenset({"status", "query", "mcp"})
-# Files of the index folder a snapshot leaves out: the owner's, not the index's.
-_NOT_SNAPSHOTTED = ("owner.lock", "owner.json", "owner.sock", "serve.json", "logs")
+# Files of the index folder a snapshot leaves out: the owner's, not the index's,
+# and damaged or dropped copies waiting to be deleted.
+_NOT_SNAPSHOTTED = (
+    "owner.lock",
+    "owner.json",
+    "owner.sock",
+    "serve.json",
+    "logs",
+    "*.damaged-*",
+    "*.dropped-*",
+)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 
 import typer
 
 from cidx import __version__
-from cidx.cli.commands import index, init, mcp, query, serve, status, sync, watch
+from cidx.cli.commands import doctor, index, init, mcp, query, serve, status, sync, watch
 from cidx.errors import CidxError, ExitCode
 
 app = typer.Typer(
@@ -52,7 +53,7 @@ def _root(
     """Semantic code search that lives inside your project."""
 
 
-for module in (init, index, query, status, watch, sync, serve, mcp):
+for module in (init, index, query, status, doctor, watch, sync, serve, mcp):
     module.register(app)
 
 
@@ -88,6 +89,12 @@ def run(argv: list[str]) -> int:
         render.error(_usage_message(exc))
         return int(exc.exit_code)
     except Exception as exc:
+        if _no_space(exc):
+            # A write path that does not check for a full disk itself still
+            # ends in the same message as those that do.
+            full = _disk_full(exc)
+            render.error(full.message)
+            return int(full.exit_code)
         where = _log_crash(exc)
         render.error(
             f"cidx failed unexpectedly ({type(exc).__name__}: {exc}). This is a bug; "
@@ -143,3 +150,16 @@ def _log_crash(exc: BaseException) -> str | None:
     from cidx.logs import crash_log
 
     return crash_log(exc, " ".join(sys.argv[1:]))
+
+
+def _no_space(exc: BaseException) -> bool:
+    from cidx.fsutil import is_no_space
+
+    return is_no_space(exc)
+
+
+def _disk_full(exc: BaseException) -> CidxError:
+    from cidx.fsutil import disk_full
+
+    name = getattr(exc, "filename", None)
+    return disk_full(Path(name).parent if isinstance(name, str) else Path.cwd())

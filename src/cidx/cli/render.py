@@ -137,7 +137,16 @@ def render_summary(
         return
     out = console()
     out.print(Text(sync_line(summary)))
+    render_warnings(summary.repairs, "repaired")
     _render_issues(out, summary, verbose, view)
+
+
+def render_warnings(lines: list[str], label: str = "warning") -> None:
+    """Damage found or repaired, one line each on stderr (plain text, never markup)."""
+    for line in lines:
+        text = Text(f"{label}: ", style="bold yellow")
+        text.append(printable(line))
+        error_console().print(text)
 
 
 def _issue_line(reason: str, path: str, detail: str, view: PathView | None) -> Text:
@@ -188,6 +197,7 @@ def render_sync_note(summary: IndexSummary | None, view: PathView | None = None)
         return
     if summary.changed_anything:
         note(sync_line(summary))
+        render_warnings(summary.repairs, "repaired")
         for issue in [*summary.failed, *summary.warnings][:10]:
             error_console().print(_issue_line(issue.reason, issue.path, issue.detail, view))
 
@@ -204,6 +214,7 @@ def render_outcome(outcome: SearchOutcome, root: str, *, as_json: bool, batch: b
             "syncing changed files first."
         )
     render_sync_note(outcome.sync, view)
+    render_warnings(outcome.warnings)
     if batch:
         write = sys.stdout.write
         for answer in outcome.answers:
@@ -337,6 +348,7 @@ def render_status(report: StatusReport, as_json: bool) -> None:
         rows.append(("Last indexed", f"{report.last_index_at}{took}"))
     else:
         rows.append(("Last indexed", "never — run `cidx index`"))
+    rows.extend(("Problem", printable(problem)) for problem in report.problems)
     # A one-shot command answering its own status is not worth a line.
     if report.owner_pid and report.owner_kind not in _ONE_SHOT:
         rows.append(("Owner", f"`cidx {report.owner_kind}` (pid {report.owner_pid})"))

@@ -18,8 +18,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cidx.errors import AccessError
-from cidx.fsutil import write_atomic
+from cidx.errors import AccessError, DiskFullError
+from cidx.fsutil import disk_full, is_no_space, write_atomic
 from cidx.project import ProjectPaths
 
 
@@ -74,6 +74,8 @@ class OwnerLock:
             self.paths.create_index_dir()
             fd = os.open(self.paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
+            if is_no_space(exc):
+                raise disk_full(self.paths.index_dir) from None
             if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise
             raise AccessError(
@@ -88,7 +90,14 @@ class OwnerLock:
             return False
         self._fd = fd
         info = OwnerInfo(pid=os.getpid(), kind=self.kind, started_at=time.time())
-        write_atomic(self.paths.owner_info, json.dumps(asdict(info)))
+        try:
+            # Advisory, rewritten by every owner: not worth an fsync per command.
+            write_atomic(self.paths.owner_info, json.dumps(asdict(info)), durable=False)
+        except (OSError, DiskFullError):
+            # The record only names the owner in messages; a full disk must not
+            # stop a command that reads the index. No record beats a stale one.
+            with contextlib.suppress(OSError):
+                self.paths.owner_info.unlink()
         return True
 
     def acquire(self, poll: float = 0.1) -> None:

@@ -2,22 +2,28 @@
 
 SQLite in WAL mode, so readers (status, queries) never wait for the indexer.
 Each thread gets its own connection; writes happen in short transactions.
+Every SQLite error leaves this module as a `CidxError` that says what to do:
+a damaged file as a `StateError` naming `cidx doctor --repair` (which
+rebuilds it from the store), a full disk as a `DiskFullError`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from cidx.errors import StateError
+from cidx.errors import CidxError, StateError
+from cidx.fsutil import disk_full, ensure_free, free_bytes
 from cidx.state.migrations import COMPACT_AFTER, MIGRATIONS
 
 if TYPE_CHECKING:
@@ -41,6 +47,66 @@ _SELECT_FILES = (
     "SELECT path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at FROM files"
 )
 
+# SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xFF).
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_CORRUPT = 5, 6, 10, 11
+_SQLITE_FULL, _SQLITE_NOTADB = 13, 26
+# Below this much free space an I/O error on write is taken for a full disk
+# (SQLite reports some ENOSPC cases as a plain SQLITE_IOERR).
+_NEARLY_FULL = 1024 * 1024
+# Free space checked before opening and before each write transaction. The
+# WAL index (state.db-shm) is a memory-mapped file: SQLite allocates it by
+# writing one byte per 4 KiB page, which leaves holes on a filesystem with
+# 1 KiB blocks, and a write into a hole on a full disk is a SIGBUS, not an
+# error. Measured on a 64 MiB ext4 image: with 64 KiB free the first
+# transaction was killed so.
+_ROOM_TO_OPEN = 256 * 1024
+_ROOM_TO_WRITE = 1024 * 1024
+
+
+def state_error(path: Path, exc: sqlite3.Error) -> CidxError:
+    """The error to show for `exc`, raised by SQLite on the state database at `path`."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    text = str(exc)
+    if code == _SQLITE_FULL or "disk is full" in text:
+        return disk_full(path.parent)
+    if code == _SQLITE_IOERR:
+        with contextlib.suppress(OSError):
+            if free_bytes(path.parent) < _NEARLY_FULL:
+                return disk_full(path.parent)
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "malformed" in text or "not a database" in text:
+        return StateError(
+            f"The state database {path} is damaged ({text}). Run `cidx doctor --repair`: "
+            "it sets the file aside and rebuilds it from the index, without embedding "
+            "anything again."
+        )
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return StateError(
+            f"The state database {path} stayed locked by another process ({text}). Run the "
+            "command again once the other cidx process on this project has finished."
+        )
+    return StateError(
+        f"The state database {path} failed ({text}). Run `cidx doctor` to check the index."
+    )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _translated(method: Callable[P, R]) -> Callable[P, R]:
+    """Raise SQLite's errors from a `StateDB` method as the `CidxError` naming the next step."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            db = args[0]
+            assert isinstance(db, StateDB)
+            raise state_error(db.path, exc) from None
+
+    return wrapper
+
 
 class StateDB:
     """Access to one project's state.db."""
@@ -62,19 +128,19 @@ class StateDB:
             self._local.conn = conn
         return conn
 
+    @_translated
     def _connect(self) -> sqlite3.Connection:
+        ensure_free(self.path.parent, _ROOM_TO_OPEN)
+        conn = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
         try:
-            conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"Cannot open the state database {self.path}: {exc}. Run `cidx index --clear` "
-                "to rebuild it."
-            ) from None
+        except sqlite3.Error:
+            conn.close()
+            raise
         with self._guard:
             self._all.append(conn)
         return conn
@@ -90,24 +156,28 @@ class StateDB:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        ensure_free(self.path.parent, _ROOM_TO_WRITE)
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                # A failed statement may already have ended the transaction
+                # (SQLITE_FULL does); the error that matters is the first one.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise state_error(self.path, exc) from None
 
+    @_translated
     def _migrate(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = self.conn
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"The state database {self.path} is unreadable ({exc}). Move it aside and run "
-                "`cidx index` to rebuild it."
-            ) from None
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise StateError(
                 f"The state database {self.path} has schema version {version}, newer than this "
@@ -121,15 +191,18 @@ class StateDB:
             self.conn.execute("VACUUM")
 
     @property
+    @_translated
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     # -- meta --------------------------------------------------------------
 
+    @_translated
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    @_translated
     def set_meta(self, key: str, value: str | None, conn: sqlite3.Connection | None = None) -> None:
         c = conn or self.conn
         if value is None:
@@ -143,6 +216,7 @@ class StateDB:
 
     # -- manifest ----------------------------------------------------------
 
+    @_translated
     def files(self, under: Iterable[str] | None = None) -> dict[str, FileRecord]:
         """The manifest; with `under`, only the entries at or below those paths."""
         if under is None:
@@ -161,13 +235,25 @@ class StateDB:
                 )
         return {row[0]: _record(row) for row in rows}
 
+    @_translated
     def file(self, path: str) -> FileRecord | None:
         row = self.conn.execute(_SELECT_FILES + " WHERE path = ?", (path,)).fetchone()
         return None if row is None else _record(row)
 
+    @_translated
     def file_paths(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT path FROM files WHERE status = 'indexed'")]
 
+    @_translated
+    def sample_chunk_ids(self, n: int) -> list[str]:
+        """One point id of each of up to `n` randomly chosen indexed files."""
+        rows = self.conn.execute(
+            "SELECT chunk_ids FROM files WHERE status = 'indexed' ORDER BY random() LIMIT ?",
+            (n,),
+        ).fetchall()
+        return [random.choice(ids) for (c,) in rows if (ids := json.loads(str(c)))]
+
+    @_translated
     def put_files(self, conn: sqlite3.Connection, records: Iterable[FileRecord]) -> None:
         conn.executemany(
             "INSERT INTO files "
@@ -191,12 +277,15 @@ class StateDB:
             ],
         )
 
+    @_translated
     def delete_files(self, conn: sqlite3.Connection, paths: Iterable[str]) -> None:
         conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
 
+    @_translated
     def clear_files(self, conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM files")
 
+    @_translated
     def counts(self) -> tuple[int, int]:
         """(indexed files, chunks) according to the manifest."""
         row = self.conn.execute(
@@ -207,6 +296,7 @@ class StateDB:
 
     # -- embedding cache ---------------------------------------------------
 
+    @_translated
     def cached_vectors(
         self, model: str, hashes: list[bytes]
     ) -> dict[bytes, npt.NDArray[np.float32]]:
@@ -225,6 +315,7 @@ class StateDB:
                 found[bytes(text_hash)] = np.frombuffer(blob, dtype="<f4").copy()
         return found
 
+    @_translated
     def put_vectors(
         self,
         conn: sqlite3.Connection,
@@ -238,6 +329,7 @@ class StateDB:
             [(model, h, v.astype("<f4").tobytes(), now) for h, v in items],
         )
 
+    @_translated
     def touch_vectors(self, conn: sqlite3.Connection, model: str, hashes: Iterable[bytes]) -> None:
         now = int(time.time())
         conn.executemany(
@@ -245,9 +337,11 @@ class StateDB:
             [(now, model, h, now) for h in hashes],
         )
 
+    @_translated
     def cache_size(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
 
+    @_translated
     def prune_cache(self, keep: int) -> int:
         """Drop the least recently used vectors beyond `keep`; how many went."""
         with self.transaction() as conn:

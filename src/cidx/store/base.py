@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 DENSE = "dense"
@@ -32,6 +33,15 @@ class PointData:
     dense: list[float]
     sparse: SparseVec
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PointRecord:
+    """A stored point as read back: its payload and dense vector (None if absent)."""
+
+    id: str
+    payload: dict[str, Any]
+    dense: list[float] | None
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,10 @@ class VectorStore(Protocol):
 
     def drop_collection(self, name: str) -> None: ...
 
+    def set_aside(self, name: str) -> Path | None: ...
+
+    def drop_set_aside(self, name: str) -> list[Path]: ...
+
     def upsert(self, name: str, points: Sequence[PointData]) -> None: ...
 
     def delete(self, name: str, ids: Sequence[str]) -> None: ...
@@ -113,8 +127,15 @@ class VectorStore(Protocol):
     def delete_by_filter(self, name: str, flt: PointFilter) -> None: ...
 
     def scroll(
-        self, name: str, *, payload_fields: Sequence[str] = (), batch: int = 2048
+        self,
+        name: str,
+        *,
+        payload_fields: Sequence[str] = (),
+        batch: int = 2048,
+        flt: PointFilter | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]: ...
+
+    def points(self, name: str, *, batch: int = 512) -> Iterator[PointRecord]: ...
 
     def retrieve(self, name: str, ids: Sequence[str]) -> list[Hit]: ...
 

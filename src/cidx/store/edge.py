@@ -10,20 +10,30 @@ HNSW is never built (`indexing_threshold=0`): measured here, an exact
 top-10 search over 100k points takes ~9 ms (cidx's hybrid pair of queries
 ~23 ms) while building the graph takes 40 s on two cores and its answers
 are approximate (benchmarks/RESULTS.md, "Store scale").
+
+The engine writes through memory-mapped, sparsely preallocated files (32 MiB
+WAL segments, vector and payload pages): on a full disk a write to one of
+them kills the process with SIGBUS instead of failing. So every write first
+checks that the filesystem has room for it (`_room_for`), and a refusal is a
+`DiskFullError` naming the folder and the bytes needed. A shard that cannot
+be read back raises `StoreDamagedError`; `set_aside` moves such a shard out
+of the way so a new one can be built before the old one is deleted.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import qdrant_edge as q
 
-from cidx.errors import StoreError
-from cidx.fsutil import disk_usage
+from cidx.errors import CidxError, StoreDamagedError, StoreError
+from cidx.fsutil import disk_full, disk_usage, ensure_free, free_bytes
 from cidx.store.base import (
     DENSE,
     PAYLOAD_INDEXES,
@@ -33,9 +43,31 @@ from cidx.store.base import (
     Nearest,
     PointData,
     PointFilter,
+    PointRecord,
     SparseVec,
     StoreQuery,
 )
+
+log = logging.getLogger(__name__)
+
+# Free space a write needs, from measurements with qdrant-edge-py 0.9.0: an
+# upsert allocates about 2.1 times the points' raw size (WAL record plus
+# storage), and its first touch of a page allocates a whole block in each
+# of a segment's ~20 files (45 KiB for the first point of a new shard).
+# Checked with a factor of 3 and a fixed allowance on top, so that a
+# refusal comes well before the engine could hit a full disk.
+WRITE_FACTOR = 3
+WRITE_ALLOWANCE = 4 * 1024 * 1024
+# A new shard allocates ~100 KiB (config, empty segment, WAL header).
+CREATE_BYTES = WRITE_ALLOWANCE
+# Bytes a point adds beyond its vectors and payload text (ids, versions,
+# payload keys and index entries).
+POINT_OVERHEAD = 512
+# A damaged shard is renamed to "<collection><SET_ASIDE><unix ns>" until its
+# replacement is complete; a dropped one to "<collection><DROPPED><unix ns>"
+# while it is deleted.
+SET_ASIDE = ".damaged-"
+DROPPED = ".dropped-"
 
 
 class EdgeStore:
@@ -61,6 +93,12 @@ class EdgeStore:
 
     def create_collection(self, name: str, dim: int) -> None:
         path = self._path(name)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_free(self.data_dir, CREATE_BYTES)
+        if path.exists() and not self.collection_exists(name):
+            # A fragment of a creation killed before the shard's config was
+            # written: the engine refuses to create over its segments.
+            path.rename(self._aside(name, SET_ASIDE))
         config = q.EdgeConfig(
             vectors={DENSE: q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine)},
             sparse_vectors={SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
@@ -81,7 +119,7 @@ class EdgeStore:
                         )
                 shard.flush()
             except Exception as exc:
-                raise StoreError(f"Cannot create the index shard at {path}: {exc}") from exc
+                raise _failure(f"Cannot create the index shard at {path}", path, exc) from exc
             self._shards[name] = shard
 
     def drop_collection(self, name: str) -> None:
@@ -91,7 +129,43 @@ class EdgeStore:
                 shard.close()
         path = self._path(name)
         if path.exists():
-            shutil.rmtree(path)
+            # Renamed first: a process killed while deleting leaves a folder
+            # under another name, never a fragment that looks like the shard.
+            gone = self._aside(name, DROPPED)
+            path.rename(gone)
+            shutil.rmtree(gone)
+
+    def _aside(self, name: str, suffix: str) -> Path:
+        return self.data_dir / f"{name}{suffix}{time.time_ns()}"
+
+    def set_aside(self, name: str) -> Path | None:
+        """Move the collection's files out of its place (closing it): a new one can
+        then be created under the same name while the old files still exist."""
+        with self._lock:
+            shard = self._shards.pop(name, None)
+            if shard is not None:
+                try:
+                    shard.close()
+                except BaseException as exc:  # a damaged shard may fail to close
+                    if not _engine_failed(exc):
+                        raise
+        path = self._path(name)
+        if not path.exists():
+            return None
+        aside = self._aside(name, SET_ASIDE)
+        path.rename(aside)
+        return aside
+
+    def drop_set_aside(self, name: str) -> list[Path]:
+        """Delete what `set_aside` (or an interrupted drop) left of this collection;
+        the paths deleted."""
+        if not self.data_dir.is_dir():
+            return []
+        prefixes = (name + SET_ASIDE, name + DROPPED)
+        gone = sorted(p for p in self.data_dir.iterdir() if p.name.startswith(prefixes))
+        for path in gone:
+            shutil.rmtree(path, ignore_errors=True)
+        return gone
 
     def _shard(self, name: str) -> Any:
         shard = self._shards.get(name)
@@ -103,21 +177,19 @@ class EdgeStore:
                 path = self._path(name)
                 if not self.collection_exists(name):
                     raise StoreError(
-                        f"The index shard {path} does not exist. Run `cidx index --clear` "
-                        "to rebuild the index."
+                        f"The index shard {path} does not exist. Run `cidx index` to rebuild it."
                     )
                 try:
                     shard = q.EdgeShard.load(str(path))
-                except Exception as exc:
+                except BaseException as exc:
+                    if not _engine_failed(exc):
+                        raise
                     if "WouldBlock" in str(exc):
                         raise StoreError(
                             f"The index shard {path} is open in another process. Stop the "
                             "other cidx process on this project, or wait for it to finish."
                         ) from exc
-                    raise StoreError(
-                        f"Cannot open the index shard {path}: {exc}. Run `cidx index --clear` "
-                        "to rebuild the index."
-                    ) from exc
+                    raise _failure(f"Cannot open the index shard {path}", path, exc) from exc
                 self._shards[name] = shard
             return shard
 
@@ -127,6 +199,7 @@ class EdgeStore:
         if not points:
             return
         shard = self._shard(name)
+        self._room_for(name, sum(_point_bytes(p) for p in points))
         batch = [
             q.Point(
                 p.id,
@@ -141,46 +214,117 @@ class EdgeStore:
         self._update(name, shard, q.UpdateOperation.upsert_points(batch))
 
     def delete(self, name: str, ids: Sequence[str]) -> None:
-        if ids:
-            shard = self._shard(name)
-            self._update(name, shard, q.UpdateOperation.delete_points(list(ids)))
+        """Delete points, leaving the BM25 statistics as if they had never been there.
+
+        The engine keeps a deleted point's sparse vector in its in-memory
+        inverted index, counted in every IDF, until the shard is loaded
+        again: a long-lived process would rank keyword results differently
+        from a fresh one. Emptying the sparse vectors first takes them out
+        of those statistics at once (measured with qdrant-edge-py 0.9.0;
+        tests/test_store_edge.py checks it). Only points that exist can be
+        updated, hence the lookup.
+        """
+        if not ids:
+            return
+        shard = self._shard(name)
+        self._room_for(name, 64 * len(ids))
+        try:
+            present = [r.id for r in shard.retrieve(list(ids), False, False)]
+        except BaseException as exc:
+            if not _engine_failed(exc):
+                raise
+            raise _failure(
+                f"Cannot read the index shard {self._path(name)}", self._path(name), exc
+            ) from exc
+        if present:
+            empty = q.SparseVector([], [])
+            self._update(
+                name,
+                shard,
+                q.UpdateOperation.update_vectors(
+                    [q.PointVectors(i, {SPARSE: empty}) for i in present]
+                ),
+            )
+        self._update(name, shard, q.UpdateOperation.delete_points(list(ids)))
 
     def delete_by_filter(self, name: str, flt: PointFilter) -> None:
         if flt.is_empty():
             raise ValueError("refusing to delete by an empty filter")
-        shard = self._shard(name)
-        self._update(name, shard, q.UpdateOperation.delete_points_by_filter(_filter(flt)))
+        # Through `delete`, for its BM25 statistics.
+        ids = [pid for pid, _ in self.scroll(name, flt=flt)]
+        for start in range(0, len(ids), 1024):
+            self.delete(name, ids[start : start + 1024])
+
+    def _room_for(self, name: str, data_bytes: int) -> None:
+        ensure_free(self._path(name), WRITE_FACTOR * data_bytes + WRITE_ALLOWANCE)
 
     def _update(self, name: str, shard: Any, op: Any) -> None:
         try:
             shard.update(op)
-        except Exception as exc:
-            raise StoreError(
-                f"The index shard {self._path(name)} refused an update: {exc}"
+        except BaseException as exc:
+            if not _engine_failed(exc):
+                raise
+            raise _failure(
+                f"The index shard {self._path(name)} refused an update", self._path(name), exc
             ) from exc
 
     def scroll(
-        self, name: str, *, payload_fields: Sequence[str] = (), batch: int = 2048
+        self,
+        name: str,
+        *,
+        payload_fields: Sequence[str] = (),
+        batch: int = 2048,
+        flt: PointFilter | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        shard = self._shard(name)
         with_payload: Any = (
             q.PayloadSelector.Include(list(payload_fields)) if payload_fields else False
         )
+        for record in self._scroll(name, with_payload, False, batch, flt):
+            yield str(record.id), dict(record.payload or {})
+
+    def points(self, name: str, *, batch: int = 512) -> Iterator[PointRecord]:
+        for record in self._scroll(name, True, [DENSE], batch, None):
+            vectors = record.vector or {}
+            dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
+            yield PointRecord(
+                str(record.id), dict(record.payload or {}), list(dense) if dense else None
+            )
+
+    def _scroll(
+        self, name: str, with_payload: Any, with_vector: Any, batch: int, flt: PointFilter | None
+    ) -> Iterator[Any]:
+        shard = self._shard(name)
+        condition = _filter(flt) if flt and not flt.is_empty() else None
         offset: Any = None
         while True:
-            records, offset = shard.scroll(
-                q.ScrollRequest(
-                    offset=offset, limit=batch, with_payload=with_payload, with_vector=False
+            try:
+                records, offset = shard.scroll(
+                    q.ScrollRequest(
+                        offset=offset,
+                        limit=batch,
+                        filter=condition,
+                        with_payload=with_payload,
+                        with_vector=with_vector,
+                    )
                 )
-            )
-            for record in records:
-                yield str(record.id), dict(record.payload or {})
+            except BaseException as exc:
+                if not _engine_failed(exc):
+                    raise
+                path = self._path(name)
+                raise _failure(f"Cannot read the index shard {path}", path, exc) from exc
+            yield from records
             if offset is None:
                 return
 
     def retrieve(self, name: str, ids: Sequence[str]) -> list[Hit]:
         shard = self._shard(name)
-        records = shard.retrieve(list(ids), True, False)
+        try:
+            records = shard.retrieve(list(ids), True, False)
+        except BaseException as exc:
+            if not _engine_failed(exc):
+                raise
+            path = self._path(name)
+            raise _failure(f"Cannot read the index shard {path}", path, exc) from exc
         return [Hit(str(r.id), 0.0, dict(r.payload or {})) for r in records]
 
     def count(self, name: str, flt: PointFilter | None = None) -> int:
@@ -188,7 +332,13 @@ class EdgeStore:
         request = q.CountRequest(
             exact=True, filter=_filter(flt) if flt and not flt.is_empty() else None
         )
-        return int(shard.count(request))
+        try:
+            return int(shard.count(request))
+        except BaseException as exc:
+            if not _engine_failed(exc):
+                raise
+            path = self._path(name)
+            raise _failure(f"Cannot read the index shard {path}", path, exc) from exc
 
     # -- search ------------------------------------------------------------
 
@@ -205,8 +355,11 @@ class EdgeStore:
                 results = [shard.query(requests[0])]
             else:
                 results = shard.query_batch(q.QueryBatchRequest(requests))
-        except Exception as exc:
-            raise StoreError(f"Search failed on the index shard {self._path(name)}: {exc}") from exc
+        except BaseException as exc:
+            if not _engine_failed(exc):
+                raise
+            path = self._path(name)
+            raise _failure(f"Search failed on the index shard {path}", path, exc) from exc
         return [[Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in r] for r in results]
 
     # -- maintenance -------------------------------------------------------
@@ -220,22 +373,76 @@ class EdgeStore:
         )
 
     def optimize(self, name: str) -> None:
+        """Let the engine merge and vacuum segments, if the disk has room for it.
+
+        A vacuum rewrites a segment next to the old one, so it may need as
+        much again as the shard takes. It is housekeeping (search results do
+        not depend on it), so on a nearly full disk it is skipped, not refused.
+        """
         shard = self._shard(name)
-        shard.optimize()
+        path = self._path(name)
+        needed = disk_usage(path) + WRITE_ALLOWANCE
+        if free_bytes(path) < needed:
+            log.info("skipped optimizing %s: less than %d bytes free", path, needed)
+            return
+        try:
+            shard.optimize()
+        except BaseException as exc:
+            if not _engine_failed(exc):
+                raise
+            raise _failure(f"Cannot optimize the index shard {path}", path, exc) from exc
 
     def flush(self) -> None:
         with self._lock:
-            for shard in self._shards.values():
-                shard.flush()
+            for name, shard in self._shards.items():
+                self._flush(name, shard)
+
+    def _flush(self, name: str, shard: Any) -> None:
+        try:
+            shard.flush()
+        except BaseException as exc:
+            if not _engine_failed(exc):
+                raise
+            path = self._path(name)
+            raise _failure(f"Cannot save the index shard {path}", path, exc) from exc
 
     def close(self) -> None:
         with self._lock:
             shards, self._shards = self._shards, {}
-            for shard in shards.values():
+            for name, shard in shards.items():
                 try:
-                    shard.flush()
+                    self._flush(name, shard)
                 finally:
                     shard.close()
+
+
+def _engine_failed(exc: BaseException) -> bool:
+    """Whether `exc` is the engine reporting a failure, rather than an interrupt.
+
+    The engine raises `Exception`s, and `pyo3_runtime.PanicException` (a
+    `BaseException`) when it panics, as it does on some damaged files.
+    """
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+
+
+def _failure(what: str, path: Path, exc: BaseException) -> CidxError:
+    """The error for an engine failure: a full disk, or damaged files."""
+    text = str(exc)
+    if "No space left" in text or "os error 28" in text or "Disk quota" in text:
+        return disk_full(path)
+    detail = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if len(detail) > 300:
+        detail = detail[:300] + "…"
+    return StoreDamagedError(
+        f"{what}: its files are damaged ({detail}). Run `cidx index` to rebuild it: the "
+        "damaged files are moved aside and replaced, reusing cached embeddings.",
+        detail,
+    )
+
+
+def _point_bytes(point: PointData) -> int:
+    payload = sum(len(v) if isinstance(v, str) else 16 for v in point.payload.values())
+    return 4 * len(point.dense) + 8 * len(point.sparse.indices) + payload + POINT_OVERHEAD
 
 
 def _vector(search: Nearest) -> Any:

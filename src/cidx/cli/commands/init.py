@@ -20,7 +20,11 @@ def init(
         metavar="SIZE",
         help="Skip files larger than this (e.g. 512K, 2M). Default 1M.",
     ),
-    force: bool = flag("--force", help="Replace an existing index with a new, empty one."),
+    force: bool = flag(
+        "--force",
+        help="Replace an existing index with a new, empty one (also when its config cannot "
+        "be read); cached embeddings are kept.",
+    ),
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,
