@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from cidx.config import collection_name
@@ -22,7 +23,14 @@ def _pretend_built_with(root: Path, old_model: str) -> str:
     paths = ProjectPaths(root)
     config = json.loads(paths.config_file.read_text())
     old_collection = collection_name(config["project_id"], old_model)
-    paths.collection_dir(config["collection"]).rename(paths.collection_dir(old_collection))
+    data = paths.index_dir / "qdrant-data"
+    (data / config["collection"]).rename(data / old_collection)
+    with sqlite3.connect(paths.state_db) as db:  # the manifest is kept per collection
+        for table in ("files", "collection_meta"):
+            db.execute(
+                f"UPDATE {table} SET collection = ? WHERE collection = ?",
+                (old_collection, config["collection"]),
+            )
     config["embedding"]["model_id"] = old_model
     config["collection"] = old_collection
     paths.config_file.write_text(json.dumps(config))
@@ -46,7 +54,7 @@ def test_an_index_of_another_model_is_rebuilt_with_a_note(tmp_path: Path) -> Non
     paths = ProjectPaths(root)
     config = json.loads(paths.config_file.read_text())
     assert config["embedding"]["model_id"] == model_id(128)
-    assert not paths.collection_dir(old).exists()  # no vectors of two models side by side
+    assert not (paths.index_dir / "qdrant-data" / old).exists()  # no vectors of two models side by side
     status = run_cidx(["status", "--json"], root).json()
     assert status["model"] == model_id(128) and status["points"] == status["chunks"] > 0
     results = run_cidx(["query", "retry failed uploads", "--json", "-n", "1"], root).json()[
