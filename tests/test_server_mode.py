@@ -1,0 +1,148 @@
+"""`storage_mode: server` end to end: init, index, query, status, doctor.
+
+The "server" here is qdrant-client's in-process local mode behind a `local:`
+URL (a testing aid, documented in docs/server.md): the real server store,
+the real cidx commands in their own processes, the real bundled model. A
+project indexed on it answers every query exactly as the same project
+indexed in the embedded store.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cidx.store.server import ServerStore
+from cidx.store.server_settings import API_KEY_ENV, ServerSettings
+from tests.conftest import DEMO_PROJECT, run_cidx, write_files
+
+QUERIES = [
+    "where do we retry failed uploads",
+    "verify token signature",
+    "render the dashboard",
+    "deployment behind a load balancer",
+]
+
+
+@pytest.fixture
+def projects(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(a project on the server, the same project stored locally, the server's folder)."""
+    on_server, local = tmp_path / "on-server", tmp_path / "local"
+    for root in (on_server, local):
+        write_files(root, DEMO_PROJECT)
+    return on_server, local, tmp_path / "qdrant"
+
+
+def _ranked(root: Path) -> list[list[tuple[str, int, float]]]:
+    """The top 10 of each of QUERIES, in one process."""
+    out = run_cidx(
+        ["query", "--batch", "-", "--json", "--limit", "10"], root, input="\n".join(QUERIES)
+    )
+    answers = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [a["query"] for a in answers] == QUERIES
+    return [
+        [(r["path"], r["start_line"], round(r["score"], 4)) for r in a["results"]] for a in answers
+    ]
+
+
+def test_index_query_and_status_on_a_server(projects: tuple[Path, Path, Path]) -> None:
+    on_server, local, folder = projects
+    init = run_cidx(
+        ["init", "--storage", "server", "--qdrant-url", f"local:{folder}", "--json"], on_server
+    ).json()
+    assert init["storage_mode"] == "server"
+    config = json.loads((on_server / ".code-indexer" / "config.json").read_text())
+    assert config["storage_mode"] == "server"
+    assert config["server"]["url"] == f"local:{folder}"
+    # Nothing of the index is kept in the project: the collection is on the server.
+    assert not (on_server / ".code-indexer" / "qdrant-data").exists()
+
+    run_cidx(["init"], local)
+    for root in (on_server, local):
+        run_cidx(["index"], root)
+
+    status = run_cidx(["status", "--json"], on_server).json()
+    assert status["storage_mode"] == "server"
+    assert status["storage_path"] == f"local:{folder} collection {status['collection']}"
+    assert status["files"] == 4 and status["points"] == status["chunks"] > 0
+    assert status["pending"] == {"added": 0, "modified": 0, "deleted": 0}
+    assert (folder / "collection" / status["collection"]).is_dir()
+
+    ranked = _ranked(on_server)
+    assert ranked == _ranked(local)
+    assert all(ranked)
+    top = run_cidx(["query", QUERIES[0], "--json"], on_server).results()[0]
+    assert top["path"] == "src/uploads/retry.py"
+
+    # A change syncs to the server like to the embedded store.
+    (on_server / "src" / "auth" / "tokens.py").unlink()
+    run_cidx(["index"], on_server)
+    paths = {r["path"] for r in run_cidx(["query", QUERIES[1], "--json"], on_server).results()}
+    assert "src/auth/tokens.py" not in paths
+    assert run_cidx(["status", "--json"], on_server).json()["files"] == 3
+
+    doctor = run_cidx(["doctor", "--json"], on_server, check=False)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+
+
+def test_a_lost_collection_is_rebuilt_by_the_advised_step(
+    projects: tuple[Path, Path, Path],
+) -> None:
+    on_server, _, folder = projects
+    run_cidx(["init", "--storage", "server", "--qdrant-url", f"local:{folder}"], on_server)
+    run_cidx(["index"], on_server)
+    collection = run_cidx(["status", "--json"], on_server).json()["collection"]
+    # Someone drops the collection on the server.
+    store = ServerStore.connect(ServerSettings(url=f"local:{folder}"))
+    store.drop_collection(collection)
+    store.close()
+
+    doctor = run_cidx(["doctor"], on_server, check=False)
+    assert doctor.returncode == 12, doctor.stdout + doctor.stderr
+    assert f"local:{folder} collection {collection}" in doctor.stdout
+    assert "cidx index" in doctor.stdout
+    run_cidx(["index"], on_server)  # the advised step
+    assert run_cidx(["doctor"], on_server, check=False).returncode == 0
+    results = run_cidx(["query", QUERIES[0], "--json"], on_server).results()
+    assert results[0]["path"] == "src/uploads/retry.py"
+
+
+def test_the_api_key_is_never_written_or_printed(
+    projects: tuple[Path, Path, Path],
+) -> None:
+    on_server, _, folder = projects
+    key = "k-" + "9" * 30
+    env = {API_KEY_ENV: key}
+    out = run_cidx(
+        ["init", "--storage", "server", "--qdrant-url", f"local:{folder}", "--json"],
+        on_server,
+        env=env,
+    )
+    out2 = run_cidx(["status", "--json"], on_server, env=env)
+    assert key not in out.stdout + out.stderr + out2.stdout + out2.stderr
+    for path in (on_server / ".code-indexer").rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+
+
+def test_init_does_not_move_an_index_between_storages(
+    projects: tuple[Path, Path, Path],
+) -> None:
+    _, local, folder = projects
+    run_cidx(["init"], local)
+    moved = run_cidx(
+        ["init", "--storage", "server", "--qdrant-url", f"local:{folder}"], local, check=False
+    )
+    assert moved.returncode == 2
+    assert "cidx storage migrate" in moved.stderr
+    advised = f"cidx init --force --storage server --qdrant-url local:{folder}"
+    assert advised in moved.stderr
+    # The advised step: a new, empty index on the server.
+    run_cidx(advised.split()[1:], local)
+    status = run_cidx(["status", "--json"], local).json()
+    assert status["storage_mode"] == "server"
+    assert not (local / ".code-indexer" / "qdrant-data").exists() or not any(
+        (local / ".code-indexer" / "qdrant-data").iterdir()
+    )
