@@ -1,4 +1,4 @@
-"""`storage_mode: server` end to end: init, index, query, status, doctor.
+"""`storage_mode: server` end to end: init, index, query, status, doctor, watch.
 
 The "server" here is qdrant-client's in-process local mode behind a `local:`
 URL (a testing aid, documented in docs/server.md): the real server store,
@@ -10,6 +10,7 @@ indexed in the embedded store.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ import pytest
 from cidx.store.server import ServerStore
 from cidx.store.server_settings import API_KEY_ENV, ServerSettings
 from tests.conftest import DEMO_PROJECT, run_cidx, write_files
+from tests.helpers import clean_rebuild, full_snapshot, generated_module
+from tests.test_watch import Watcher
 
 QUERIES = [
     "where do we retry failed uploads",
@@ -146,3 +149,26 @@ def test_init_does_not_move_an_index_between_storages(
     assert not (local / ".code-indexer" / "qdrant-data").exists() or not any(
         (local / ".code-indexer" / "qdrant-data").iterdir()
     )
+
+
+def test_watch_keeps_a_server_index_live(tmp_path: Path) -> None:
+    """`cidx watch` on a server index: edits, a new file and a deletion reach
+    the server, and what it holds is what a clean rebuild of the same files
+    holds in the embedded store."""
+    root = tmp_path / "proj"
+    write_files(root, {f"src/m{i:02d}.py": generated_module(i) for i in range(6)})
+    run_cidx(["init", "--storage", "server", "--qdrant-url", f"local:{tmp_path / 'q'}"], root)
+    watcher = Watcher(root)
+    try:
+        assert watcher.status().files == 6
+        (root / "src/m00.py").write_text(generated_module(100))
+        write_files(root, {"src/new_module.py": "def freshly_written_function():\n    return 1\n"})
+        (root / "src/m01.py").unlink()
+        assert watcher.settle().files == 6
+        hits = run_cidx(["query", "freshly written function", "--json", "-n", "1"], root).results()
+        assert hits[0]["path"] == "src/new_module.py"
+        assert watcher.stop() == 0, watcher.log.read_text()
+    finally:
+        if watcher.proc.poll() is None:
+            watcher.stop(signal.SIGKILL)
+    assert full_snapshot(root) == clean_rebuild(root, tmp_path)

@@ -479,10 +479,13 @@ def _request(query: StoreQuery) -> Any:
     prefetches = [q.Prefetch(limit=s.limit, query=_vector(s), filter=flt) for s in query.searches]
     fusion: Any
     if query.fusion.method == "rrf":
-        # Measured with qdrant-edge-py 0.9.0: weighted RRF favours the source
-        # the *other* weight belongs to (weights (4, 1) over dense, sparse
-        # rank the sparse side higher). cidx's own ranking does not use
-        # weights; a caller that does should check the order it gets.
+        # Weighted RRF adds 1 / (rank / weight + k - 1) per source (as in
+        # qdrant-client and the server): at the default k = 60 a larger
+        # weight compresses its source's rank differences, so its order
+        # counts *less* — weights (4, 1) over dense, sparse let the sparse
+        # order decide. Only at a small k does a weight favour its source.
+        # cidx's own ranking uses no weights; test_store_contract checks the
+        # server store behaves the same.
         weights = list(query.fusion.weights) if query.fusion.weights else None
         fusion = q.Fusion.Rrf(k=query.fusion.rrf_k, weights=weights)
     else:
