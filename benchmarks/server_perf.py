@@ -18,7 +18,8 @@ vectors, code-sized payloads). Prints:
                   mode (dense 50 ∪ BM25 50, re-scored by each side), one
                   `query_batch` call, and queries/s
   batch sizes     upsert points/s on the server store for each
-                  `upsert_batch` (points per request)
+                  `upsert_batch` (points per request), in memory
+                  (`--batch-points`) and on disk (a tenth as many)
   agreement       the share of hybrid top-10s identical on both backends
 
 `--sizing N` fills the embedded store with N points in a fresh process and
@@ -113,6 +114,9 @@ def compare(a: argparse.Namespace) -> None:
         f"qdrant-client {version('qdrant-client')}; {a.points:,} points, {a.queries} queries"
     )
     work = Path(tempfile.mkdtemp(prefix="cidx-server-perf-"))
+    if a.only_batches:
+        batch_sizes(a, work)
+        return
     queries = hybrid_queries(a.queries)
     tops: dict[str, list[list[str]]] = {}
     try:
@@ -136,17 +140,26 @@ def compare(a: argparse.Namespace) -> None:
                     f"\nagreement with the embedded store, {kind}: {same:.0%} of top-10s identical"
                 )
 
-        n = min(a.points, a.batch_points)
-        print(f"\nUpsert batch size on the server store (local mode, disk), {n:,} points:\n")
+        batch_sizes(a, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def batch_sizes(a: argparse.Namespace, work: Path) -> None:
+    """Upsert points/s per `upsert_batch`, in memory (the client's cost per
+    request) and on disk (local mode commits every point on its own)."""
+    for kind, n in (
+        ("server (local mode, memory)", a.batch_points),
+        ("server (local mode, disk)", a.batch_points // 10),
+    ):
+        print(f"\nUpsert batch size on the {kind}, {n:,} points:\n")
         print("| upsert_batch | points/s | requests |")
         print("|---:|---:|---:|")
         for size in BATCH_SIZES:
-            store = _open("server (local mode, disk)", work, size)
+            store = _open(kind, work, size)
             rate = fill(store, n)
-            print(f"| {size:,} | {rate:,.0f} | {-(-n // size):,} |")
+            print(f"| {size:,} | {rate:,.0f} | {-(-n // size):,} |", flush=True)
             store.close()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _rss_mib() -> float:
@@ -191,6 +204,7 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=20_000)
     ap.add_argument("--batch-points", type=int, default=20_000)
     ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--only-batches", action="store_true")
     ap.add_argument("--sizing", type=int, default=None, metavar="N")
     ap.add_argument("--sizing-child", type=str, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
