@@ -35,7 +35,7 @@ def render_info(info: ProjectInfo, as_json: bool) -> None:
         ("Project id", f"{info.id} ({SOURCES.get(info.source, info.source)})"),
     ]
     if info.changed:
-        origin = f" remote {info.remote!r}" if info.remote else ""
+        origin = f" {info.remote!r}" if info.remote else ""
         rows.append(
             (
                 "Id now",
