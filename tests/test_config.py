@@ -31,7 +31,9 @@ def test_round_trip(tmp_path: Path) -> None:
     assert loaded.schema_version == CONFIG_SCHEMA_VERSION
     assert loaded.storage_mode == "local"
     assert loaded.project_root == str(tmp_path)
-    assert loaded.collection.startswith("cidx-" + config.project_id[:12])
+    # Without a git remote the id comes from the path; the name from id and model.
+    assert loaded.identity.source == "path" and loaded.project_id is None
+    assert loaded.collection.startswith("cidx-path-")
     assert not list(paths.index_dir.glob("*.tmp"))
 
 
@@ -84,3 +86,57 @@ def test_root_discovery(tmp_path: Path) -> None:
     loose = tmp_path / "loose"
     loose.mkdir()
     assert find_root(loose) == loose
+
+
+def test_a_stored_v1_config_keeps_its_collection(tmp_path: Path) -> None:
+    paths = _paths(tmp_path)
+    paths.index_dir.mkdir()
+    old = json.loads((Path(__file__).parent / "data" / "config-v1.json").read_text())
+    paths.config_file.write_text(json.dumps(old))
+    config = load_config(paths)
+    assert config.schema_version == CONFIG_SCHEMA_VERSION == 3
+    assert config.storage_mode == "local" and config.server is None
+    # The random id of a v1 index stays what its collection is named after.
+    assert (config.identity.id, config.identity.source) == (old["project_id"], "legacy")
+    assert config.project_id is None and config.collection == old["collection"]
+    # Brought forward on disk, once.
+    assert json.loads(paths.config_file.read_text())["schema_version"] == 3
+
+
+def test_a_stored_v2_config_becomes_v3_unchanged(tmp_path: Path) -> None:
+    """v3 adds storage_mode "server" with its "server" block; a v2 config
+    (tests/data/config-v2.json, as the v2 code wrote it) keeps every value."""
+    paths = _paths(tmp_path)
+    paths.index_dir.mkdir()
+    old = json.loads((Path(__file__).parent / "data" / "config-v2.json").read_text())
+    paths.config_file.write_text(json.dumps(old))
+    config = load_config(paths)
+    assert config.schema_version == CONFIG_SCHEMA_VERSION == 3
+    assert config.storage_mode == "local" and config.server is None
+    assert config.identity.id == old["identity"]["id"] == "github.com/acme/tool"
+    assert config.collection == old["collection"]
+    on_disk = json.loads(paths.config_file.read_text())
+    assert on_disk == {**old, "schema_version": 3, "server": None}
+
+
+def test_a_server_config_needs_its_server_block(tmp_path: Path) -> None:
+    paths = _paths(tmp_path)
+    save_config(paths, new_config(paths, embedding=embedding_settings(), chunker_version=1))
+    data = json.loads(paths.config_file.read_text())
+    for mode, server in (("server", None), ("local", {"url": "https://h:6333"})):
+        paths.config_file.write_text(json.dumps({**data, "storage_mode": mode, "server": server}))
+        with pytest.raises(ConfigError, match='a "server" block goes with storage_mode "server"'):
+            load_config(paths)
+    # A config from a newer cidx is refused as newer (how a schema-2 cidx sees a server config).
+    paths.config_file.write_text(json.dumps({**data, "schema_version": 4}))
+    with pytest.raises(ConfigError, match="Upgrade cidx"):
+        load_config(paths)
+
+
+def test_a_configured_project_id_wins(tmp_path: Path) -> None:
+    paths = _paths(tmp_path)
+    config = new_config(
+        paths, embedding=embedding_settings(), chunker_version=1, project_id="team/tool"
+    )
+    assert (config.identity.id, config.identity.source) == ("team/tool", "config")
+    assert config.collection.startswith("cidx-team-tool-")

@@ -10,7 +10,9 @@ indexed in the embedded store.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,47 @@ def test_watch_keeps_a_server_index_live(tmp_path: Path) -> None:
         if watcher.proc.poll() is None:
             watcher.stop(signal.SIGKILL)
     assert full_snapshot(root) == clean_rebuild(root, tmp_path)
+
+
+def test_two_clones_never_write_one_server_collection(tmp_path: Path) -> None:
+    """Clones of one repository name the same collection; a second clone is
+    refused it (no cross-machine lease yet), and both advised steps work."""
+    url = f"local:{tmp_path / 'q'}"
+    clones = []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        write_files(root, DEMO_PROJECT)
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        subprocess.run(
+            ["git", "-C", str(root), "remote", "add", "origin", "https://github.com/org/repo.git"],
+            check=True,
+        )
+        clones.append(root)
+    first, second = clones
+    run_cidx(["init", "--storage", "server", "--qdrant-url", url], first)
+    run_cidx(["index"], first)
+    collection = run_cidx(["status", "--json"], first).json()["collection"]
+
+    refused = run_cidx(["init", "--storage", "server", "--qdrant-url", url], second, check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert f"The collection {collection} exists on {url} already" in refused.stderr
+    assert "github.com/org/repo" in refused.stderr
+    assert not (second / ".code-indexer" / "config.json").exists()
+    # The first clone's index is untouched.
+    assert run_cidx(["status", "--json"], first).json()["points"] > 0
+
+    # Advised: keep the second clone's index local.
+    run_cidx(["init", "--storage", "local"], second)
+    assert run_cidx(["status", "--json"], second).json()["storage_mode"] == "local"
+
+    # Advised when it is this project's own old index: replace it.
+    shutil.rmtree(first / ".code-indexer")
+    again = run_cidx(["init", "--storage", "server", "--qdrant-url", url], first, check=False)
+    assert again.returncode == 2
+    advised = f"cidx init --force --storage server --qdrant-url {url}"
+    assert advised in again.stderr
+    run_cidx(advised.split()[1:], first)
+    status = run_cidx(["status", "--json"], first).json()
+    assert status["collection"] == collection and status["points"] == 0
+    run_cidx(["index"], first)
+    assert run_cidx(["status", "--json"], first).json()["points"] > 0

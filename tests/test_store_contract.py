@@ -151,6 +151,35 @@ def test_set_aside(bs: tuple[Backend, VectorStore]) -> None:
         assert not aside.exists()
 
 
+@every
+def test_rename_keeps_every_point_and_its_answers(bs: tuple[Backend, VectorStore]) -> None:
+    """A renamed collection holds the same points and answers the same
+    searches (the server store copies what the embedded store renames)."""
+    b, store = bs
+    points = _corpus(150)
+    name = _filled(b, store, points)
+    dense, sparse = points[7].dense, points[7].sparse
+    query = StoreQuery(
+        (Nearest("dense", dense, 40), Nearest("sparse", sparse, 40)),
+        40,
+        rescore=Nearest("sparse", sparse, 40),
+    )
+    before = store.query(name, query)
+    other = _filled(Backend(b.kind, b.open, b.name + "-other"), store, points[:3])
+    with pytest.raises(StoreError, match="exists already"):
+        store.rename_collection(name, other)
+    store.drop_collection(other)
+
+    new = b.name + "-renamed"
+    store.rename_collection(name, new)
+    assert not store.collection_exists(name)
+    assert store.count(new) == len(points)
+    assert {pid for pid, _ in store.scroll(new)} == {p.id for p in points}
+    same_ranking(store.query(new, query), before, rel=1e-6)
+    store.delete(new, [points[0].id])  # still a full collection, writes included
+    assert store.count(new) == len(points) - 1
+
+
 # -- points ----------------------------------------------------------------------------
 
 

@@ -26,7 +26,6 @@ from cidx.collections import Collections
 from cidx.config import (
     DEFAULT_MAX_FILE_SIZE,
     Config,
-    collection_name,
     load_config,
     new_config,
     save_config,
@@ -34,6 +33,7 @@ from cidx.config import (
 from cidx.embedding import embedding_settings, model_id
 from cidx.errors import CidxError, ConfigError, ServerError, StoreDamagedError, UsageError
 from cidx.fsutil import disk_usage
+from cidx.identity import collection_name, project_identity
 from cidx.ignore import IgnoreRules
 from cidx.indexer import (
     META_LAST_AT,
@@ -112,8 +112,11 @@ def initialize(
         embedding=embedding_settings(),
         chunker_version=CHUNKER_VERSION,
         max_file_size=max_file_size if max_file_size is not None else DEFAULT_MAX_FILE_SIZE,
+        project_id=old.project_id if old is not None else None,
         server=server if storage == "server" else None,
     )
+    if config.server is not None:
+        _claim_server_collection(paths, config, old, force)
     # New config first; the old collection is removed only once nothing
     # points at it any more.
     save_config(paths, config)
@@ -141,9 +144,44 @@ def _refuse_move(
     )
 
 
+def _claim_server_collection(
+    paths: ProjectPaths, config: Config, old: Config | None, force: bool
+) -> None:
+    """Refuse (or with `force`, empty) a server collection that a new index's
+    name points at but no config of this project did.
+
+    Names come from the project's identity, so every clone of one repository
+    names the same collection on a server. Two clones writing it would each
+    trust their own manifest of what it holds; one writer per project across
+    machines needs a lease held in the server, which is not built yet, so a
+    new index never joins a collection it finds filled.
+    """
+    if old is not None and old.server == config.server and old.collection == config.collection:
+        return  # this project's own collection: `_drop_replaced` empties it
+    assert config.server is not None
+    store = open_store(storage_location(paths, config))
+    try:
+        if not store.collection_exists(config.collection):
+            return
+        if force:
+            store.drop_collection(config.collection)
+            return
+    finally:
+        store.close()
+    raise UsageError(
+        f"The collection {config.collection} exists on {config.server.url} already: the index "
+        f"of another clone of {config.identity.id} (on this or another machine), or this "
+        "project's own from before its .code-indexer/ was removed. cidx does not let two "
+        "clones write one server collection yet (that needs a lease held in the server), so "
+        "it will not use it. If it is this project's old index, replace it: `cidx init "
+        f"--force --storage server --qdrant-url {config.server.url}`; otherwise keep this "
+        "clone's index local (`cidx init --storage local`)."
+    )
+
+
 def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> None:
     """Remove what the index `config` replaced: the old collection, or (the
-    old config unreadable) every other collection of a project-local store.
+    old config unreadable) every collection of a project-local store.
 
     The manifest goes first, then the data: a crash in between leaves data
     nothing refers to (found by `cidx doctor`), never a manifest that lies.
@@ -161,7 +199,8 @@ def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> N
         else:
             # A shared store holds other projects' collections too.
             gone = []
-        gone = [name for name in gone if name != config.collection]
+        # The new index may have the old one's name (the same project, the
+        # same model): its data goes too, and opening creates it empty.
         with db.transaction() as tx:
             for name in gone:
                 db.manifest(name).clear(tx)
@@ -200,10 +239,16 @@ def _to_bundled_model(paths: ProjectPaths, config: Config) -> Config:
     moved = config.model_copy(
         update={
             "embedding": embedding_settings(config.embedding.max_length),
-            "collection": collection_name(config.project_id, wanted),
+            "collection": collection_name(config.identity.id, wanted),
         }
     )
     save_config(paths, moved)
+    db = StateDB(paths.state_db)
+    try:
+        with db.transaction() as tx:  # old names keep reaching the project's data
+            db.aliases.retarget(tx, config.collection, moved.collection)
+    finally:
+        db.close()
     _drop_replaced(paths, moved, config)
     return moved
 
@@ -236,6 +281,7 @@ class Engine:
         # Used by syncs only (under write_lock): the class is not thread-safe.
         self.rules = IgnoreRules(paths.root)
         self.metrics = Metrics()
+        self.parts.collections.on_alias = self.metrics.alias_resolutions.inc
         # Sizes are read when scraped, not after every sync: most processes
         # never expose metrics.
         self.metrics.on_scrape = self._read_sizes
@@ -424,22 +470,31 @@ class Engine:
         summary = self.sync(progress=progress) if syncing else None
         started = time.perf_counter()
         try:
-            answers = self.search_batch(request.queries)
+            answers = self.search_batch(request.queries, request.collection)
         except StoreDamagedError:
             if not syncing:
                 raise
             summary = self.sync(progress=progress)
             started = time.perf_counter()
-            answers = self.search_batch(request.queries)
+            answers = self.search_batch(request.queries, request.collection)
         # After a sync its summary tells what was repaired; without one, the
         # caller learns here that the answers come from a damaged index.
         warnings = list(self.problems) if summary is None else []
         return SearchOutcome(answers, summary, time.perf_counter() - started, warnings)
 
-    def search_batch(self, requests: list[QueryRequest]) -> list[QueryAnswer]:
+    def search_batch(
+        self, requests: list[QueryRequest], collection: str | None = None
+    ) -> list[QueryAnswer]:
+        """Answer `requests` from the project's collection, or from `collection`
+        (a name or an alias of one)."""
         started = time.perf_counter()
         try:
-            answers = Searcher(self.parts).search_batch(requests)
+            if collection is not None and not self.collections.exists(collection):
+                raise UsageError(
+                    f"There is no collection or alias {collection!r} in this index. "
+                    "`cidx project info` lists its collections and aliases."
+                )
+            answers = Searcher(self.parts, collection=collection).search_batch(requests)
         except StoreDamagedError as exc:
             self._note_damage(exc)
             raise
@@ -484,11 +539,21 @@ class Engine:
             last_index_seconds=float(last_seconds) if last_seconds else None,
             owner_pid=owner.pid if owner else None,
             owner_kind=owner.kind if owner else None,
+            project_id=self.config.identity.id,
+            project_id_now=self._identity_now(),
             files_empty=survey.empty,
             files_skipped=survey.skipped,
             files_failed=survey.failed,
             problems=list(self.problems),
         )
+
+    def _identity_now(self) -> str | None:
+        """The id the git remote gives the project now, when it is not the one its
+        collections are named after (a remote was added or changed)."""
+        now = project_identity(self.paths.root, self.config.project_id)
+        if now.source == "git-remote" and now.id != self.config.identity.id:
+            return now.id
+        return None
 
     def disk_bytes(self) -> int:
         """What this index takes on disk: its folder, and its collections where

@@ -116,3 +116,21 @@ def parse_storage(value: str | None) -> StorageMode | None:
     if value in ("local", "server"):
         return "local" if value == "local" else "server"
     raise UsageError(f"Unknown --storage {value!r}. Use local or server.")
+
+
+def confirm(question: str, *, yes: bool, flag: str = "--yes") -> None:
+    """Ask `question` at a terminal unless `yes`; elsewhere `flag` is needed.
+
+    A "no" ends the command with exit code 1 and nothing changed.
+    """
+    if yes:
+        return
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise UsageError(
+            f"{question} Nothing was changed: pass {flag} to confirm when not at a terminal."
+        )
+    if not typer.confirm(question, default=False, err=True):
+        from cidx.cli.render import note
+
+        note("Nothing was changed.")
+        raise typer.Exit(1)

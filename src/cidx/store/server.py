@@ -402,6 +402,40 @@ class ServerStore:
     def drop_collection(self, name: str) -> None:
         self._call("delete a collection", lambda: self.client.delete_collection(name), name)
 
+    def rename_collection(self, old: str, new: str) -> None:
+        """Give the collection `old` the name `new`.
+
+        Qdrant cannot rename a collection, so `new` is created with `old`'s
+        dimension, every point is copied (vectors and payload, in
+        `upsert_batch` pages) and `old` is dropped last. Not atomic: a crash
+        leaves `old` whole beside a partial `new`, which the caller's
+        resumable move (cidx.renaming) drops and copies again. (Readers that
+        must never see a gap use a native alias instead: `set_aliases`.)
+        """
+        if self.collection_exists(new):
+            raise StoreError(
+                f"Cannot rename the collection {old} to {new} on {self.url}: {new} exists already."
+            )
+        found = self._call("read a collection", lambda: self.client.get_collection(old), old)
+        vectors = found.config.params.vectors
+        dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
+        if dense is None:
+            raise StoreError(
+                f"The collection {old} on {self.url} has no {DENSE!r} vector: it was not made "
+                "by cidx. Leave it, or remove it with the server's own tools."
+            )
+        self.create_collection(new, int(dense.size))
+        page: list[m.PointStruct] = []
+        for record in self._scroll(old, True, True, self.settings.upsert_batch, None):
+            vector: Any = record.vector or {}
+            page.append(m.PointStruct(id=record.id, vector=vector, payload=record.payload))
+            if len(page) >= self.settings.upsert_batch:
+                self._write(new, page)
+                page = []
+        if page:
+            self._write(new, page)
+        self.drop_collection(old)
+
     def set_aside(self, name: str) -> Path | None:
         """Drop `name`: a server collection has no files to keep aside (see the
         module docstring); a rebuild refills it. Always None."""
@@ -429,13 +463,14 @@ class ServerStore:
                 )
                 for p in points[start : start + size]
             ]
-            self._call(
-                "write points",
-                lambda batch=batch: self.client.upsert(  # type: ignore[misc]
-                    name, batch, wait=True, ordering=m.WriteOrdering.MEDIUM
-                ),
-                name,
-            )
+            self._write(name, batch)
+
+    def _write(self, name: str, batch: list[m.PointStruct]) -> None:
+        self._call(
+            "write points",
+            lambda: self.client.upsert(name, batch, wait=True, ordering=m.WriteOrdering.MEDIUM),
+            name,
+        )
 
     def delete(self, name: str, ids: Sequence[str]) -> None:
         """Delete points, leaving the BM25 statistics as if they had never been there.
