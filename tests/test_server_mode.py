@@ -206,6 +206,14 @@ def test_two_clones_never_write_one_server_collection(tmp_path: Path) -> None:
     # Advised: keep the second clone's index local.
     run_cidx(["init", "--storage", "local"], second)
     assert run_cidx(["status", "--json"], second).json()["storage_mode"] == "local"
+    # Or, as docs/server.md says, give it its own identity, then its own
+    # collection on the server.
+    config_file = second / ".code-indexer" / "config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "project_id": "acme/repo-clone-b"}))
+    run_cidx(["init", "--force", "--storage", "server", "--qdrant-url", url], second)
+    own = run_cidx(["status", "--json"], second).json()
+    assert own["storage_mode"] == "server" and own["collection"] != collection
 
     # Advised when it is this project's own old index: replace it.
     shutil.rmtree(first / ".code-indexer")
