@@ -26,7 +26,6 @@ from cidx.collections import Collections
 from cidx.config import (
     DEFAULT_MAX_FILE_SIZE,
     Config,
-    collection_name,
     load_config,
     new_config,
     save_config,
@@ -34,7 +33,7 @@ from cidx.config import (
 from cidx.embedding import embedding_settings, model_id
 from cidx.errors import CidxError, ConfigError, StoreDamagedError, UsageError
 from cidx.fsutil import disk_usage
-from cidx.identity import project_identity
+from cidx.identity import collection_name, project_identity
 from cidx.ignore import IgnoreRules
 from cidx.indexer import (
     META_LAST_AT,
