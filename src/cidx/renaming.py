@@ -37,7 +37,7 @@ from cidx.state import Alias, StateDB
 from cidx.storage import open_store, storage_location
 
 __all__ = [
-    "AliasView",
+    "Alias",
     "CollectionMove",
     "ProjectInfo",
     "RemoteUpdate",
@@ -56,27 +56,6 @@ MOVE_FILE = "identity-move.json"
 
 
 @dataclass(frozen=True)
-class AliasView:
-    name: str
-    target: str
-    created_by: str
-    reason: str
-    created_at: float
-    last_used_at: float | None
-
-    @classmethod
-    def of(cls, alias: Alias) -> AliasView:
-        return cls(
-            alias.name,
-            alias.target,
-            alias.created_by,
-            alias.reason,
-            alias.created_at,
-            alias.last_used_at,
-        )
-
-
-@dataclass(frozen=True)
 class ProjectInfo:
     root: str
     id: str  # the id the collections are named after
@@ -87,7 +66,7 @@ class ProjectInfo:
     changed: bool  # the two differ: `cidx project update-remote` moves the data
     collection: str
     collections: list[str]
-    aliases: list[AliasView]
+    aliases: list[Alias]
 
 
 @dataclass(frozen=True)
@@ -141,34 +120,31 @@ def project_info(paths: ProjectPaths) -> ProjectInfo:
             changed=derived.id != config.identity.id,
             collection=config.collection,
             collections=sorted(n for n in collections.names() if n in mine),
-            aliases=[AliasView.of(a) for a in collections.aliases()],
+            aliases=collections.aliases(),
         )
 
 
-def list_aliases(paths: ProjectPaths) -> list[AliasView]:
+def list_aliases(paths: ProjectPaths) -> list[Alias]:
     with metadata(paths) as (_config, collections):
-        return [AliasView.of(a) for a in collections.aliases()]
+        return collections.aliases()
 
 
-def create_alias(paths: ProjectPaths, name: str, target: str, *, reason: str) -> AliasView:
+def create_alias(paths: ProjectPaths, name: str, target: str, *, reason: str) -> Alias:
     """An alias made by hand (`cidx collections alias create`)."""
     require_writable(paths)
     with metadata(paths) as (_config, collections):
-        return AliasView.of(
-            collections.create_alias(name, target, created_by="user", reason=reason)
-        )
+        return collections.create_alias(name, target, created_by="user", reason=reason)
 
 
-def remove_alias(paths: ProjectPaths, name: str) -> AliasView:
+def remove_alias(paths: ProjectPaths, name: str) -> Alias:
     require_writable(paths)
     with metadata(paths) as (_config, collections):
-        return AliasView.of(collections.delete_alias(name))
+        return collections.delete_alias(name)
 
 
-def find_alias(paths: ProjectPaths, name: str) -> AliasView | None:
+def find_alias(paths: ProjectPaths, name: str) -> Alias | None:
     with metadata(paths) as (_config, collections):
-        alias = collections.alias(name)
-        return AliasView.of(alias) if alias is not None else None
+        return collections.alias(name)
 
 
 def plan_update(paths: ProjectPaths, config: Config) -> RemoteUpdate:

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from cidx.cli.render import console, print_json
 from cidx.formatting import printable
-from cidx.renaming import AliasView, ProjectInfo, RemoteUpdate
+from cidx.renaming import Alias, ProjectInfo, RemoteUpdate
 
 SOURCES = {
     "config": "set in the project's config (project_id)",
@@ -67,7 +67,7 @@ def render_update(update: RemoteUpdate, as_json: bool, *, dry_run: bool) -> None
         out.print(Text(f"  replaced the existing collection {name}", style="yellow"))
 
 
-def render_aliases(aliases: list[AliasView], fmt: str) -> None:
+def render_aliases(aliases: list[Alias], fmt: str) -> None:
     if fmt == "json":
         sys.stdout.write(json.dumps([a.__dict__ for a in aliases], indent=2) + "\n")
         return
@@ -90,7 +90,7 @@ def render_aliases(aliases: list[AliasView], fmt: str) -> None:
         )
 
 
-def render_alias(alias: AliasView, verb: str, as_json: bool) -> None:
+def render_alias(alias: Alias, verb: str, as_json: bool) -> None:
     if as_json:
         print_json(alias)
         return
