@@ -19,9 +19,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cidx import identity
 from cidx.errors import ConfigError
 from cidx.fsutil import write_atomic
 from cidx.project import ProjectPaths
+
+StorageMode = Literal["local", "global"]
 
 CONFIG_SCHEMA_VERSION = 1
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
@@ -42,7 +45,7 @@ class Config(BaseModel):
 
     schema_version: int = CONFIG_SCHEMA_VERSION
     project_id: str
-    storage_mode: Literal["local", "global"] = "local"
+    storage_mode: StorageMode = "local"
     embedding: EmbeddingSettings
     chunker_version: int = Field(ge=1)
     collection: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
@@ -65,13 +68,15 @@ def new_config(
     embedding: EmbeddingSettings,
     chunker_version: int,
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    storage_mode: StorageMode = "local",
 ) -> Config:
     project_id = uuid.uuid4().hex
     return Config(
         project_id=project_id,
+        storage_mode=storage_mode,
         embedding=embedding,
         chunker_version=chunker_version,
-        collection=collection_name(project_id, embedding.model_id),
+        collection=collection_name_for(storage_mode, project_id, embedding.model_id, paths.root),
         project_root=str(paths.root),
         max_file_size=max_file_size,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -84,7 +89,27 @@ def collection_name(project_id: str, model_id: str) -> str:
     return f"cidx-{project_id[:12]}-{slug}"
 
 
+def collection_name_for(mode: StorageMode, project_id: str, model_id: str, root: Path) -> str:
+    """The name of a project's collection in a store of `mode`.
+
+    A project-local store holds one project: the project id and the model
+    make the name. The shared store holds every project in global mode, and
+    two copies of one project (the same id) must not meet in one collection
+    there, so the name also hashes the project's root.
+    """
+    if mode == "global":
+        return identity.collection_name(project_id, model_id, place=root)
+    return collection_name(project_id, model_id)
+
+
 def load_config(paths: ProjectPaths) -> Config:
+    return read_config(paths)[0]
+
+
+def read_config(paths: ProjectPaths, *, write_back: bool = True) -> tuple[Config, int | None]:
+    """The project's config, brought forward to this cidx's schema (and, unless
+    `write_back` is False, written back) if it was older: (config, the schema
+    version it had, or None when it was current)."""
     path = paths.config_file
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -108,8 +133,10 @@ def load_config(paths: ProjectPaths) -> Config:
             f"{path} is not a valid cidx config ({problems}). Fix the value, or {_REPAIR_LOWER}"
         ) from None
     if migrated is not raw:
-        save_config(paths, config)
-    return config
+        if write_back:
+            save_config(paths, config)
+        return config, int(raw["schema_version"])
+    return config, None
 
 
 def _migrate(raw: dict[str, Any], path: Path) -> dict[str, Any]:

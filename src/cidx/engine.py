@@ -45,14 +45,17 @@ from cidx.messages import (
     StatusReport,
 )
 from cidx.metrics import Metrics
+from cidx.migration import MigrationFn, run_pending
 from cidx.owner.lock import read_owner
 from cidx.parts import IndexParts, Models
 from cidx.project import ProjectPaths
-from cidx.recovery import recreate_config
+from cidx.projectdata import Placed, project_collections, remove_collections
+from cidx.recovery import has_orphaned_data, recreate_config
+from cidx.registry import Registry, claim
 from cidx.search import Searcher
 from cidx.state import Manifest, StateDB
 from cidx.state.db import state_error
-from cidx.storage import open_store, storage_location
+from cidx.storage import StorageMode, open_store, storage_location
 from cidx.store import VectorStore
 
 # Writes (points upserted or deleted) or seconds after which the store is
@@ -62,12 +65,18 @@ FLUSH_AFTER_SECONDS = 300.0
 
 
 def initialize(
-    paths: ProjectPaths, *, max_file_size: int | None = None, force: bool = False
+    paths: ProjectPaths,
+    *,
+    max_file_size: int | None = None,
+    force: bool = False,
+    storage_mode: StorageMode | None = None,
 ) -> Config:
     """Create (or with `force`, replace) the project's config. Caller holds the lock.
 
-    With `force`, a config that cannot be read is replaced too: the new index
-    then owns nothing under qdrant-data/, so every collection there goes. The
+    A `storage_mode` other than an existing index's is written to its config:
+    the index moves there when it next opens (`cidx.migration`). With `force`,
+    a config that cannot be read is replaced too: the new index then owns
+    none of the project's collections, so every one of them goes. The
     embedding cache stays, so rebuilding embeds nothing that was embedded.
     """
     old: Config | None = None
@@ -80,21 +89,31 @@ def initialize(
                 raise
             unreadable = True
         if old is not None and not force:
+            changes: dict[str, object] = {}
             if max_file_size is not None and max_file_size != old.max_file_size:
-                old = old.model_copy(update={"max_file_size": max_file_size})
+                changes["max_file_size"] = max_file_size
+            if storage_mode is not None and storage_mode != old.storage_mode:
+                changes["storage_mode"] = storage_mode
+            if changes:
+                old = old.model_copy(update=changes)
                 save_config(paths, old)
             return old
-    if not force and old is None and paths.qdrant_dir.is_dir():
+    if not force and old is None and has_orphaned_data(paths):
         # Data without a config (it was deleted): keep the data.
-        return recreate_config(paths, max_file_size=max_file_size).config
+        config = recreate_config(paths, max_file_size=max_file_size).config
+        if storage_mode is not None and storage_mode != config.storage_mode:
+            config = config.model_copy(update={"storage_mode": storage_mode})
+            save_config(paths, config)
+        return config
     config = new_config(
         paths,
         embedding=embedding_settings(),
         chunker_version=CHUNKER_VERSION,
+        storage_mode=storage_mode or (old.storage_mode if old is not None else "local"),
         **({"max_file_size": max_file_size} if max_file_size is not None else {}),
     )
-    # New config first; the old collection is removed only once nothing
-    # points at it any more.
+    # New config first; the old collections are removed only once nothing
+    # points at them any more.
     save_config(paths, config)
     if old is not None or unreadable:
         _drop_replaced(paths, config, old)
@@ -102,32 +121,18 @@ def initialize(
 
 
 def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> None:
-    """Remove what the index `config` replaced: the old collection, or (the
-    old config unreadable) every other collection of a project-local store.
-
-    The manifest goes first, then the data: a crash in between leaves data
-    nothing refers to (found by `cidx doctor`), never a manifest that lies.
-    """
-    location = storage_location(paths, config)
+    """Remove what the index `config` replaced: the old collection (where the
+    old config kept it), or (the old config unreadable) every other collection
+    of the project, in its own store and in the global store."""
+    keep = Placed(storage_location(paths, config), config.collection)
+    if old is not None:
+        gone = [Placed(storage_location(paths, old), old.collection)]
+    else:
+        gone = project_collections(paths, None)
     db = StateDB(paths.state_db, collection=old.collection if old is not None else None)
-    store = open_store(location)
     try:
-        collections = Collections(store, db, config.embedding.dim, config.collection)
-        if old is not None:
-            gone = [old.collection]
-        elif location.mode == "local":
-            gone = collections.names()
-        else:
-            # A shared store holds other projects' collections too.
-            gone = []
-        gone = [name for name in gone if name != config.collection]
-        with db.transaction() as tx:
-            for name in gone:
-                db.manifest(name).clear(tx)
-        for name in gone:
-            collections.drop(name)
+        remove_collections(paths, [item for item in gone if item != keep], db)
     finally:
-        store.close()
         db.close()
 
 
@@ -180,15 +185,36 @@ class Engine:
 
     @classmethod
     def open(
-        cls, paths: ProjectPaths, *, max_file_size: int | None = None, models: Models | None = None
+        cls,
+        paths: ProjectPaths,
+        *,
+        max_file_size: int | None = None,
+        models: Models | None = None,
+        on_migration: MigrationFn | None = None,
     ) -> tuple[Engine, bool]:
         """Open the project's index, creating it if needed: (engine, created).
 
-        Callers that create an index for a user who did not ask for one
-        check the tree first (`cidx.walk.refuse_large_first_index`).
+        Pending migrations run first (`cidx.migration`; `on_migration` is told
+        how one advances). Callers that create an index for a user who did
+        not ask for one check the tree first (`cidx.walk.refuse_large_first_index`).
         """
         created = not paths.exists()
-        config = initialize(paths, max_file_size=max_file_size) if created else load_config(paths)
+        if created:
+            config = initialize(paths, max_file_size=max_file_size)
+        elif paths.index_location is None:
+            config = run_pending(paths, on_migration)
+        else:
+            # A read-only snapshot: opened as it is, never migrated.
+            config = load_config(paths)
+        if config.storage_mode == "global" and paths.index_location is None:
+            with Registry() as registry:
+                claim(
+                    registry,
+                    config.collection,
+                    root=paths.root,
+                    project_id=config.project_id,
+                    model=config.embedding.model_id,
+                )
         engine = cls(paths, config, models)
         engine.created = created
         try:

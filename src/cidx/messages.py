@@ -242,6 +242,10 @@ class InitResult:
     replaced: bool  # --force replaced an existing index
     # The size limit the existing index had, when this changed it.
     previous_max_file_size: int | None = None
+    storage_mode: str = "local"
+    storage_path: str = ""  # the folder of the project's collection
+    # The storage mode the existing index had, when this moved it.
+    previous_storage_mode: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,24 +10,36 @@
 
 The store, `cidx status` and disk usage read the location; nothing else
 derives a storage path from the project root.
+
+A collection's name depends on the mode too (`cidx.config.collection_name_for`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
+from cidx.config import StorageMode
 from cidx.fsutil import disk_usage
+from cidx.userdirs import data_dir
 
 if TYPE_CHECKING:
     from cidx.config import Config
     from cidx.project import ProjectPaths
     from cidx.store import VectorStore
 
-__all__ = ["StorageLocation", "StorageMode", "open_store", "storage_location"]
+__all__ = [
+    "STORAGE_MODES",
+    "StorageLocation",
+    "StorageMode",
+    "global_store_dir",
+    "location_for",
+    "open_store",
+    "storage_location",
+]
 
-StorageMode = Literal["local", "global"]
+STORAGE_MODES: tuple[StorageMode, ...] = ("local", "global")
 STORE_DIR_NAME = "qdrant-data"
 
 
@@ -45,14 +57,28 @@ class StorageLocation:
         """Bytes `collections` take on disk."""
         return sum(disk_usage(self.collection_dir(name)) for name in collections)
 
+    def holds(self, collection: str) -> bool:
+        """Whether `collection` is here (one `stat`, no shard opened)."""
+        from cidx.store.edge import shard_exists
+
+        return shard_exists(self.collection_dir(collection))
+
+
+def global_store_dir() -> Path:
+    """The shared store of every project in global mode."""
+    return data_dir() / STORE_DIR_NAME
+
+
+def location_for(paths: ProjectPaths, mode: StorageMode) -> StorageLocation:
+    """Where the project at `paths` keeps its collections in `mode`."""
+    if mode == "global":
+        return StorageLocation("global", global_store_dir())
+    return StorageLocation("local", paths.index_dir / STORE_DIR_NAME)
+
 
 def storage_location(paths: ProjectPaths, config: Config) -> StorageLocation:
     """The location `config.storage_mode` names for the project at `paths`."""
-    if config.storage_mode == "global":
-        from cidx.userdirs import data_dir
-
-        return StorageLocation("global", data_dir() / STORE_DIR_NAME)
-    return StorageLocation("local", paths.index_dir / STORE_DIR_NAME)
+    return location_for(paths, config.storage_mode)
 
 
 def open_store(location: StorageLocation) -> VectorStore:

@@ -18,6 +18,8 @@ from cidx.service import WaitPolicy
 
 if TYPE_CHECKING:
     from cidx.logs import LogFormat
+    from cidx.manage import ConfirmFn, RemovalPlan
+    from cidx.storage import StorageMode
 
 # How long a command that is not run from a terminal (a script, CI, an
 # agent) waits for another process that owns the index, unless told. At a
@@ -48,13 +50,14 @@ WAIT_TIMEOUT = typer.Option(
 def wait_policy(no_wait: bool, wait_timeout: float | None) -> WaitPolicy:
     """The waiting a command does, from --no-wait and --wait-timeout."""
     from cidx.cli.render import waiting
+    from cidx.cli.storage_render import migrating
 
     if no_wait:
-        return WaitPolicy(timeout=0, on_wait=waiting)
+        return WaitPolicy(timeout=0, on_wait=waiting, on_migration=migrating)
     if wait_timeout is None:
         interactive = sys.stderr.isatty() and sys.stdin.isatty()
-        return WaitPolicy(None if interactive else NON_INTERACTIVE_WAIT_SECONDS, waiting)
-    return WaitPolicy(seconds(wait_timeout, "--wait-timeout", allow_zero=True), waiting)
+        return WaitPolicy(None if interactive else NON_INTERACTIVE_WAIT_SECONDS, waiting, migrating)
+    return WaitPolicy(seconds(wait_timeout, "--wait-timeout", allow_zero=True), waiting, migrating)
 
 
 def seconds(value: float, option: str, *, allow_zero: bool = False, least: float = 0.0) -> float:
@@ -106,3 +109,44 @@ def log_format_value(value: str) -> LogFormat:
     if value == "json":
         return "json"
     raise UsageError(f"Unknown --log-format {value!r}. Use human or json.")
+
+
+def storage_mode(value: str | None, local_storage: bool) -> StorageMode | None:
+    """The storage mode from --storage and its short form --local-storage."""
+    if local_storage:
+        if value not in (None, "local"):
+            raise UsageError(f"--local-storage and --storage {value} contradict each other.")
+        return "local"
+    if value is None:
+        return None
+    if value == "local":
+        return "local"
+    if value == "global":
+        return "global"
+    raise UsageError(f"Unknown --storage {value!r}. Use local or global.")
+
+
+YES = flag("--yes", "-y", help="Do not ask for confirmation (for scripts).")
+
+
+def confirmer(yes: bool, command: str) -> ConfirmFn | None:
+    """How a removal is confirmed: not at all with --yes; else by asking at the
+    terminal, after showing what goes. Without a terminal to ask at, the
+    command refuses and names the flag."""
+    if yes:
+        return None
+
+    def ask(plan: RemovalPlan) -> bool:
+        from cidx.cli.storage_render import render_plan
+
+        render_plan(plan)
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"`{command}` removes data and asks first, but there is no terminal to ask "
+                f"at. Run `{command} --yes` to remove it without asking."
+            )
+        if not typer.confirm("Remove it?", default=False, err=True):
+            raise typer.Abort()
+        return True
+
+    return ask

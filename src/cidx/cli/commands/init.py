@@ -6,7 +6,15 @@ import typer
 
 from cidx import service
 from cidx.cli import render
-from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, flag, parse_size, wait_policy
+from cidx.cli.params import (
+    JSON,
+    NO_WAIT,
+    WAIT_TIMEOUT,
+    flag,
+    parse_size,
+    storage_mode,
+    wait_policy,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +33,15 @@ def init(
         help="Replace an existing index with a new, empty one (also when its config cannot "
         "be read); cached embeddings are kept.",
     ),
+    storage: str = typer.Option(
+        None,
+        "--storage",
+        metavar="local|global",
+        help="Where the index's data lives: in the project (local, the default) or in one "
+        "store in your data folder shared by every project in global mode. An existing "
+        "index moves there.",
+    ),
+    local_storage: bool = flag("--local-storage", help="The same as --storage local."),
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,
@@ -32,6 +49,9 @@ def init(
     """Create `.code-indexer/` in the project root (found from the working directory)."""
     size = parse_size(max_file_size) if max_file_size is not None else None
     result = service.init_project(
-        max_file_size=size, force=force, wait=wait_policy(no_wait, wait_timeout)
+        max_file_size=size,
+        force=force,
+        storage=storage_mode(storage, local_storage),
+        wait=wait_policy(no_wait, wait_timeout),
     )
     render.render_init(result, as_json)
