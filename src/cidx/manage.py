@@ -465,4 +465,7 @@ def uninstall(
         freed = remove_collections(paths, [i for i in items if i.location.mode == "global"], None)
         freed += disk_usage(paths.index_dir)
         remove_tree(paths.index_dir)
+        if registry_path().exists():
+            with Registry() as registry:
+                registry.forget_project(paths.root)
     return UninstallReport(str(paths.root), str(paths.index_dir), plan.collections, freed)

@@ -254,6 +254,12 @@ class Registry:
         with self._write() as conn:
             conn.execute("DELETE FROM collections WHERE name = ?", (name,))
 
+    def forget_project(self, root: Path) -> None:
+        """Forget everything recorded for the project at `root` (it is uninstalled)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM collections WHERE project_root = ?", (str(root),))
+            conn.execute("DELETE FROM migrations WHERE project_root = ?", (str(root),))
+
     # -- migrations --------------------------------------------------------
 
     def record_migration(self, migration: RegistryMigration) -> None:
