@@ -293,9 +293,7 @@ def test_a_copy_of_a_global_project_is_told_to_get_its_own_index(tmp_path: Path)
     run_cidx(["init", "--force"], copy)
     found = run_cidx(["query", "retry uploads", "--json"], copy).results()
     assert found[0]["path"] == "src/uploads/retry.py"
-    names = {
-        run_cidx(["status", "--json"], root).json()["storage_path"] for root in (a, copy)
-    }
+    names = {run_cidx(["status", "--json"], root).json()["storage_path"] for root in (a, copy)}
     assert len(names) == 2
     # The original keeps its index.
     assert run_cidx(["status", "--json"], a).json()["points"] == points > 0

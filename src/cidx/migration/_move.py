@@ -150,7 +150,10 @@ class Move:
     # -- running -----------------------------------------------------------
 
     def run(self) -> MigrationRecord:
-        """Finish the move (or its rollback). MigrationError when it was rolled back."""
+        """Finish the move (or its rollback). MigrationError when this run had to
+        roll it back; a rollback an earlier process began is only finished
+        (the caller then sees the data where it is and may try again)."""
+        failed_here = False
         with self._stores() as (source, target), self._registry() as registry:
             self.registry = registry
             while not self.record.finished:
@@ -167,13 +170,15 @@ class Move:
                             self.record, status="rolling_back", detail=reason
                         )
                         self._mirror()
+                        failed_here = True
                 elif status == "verified":
                     self._commit()
                 elif status == "committed":
                     self._cleanup(source)
                 elif status == "rolling_back":
                     self._roll_back(target)
-                    raise self._failed()
+                    if failed_here:
+                        raise self._failed()
                 else:
                     raise MigrationError(
                         f"The migration {self.record.id} of the index of {self.paths.root} has "
