@@ -101,7 +101,7 @@ def measure(scratch: Path, mode: str, repeat: int, commands: int) -> str:
         f"| {mode} | {p50:.2f} / {pct(check, 95):.2f} ms | "
         f"{statistics.median(config_only):.2f} ms | **{overhead:.2f} ms** | "
         f"{status_ms:.0f} ms | {query_ms:.0f} ms | "
-        f"{100 * p50 / status_ms:.2f} % / {100 * p50 / query_ms:.2f} % | {claim_ms} ms |"
+        f"{100 * p50 / status_ms:.3f} % / {100 * p50 / query_ms:.3f} % | {claim_ms} ms |"
     )
 
 
