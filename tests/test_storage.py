@@ -318,3 +318,20 @@ def test_the_registry_takes_concurrent_writers_from_several_processes() -> None:
         entries = registry.entries()
     assert len(entries) == 160
     assert {e.project_root for e in entries} == {f"/p/p{i}" for i in range(4)}
+
+
+def test_a_deleted_config_of_a_global_project_is_recreated_around_its_collection(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "proj"
+    write_files(root, DEMO_PROJECT)
+    run_cidx(["init", "--storage", "global"], root)
+    run_cidx(["index"], root)
+    before = run_cidx(["status", "--json"], root).json()
+    (root / INDEX / "config.json").unlink()
+    summary = run_cidx(["index", "--json"], root).json()
+    assert summary["chunks_embedded"] == 0 and summary["files_changed"] == 0
+    after = run_cidx(["status", "--json"], root).json()
+    assert after["storage_mode"] == "global"
+    assert (after["storage_path"], after["points"]) == (before["storage_path"], before["points"])
+    assert _shards(root / INDEX / "qdrant-data") == []
