@@ -25,7 +25,7 @@ def test_a_stored_v1_database_migrates_and_keeps_its_data(tmp_path: Path) -> Non
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v1.db", copy)
     db = StateDB(copy, collection=COLLECTION)
-    assert db.schema_version == len(MIGRATIONS) == 4
+    assert db.schema_version == len(MIGRATIONS) == 5
     # m002: the vector cache is a rowid table with a unique key.
     ddl = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'embeddings'").fetchone()[0]
     assert "WITHOUT ROWID" not in ddl and "id        INTEGER PRIMARY KEY" in ddl
@@ -44,7 +44,7 @@ def test_a_stored_v2_database_gets_its_manifest_keyed_by_collection(tmp_path: Pa
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v2.db", copy)
     db = StateDB(copy, collection=COLLECTION)
-    assert db.schema_version == 4
+    assert db.schema_version == len(MIGRATIONS)
     manifest = db.manifest(COLLECTION)
     files = manifest.files()
     assert set(files) == {"src/app.py", "logo.png"}
@@ -65,12 +65,15 @@ def test_a_stored_v2_database_gets_its_manifest_keyed_by_collection(tmp_path: Pa
     assert len(cached) == 1
 
 
-def test_a_stored_v3_database_gets_a_migrations_table_and_keeps_its_data(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [3, 4])
+def test_a_stored_v3_or_v4_database_gets_a_migrations_table_and_keeps_its_data(
+    tmp_path: Path, version: int
+) -> None:
     copy = tmp_path / "state.db"
-    shutil.copy(DATA / "state-v3.db", copy)
-    # A v3 database has per-collection manifests: it needs no collection to migrate.
+    shutil.copy(DATA / f"state-v{version}.db", copy)
+    # Since v3 manifests are per collection: no collection is needed to migrate.
     db = StateDB(copy)
-    assert db.schema_version == 4
+    assert db.schema_version == len(MIGRATIONS) == 5
     manifest = db.manifest(COLLECTION)
     files = manifest.files()
     assert set(files) == {"src/app.py", "docs/a.md"}
@@ -84,7 +87,10 @@ def test_a_stored_v3_database_gets_a_migrations_table_and_keeps_its_data(tmp_pat
     assert db.get_meta("other_key") == "kept"
     cached = db.cached_vectors("all-MiniLM-L6-v2-int8@128", [b"\x03" * 16])
     np.testing.assert_array_equal(cached[b"\x03" * 16], np.arange(384, dtype=np.float32))
-    # m004: migrations are recorded, and a record reads back as written.
+    # m004 (aliases) ran on v3; v4 keeps the alias it had.
+    aliases = db.conn.execute("SELECT name, target FROM aliases").fetchall()
+    assert aliases == ([] if version == 3 else [("old-name", COLLECTION)])
+    # m005: migrations are recorded, and a record reads back as written.
     log = MigrationLog(db)
     assert log.all() == []
     record = log.add(

@@ -111,6 +111,24 @@ def log_format_value(value: str) -> LogFormat:
     raise UsageError(f"Unknown --log-format {value!r}. Use human or json.")
 
 
+def confirm(question: str, *, yes: bool, flag: str = "--yes") -> None:
+    """Ask `question` at a terminal unless `yes`; elsewhere `flag` is needed.
+
+    A "no" ends the command with exit code 1 and nothing changed.
+    """
+    if yes:
+        return
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise UsageError(
+            f"{question} Nothing was changed: pass {flag} to confirm when not at a terminal."
+        )
+    if not typer.confirm(question, default=False, err=True):
+        from cidx.cli.render import note
+
+        note("Nothing was changed.")
+        raise typer.Exit(1)
+
+
 def storage_mode(value: str | None, local_storage: bool) -> StorageMode | None:
     """The storage mode from --storage and its short form --local-storage."""
     if local_storage:
@@ -129,10 +147,10 @@ def storage_mode(value: str | None, local_storage: bool) -> StorageMode | None:
 YES = flag("--yes", "-y", help="Do not ask for confirmation (for scripts).")
 
 
-def confirmer(yes: bool, command: str) -> ConfirmFn | None:
-    """How a removal is confirmed: not at all with --yes; else by asking at the
-    terminal, after showing what goes. Without a terminal to ask at, the
-    command refuses and names the flag."""
+def confirmer(yes: bool) -> ConfirmFn | None:
+    """How a removal is confirmed: not at all with --yes; else by showing what
+    goes and asking (`confirm`: without a terminal, the command refuses and
+    names --yes)."""
     if yes:
         return None
 
@@ -140,13 +158,7 @@ def confirmer(yes: bool, command: str) -> ConfirmFn | None:
         from cidx.cli.storage_render import render_plan
 
         render_plan(plan)
-        if not sys.stdin.isatty():
-            raise UsageError(
-                f"`{command}` removes data and asks first, but there is no terminal to ask "
-                f"at. Run `{command} --yes` to remove it without asking."
-            )
-        if not typer.confirm("Remove it?", default=False, err=True):
-            raise typer.Abort()
+        confirm("Remove it?", yes=False)
         return True
 
     return ask

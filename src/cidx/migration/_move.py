@@ -267,7 +267,7 @@ class Move:
             self.registry.put(
                 self.target_name,
                 root=self.paths.root,
-                project_id=config.project_id,
+                project_id=config.identity.id,
                 model=config.embedding.model_id,
                 state="incoming",
             )
@@ -336,7 +336,7 @@ class Move:
             self.registry.put(
                 self.target_name,
                 root=self.paths.root,
-                project_id=config.project_id,
+                project_id=config.identity.id,
                 model=config.embedding.model_id,
             )
         self.record = self.log.update(self.record, status="committed")

@@ -129,7 +129,7 @@ def misplaced(paths: ProjectPaths, config: Config) -> tuple[Place, Place] | None
     mode = config.storage_mode
     other = _other(mode)
     there = location_for(paths, other)
-    pid, model = config.project_id, config.embedding.model_id
+    pid, model = config.identity.id, config.embedding.model_id
     target = Place(mode, collection_name_for(mode, pid, model, paths.root))
     for name in dict.fromkeys(
         (config.collection, collection_name_for(other, pid, model, paths.root))

@@ -31,7 +31,7 @@ def clear_data(
 
     report = clear(
         everything=everything,
-        confirm=confirmer(yes, "cidx clear-data --all") if everything else None,
+        confirm=confirmer(yes) if everything else None,
         wait=wait_policy(no_wait, wait_timeout),
     )
     render_clear(report, as_json)

@@ -1,22 +1,32 @@
-"""`cidx collections list|info`: the collections of the project's store, and whose they are."""
+"""`cidx collections list|info` and `cidx collections alias create|delete`.
+
+The collections of the project's store (or the global store) and whose they
+are; aliases made by hand.
+"""
 
 from __future__ import annotations
 
 import typer
 
+from cidx import renaming
+from cidx.cli import render_project
 from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, flag, wait_policy
 from cidx.cli.storage_render import render_collection, render_collections
+from cidx.project import project_paths
 
 collections_app = typer.Typer(
-    name="collections",
-    help="List and inspect index collections, in the project's store or the global store.",
+    help="List and inspect index collections, in the project's store or the global store; aliases.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+alias_app = typer.Typer(
+    rich_markup_mode=None, help="Aliases: another name for a collection.", no_args_is_help=True
+)
+collections_app.add_typer(alias_app, name="alias")
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(collections_app)
+    app.add_typer(collections_app, name="collections")
 
 
 @collections_app.command("list")
@@ -50,3 +60,26 @@ def info(
 
     row = collection_info(name=name, wait=wait_policy(no_wait, wait_timeout))
     render_collection(row, as_json)
+
+
+@alias_app.command("create")
+def create(
+    name: str = typer.Argument(..., metavar="NAME", help="The new name."),
+    target: str = typer.Argument(..., metavar="COLLECTION", help="The collection it reaches."),
+    reason: str = typer.Option(
+        "made by hand", "--reason", metavar="TEXT", help="Why, for `list-aliases`."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Make NAME another name for COLLECTION."""
+    alias = renaming.create_alias(project_paths(), name, target, reason=reason)
+    render_project.render_alias(alias, "Created", as_json)
+
+
+@alias_app.command("delete")
+def delete(
+    name: str = typer.Argument(..., metavar="NAME", help="The alias to delete."),
+    as_json: bool = JSON,
+) -> None:
+    """Delete the alias NAME (its collection stays)."""
+    render_project.render_alias(renaming.remove_alias(project_paths(), name), "Deleted", as_json)

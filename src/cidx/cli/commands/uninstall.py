@@ -22,7 +22,5 @@ def uninstall(
     storage mode, its collections in the global store and their registry entries."""
     from cidx.manage import uninstall as remove
 
-    report = remove(
-        confirm=confirmer(yes, "cidx uninstall"), wait=wait_policy(no_wait, wait_timeout)
-    )
+    report = remove(confirm=confirmer(yes), wait=wait_policy(no_wait, wait_timeout))
     render_uninstall(report, as_json)
