@@ -10,6 +10,7 @@ nothing behind in the store it left. Batches are small
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 from pathlib import Path
@@ -225,3 +226,30 @@ def test_a_rollback_killed_part_way_is_finished_by_the_next_command(tmp_path: Pa
     _assert_settled(root, "local", before, query)
     history = run_cidx(["migrations", "history", "--json"], root).json()["migrations"]
     assert [m["status"] for m in history] == ["rolled_back", "done"]
+
+
+def test_a_config_schema_upgrade_is_pending_then_run_and_recorded(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write_files(root, DEMO_PROJECT)
+    run_cidx(["init"], root)
+    config_file = root / INDEX / "config.json"
+    current = json.loads(config_file.read_text())
+    # The same index as a v1 config describes it: the identity was a plain id.
+    old = {k: v for k, v in current.items() if k != "identity"}
+    old.update(schema_version=1, project_id=current["identity"]["id"])
+    config_file.write_text(json.dumps(old))
+
+    status = run_cidx(["migrations", "status", "--json"], root).json()
+    assert status["pending"] == [f"Upgrade {config_file} from schema 1 to 2."]
+    assert json.loads(config_file.read_text())["schema_version"] == 1  # only looked at
+
+    assert run_cidx(["status", "--json"], root).json()["storage_mode"] == "local"
+    upgraded = json.loads(config_file.read_text())
+    assert upgraded["schema_version"] == 2 and upgraded["identity"] == current["identity"]
+    (record,) = run_cidx(["migrations", "history", "--json"], root).json()["migrations"]
+    assert (record["kind"], record["status"], record["detail"]) == (
+        "config",
+        "done",
+        "config schema 1 → 2",
+    )
+    assert run_cidx(["migrations", "status", "--json"], root).json()["pending"] == []

@@ -119,7 +119,7 @@ def test_uninstall_asks_first_and_leaves_nothing_in_each_mode(moded: tuple[Path,
     root, mode = moded
     run_cidx(["index"], root)
     refused = run_cidx(["uninstall"], root, check=False)
-    assert refused.returncode == 2 and "Run `cidx uninstall --yes`" in refused.stderr
+    assert refused.returncode == 2 and "pass --yes to confirm" in refused.stderr
     assert (root / INDEX).is_dir() and _shards(_where(root, mode))
     declined = run_cidx(["uninstall"], root, check=False, input="n\n")
     assert declined.returncode != 0 and (root / INDEX).is_dir()
@@ -264,7 +264,7 @@ def test_clear_data_all_asks_and_clears_every_global_project(tmp_path: Path) -> 
     (orphan / "segments" / "x").write_bytes(b"x" * 100)
 
     refused = run_cidx(["clear-data", "--all"], a, check=False)
-    assert refused.returncode == 2 and "Run `cidx clear-data --all --yes`" in refused.stderr
+    assert refused.returncode == 2 and "pass --yes to confirm" in refused.stderr
     assert "This removes every collection in the global store" in refused.stderr
     assert len(_shards(_global_store())) == 3
 
