@@ -245,7 +245,9 @@ def test_a_config_schema_upgrade_is_pending_then_run_and_recorded(tmp_path: Path
 
     assert run_cidx(["status", "--json"], root).json()["storage_mode"] == "local"
     upgraded = json.loads(config_file.read_text())
-    assert upgraded["schema_version"] == 2 and upgraded["identity"] == current["identity"]
+    # A v1 id is kept as the identity (so nothing is renamed), marked legacy.
+    assert upgraded["schema_version"] == 2
+    assert upgraded["identity"] == {"id": current["identity"]["id"], "source": "legacy"}
     (record,) = run_cidx(["migrations", "history", "--json"], root).json()["migrations"]
     assert (record["kind"], record["status"], record["detail"]) == (
         "config",
