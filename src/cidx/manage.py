@@ -27,7 +27,7 @@ from cidx.fsutil import disk_usage
 from cidx.migration._records import MigrationLog, clear_marker
 from cidx.project import ProjectPaths, project_paths
 from cidx.projectdata import Placed, project_collections, remove_collections
-from cidx.registry import Registry, RegistryEntry, registry_path, uses_collection
+from cidx.registry import Registry, RegistryEntry, registry_exists, uses_collection
 from cidx.state import StateDB
 from cidx.storage import StorageLocation, location_for, open_store, storage_location
 from cidx.store.base import DROPPED, SET_ASIDE
@@ -230,7 +230,7 @@ def _local_row(entry: Path) -> CollectionRow:
 
 
 def _registry_entry(name: str) -> RegistryEntry | None:
-    if not registry_path().exists():
+    if not registry_exists():
         return None
     with Registry() as registry:
         return registry.entry(name)
@@ -238,7 +238,7 @@ def _registry_entry(name: str) -> RegistryEntry | None:
 
 def _global_rows(store_dir: Path, own: CollectionRow | None) -> list[CollectionRow]:
     entries: dict[str, RegistryEntry] = {}
-    if registry_path().exists():
+    if registry_exists():
         with Registry() as registry:
             entries = {entry.name: entry for entry in registry.entries()}
     rows: list[CollectionRow] = []
@@ -367,7 +367,7 @@ def _clear_global(
 ) -> ClearReport:
     shared = location_for(project_paths(start), "global")
     entries: dict[str, RegistryEntry] = {}
-    if registry_path().exists():
+    if registry_exists():
         with Registry() as registry:
             entries = {entry.name: entry for entry in registry.entries()}
     folders = {folder.name: folder for folder in _entries(shared.data_dir)}
@@ -422,7 +422,7 @@ def _remove_unowned(store_dir: Path, name: str) -> int:
             folder.unlink(missing_ok=True)
     finally:
         store.close()
-    if registry_path().exists():
+    if registry_exists():
         with Registry() as registry:
             registry.forget(name)
     return freed
@@ -465,7 +465,7 @@ def uninstall(
         freed = remove_collections(paths, [i for i in items if i.location.mode == "global"], None)
         freed += disk_usage(paths.index_dir)
         remove_tree(paths.index_dir)
-        if registry_path().exists():
+        if registry_exists():
             with Registry() as registry:
                 registry.forget_project(paths.root)
     return UninstallReport(str(paths.root), str(paths.index_dir), plan.collections, freed)

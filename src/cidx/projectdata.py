@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from cidx.config import Config
 from cidx.fsutil import disk_usage
 from cidx.project import ProjectPaths
-from cidx.registry import Registry, belongs_to, registry_path
+from cidx.registry import Registry, belongs_to, registry_exists
 from cidx.state import StateDB
 from cidx.storage import StorageLocation, location_for, open_store
 
@@ -40,7 +40,7 @@ class Placed:
 
 def _registry() -> Registry | None:
     """The global store's registry, if there is one (never created just to look)."""
-    return Registry() if registry_path().exists() else None
+    return Registry() if registry_exists() else None
 
 
 def project_collections(paths: ProjectPaths, config: Config | None) -> list[Placed]:

@@ -43,7 +43,7 @@ from cidx.errors import StoreDamagedError
 from cidx.identity import collection_name, model_slug, project_identity
 from cidx.indexer import META_DIRTY, META_STORE_DAMAGED
 from cidx.project import ProjectPaths
-from cidx.registry import Registry, registry_path
+from cidx.registry import Registry, registry_exists
 from cidx.representation import dense_text, text_hash
 from cidx.state import FileRecord, StateDB
 from cidx.storage import location_for
@@ -143,7 +143,7 @@ def has_orphaned_data(paths: ProjectPaths) -> bool:
     """Whether the project has collections but no config (it was deleted)."""
     if paths.qdrant_dir.is_dir():
         return True
-    if not registry_path().exists():
+    if not registry_exists():
         return False
     with Registry() as registry:
         return bool(registry.of_project(paths.root))
@@ -154,7 +154,7 @@ def _registered_collection(
 ) -> tuple[str, str] | None:
     """(collection, project id) of the bundled model's collection that the
     global store's registry lists for this project, if it still exists."""
-    if not registry_path().exists():
+    if not registry_exists():
         return None
     shared = location_for(paths, "global")
     with Registry() as registry:

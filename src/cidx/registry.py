@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cidx.errors import ConfigError, StateError
+from cidx.errors import AccessError, ConfigError, StateError
 from cidx.fsutil import disk_full, ensure_free, private_dir
 from cidx.project import ProjectPaths
 from cidx.userdirs import data_dir
@@ -48,6 +48,7 @@ __all__ = [
     "RegistryMigration",
     "belongs_to",
     "claim",
+    "registry_exists",
     "registry_path",
     "uses_collection",
 ]
@@ -61,6 +62,16 @@ _ROOM_TO_WRITE = 256 * 1024
 
 def registry_path() -> Path:
     return data_dir() / REGISTRY_FILE
+
+
+def registry_exists() -> bool:
+    """Whether there is a registry to consult. One this user cannot even see
+    (a data folder of someone else's, through an inherited CIDX_DATA_DIR)
+    counts as none: a project in local mode never needs it."""
+    try:
+        return registry_path().exists()
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -136,7 +147,15 @@ class Registry:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or registry_path()
         self._guard = threading.Lock()
-        private_dir(self.path.parent)
+        try:
+            private_dir(self.path.parent)
+        except PermissionError:
+            raise AccessError(
+                f"Cannot open the registry of the global store in {self.path.parent}: "
+                "permission denied. Projects in global storage mode keep their data in "
+                "your data folder: make that folder yours, or point CIDX_DATA_DIR at a "
+                "folder you own."
+            ) from None
         with self._errors():
             ensure_free(self.path.parent, _ROOM_TO_WRITE)
             self._conn = sqlite3.connect(

@@ -58,10 +58,14 @@ class StorageLocation:
         return sum(disk_usage(self.collection_dir(name)) for name in collections)
 
     def holds(self, collection: str) -> bool:
-        """Whether `collection` is here (one `stat`, no shard opened)."""
+        """Whether `collection` is here (one `stat`, no shard opened). A store
+        this user cannot look into holds nothing of theirs."""
         from cidx.store.edge import shard_exists
 
-        return shard_exists(self.collection_dir(collection))
+        try:
+            return shard_exists(self.collection_dir(collection))
+        except OSError:
+            return False
 
 
 def global_store_dir() -> Path:
