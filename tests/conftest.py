@@ -28,6 +28,9 @@ def _isolated_home(
     # Nothing a test does may touch the developer's home folder.
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
+    # Nor the developer's global store: each test has its own data folder.
+    monkeypatch.setenv("CIDX_DATA_DIR", str(home / "cidx-data"))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     monkeypatch.delenv("CIDX_FAILPOINT", raising=False)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from cidx.errors import StateError
+from cidx.migration._records import MigrationLog, MigrationRecord, read_records
 from cidx.state import FileRecord, StateDB
 from cidx.state.migrations import MIGRATIONS
 
@@ -24,7 +25,7 @@ def test_a_stored_v1_database_migrates_and_keeps_its_data(tmp_path: Path) -> Non
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v1.db", copy)
     db = StateDB(copy, collection=COLLECTION)
-    assert db.schema_version == len(MIGRATIONS) == 4
+    assert db.schema_version == len(MIGRATIONS) == 5
     # m002: the vector cache is a rowid table with a unique key.
     ddl = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'embeddings'").fetchone()[0]
     assert "WITHOUT ROWID" not in ddl and "id        INTEGER PRIMARY KEY" in ddl
@@ -62,6 +63,55 @@ def test_a_stored_v2_database_gets_its_manifest_keyed_by_collection(tmp_path: Pa
     assert db.manifest("other").files() == {} and db.manifest("other").counts() == (0, 0)
     cached = db.cached_vectors("all-MiniLM-L6-v2-int8@128", [b"\x02" * 16])
     assert len(cached) == 1
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_a_stored_v3_or_v4_database_gets_a_migrations_table_and_keeps_its_data(
+    tmp_path: Path, version: int
+) -> None:
+    copy = tmp_path / "state.db"
+    shutil.copy(DATA / f"state-v{version}.db", copy)
+    # Since v3 manifests are per collection: no collection is needed to migrate.
+    db = StateDB(copy)
+    assert db.schema_version == len(MIGRATIONS) == 5
+    manifest = db.manifest(COLLECTION)
+    files = manifest.files()
+    assert set(files) == {"src/app.py", "docs/a.md"}
+    assert files["src/app.py"].chunk_ids == (
+        "44444444-4444-5444-8444-444444444444",
+        "55555555-5555-5555-8555-555555555555",
+    )
+    assert manifest.counts() == (2, 3)
+    assert manifest.get_mark("index_format") == "chunker=2;repr=2;sparse=2"
+    assert manifest.get_mark("last_index_at") == "1700000003.0"
+    assert db.get_meta("other_key") == "kept"
+    cached = db.cached_vectors("all-MiniLM-L6-v2-int8@128", [b"\x03" * 16])
+    np.testing.assert_array_equal(cached[b"\x03" * 16], np.arange(384, dtype=np.float32))
+    # m004 (aliases) ran on v3; v4 keeps the alias it had.
+    aliases = db.conn.execute("SELECT name, target FROM aliases").fetchall()
+    assert aliases == ([] if version == 3 else [("old-name", COLLECTION)])
+    # m005: migrations are recorded, and a record reads back as written.
+    log = MigrationLog(db)
+    assert log.all() == []
+    record = log.add(
+        MigrationRecord(
+            id="m1",
+            kind="relocate",
+            status="copying",
+            started_at=1.0,
+            source_mode="global",
+            source_collection="a",
+            target_mode="local",
+            target_collection="b",
+            backup="/data/a",
+        )
+    )
+    record = log.update(record, next_offset="00000000-0000-0000-0000-000000000002", copied=2)
+    assert log.unfinished() == [record]
+    done = log.update(record, status="done")
+    assert done.ended_at is not None and log.unfinished() == [] and log.all() == [done]
+    db.close()
+    assert read_records(copy) == [done]
 
 
 def test_an_old_manifest_needs_to_know_its_collection(tmp_path: Path) -> None:

@@ -13,23 +13,39 @@ so no cycles); it may not have the name of a collection or of another
 alias; acting on an alias (drop, clear) acts on its collection.
 
 The project's own collection is the one its config names. More exist for a
-while during a migration (a new model's collection beside the old one).
+while during a migration (a new model's collection beside the old one, or
+the same collection in another store while it moves there).
+
+`copy_collection` copies a collection from one store to another — every
+point with both its vectors and its payload, in batches, resumable from the
+last batch written — and `verify_copy` checks a copy by its count and by
+sample queries; storage-mode migrations and copies of a cloned project's
+collections are built on them.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cidx.errors import UsageError
+from cidx.failpoints import failpoint
 from cidx.state import Alias, Manifest, StateDB
-from cidx.store import CollectionInfo, VectorStore
+from cidx.store import CollectionInfo, Nearest, PointData, StoreQuery, VectorStore
 
-__all__ = ["Collections"]
+__all__ = ["COPY_BATCH", "Collections", "copy_collection", "verify_copy"]
+
+# Points per batch of a copy: about 1 MiB of vectors and text at a time.
+COPY_BATCH = 256
+# Scores of one query on a collection and on its copy may differ by float
+# rounding only.
+_SCORE_TOLERANCE = 1e-4
 
 # What a collection or alias name may be: a portable folder name and a valid
 # Qdrant collection name.
@@ -189,6 +205,105 @@ class Collections:
 
     def info(self, name: str) -> CollectionInfo:
         return self.store.info(self._real(name))
+
+
+# Told after each batch of a copy: where the next batch starts (None: the copy
+# is complete) and how many points this copy has written so far.
+CopyProgressFn = Callable[[str | None, int], None]
+
+
+def copy_collection(
+    source: VectorStore,
+    source_name: str,
+    target: VectorStore,
+    target_name: str,
+    dim: int,
+    *,
+    start: str | None = None,
+    batch: int = COPY_BATCH,
+    on_batch: CopyProgressFn | None = None,
+) -> int:
+    """Copy the points of `source_name` (in `source`) into `target_name` (in
+    `target`, created if missing), from the point id `start` on; how many
+    points were written.
+
+    Points go in id order, whole (dense and sparse vectors, payload), one
+    batch at a time. A copy stopped at any point resumes from the `start`
+    that `on_batch` was last told: points are written under their own ids,
+    so a batch written twice changes nothing.
+    """
+    if not target.collection_exists(target_name):
+        target.create_collection(target_name, dim)
+    offset = start
+    copied = 0
+    while True:
+        points, following = source.page(source_name, offset=offset, limit=batch)
+        target.upsert(target_name, points)
+        copied += len(points)
+        failpoint("copy_batch")
+        if on_batch is not None:
+            on_batch(following, copied)
+        if following is None:
+            return copied
+        offset = following
+
+
+def verify_copy(
+    source: VectorStore, source_name: str, target: VectorStore, target_name: str, samples: int = 3
+) -> list[str]:
+    """What differs between a collection and its copy (nothing: an empty list).
+
+    The counts must match; then for a few points picked at random, the copy
+    must hold the same payload and vectors, and a dense and a sparse query
+    made from each must rank the same scores in both.
+    """
+    source_count = source.count(source_name)
+    target_count = target.count(target_name)
+    if source_count != target_count:
+        return [f"the copy holds {target_count:,} points, the original {source_count:,}"]
+    problems: list[str] = []
+    for point in _sample(source, source_name, samples):
+        copies, _ = target.page(target_name, offset=point.id, limit=1)
+        copy = copies[0] if copies else None
+        if copy is None or copy.id != point.id:
+            problems.append(f"the point {point.id} is missing from the copy")
+            continue
+        if copy.payload != point.payload or copy.sparse != point.sparse:
+            problems.append(f"the point {point.id} differs in the copy")
+            continue
+        if not _close(copy.dense, point.dense):
+            problems.append(f"the dense vector of the point {point.id} differs in the copy")
+            continue
+        searches = [Nearest("dense", point.dense, 5)]
+        if point.sparse.indices:
+            searches.append(Nearest("sparse", point.sparse, 5))
+        for search in searches:
+            query = StoreQuery(searches=(search,), limit=5, with_payload=False)
+            mine = source.query(source_name, query)
+            theirs = target.query(target_name, query)
+            if not _close([h.score for h in mine], [h.score for h in theirs]):
+                problems.append(
+                    f"a {search.using} query for the point {point.id} ranks differently in the copy"
+                )
+    return problems
+
+
+def _sample(store: VectorStore, name: str, n: int) -> list[PointData]:
+    """Up to `n` points picked at random (by the first id from a random one on)."""
+    picked: dict[str, PointData] = {}
+    for _ in range(n):
+        points, _next = store.page(name, offset=str(uuid.uuid4()), limit=1)
+        if not points:
+            points, _next = store.page(name, offset=None, limit=1)
+        for point in points:
+            picked[point.id] = point
+    return list(picked.values())
+
+
+def _close(a: list[float], b: list[float]) -> bool:
+    return len(a) == len(b) and all(
+        math.isclose(x, y, abs_tol=_SCORE_TOLERANCE) for x, y in zip(a, b, strict=True)
+    )
 
 
 def _check_name(name: str, what: str) -> None:

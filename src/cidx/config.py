@@ -24,6 +24,8 @@ from cidx.identity import collection_name, project_identity
 from cidx.project import ProjectPaths
 from cidx.store.server_settings import ServerSettings
 
+StorageMode = Literal["local", "global", "server"]
+
 CONFIG_SCHEMA_VERSION = 3
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
 
@@ -57,7 +59,7 @@ class Config(BaseModel):
     # whatever the git remote says.
     project_id: str | None = None
     identity: IdentityRecord
-    storage_mode: Literal["local", "global", "server"] = "local"
+    storage_mode: StorageMode = "local"
     # The Qdrant server, in "server" mode (and only then). Never holds the API key.
     server: ServerSettings | None = None
     embedding: EmbeddingSettings
@@ -104,24 +106,45 @@ def new_config(
     chunker_version: int,
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
     project_id: str | None = None,
+    storage_mode: StorageMode = "local",
     server: ServerSettings | None = None,
 ) -> Config:
     who = project_identity(paths.root, project_id)
     return Config(
         project_id=project_id,
         identity=IdentityRecord(id=who.id, source=who.source),
-        storage_mode="server" if server is not None else "local",
+        storage_mode="server" if server is not None else storage_mode,
         server=server,
         embedding=embedding,
         chunker_version=chunker_version,
-        collection=collection_name(who.id, embedding.model_id),
+        collection=collection_name_for(storage_mode, who.id, embedding.model_id, paths.root),
         project_root=str(paths.root),
         max_file_size=max_file_size,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
 
+def collection_name_for(mode: StorageMode, project_id: str, model_id: str, root: Path) -> str:
+    """The name of a project's collection in a store of `mode`.
+
+    A project-local store holds one project: its identity and the model make
+    the name. The shared store holds every project in global mode, and two
+    copies of one project (the same identity) must not meet in one collection
+    there, so the name also hashes the project's root.
+    """
+    if mode == "global":
+        return collection_name(project_id, model_id, place=root)
+    return collection_name(project_id, model_id)
+
+
 def load_config(paths: ProjectPaths) -> Config:
+    return read_config(paths)[0]
+
+
+def read_config(paths: ProjectPaths, *, write_back: bool = True) -> tuple[Config, int | None]:
+    """The project's config, brought forward to this cidx's schema (and, unless
+    `write_back` is False, written back) if it was older: (config, the schema
+    version it had, or None when it was current)."""
     path = paths.config_file
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -145,8 +168,10 @@ def load_config(paths: ProjectPaths) -> Config:
             f"{path} is not a valid cidx config ({problems}). Fix the value, or {_REPAIR_LOWER}"
         ) from None
     if migrated is not raw:
-        save_config(paths, config)
-    return config
+        if write_back:
+            save_config(paths, config)
+        return config, int(raw["schema_version"])
+    return config, None
 
 
 def _migrate(raw: dict[str, Any], path: Path) -> dict[str, Any]:

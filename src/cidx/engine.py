@@ -26,6 +26,7 @@ from cidx.collections import Collections
 from cidx.config import (
     DEFAULT_MAX_FILE_SIZE,
     Config,
+    collection_name_for,
     load_config,
     new_config,
     save_config,
@@ -33,7 +34,7 @@ from cidx.config import (
 from cidx.embedding import embedding_settings, model_id
 from cidx.errors import CidxError, ConfigError, ServerError, StoreDamagedError, UsageError
 from cidx.fsutil import disk_usage
-from cidx.identity import collection_name, project_identity
+from cidx.identity import project_identity
 from cidx.ignore import IgnoreRules
 from cidx.indexer import (
     META_LAST_AT,
@@ -54,10 +55,13 @@ from cidx.messages import (
     StatusReport,
 )
 from cidx.metrics import Metrics
+from cidx.migration import MigrationFn, run_pending
 from cidx.owner.lock import read_owner
 from cidx.parts import IndexParts, Models
 from cidx.project import ProjectPaths
-from cidx.recovery import recreate_config
+from cidx.projectdata import Placed, project_collections, remove_collections
+from cidx.recovery import has_orphaned_data, recreate_config
+from cidx.registry import Registry, claim
 from cidx.search import Searcher
 from cidx.state import Manifest, StateDB
 from cidx.state.db import state_error
@@ -78,13 +82,15 @@ def initialize(
     *,
     max_file_size: int | None = None,
     force: bool = False,
-    storage: StorageMode | None = None,
+    storage_mode: StorageMode | None = None,
     server: ServerSettings | None = None,
 ) -> Config:
     """Create (or with `force`, replace) the project's config. Caller holds the lock.
 
-    With `force`, a config that cannot be read is replaced too: the new index
-    then owns nothing under qdrant-data/, so every collection there goes. The
+    A `storage_mode` other than an existing index's is written to its config:
+    the index moves there when it next opens (`cidx.migration`). With `force`,
+    a config that cannot be read is replaced too: the new index then owns
+    none of the project's collections, so every one of them goes. The
     embedding cache stays, so rebuilding embeds nothing that was embedded.
     `storage` (with `server` for "server") chooses where a new index lives;
     moving an existing one elsewhere is a migration, not an init.
@@ -99,37 +105,48 @@ def initialize(
                 raise
             unreadable = True
         if old is not None and not force:
-            _refuse_move(paths, old, storage, server)
+            _refuse_server_move(paths, old, storage_mode, server)
+            changes: dict[str, object] = {}
             if max_file_size is not None and max_file_size != old.max_file_size:
-                old = old.model_copy(update={"max_file_size": max_file_size})
+                changes["max_file_size"] = max_file_size
+            if storage_mode is not None and storage_mode != old.storage_mode:
+                changes["storage_mode"] = storage_mode
+            if changes:
+                old = old.model_copy(update=changes)
                 save_config(paths, old)
             return old
-    if not force and old is None and storage in (None, "local") and paths.qdrant_dir.is_dir():
+    if not force and old is None and storage_mode != "server" and has_orphaned_data(paths):
         # Data without a config (it was deleted): keep the data.
-        return recreate_config(paths, max_file_size=max_file_size).config
+        config = recreate_config(paths, max_file_size=max_file_size).config
+        if storage_mode is not None and storage_mode != config.storage_mode:
+            config = config.model_copy(update={"storage_mode": storage_mode})
+            save_config(paths, config)
+        return config
     config = new_config(
         paths,
         embedding=embedding_settings(),
         chunker_version=CHUNKER_VERSION,
         max_file_size=max_file_size if max_file_size is not None else DEFAULT_MAX_FILE_SIZE,
         project_id=old.project_id if old is not None else None,
-        server=server if storage == "server" else None,
+        storage_mode=storage_mode or (old.storage_mode if old is not None else "local"),
+        server=server if storage_mode == "server" else None,
     )
     if config.server is not None:
         _claim_server_collection(paths, config, old, force)
-    # New config first; the old collection is removed only once nothing
-    # points at it any more.
+    # New config first; the old collections are removed only once nothing
+    # points at them any more.
     save_config(paths, config)
     if old is not None or unreadable:
         _drop_replaced(paths, config, old)
     return config
 
 
-def _refuse_move(
+def _refuse_server_move(
     paths: ProjectPaths, old: Config, storage: StorageMode | None, server: ServerSettings | None
 ) -> None:
-    """UsageError when an init asks for another storage than the index has."""
-    if storage is None:
+    """UsageError when an init asks to move an index to or from a Qdrant server
+    (moves between the embedded stores are migrations, `cidx.migration`)."""
+    if storage is None or "server" not in (storage, old.storage_mode):
         return
     url = server.url if server is not None else None
     old_url = old.server.url if old.server is not None else None
@@ -138,9 +155,9 @@ def _refuse_move(
     here = f"on {old_url}" if old_url else f"in {old.storage_mode} storage"
     there = f"--storage {storage}" + (f" --qdrant-url {url}" if url else "")
     raise UsageError(
-        f"The index of {paths.root} is {here}; moving it is `cidx storage migrate`, which this "
-        f"cidx does not have yet. To start a new, empty index there instead (cached "
-        f"embeddings are kept), run `cidx init --force {there}`."
+        f"The index of {paths.root} is {here}; this cidx cannot move an index to or from a "
+        f"Qdrant server. To start a new, empty index there instead (cached embeddings are "
+        f"kept), run `cidx init --force {there}`."
     )
 
 
@@ -179,39 +196,46 @@ def _claim_server_collection(
     )
 
 
-def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> None:
-    """Remove what the index `config` replaced: the old collection, or (the
-    old config unreadable) every collection of a project-local store.
-
-    The manifest goes first, then the data: a crash in between leaves data
-    nothing refers to (found by `cidx doctor`), never a manifest that lies.
-    """
-    # Where the replaced index lived, which may not be where the new one does.
-    location = storage_location(paths, old or config)
-    db = StateDB(paths.state_db, collection=old.collection if old is not None else None)
-    store = open_store(location)
+def _drop_from_server(paths: ProjectPaths, old: Config) -> None:
+    """Empty the replaced index's collection on its server: manifest first, then
+    the data, so a crash in between never leaves a manifest that lies."""
+    db = StateDB(paths.state_db, collection=old.collection)
     try:
-        collections = Collections(store, db, config.embedding.dim, config.collection)
-        if old is not None:
-            gone = [old.collection]
-        elif location.mode == "local":
-            gone = collections.names()
-        else:
-            # A shared store holds other projects' collections too.
-            gone = []
-        # The new index may have the old one's name (the same project, the
-        # same model): its data goes too, and opening creates it empty.
-        with db.transaction() as tx:
-            for name in gone:
-                db.manifest(name).clear(tx)
-        for name in gone:
+        store = open_store(storage_location(paths, old))
+        try:
+            collections = Collections(store, db, old.embedding.dim, old.collection)
+            with db.transaction() as tx:
+                db.manifest(old.collection).clear(tx)
             try:
-                collections.drop(name)
+                collections.drop(old.collection)
             except ServerError as exc:
                 # The new index does not need the server the old one was on.
-                log.warning("left the replaced collection %s in place: %s", name, exc.message)
+                log.warning(
+                    "left the replaced collection %s in place: %s", old.collection, exc.message
+                )
+        finally:
+            store.close()
     finally:
-        store.close()
+        db.close()
+
+
+def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> None:
+    """Remove what the index `config` replaced: the old collection (where the
+    old config kept it), or (the old config unreadable) every collection of
+    the project, in its own store and in the global store. The new index may
+    have the old one's name (the same project, the same model): its data
+    goes too, and opening creates it empty."""
+    if old is not None and old.storage_mode == "server":
+        _drop_from_server(paths, old)
+        return
+    if old is not None:
+        gone = [Placed(storage_location(paths, old), old.collection)]
+    else:
+        gone = project_collections(paths, None)
+    db = StateDB(paths.state_db, collection=old.collection if old is not None else None)
+    try:
+        remove_collections(paths, gone, db)
+    finally:
         db.close()
 
 
@@ -239,7 +263,9 @@ def _to_bundled_model(paths: ProjectPaths, config: Config) -> Config:
     moved = config.model_copy(
         update={
             "embedding": embedding_settings(config.embedding.max_length),
-            "collection": collection_name(config.identity.id, wanted),
+            "collection": collection_name_for(
+                config.storage_mode, config.identity.id, wanted, paths.root
+            ),
         }
     )
     save_config(paths, moved)
@@ -297,18 +323,39 @@ class Engine:
 
     @classmethod
     def open(
-        cls, paths: ProjectPaths, *, max_file_size: int | None = None, models: Models | None = None
+        cls,
+        paths: ProjectPaths,
+        *,
+        max_file_size: int | None = None,
+        models: Models | None = None,
+        on_migration: MigrationFn | None = None,
     ) -> tuple[Engine, bool]:
         """Open the project's index, creating it if needed: (engine, created).
 
-        Callers that create an index for a user who did not ask for one
-        check the tree first (`cidx.walk.refuse_large_first_index`).
+        Pending migrations run first (`cidx.migration`; `on_migration` is told
+        how one advances). Callers that create an index for a user who did
+        not ask for one check the tree first (`cidx.walk.refuse_large_first_index`).
         """
         created = not paths.exists()
         if created:
             config = initialize(paths, max_file_size=max_file_size)
+        elif paths.index_location is None:
+            config = _to_bundled_model(paths, run_pending(paths, on_migration))
         else:
-            config = _to_bundled_model(paths, load_config(paths))
+            # A read-only snapshot: never moved between stores. Its own copy
+            # of a local store follows the model like any index.
+            config = load_config(paths)
+            if config.storage_mode == "local":
+                config = _to_bundled_model(paths, config)
+        if config.storage_mode == "global" and paths.index_location is None:
+            with Registry() as registry:
+                claim(
+                    registry,
+                    config.collection,
+                    root=paths.root,
+                    project_id=config.identity.id,
+                    model=config.embedding.model_id,
+                )
         engine = cls(paths, config, models)
         engine.created = created
         try:

@@ -17,6 +17,7 @@ anything else that escapes keeps its traceback, because it is a bug.
     ├── OwnerError           the owner process failed or went away mid-request
     ├── AccessError          no permission to create or write the index
     ├── NoIndexError         a read-only command found no index to read
+    ├── MigrationError       a migration of the index failed (and was rolled back)
     └── UsageError           a value the user passed cannot be used
         └── InvalidQuery     one field of a query is out of bounds (names the field)
 """
@@ -43,6 +44,8 @@ class ExitCode(IntEnum):
     DISK_FULL = 11
     # `cidx doctor` found problems that it did not (or could not) repair.
     UNHEALTHY = 12
+    # A migration of the index (a move between stores) failed and was rolled back.
+    MIGRATION = 13
     INTERRUPTED = 130
 
 
@@ -105,6 +108,10 @@ class NoIndexError(CidxError):
     exit_code = ExitCode.NO_INDEX
 
 
+class MigrationError(CidxError):
+    exit_code = ExitCode.MIGRATION
+
+
 class UsageError(CidxError):
     exit_code = ExitCode.USAGE
 
@@ -144,6 +151,7 @@ ERROR_CLASSES: dict[str, type[CidxError]] = {
         OwnerError,
         AccessError,
         NoIndexError,
+        MigrationError,
         UsageError,
     )
 }

@@ -265,6 +265,8 @@ class InitResult:
     previous_max_file_size: int | None = None
     storage_mode: str = "local"
     storage_path: str = ""  # where the collection lives: a folder, or a server and a name
+    # The storage mode the existing index had, when this moved it.
+    previous_storage_mode: str | None = None
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,10 @@ from cidx.errors import StoreDamagedError
 from cidx.identity import collection_name, model_slug, project_identity
 from cidx.indexer import META_DIRTY, META_STORE_DAMAGED
 from cidx.project import ProjectPaths
+from cidx.registry import Registry, registry_exists
 from cidx.representation import dense_text, text_hash
 from cidx.state import FileRecord, StateDB
+from cidx.storage import location_for
 from cidx.store import VectorStore
 
 # What a damaged file is renamed to: "<name>.damaged-<unix ns>".
@@ -94,13 +96,20 @@ def recreate_config(paths: ProjectPaths, *, max_file_size: int | None = None) ->
 
     Whatever can still be read from the old file (its max file size, its
     project id) is kept unless given; the collection is the one under
-    `qdrant-data/` made for the bundled model, so the store and the manifest
-    stay in use. With no such collection, this is a new config.
+    `qdrant-data/` made for the bundled model, else the one the global
+    store's registry lists for this project and model (in global mode), so
+    the store and the manifest stay in use. With neither, this is a new config.
     """
     old = _read_leniently(paths.config_file)
     embedding = embedding_settings()
     kept = _reusable_collection(paths, embedding, old.get("collection"))
     identity = _old_identity(old) or _derived_identity(paths, old.get("project_id"))
+    registered = _registered_collection(paths, embedding) if kept is None else None
+    if registered is not None:
+        kept, registered_id = registered
+        if identity.id != registered_id:
+            # The collection is named after the identity it was registered with.
+            identity = IdentityRecord(id=registered_id, source="legacy")
     if max_file_size is None:
         kept_size = old.get("max_file_size")
         if isinstance(kept_size, int) and kept_size > 0:
@@ -112,6 +121,7 @@ def recreate_config(paths: ProjectPaths, *, max_file_size: int | None = None) ->
     config = Config(
         project_id=own_id if isinstance(own_id, str) and own_id else None,
         identity=identity,
+        storage_mode="global" if registered is not None else "local",
         embedding=embedding,
         chunker_version=CHUNKER_VERSION,
         collection=kept or collection_name(identity.id, embedding.model_id),
@@ -127,6 +137,38 @@ def recreate_config(paths: ProjectPaths, *, max_file_size: int | None = None) ->
         set_aside(paths.config_file)
     save_config(paths, config)
     return RecreatedConfig(config, kept)
+
+
+def has_orphaned_data(paths: ProjectPaths) -> bool:
+    """Whether the project has collections but no config (it was deleted)."""
+    if paths.qdrant_dir.is_dir():
+        return True
+    if not registry_exists():
+        return False
+    with Registry() as registry:
+        return bool(registry.of_project(paths.root))
+
+
+def _registered_collection(
+    paths: ProjectPaths, embedding: EmbeddingSettings
+) -> tuple[str, str] | None:
+    """(collection, project id) of the bundled model's collection that the
+    global store's registry lists for this project, if it still exists."""
+    if not registry_exists():
+        return None
+    shared = location_for(paths, "global")
+    with Registry() as registry:
+        entries = [
+            entry
+            for entry in registry.of_project(paths.root)
+            if entry.model == embedding.model_id
+            and entry.state == "ready"
+            and shared.holds(entry.name)
+        ]
+    if not entries:
+        return None
+    latest = max(entries, key=lambda entry: entry.last_used_at)
+    return latest.name, latest.project_id
 
 
 def _old_identity(old: dict[str, Any]) -> IdentityRecord | None:

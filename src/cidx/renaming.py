@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cidx.collections import Collections
-from cidx.config import Config, IdentityRecord, load_config, save_config
+from cidx.config import Config, IdentityRecord, collection_name_for, load_config, save_config
 from cidx.errors import CidxError, UsageError
 from cidx.failpoints import failpoint
 from cidx.fsutil import write_atomic
-from cidx.identity import collection_name, project_identity
+from cidx.identity import project_identity
 from cidx.project import ProjectPaths, require_writable
 from cidx.state import Alias, StateDB
 from cidx.storage import open_store, storage_location
@@ -156,7 +156,10 @@ def plan_update(paths: ProjectPaths, config: Config) -> RemoteUpdate:
     derived = project_identity(paths.root, config.project_id)
     if derived.id == config.identity.id:
         return RemoteUpdate(config.identity.id, derived.id, derived.source, [], "unchanged", [])
-    new = collection_name(derived.id, config.embedding.model_id)
+    # In the global store the name also hashes the root (`collection_name_for`).
+    new = collection_name_for(
+        config.storage_mode, derived.id, config.embedding.model_id, paths.root
+    )
     return RemoteUpdate(
         config.identity.id,
         derived.id,

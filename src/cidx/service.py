@@ -51,6 +51,7 @@ from cidx.walk import refuse_large_first_index
 if TYPE_CHECKING:
     from cidx.config import Config
     from cidx.engine import Engine
+    from cidx.migration import MigrationFn
     from cidx.renaming import ProjectInfo, RemoteUpdate
 
 ProgressFn = Callable[[Progress], None]
@@ -81,10 +82,13 @@ class WaitPolicy:
 
     `timeout` None waits as long as it takes, 0 fails at once (`--no-wait`).
     `on_wait` is told once, when waiting starts, who is being waited for.
+    `on_migration` is told how a migration of the index advances, which the
+    command also waits for before the index opens (`cidx.migration`).
     """
 
     timeout: float | None = None
     on_wait: WaitFn | None = None
+    on_migration: MigrationFn | None = None
 
 
 WAIT_FOREVER = WaitPolicy()
@@ -195,7 +199,7 @@ def open_index(
         yield handle
         return
     try:
-        with _owned(paths, max_file_size=max_file_size, live=live) as local:
+        with _owned(paths, max_file_size=max_file_size, live=live, wait=wait) as local:
             yield local
     finally:
         lock.release()
@@ -348,13 +352,17 @@ def with_index(
 
 
 @contextlib.contextmanager
-def _owned(paths: ProjectPaths, *, max_file_size: int | None, live: bool) -> Iterator[LocalIndex]:
+def _owned(
+    paths: ProjectPaths, *, max_file_size: int | None, live: bool, wait: WaitPolicy
+) -> Iterator[LocalIndex]:
     from cidx.engine import Engine
     from cidx.owner.server import OwnerServer
     from cidx.renaming import finish_pending_move
 
     finish_pending_move(paths)  # a move of the data a crash interrupted
-    engine, _created = Engine.open(paths, max_file_size=max_file_size)
+    engine, _created = Engine.open(
+        paths, max_file_size=max_file_size, on_migration=wait.on_migration
+    )
     try:
         operations = Operations(engine, live=live)
         server = OwnerServer(operations, paths.socket_path)
@@ -367,20 +375,34 @@ def _owned(paths: ProjectPaths, *, max_file_size: int | None, live: bool) -> Ite
         engine.close()
 
 
+@contextlib.contextmanager
+def holding_lock(paths: ProjectPaths, kind: str, wait: WaitPolicy = WAIT_FOREVER) -> Iterator[None]:
+    """The project's owner lock, taken as `wait` allows, for work that needs the
+    index to itself without serving it (clearing or removing its data,
+    resetting its migrations)."""
+    require_writable(paths)
+    lock = OwnerLock(paths, kind)
+    _take_lock(lock, paths, wait)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def init_project(
     start: Path | None = None,
     *,
     max_file_size: int | None = None,
     force: bool = False,
-    wait: WaitPolicy = WAIT_FOREVER,
     storage: StorageMode | None = None,
+    wait: WaitPolicy = WAIT_FOREVER,
     qdrant_url: str | None = None,
     qdrant_ca_file: str | None = None,
 ) -> InitResult:
-    """Create the project's index (or keep it, or with `force` replace it).
-
-    `storage` "server" puts a new index on the Qdrant server at `qdrant_url`
-    (given alone, it implies "server").
+    """Create the project's index (or keep it, or with `force` replace it); with
+    `storage`, in that storage mode (an existing index moves between the
+    embedded stores; `force` starts a new one elsewhere). "server" puts a new
+    index on the Qdrant server at `qdrant_url` (given alone, it implies "server").
     """
     from cidx.config import load_config
     from cidx.engine import Engine, initialize
@@ -413,26 +435,33 @@ def init_project(
         if same_storage and max_file_size in (None, config.max_file_size):
             # Nothing to change: no need to wait for a running owner.
             return _init_result(paths, config, created=False, replaced=False)
-    require_writable(paths)
-    lock = OwnerLock(paths, "init")
-    _take_lock(lock, paths, wait)
-    try:
+    with holding_lock(paths, "init", wait):
         existed = paths.exists()
-        before = load_config(paths).max_file_size if existed and not force else None
+        before = load_config(paths) if existed and not force else None
         config = initialize(
-            paths, max_file_size=max_file_size, force=force, storage=storage, server=server
+            paths, max_file_size=max_file_size, force=force, storage_mode=storage, server=server
         )
-        # Opening creates what the config names and is missing.
-        Engine.open(paths)[0].close()
+        # Opening moves the index where the config says (`cidx.migration`) and
+        # creates what the config names and is missing.
+        engine, _created = Engine.open(paths, on_migration=wait.on_migration)
+        config = engine.config
+        engine.close()
         return _init_result(
             paths,
             config,
             created=not existed or force,
             replaced=existed and force,
-            previous_max_file_size=before if before != config.max_file_size else None,
+            previous_max_file_size=(
+                before.max_file_size
+                if before is not None and before.max_file_size != config.max_file_size
+                else None
+            ),
+            previous_storage_mode=(
+                before.storage_mode
+                if before is not None and before.storage_mode != config.storage_mode
+                else None
+            ),
         )
-    finally:
-        lock.release()
 
 
 def _init_result(
@@ -442,6 +471,7 @@ def _init_result(
     created: bool,
     replaced: bool,
     previous_max_file_size: int | None = None,
+    previous_storage_mode: str | None = None,
 ) -> InitResult:
     return InitResult(
         root=str(paths.root),
@@ -454,6 +484,7 @@ def _init_result(
         previous_max_file_size=previous_max_file_size,
         storage_mode=config.storage_mode,
         storage_path=storage_location(paths, config).where(config.collection),
+        previous_storage_mode=previous_storage_mode,
     )
 
 

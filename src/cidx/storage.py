@@ -13,17 +13,21 @@
 
 The store, `cidx status` and disk usage read the location; nothing else
 derives a storage path from the project root.
+
+A collection's name depends on the mode too (`cidx.config.collection_name_for`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
+from cidx.config import StorageMode
 from cidx.errors import UsageError
 from cidx.fsutil import disk_usage
 from cidx.store.server_settings import ServerSettings, local_path
+from cidx.userdirs import data_dir
 
 if TYPE_CHECKING:
     from cidx.config import Config
@@ -31,15 +35,18 @@ if TYPE_CHECKING:
     from cidx.store import VectorStore
 
 __all__ = [
+    "STORAGE_MODES",
     "StorageLocation",
     "StorageMode",
+    "global_store_dir",
+    "location_for",
     "open_store",
     "probe_server",
     "server_settings",
     "storage_location",
 ]
 
-StorageMode = Literal["local", "global", "server"]
+STORAGE_MODES: tuple[StorageMode, ...] = ("local", "global", "server")
 STORE_DIR_NAME = "qdrant-data"
 
 
@@ -52,6 +59,13 @@ class StorageLocation:
     # folder of a `local:` URL's local mode, else None).
     data_dir: Path | None
     server: ServerSettings | None = None
+
+    @property
+    def folder(self) -> Path:
+        """The folder of an embedded store (local or global mode)."""
+        if self.data_dir is None:
+            raise ValueError(f"the {self.mode} store has no folder on this machine")
+        return self.data_dir
 
     def collection_dir(self, collection: str) -> Path:
         if self.data_dir is None:
@@ -72,17 +86,38 @@ class StorageLocation:
             return 0
         return sum(disk_usage(self.collection_dir(name)) for name in collections)
 
+    def holds(self, collection: str) -> bool:
+        """Whether `collection` is here (one `stat`, no shard opened). A store
+        this user cannot look into holds nothing of theirs."""
+        from cidx.store.edge import shard_exists
+
+        if self.server is not None:
+            raise ValueError("a server's collections are looked up on the server")
+        try:
+            return shard_exists(self.collection_dir(collection))
+        except OSError:
+            return False
+
+
+def global_store_dir() -> Path:
+    """The shared store of every project in global mode."""
+    return data_dir() / STORE_DIR_NAME
+
+
+def location_for(paths: ProjectPaths, mode: StorageMode) -> StorageLocation:
+    """Where the project at `paths` keeps its collections in `mode` (an embedded
+    mode: a server's location comes with its settings, `storage_location`)."""
+    if mode == "global":
+        return StorageLocation("global", global_store_dir())
+    return StorageLocation("local", paths.index_dir / STORE_DIR_NAME)
+
 
 def storage_location(paths: ProjectPaths, config: Config) -> StorageLocation:
     """The location `config.storage_mode` names for the project at `paths`."""
     if config.storage_mode == "server" and config.server is not None:
         folder = local_path(config.server) if config.server.is_local else None
         return StorageLocation("server", folder, config.server)
-    if config.storage_mode == "global":
-        from cidx.userdirs import data_dir
-
-        return StorageLocation("global", data_dir() / STORE_DIR_NAME)
-    return StorageLocation("local", paths.index_dir / STORE_DIR_NAME)
+    return location_for(paths, config.storage_mode)
 
 
 def open_store(location: StorageLocation) -> VectorStore:

@@ -19,16 +19,19 @@ import typer
 
 from cidx import __version__
 from cidx.cli.commands import (
+    clear_data,
     collections,
     doctor,
     index,
     init,
     mcp,
+    migrations,
     project,
     query,
     serve,
     status,
     sync,
+    uninstall,
     watch,
 )
 from cidx.errors import CidxError, ExitCode
@@ -65,7 +68,22 @@ def _root(
     """Semantic code search that lives inside your project."""
 
 
-for module in (init, index, query, status, doctor, watch, sync, serve, mcp, project, collections):
+for module in (
+    init,
+    index,
+    query,
+    status,
+    doctor,
+    watch,
+    sync,
+    serve,
+    mcp,
+    project,
+    collections,
+    clear_data,
+    uninstall,
+    migrations,
+):
     module.register(app)
 
 

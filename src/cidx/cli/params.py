@@ -18,6 +18,7 @@ from cidx.service import WaitPolicy
 
 if TYPE_CHECKING:
     from cidx.logs import LogFormat
+    from cidx.manage import ConfirmFn, RemovalPlan
     from cidx.storage import StorageMode
 
 # How long a command that is not run from a terminal (a script, CI, an
@@ -49,13 +50,14 @@ WAIT_TIMEOUT = typer.Option(
 def wait_policy(no_wait: bool, wait_timeout: float | None) -> WaitPolicy:
     """The waiting a command does, from --no-wait and --wait-timeout."""
     from cidx.cli.render import waiting
+    from cidx.cli.storage_render import migrating
 
     if no_wait:
-        return WaitPolicy(timeout=0, on_wait=waiting)
+        return WaitPolicy(timeout=0, on_wait=waiting, on_migration=migrating)
     if wait_timeout is None:
         interactive = sys.stderr.isatty() and sys.stdin.isatty()
-        return WaitPolicy(None if interactive else NON_INTERACTIVE_WAIT_SECONDS, waiting)
-    return WaitPolicy(seconds(wait_timeout, "--wait-timeout", allow_zero=True), waiting)
+        return WaitPolicy(None if interactive else NON_INTERACTIVE_WAIT_SECONDS, waiting, migrating)
+    return WaitPolicy(seconds(wait_timeout, "--wait-timeout", allow_zero=True), waiting, migrating)
 
 
 def seconds(value: float, option: str, *, allow_zero: bool = False, least: float = 0.0) -> float:
@@ -109,15 +111,6 @@ def log_format_value(value: str) -> LogFormat:
     raise UsageError(f"Unknown --log-format {value!r}. Use human or json.")
 
 
-def parse_storage(value: str | None) -> StorageMode | None:
-    """`--storage`: the storage modes a new index can be given."""
-    if value is None:
-        return None
-    if value in ("local", "server"):
-        return "local" if value == "local" else "server"
-    raise UsageError(f"Unknown --storage {value!r}. Use local or server.")
-
-
 def confirm(question: str, *, yes: bool, flag: str = "--yes") -> None:
     """Ask `question` at a terminal unless `yes`; elsewhere `flag` is needed.
 
@@ -134,3 +127,40 @@ def confirm(question: str, *, yes: bool, flag: str = "--yes") -> None:
 
         note("Nothing was changed.")
         raise typer.Exit(1)
+
+
+def storage_mode(value: str | None, local_storage: bool) -> StorageMode | None:
+    """The storage mode from --storage and its short form --local-storage."""
+    if local_storage:
+        if value not in (None, "local"):
+            raise UsageError(f"--local-storage and --storage {value} contradict each other.")
+        return "local"
+    if value is None:
+        return None
+    if value == "local":
+        return "local"
+    if value == "global":
+        return "global"
+    if value == "server":
+        return "server"
+    raise UsageError(f"Unknown --storage {value!r}. Use local, global or server.")
+
+
+YES = flag("--yes", "-y", help="Do not ask for confirmation (for scripts).")
+
+
+def confirmer(yes: bool) -> ConfirmFn | None:
+    """How a removal is confirmed: not at all with --yes; else by showing what
+    goes and asking (`confirm`: without a terminal, the command refuses and
+    names --yes)."""
+    if yes:
+        return None
+
+    def ask(plan: RemovalPlan) -> bool:
+        from cidx.cli.storage_render import render_plan
+
+        render_plan(plan)
+        confirm("Remove it?", yes=False)
+        return True
+
+    return ask

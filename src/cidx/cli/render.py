@@ -110,6 +110,8 @@ def render_init(result: InitResult, as_json: bool) -> None:
         verb = "Replaced the index"
     elif result.created:
         verb = "Initialised"
+    elif result.previous_storage_mode is not None:
+        verb = "Moved the index"
     elif result.previous_max_file_size is not None:
         verb = "Updated"
     else:
@@ -123,6 +125,11 @@ def render_init(result: InitResult, as_json: bool) -> None:
     if result.storage_mode != "local":
         line.append(f", stored on {printable(result.storage_path)}")
     console().print(line)
+    storage = Text(f"Storage: {result.storage_mode} — ")
+    storage.append(printable(result.storage_path))
+    if result.previous_storage_mode is not None:
+        storage.append(f" (moved from {result.previous_storage_mode} storage)")
+    console().print(storage)
 
 
 def summary_json(summary: IndexSummary) -> dict[str, Any]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
 from cidx.doctor._checks import inspect
 from cidx.doctor._repair import ProgressFn, repair_index
 from cidx.doctor._report import Check, DoctorReport
-from cidx.errors import LockBusyError, NoIndexError
+from cidx.errors import CidxError, LockBusyError, NoIndexError
+from cidx.migration import run_pending
 from cidx.owner.lock import OwnerLock, read_owner
 from cidx.project import ProjectPaths, project_paths
 from cidx.service import WAIT_FOREVER, WaitPolicy
@@ -34,6 +36,11 @@ def run_doctor(
     lock = OwnerLock(paths, "doctor")
     _acquire(lock, paths, wait)
     try:
+        if paths.exists():
+            # What a migration cannot do (an unreadable config, say) is what
+            # the checks below report.
+            with contextlib.suppress(CidxError):
+                run_pending(paths, wait.on_migration)
         found = inspect(paths)
         if not repair or all(c.status == "ok" for c in found.checks):
             return DoctorReport(str(paths.root), str(paths.index_dir), repair, found.checks)

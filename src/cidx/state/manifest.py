@@ -155,6 +155,27 @@ class Manifest:
             conn.execute("DELETE FROM files WHERE collection = ?", (self.collection,))
             conn.execute("DELETE FROM collection_meta WHERE collection = ?", (self.collection,))
 
+    def copy_to(self, conn: sqlite3.Connection, target: str) -> Manifest:
+        """Make `target`'s entries and marks a copy of this collection's (what
+        it had before is replaced)."""
+        if target == self.collection:
+            return self
+        copy = Manifest(self.db, target)
+        copy.clear(conn)
+        with self.db.errors():
+            conn.execute(
+                "INSERT INTO files (collection, path, size, mtime_ns, hash, status, language, "
+                "chunk_ids, indexed_at) SELECT ?, path, size, mtime_ns, hash, status, language, "
+                "chunk_ids, indexed_at FROM files WHERE collection = ?",
+                (target, self.collection),
+            )
+            conn.execute(
+                "INSERT INTO collection_meta (collection, key, value) "
+                "SELECT ?, key, value FROM collection_meta WHERE collection = ?",
+                (target, self.collection),
+            )
+        return copy
+
     def rename(self, conn: sqlite3.Connection, new: str) -> Manifest:
         """Move the entries and marks to the collection's new name."""
         with self.db.errors():

@@ -178,6 +178,36 @@ def m004_aliases(conn: sqlite3.Connection, _ctx: MigrationContext) -> None:
     )
 
 
+def m005_migrations(conn: sqlite3.Connection, _ctx: MigrationContext) -> None:
+    """Record the index's own migrations (moves between stores, config upgrades).
+
+    One row per migration, updated as it advances, so that one stopped at any
+    point (a crash, a SIGKILL) is resumed or rolled back by the next command,
+    and `cidx migrations history` can tell what happened.
+    """
+    _run(
+        conn,
+        """
+        CREATE TABLE migrations (
+            id                TEXT PRIMARY KEY,
+            kind              TEXT NOT NULL,  -- relocate | config
+            status            TEXT NOT NULL,  -- see cidx.migration
+            started_at        REAL NOT NULL,
+            ended_at          REAL,
+            source_mode       TEXT,
+            source_collection TEXT,
+            target_mode       TEXT,
+            target_collection TEXT,
+            backup            TEXT,           -- the data kept to return to until verified
+            next_offset       TEXT,           -- the point id an interrupted copy resumes at
+            copied            INTEGER NOT NULL DEFAULT 0,
+            total             INTEGER,
+            detail            TEXT
+        )
+        """,
+    )
+
+
 Migration = Callable[[sqlite3.Connection, MigrationContext], None]
 
 
@@ -191,6 +221,7 @@ MIGRATIONS: list[Migration] = [
     _plain(m002_embeddings_with_rowid),
     m003_manifest_by_collection,
     m004_aliases,
+    m005_migrations,
 ]
 
 # Migrations that rewrite a table leave its old pages free: the file is

@@ -17,6 +17,12 @@ from typing import Any, Literal, Protocol
 DENSE = "dense"
 SPARSE = "sparse"
 
+# A damaged collection is renamed to "<collection><SET_ASIDE><unix ns>" until
+# its replacement is complete; a dropped one to "<collection><DROPPED><unix ns>"
+# while it is deleted.
+SET_ASIDE = ".damaged-"
+DROPPED = ".dropped-"
+
 # Payload fields with an index (filters on them are cheap).
 PAYLOAD_INDEXES = ("path", "language", "kind")
 
@@ -138,6 +144,10 @@ class VectorStore(Protocol):
     ) -> Iterator[tuple[str, dict[str, Any]]]: ...
 
     def points(self, name: str, *, batch: int = 512) -> Iterator[PointRecord]: ...
+
+    def page(
+        self, name: str, *, offset: str | None = None, limit: int = 256
+    ) -> tuple[list[PointData], str | None]: ...
 
     def retrieve(self, name: str, ids: Sequence[str]) -> list[Hit]: ...
 

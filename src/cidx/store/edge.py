@@ -33,10 +33,12 @@ from typing import Any
 import qdrant_edge as q
 
 from cidx.errors import CidxError, StoreDamagedError, StoreError
-from cidx.fsutil import disk_full, disk_usage, ensure_free, free_bytes
+from cidx.fsutil import disk_full, disk_usage, ensure_free, free_bytes, private_dir
 from cidx.store.base import (
     DENSE,
+    DROPPED,
     PAYLOAD_INDEXES,
+    SET_ASIDE,
     SPARSE,
     CollectionInfo,
     Hit,
@@ -63,11 +65,11 @@ CREATE_BYTES = WRITE_ALLOWANCE
 # Bytes a point adds beyond its vectors and payload text (ids, versions,
 # payload keys and index entries).
 POINT_OVERHEAD = 512
-# A damaged shard is renamed to "<collection><SET_ASIDE><unix ns>" until its
-# replacement is complete; a dropped one to "<collection><DROPPED><unix ns>"
-# while it is deleted.
-SET_ASIDE = ".damaged-"
-DROPPED = ".dropped-"
+
+
+def shard_exists(path: Path) -> bool:
+    """Whether `path` is a complete shard (its config is written last on creation)."""
+    return (path / "edge_config.json").exists()
 
 
 class EdgeStore:
@@ -86,14 +88,14 @@ class EdgeStore:
     def list_collections(self) -> list[str]:
         if not self.data_dir.is_dir():
             return []
-        return sorted(p.name for p in self.data_dir.iterdir() if (p / "edge_config.json").exists())
+        return sorted(p.name for p in self.data_dir.iterdir() if shard_exists(p))
 
     def collection_exists(self, name: str) -> bool:
-        return (self._path(name) / "edge_config.json").exists()
+        return shard_exists(self._path(name))
 
     def create_collection(self, name: str, dim: int) -> None:
         path = self._path(name)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         ensure_free(self.data_dir, CREATE_BYTES)
         if path.exists() and not self.collection_exists(name):
             # A fragment of a creation killed before the shard's config was
@@ -306,6 +308,38 @@ class EdgeStore:
             yield PointRecord(
                 str(record.id), dict(record.payload or {}), list(dense) if dense else None
             )
+
+    def page(
+        self, name: str, *, offset: str | None = None, limit: int = 256
+    ) -> tuple[list[PointData], str | None]:
+        """Up to `limit` whole points (both vectors and the payload) in id order,
+        from the id `offset` on, and the id the next page starts at (None at
+        the end): a copy can stop after any page and resume from there."""
+        shard = self._shard(name)
+        try:
+            records, following = shard.scroll(
+                q.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
+            )
+        except BaseException as exc:
+            if not _engine_failed(exc):
+                raise
+            path = self._path(name)
+            raise _failure(f"Cannot read the index shard {path}", path, exc) from exc
+        points = []
+        for record in records:
+            vectors = record.vector if isinstance(record.vector, dict) else {}
+            sparse = vectors.get(SPARSE)
+            points.append(
+                PointData(
+                    str(record.id),
+                    list(vectors.get(DENSE) or []),
+                    SparseVec(list(sparse.indices), list(sparse.values))
+                    if sparse is not None
+                    else SparseVec([], []),
+                    dict(record.payload or {}),
+                )
+            )
+        return points, None if following is None else str(following)
 
     def _scroll(
         self, name: str, with_payload: Any, with_vector: Any, batch: int, flt: PointFilter | None

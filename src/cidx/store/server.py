@@ -541,6 +541,36 @@ class ServerStore:
                 [float(x) for x in dense] if isinstance(dense, list) else None,  # type: ignore[arg-type]
             )
 
+    def page(
+        self, name: str, *, offset: str | None = None, limit: int = 256
+    ) -> tuple[list[PointData], str | None]:
+        """Up to `limit` whole points (both vectors and the payload) in id order,
+        from the id `offset` on, and the id the next page starts at (None at
+        the end): a copy can stop after any page and resume from there."""
+        records, following = self._call(
+            "read points",
+            lambda: self.client.scroll(
+                name, limit=limit, offset=offset, with_payload=True, with_vectors=True
+            ),
+            name,
+        )
+        points = []
+        for record in records:
+            vectors: Any = record.vector if isinstance(record.vector, dict) else {}
+            dense = vectors.get(DENSE) or []
+            sparse = vectors.get(SPARSE)
+            points.append(
+                PointData(
+                    str(record.id),
+                    [float(x) for x in dense],
+                    SparseVec(list(sparse.indices), list(sparse.values))
+                    if sparse is not None
+                    else SparseVec([], []),
+                    dict(record.payload or {}),
+                )
+            )
+        return points, None if following is None else str(following)
+
     def _scroll(
         self,
         name: str,

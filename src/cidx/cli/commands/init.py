@@ -12,7 +12,7 @@ from cidx.cli.params import (
     WAIT_TIMEOUT,
     flag,
     parse_size,
-    parse_storage,
+    storage_mode,
     wait_policy,
 )
 
@@ -36,10 +36,12 @@ def init(
     storage: str = typer.Option(
         None,
         "--storage",
-        metavar="MODE",
-        help="Where a new index lives: local (in .code-indexer/, the default) or server "
-        "(a Qdrant server, with --qdrant-url).",
+        metavar="local|global|server",
+        help="Where the index's data lives: in the project (local, the default), in one "
+        "store in your data folder shared by every project in global mode (an existing "
+        "index moves between these two), or on a Qdrant server (server, with --qdrant-url).",
     ),
+    local_storage: bool = flag("--local-storage", help="The same as --storage local."),
     qdrant_url: str = typer.Option(
         None,
         "--qdrant-url",
@@ -63,8 +65,8 @@ def init(
     result = service.init_project(
         max_file_size=size,
         force=force,
+        storage=storage_mode(storage, local_storage),
         wait=wait_policy(no_wait, wait_timeout),
-        storage=parse_storage(storage),
         qdrant_url=qdrant_url,
         qdrant_ca_file=qdrant_ca_file,
     )
