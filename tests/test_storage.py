@@ -173,7 +173,7 @@ def test_bad_storage_values_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     write_files(root, DEMO_PROJECT)
     bad = run_cidx(["init", "--storage", "cloud"], root, check=False)
-    assert bad.returncode == 2 and "Use local or global" in bad.stderr
+    assert bad.returncode == 2 and "Use local, global or server" in bad.stderr
     both = run_cidx(["init", "--storage", "global", "--local-storage"], root, check=False)
     assert both.returncode == 2 and "contradict" in both.stderr
     assert not (root / INDEX).exists()
