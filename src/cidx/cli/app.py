@@ -18,7 +18,21 @@ from pathlib import Path
 import typer
 
 from cidx import __version__
-from cidx.cli.commands import doctor, index, init, mcp, query, serve, status, sync, watch
+from cidx.cli.commands import (
+    clone,
+    doctor,
+    fix_config,
+    force_flush,
+    index,
+    init,
+    mcp,
+    pause,
+    query,
+    serve,
+    status,
+    sync,
+    watch,
+)
 from cidx.errors import CidxError, ExitCode
 
 app = typer.Typer(
@@ -53,7 +67,21 @@ def _root(
     """Semantic code search that lives inside your project."""
 
 
-for module in (init, index, query, status, doctor, watch, sync, serve, mcp):
+for module in (
+    init,
+    index,
+    query,
+    status,
+    doctor,
+    watch,
+    sync,
+    serve,
+    mcp,
+    force_flush,
+    pause,
+    clone,
+    fix_config,
+):
     module.register(app)
 
 

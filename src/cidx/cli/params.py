@@ -47,14 +47,15 @@ WAIT_TIMEOUT = typer.Option(
 
 def wait_policy(no_wait: bool, wait_timeout: float | None) -> WaitPolicy:
     """The waiting a command does, from --no-wait and --wait-timeout."""
-    from cidx.cli.render import waiting
+    from cidx.cli.render import note, waiting
 
     if no_wait:
-        return WaitPolicy(timeout=0, on_wait=waiting)
+        return WaitPolicy(timeout=0, on_wait=waiting, on_notice=note)
     if wait_timeout is None:
         interactive = sys.stderr.isatty() and sys.stdin.isatty()
-        return WaitPolicy(None if interactive else NON_INTERACTIVE_WAIT_SECONDS, waiting)
-    return WaitPolicy(seconds(wait_timeout, "--wait-timeout", allow_zero=True), waiting)
+        timeout = None if interactive else NON_INTERACTIVE_WAIT_SECONDS
+        return WaitPolicy(timeout, waiting, note)
+    return WaitPolicy(seconds(wait_timeout, "--wait-timeout", allow_zero=True), waiting, note)
 
 
 def seconds(value: float, option: str, *, allow_zero: bool = False, least: float = 0.0) -> float:
