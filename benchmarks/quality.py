@@ -1,15 +1,22 @@
 """Search quality on the retrieval benchmark: many ranking variants, one index.
 
-    python benchmarks/quality.py                       # public + dev corpora, query-time variants
-    python benchmarks/quality.py requests jinja2       # named corpora (folders under --bench)
+    python benchmarks/quality.py                       # every corpus, five languages, query-time variants
+    python benchmarks/quality.py --lang go rust        # the corpora of some languages
+    python benchmarks/quality.py requests jinja2       # named corpora
+    python benchmarks/quality.py --index-variants 'model*' --only 'cidx hybrid'   # previous model vs shipped
     python benchmarks/quality.py --index-variants      # also rebuild per index-time variant
     python benchmarks/quality.py --index-variants 'bm25*' --only 'cidx*'
     python benchmarks/quality.py --latency 7           # query latency on 7 copies of every corpus
-    python benchmarks/quality.py --embed-speed         # embedding time at max length 128/256/512
+    python benchmarks/quality.py --embed-speed         # previous vs bundled model, chunks/s
     python benchmarks/quality.py --list                # every variant's name
 
-Corpora are made by the public retrieval benchmark's `build_corpus.py` (a
-CodeSearchNet-style builder: `<bench>/<name>/corpus` and `queries.json`).
+Corpora (`_corpora.py`: Python wheels, npm tarballs, Debian Go and Rust
+source packages, all pinned) are built on first use into
+`benchmarks/.cache/bench/` by the public retrieval benchmark's
+`build_corpus.py` and `build_corpus_multi.py` (CodeSearchNet-style:
+`<name>/corpus` and `queries.json`). Figures are reported per corpus, per
+language (the mean of its corpora) and as the mean of the five language
+means.
 Each corpus is copied to a temporary project and indexed
 through the real code path (`cidx.service.open_index` → `Engine.sync`); every
 query-time variant is then scored on that same index with run_eval.py's rule
@@ -54,6 +61,7 @@ from cidx.store import Fusion, Hit, Nearest, StoreQuery
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _corpora import BY_NAME, LANGUAGES, ensure
 from _quality_variants import (
     BASELINE,
     BEFORE,
@@ -64,10 +72,10 @@ from _quality_variants import (
     Scores,
     fetch_raw,
     load_queries,
+    previous_model,
 )
 
 PUBLIC = ("requests", "jinja2")
-DEV = ("click", "flask", "httpx", "attrs", "werkzeug")
 
 
 # -- running -------------------------------------------------------------------------------
@@ -127,6 +135,41 @@ def run_corpus(
 def _mean(row: Row, corpora: Sequence[str], attr: str) -> float:
     vals = [getattr(row.scores[c], attr) for c in corpora if c in row.scores]
     return statistics.fmean(vals) if vals else math.nan
+
+
+def _language_of(corpus: str) -> str:
+    found = BY_NAME.get(corpus)
+    return found.language if found else "python"
+
+
+def by_language(rows: list[Row], corpora: list[str]) -> str:
+    """Per language: mean MRR@10, R@1, R@10 over its corpora; and the mean of the languages."""
+    langs = [lang for lang in LANGUAGES if any(_language_of(c) == lang for c in corpora)]
+    width = max(len(r.name) for r in rows)
+    head = f"{'variant':<{width}}  " + "  ".join(f"{lang[:10]:>16}" for lang in langs)
+    head += f"  {'mean of languages':>18}"
+    lines = [
+        "Per language: MRR@10 / R@1 / R@10 (means over the language's corpora)",
+        head,
+        "-" * len(head),
+    ]
+    for row in rows:
+        cells, means = [], []
+        for lang in langs:
+            mine = [c for c in corpora if _language_of(c) == lang and c in row.scores]
+            if not mine:
+                cells.append(f"{'':>16}")
+                continue
+            mrr, r1, r10 = (_mean(row, mine, a) for a in ("mrr", "r1", "r10"))
+            means.append((mrr, r1, r10))
+            cells.append(f"{mrr:.3f}/{r1:.2f}/{r10:.2f}".rjust(16))
+        overall = (
+            "/".join(f"{statistics.fmean(m[i] for m in means):.3f}" for i in range(3))
+            if means
+            else ""
+        )
+        lines.append(f"{row.name:<{width}}  " + "  ".join(cells) + f"  {overall:>18}")
+    return "\n".join(lines)
 
 
 def report(rows: list[Row], corpora: list[str], base: Row) -> str:
@@ -198,10 +241,16 @@ def _old_hybrid(engine: Engine, text: str) -> list[Hit]:
     return engine.store.query(engine.config.collection, query)
 
 
-def embed_speed(benches: list[Path], lengths: Sequence[int] = (128, 256, 512)) -> str:
-    """Seconds to embed every chunk's dense text of the corpora, per max length."""
+def embed_speed(benches: list[Path], rounds: int = 2) -> str:
+    """Raw embedding throughput of the previous and the bundled model on the corpora's chunk texts.
+
+    Both in this process, on the same texts (every chunk's dense text, as
+    the indexer embeds them), at max length 128, alternating so that load
+    from elsewhere on the machine falls on both alike; the best round counts.
+    """
     from cidx.chunking import chunk_file
     from cidx.embedding import Embedder
+    from cidx.embedding._model import bundled_model
     from cidx.representation import dense_text
 
     texts = []
@@ -211,18 +260,39 @@ def embed_speed(benches: list[Path], lengths: Sequence[int] = (128, 256, 512)) -
             rel = path.relative_to(root).as_posix()
             chunked = chunk_file(rel, path.read_text(encoding="utf-8", errors="replace"))
             texts += [dense_text(rel, c) for c in chunked.chunks]
-    lines = [f"embedding {len(texts)} chunk texts (s):"]
-    first = None
-    for n in lengths:
-        embedder = Embedder(n)
-        embedder.embed(texts[:32])
-        started = time.perf_counter()
-        embedder.embed(texts)
-        seconds = time.perf_counter() - started
-        first = first or seconds
+    models = {"previous (all-MiniLM-L6-v2 int8)": previous_model(), "bundled": bundled_model()}
+    embedders = {name: Embedder(128, model=m) for name, m in models.items()}
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for name, embedder in embedders.items():
+            embedder.embed(texts[:32])
+            started = time.perf_counter()
+            embedder.embed(texts)
+            seconds = time.perf_counter() - started
+            best[name] = min(best.get(name, seconds), seconds)
+    lines = [f"embedding {len(texts)} chunk texts at max length 128 (best of {rounds}):"]
+    first = next(iter(best.values()))
+    for name, seconds in best.items():
+        size = models[name].path.stat().st_size / 1e6
         lines.append(
-            f"  max length {n:>3}  {seconds:6.1f}  {len(texts) / seconds:6.0f} chunks/s"
-            f"  x{seconds / first:.2f} the time of {lengths[0]}"
+            f"  {name:<34} {seconds:6.1f} s  {len(texts) / seconds:6.1f} chunks/s"
+            f"  x{first / seconds:.2f} the previous model's speed  ({size:.1f} MB)"
+        )
+    # One query at a time, as an owner embeds them (graph passes on): the
+    # model's share of a hybrid query's latency.
+    queries = [q.text for b in benches for q in load_queries(b)][:200]
+    owners = {name: Embedder(128, model=m, long_lived=True) for name, m in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in owners}
+    for text in queries:
+        for name, embedder in owners.items():
+            started = time.perf_counter()
+            embedder.embed([text])
+            times[name].append(1000 * (time.perf_counter() - started))
+    lines.append(f"one query embedded at a time ({len(queries)} queries, owner loading), ms:")
+    for name, ms in times.items():
+        ms.sort()
+        lines.append(
+            f"  {name:<34} p50 {ms[len(ms) // 2]:5.2f}  p95 {ms[int(len(ms) * 0.95)]:5.2f}"
         )
     return "\n".join(lines)
 
@@ -232,10 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument(
-        "corpora", nargs="*", help=f"corpus names or folders (default: {' '.join(PUBLIC + DEV)})"
+        "corpora", nargs="*", help=f"corpus names or folders (default: all of {', '.join(BY_NAME)})"
     )
     ap.add_argument(
-        "--bench", type=Path, default=Path("/tmp/bench"), help="folder holding the corpora"
+        "--lang", nargs="*", default=None, choices=LANGUAGES, help="only these languages"
     )
     ap.add_argument(
         "--only", nargs="+", default=None, metavar="GLOB", help="query-time variants to run"
@@ -252,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         help="time single queries on one index of COPIES copies of every corpus",
     )
     ap.add_argument(
-        "--embed-speed", action="store_true", help="time embedding at max length 128, 256, 512"
+        "--embed-speed",
+        action="store_true",
+        help="embedding speed of the previous and the bundled model",
     )
     ap.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
     ap.add_argument("--list", action="store_true", help="list the variants and exit")
@@ -261,7 +333,10 @@ def main(argv: list[str] | None = None) -> int:
         print("query-time:", *VARIANTS, sep="\n  ")
         print("index-time:", *INDEX_VARIANTS, sep="\n  ")
         return 0
-    benches = [Path(c) if "/" in c else a.bench / c for c in (a.corpora or [*PUBLIC, *DEV])]
+    named = [c for c in a.corpora if "/" not in c]
+    benches = [Path(c) for c in a.corpora if "/" in c]
+    if named or not benches:
+        benches += ensure(named or None, a.lang)
     if a.latency:
         print(latency(benches, a.latency))
         return 0
@@ -287,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     # The ratio base is what cidx did before: its engine RRF, on its old index when built.
     base = rows.get(f"[{BEFORE}] {BASELINE}", rows[BASELINE])
     print(report(ordered, [b.name for b in benches], base))
+    print()
+    print(by_language(ordered, [b.name for b in benches]))
     if a.json:
         a.json.write_text(
             json.dumps(

@@ -59,7 +59,9 @@ def check_invariants(rel_path: str, text: str, result: ChunkedFile) -> None:
 def chunk(rel_path: str, text: str, *, fallback_ok: bool = False) -> list[Chunk]:
     result = chunk_file(rel_path, text)
     check_invariants(rel_path, text, result)
-    if not fallback_ok and (result.language == "markdown" or has_spec(result.language)):
+    if not fallback_ok and (
+        result.language in ("markdown", "rst", "asciidoc") or has_spec(result.language)
+    ):
         # Line windows here would mean the structured chunker failed and the
         # dispatcher quietly fell back.
         assert all(c.kind != "text" for c in result.chunks), result

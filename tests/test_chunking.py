@@ -499,3 +499,75 @@ def test_invariants_hold_for_every_input() -> None:
     inputs = SEEN or [("a.py", PYTHON), ("a.go", GO), ("g.md", MARKDOWN)]
     for path, text in [*inputs, ("a.rs", RUST), ("a.java", JAVA), ("a.ts", TYPESCRIPT)]:
         check_invariants(path, text, chunk_file(path, text))
+
+
+RST = src("""
+    =======
+    Project
+    =======
+
+    What it is.
+
+    Install
+    =======
+
+    Run pip.
+
+    From source
+    -----------
+
+    Clone it::
+
+        Not a title
+        ===========
+
+    Usage
+    =====
+
+    Call it.
+""")
+
+ASCIIDOC = src("""
+    = Guide
+    :toc:
+
+    Intro.
+
+    == Install
+
+    Run it.
+
+    === From source
+
+    ----
+    == not a title
+    ----
+
+    == Usage
+
+    Call.
+""")
+
+
+def test_restructuredtext_is_chunked_by_section() -> None:
+    chunks = chunk("docs/index.rst", RST)
+    assert detect_language("docs/index.rst") == "rst"
+    assert [(c.kind, c.symbol, c.start_line) for c in chunks] == [
+        ("section", "Project", 1),
+        ("section", "Project > Install", 7),
+        ("section", "Project > Install > From source", 12),
+        ("section", "Project > Usage", 20),
+    ]
+    assert "Not a title" in by_symbol(chunks, "Project > Install > From source").text
+
+
+def test_asciidoc_is_chunked_by_section() -> None:
+    chunks = chunk("docs/guide.adoc", ASCIIDOC)
+    assert detect_language("docs/guide.adoc") == "asciidoc"
+    assert [(c.kind, c.symbol) for c in chunks] == [
+        ("section", "Guide"),
+        ("section", "Guide > Install"),
+        ("section", "Guide > Install > From source"),
+        ("section", "Guide > Usage"),
+    ]
+    assert "== not a title" in by_symbol(chunks, "Guide > Install > From source").text

@@ -134,9 +134,9 @@ def test_javascript_umd_wrapper_is_searched_for_definitions() -> None:
 def test_typescript_interfaces_types_enums_namespaces() -> None:
     chunks = chunk("user.ts", TYPESCRIPT)
     assert [(c.kind, c.symbol) for c in chunks] == [
-        ("class", "User"),
-        ("class", "Id"),
-        ("class", "Color"),
+        ("interface", "User"),
+        ("type", "Id"),
+        ("enum", "Color"),
         ("class", "Util"),
         ("function", "Util.clamp"),
         ("class", "UserService"),
@@ -207,7 +207,7 @@ def test_csharp_namespaces_and_members() -> None:
         ("method", "App.Services.Mailer.Mailer"),
         ("class", "App.Services.Mailer"),
         ("method", "App.Services.Mailer.Send"),
-        ("class", "App.Services.IMailer"),
+        ("interface", "App.Services.IMailer"),
     ]
     assert chunks[2].text.lstrip().startswith("/// <summary>Sends mail.</summary>")
 
@@ -456,3 +456,67 @@ def test_haskell_signature_and_equations_are_one_chunk() -> None:
 )
 def test_more_languages(path: str, code: str, expected: tuple[str, str]) -> None:
     assert expected in kinds(path, code)
+
+
+def test_javascript_object_literals_of_functions_are_containers_of_methods() -> None:
+    code = src("""
+        /** Helpers. */
+        const helpers = {
+          /** Merge two objects. */
+          merge(a, b) {
+            return { ...a, ...b };
+          },
+          split: function (s) {
+            return s.split(",");
+          },
+          join: (xs) => xs.join(","),
+          version: "1.0",
+        };
+
+        const settings = { retries: 3, timeout: 10 };
+
+        module.exports = {
+          retry(n) {
+            return n + 1;
+          },
+        };
+    """)
+    chunks = chunk("lib/helpers.js", code)
+    assert [(c.kind, c.symbol) for c in chunks if c.symbol] == [
+        ("object", "helpers"),
+        ("method", "helpers.merge"),
+        ("method", "helpers.split"),
+        ("method", "helpers.join"),
+        ("object", "helpers"),  # its members after the last function
+        ("object", "exports"),
+        ("method", "exports.retry"),
+    ]
+    assert by_symbol(chunks, "helpers.merge").text.lstrip().startswith("/** Merge two objects. */")
+    # An object of plain values stays with the module's code.
+    assert any(c.kind == "module" and "retries: 3" in c.text for c in chunks)
+
+
+def test_typescript_default_exports_arrow_consts_and_class_fields_are_named() -> None:
+    code = src("""
+        export default function parse(text: string): number {
+          return Number(text);
+        }
+
+        export const toJSONSchema = (schema: Schema): JSONSchema => {
+          return convert(schema);
+        };
+
+        export class Form {
+          onSubmit = (event: Event) => {
+            event.preventDefault();
+          };
+          static count = 0;
+        }
+    """)
+    assert kinds("src/parse.ts", code) == [
+        ("function", "parse"),
+        ("function", "toJSONSchema"),
+        ("class", "Form"),
+        ("method", "Form.onSubmit"),
+        ("class", "Form"),
+    ]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cidx.embedding import model_id
 from tests.conftest import DEMO_PROJECT, run_cidx, write_files
 
 PROJECT = DEMO_PROJECT
@@ -161,7 +162,7 @@ def test_index_json_summary_and_status(proj: Path) -> None:
     assert status["points"] == status["chunks"] > 0 and status["files"] == 4
     assert status["storage_path"].startswith(str(proj / ".code-indexer" / "qdrant-data"))
     assert 0 < status["disk_bytes"] < 50 * 1024 * 1024
-    assert status["model"].startswith("all-MiniLM-L6-v2-int8@")
+    assert status["model"] == model_id(128)
     # Paths, relative to the working folder, sync just those.
     part = run_cidx(["index", "../web", "typo.py", "--json"], proj / "src").json()
     assert part["scoped"] and (part["files_scanned"], part["files_modified"]) == (1, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +68,65 @@ def test_a_missing_model_file_is_reported(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("CIDX_MODEL_PATH", str(tmp_path / "absent.onnx"))
     with pytest.raises(ModelError, match="Cannot read the embedding model"):
         Embedder()
+
+
+def test_the_bundled_model_file_matches_its_pinned_checksum() -> None:
+    import hashlib
+
+    from cidx.embedding._model import MODEL_SHA256, bundled_model
+
+    model = bundled_model()
+    assert model.path.is_file()
+    assert model.path.parent.name == "data" and model.path.parent.parent.name == "embedding"
+    assert hashlib.sha256(model.path.read_bytes()).hexdigest() == MODEL_SHA256
+
+
+def test_the_model_loads_and_embeds_with_no_network(tmp_path: Path) -> None:
+    # A fresh process in which opening any socket fails: loading and
+    # embedding must not try (no hub, no download, no telemetry).
+    import subprocess
+    import sys
+
+    script = tmp_path / "offline.py"
+    script.write_text(
+        "import socket\n"
+        "def refuse(*a, **k):\n"
+        "    raise OSError('network used')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "socket.getaddrinfo = refuse\n"
+        "from cidx.embedding import Embedder\n"
+        "v = Embedder().embed(['retry failed uploads'])\n"
+        "print(v.shape, float(abs(v).sum()) > 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "0", "NO_PROXY": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(1, 384) True"
+
+
+def test_vectors_are_identical_across_processes(embedder: Embedder, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    texts = ["def add(a, b):\n    return a + b", "parse a json schema", ""]
+    out = tmp_path / "v.npy"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, numpy as np\n"
+            "from cidx.embedding import Embedder\n"
+            f"np.save(sys.argv[1], Embedder().embed({texts!r}))",
+            str(out),
+        ],
+        check=True,
+        timeout=300,
+    )
+    again = np.load(out)
+    assert again.tobytes() == embedder.embed(texts).tobytes()

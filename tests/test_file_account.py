@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from cidx.indexer._files import Gone, prepare_file
 from cidx.messages import IndexSummary
 from cidx.walk import WalkedFile
 from tests.conftest import CliResult, cidx_cmd, run_cidx, write_files
@@ -181,24 +182,27 @@ def test_a_path_swapped_for_a_fifo_or_device_after_the_walk_is_never_read(
     write_files(root, {"keep.py": "x = 1\n", "swap.py": "def gone():\n    pass\n"})
     run_cidx(["index"], root)
     with opened(root) as engine:
-        indexer = engine.indexer()
         old = engine.manifest.files()["swap.py"]
-        walked = WalkedFile("swap.py", 1, 1)
+    walked = WalkedFile("swap.py", 1, 1)
+    (root / "swap.py").unlink()
+    os.mkfifo(root / "swap.py")  # opening it without O_NONBLOCK would block
+    summary = IndexSummary(files_scanned=1)
+    assert prepare_file(root, walked, old, False, summary) == Gone("swap.py")
+    assert [(i.path, i.reason) for i in summary.skipped] == [("swap.py", "special_file")]
+    assert "FIFO" in summary.skipped[0].detail
+    # The next real sync agrees: the entry goes, the FIFO is reported.
+    after = run_cidx(["index", "--json"], root).json()
+    assert after["files_deleted"] == 1
+    with opened(root) as engine:
+        assert "swap.py" not in engine.manifest.files()
+    try:
         (root / "swap.py").unlink()
-        os.mkfifo(root / "swap.py")  # opening it without O_NONBLOCK would block
-        summary = IndexSummary(files_scanned=1)
-        assert indexer._prepare(walked, old, False, summary) is None
-        assert [(i.path, i.reason) for i in summary.skipped] == [("swap.py", "special_file")]
-        assert "FIFO" in summary.skipped[0].detail
-        assert summary.files_deleted == 1 and "swap.py" not in engine.manifest.files()
-        try:
-            (root / "swap.py").unlink()
-            os.mknod(root / "swap.py", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
-        except PermissionError:
-            return  # not root: the FIFO case stands for devices
-        summary = IndexSummary(files_scanned=1)
-        assert indexer._prepare(walked, None, False, summary) is None
-        assert "a character device" in summary.skipped[0].detail
+        os.mknod(root / "swap.py", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        return  # not root: the FIFO case stands for devices
+    summary = IndexSummary(files_scanned=1)
+    assert prepare_file(root, walked, None, False, summary) is None
+    assert "a character device" in summary.skipped[0].detail
 
 
 # ---------------------------------------------------------- unreadable file

@@ -257,6 +257,7 @@ def test_search_answers_exactly_like_a_batch_line(served: Served) -> None:
         "symbol",
         "kind",
         "text",
+        "also",
     ]
 
     # The same with every filter and a limit.

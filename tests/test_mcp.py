@@ -24,6 +24,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult
 
+from cidx.embedding import model_id
 from cidx.owner.lock import read_owner
 from cidx.project import ProjectPaths
 from tests.conftest import cidx_cmd, run_cidx
@@ -339,7 +340,7 @@ def test_search_status_and_edits_without_an_owner(
             assert status["owner"]["this_process"] is True
             assert status["owner"]["kind"] == "mcp"
             assert status["freshness_seconds"] is not None and status["freshness_seconds"] >= 0
-            assert status["model"].startswith("all-MiniLM-L6-v2")
+            assert status["model"] == model_id(128)
             assert "Owner: this process" in text(await server.call("status", {}))
 
             # The user's own commands reach this process through the owner socket.

@@ -13,8 +13,10 @@ the way for `cidx status`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -22,8 +24,8 @@ from datetime import UTC, datetime
 
 from cidx.chunking import CHUNKER_VERSION
 from cidx.collections import Collections
-from cidx.config import Config, load_config, new_config, save_config
-from cidx.embedding import MODEL_NAME, embedding_settings
+from cidx.config import Config, collection_name, load_config, new_config, save_config
+from cidx.embedding import embedding_settings, model_id
 from cidx.errors import CidxError, ConfigError, LockBusyError, StoreDamagedError, UsageError
 from cidx.flush import flush_index
 from cidx.fsutil import disk_usage
@@ -58,6 +60,8 @@ from cidx.state import Manifest, StateDB
 from cidx.state.db import state_error
 from cidx.storage import open_store, storage_location
 from cidx.store import VectorStore
+
+log = logging.getLogger(__name__)
 
 # Writes (points upserted or deleted) or seconds after which the store is
 # flushed; see `Engine.maybe_flush`.
@@ -135,18 +139,44 @@ def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> N
         db.close()
 
 
+def _to_bundled_model(paths: ProjectPaths, config: Config) -> Config:
+    """Move an index built with another embedding model to the bundled one.
+
+    Vectors of two models cannot share a collection, so the index gets a new
+    collection (named for the model), whose manifest starts empty: the next
+    sync is a full rebuild. The old collection goes once the config no
+    longer points at it. Vectors the cache holds for the old model are
+    simply never asked for again and age out. Caller holds the owner lock.
+    """
+    wanted = model_id(config.embedding.max_length)
+    if config.embedding.model_id == wanted:
+        return config
+    note = (
+        f"The index in {paths.index_dir} was built with the embedding model "
+        f"{config.embedding.model_id}; rebuilding it with the bundled model {wanted} "
+        "(one full re-index)."
+    )
+    log.warning("%s", note)
+    # One-shot commands log to the file only; this note is for the user too.
+    if not any(type(h) is logging.StreamHandler for h in logging.getLogger("cidx").handlers):
+        print(f"cidx: {note}", file=sys.stderr)
+    moved = config.model_copy(
+        update={
+            "embedding": embedding_settings(config.embedding.max_length),
+            "collection": collection_name(config.project_id, wanted),
+        }
+    )
+    save_config(paths, moved)
+    _drop_replaced(paths, moved, config)
+    return moved
+
+
 class Engine:
     """One project's open index. Create with `Engine.open` while holding the owner lock."""
 
     def __init__(self, paths: ProjectPaths, config: Config, models: Models | None = None) -> None:
         self.paths = paths
         self.config = config
-        if not config.embedding.model_id.startswith(MODEL_NAME + "@"):
-            raise ConfigError(
-                f"The index in {paths.index_dir} was built with the model "
-                f"{config.embedding.model_id!r}, which this cidx does not bundle. Run "
-                "`cidx init --force` to rebuild it with the bundled model."
-            )
         location = storage_location(paths, config)
         db = StateDB(paths.state_db, collection=config.collection)
         try:
@@ -195,7 +225,10 @@ class Engine:
         check the tree first (`cidx.walk.refuse_large_first_index`).
         """
         created = not paths.exists()
-        config = initialize(paths, max_file_size=max_file_size) if created else load_config(paths)
+        if created:
+            config = initialize(paths, max_file_size=max_file_size)
+        else:
+            config = _to_bundled_model(paths, load_config(paths))
         engine = cls(paths, config, models)
         engine.created = created
         try:

@@ -41,6 +41,18 @@ class QueryRequest:
 
 
 @dataclass(frozen=True)
+class Location:
+    """Where else a result's definition is: a generated copy of it (`.cjs`, `.d.ts`, `dist/`)."""
+
+    path: str
+    start_line: int
+    end_line: int
+
+    def as_json(self) -> dict[str, object]:
+        return {"path": self.path, "start_line": self.start_line, "end_line": self.end_line}
+
+
+@dataclass(frozen=True)
 class SearchResult:
     path: str
     start_line: int
@@ -50,6 +62,8 @@ class SearchResult:
     symbol: str
     kind: str
     text: str
+    # The same definition's other copies, folded into this result (best first).
+    also: tuple[Location, ...] = ()
 
     def as_json(self) -> dict[str, object]:
         """The documented JSON shape of a result (`--json`, `--batch`, HTTP, MCP)."""
@@ -62,6 +76,7 @@ class SearchResult:
             "symbol": self.symbol,
             "kind": self.kind,
             "text": self.text,
+            "also": [loc.as_json() for loc in self.also],
         }
 
 

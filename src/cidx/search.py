@@ -20,12 +20,12 @@ What was measured to choose all this: benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cidx.chunking import languages_named
 from cidx.errors import UsageError
-from cidx.messages import QueryAnswer, QueryRequest, SearchResult
+from cidx.messages import Location, QueryAnswer, QueryRequest, SearchResult
 from cidx.query import validate_query
 from cidx.store import Hit, Nearest, PointFilter, StoreQuery
 
@@ -75,6 +75,7 @@ class _Scope:
 class _Scored:
     hit: Hit
     score: float
+    also: list[Hit] = field(default_factory=list)  # copies folded into this result
 
 
 class Searcher:
@@ -189,7 +190,7 @@ class Searcher:
         else:
             scored = fuse(hits[0], hits[1], sparse, self.models.sparse, self.ranking)
         if self.ranking.collapse:
-            scored = collapse_windows(scored)
+            scored = collapse_copies(collapse_windows(scored))
         return scored[: request.limit]
 
     def _scope(self, request: QueryRequest) -> _Scope:
@@ -297,6 +298,163 @@ def collapse_windows(scored: list[_Scored]) -> list[_Scored]:
     return kept
 
 
+# Folders that hold build output or published copies of a package's source.
+_GENERATED_DIRS = frozenset(
+    {"dist", "lib", "build", "out", "esm", "cjs", "es", "es5", "es6", "esnext", "umd", "amd",
+     "mjs", "commonjs", "module", "modules", "node", "browser", "bundle", "bundles", "types",
+     "typings", "_esm", "_cjs", "_types", "_bundles", "src", "source"}
+)  # fmt: skip
+# `.js .cjs .mjs .jsx .ts .cts .mts .tsx`, a declaration `.d.ts` (`.d.cts`, `.d.mts`), and
+# source maps of any of them.
+_JS_FILE = re.compile(r"(\.d)?\.[cm]?[jt]sx?(\.map)?$")
+_DECLARATION = re.compile(r"\.d\.[cm]?ts$")
+_WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+# Identifier overlap from which a bundled definition is taken for a copy of
+# a source one (types and comments differ; the names in the body do not).
+_SAME_BODY = 0.5
+# Names too common to say two files define the same thing.
+_GENERIC_NAMES = frozenset(
+    {"default", "constructor", "index", "main", "init", "create", "get", "set"}
+)
+
+
+def copy_family(path: str) -> str | None:
+    """What a JS/TS file is a copy of: its path without extension and build folders.
+
+    `dist/cjs/v4/core/api.cjs`, `v4/core/api.d.ts` and `src/v4/core/api.ts`
+    are all `v4/core/api`. None for files that are not JS/TS.
+    """
+    if not _JS_FILE.search(path):
+        return None
+    stem = _JS_FILE.sub("", path)
+    parts = [p for p in stem.split("/") if p not in _GENERATED_DIRS]
+    return "/".join(parts) or stem
+
+
+def _is_generated(path: str) -> bool:
+    return any(p in _GENERATED_DIRS - {"src", "source"} for p in path.split("/")[:-1])
+
+
+def _preference(item: _Scored) -> tuple[bool, bool, bool, bool, bool]:
+    """Which copy of a definition to show (False sorts first): code before
+    source maps and declarations, then source before build output: outside
+    build folders, under `src/`, TypeScript (what JavaScript is compiled from)."""
+    path = str(item.hit.payload.get("path", ""))
+    return (
+        path.endswith(".map"),
+        bool(_DECLARATION.search(path)),
+        _is_generated(path),
+        "src" not in path.split("/")[:-1],
+        not _is_ts(path),
+    )
+
+
+def _words(item: _Scored) -> frozenset[str]:
+    return frozenset(_WORD.findall(str(item.hit.payload.get("text", ""))))
+
+
+def collapse_copies(scored: list[_Scored]) -> list[_Scored]:
+    """One result per definition across generated copies of a JS/TS file.
+
+    Packages often hold one function several times: `src/x.ts`, its build
+    output `x.js`, `x.cjs`, `x.mjs`, the declarations `x.d.ts`, `x.d.cts`
+    and source maps; a bundle puts it in `lib/index.js`. Results that are
+    such copies of each other fold into one, placed where the best of them
+    ranked, shown by the implementation in the source (declarations, source
+    maps and build output only when nothing better is there), with the
+    other copies in `also`. Two definitions with the same symbol are copies
+    when their files are of one copy family (`copy_family`), when one is a
+    declaration, or when one is build output or JavaScript beside
+    TypeScript and they share most identifiers. A chunk of a declaration
+    file or source map that names no definition folds into the best result
+    of its family.
+    """
+    n = len(scored)
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(i: int, j: int) -> None:
+        a, b = root(i), root(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)  # the best ranked member leads
+
+    info = [_copy_info(item) for item in scored]
+    named: dict[str, list[int]] = {}
+    nameless: dict[str, list[int]] = {}
+    for i, (family, symbol, _) in enumerate(info):
+        if family is None:
+            continue
+        if symbol:
+            named.setdefault(symbol, []).append(i)
+        elif info[i][2]:
+            nameless.setdefault(family, []).append(i)
+    for same_symbol in named.values():
+        for k, i in enumerate(same_symbol):
+            for j in same_symbol[k + 1 :]:
+                if root(i) != root(j) and _are_copies(scored[i], info[i], scored[j], info[j]):
+                    join(i, j)
+    best_of_family: dict[str, int] = {}
+    for same_symbol in named.values():
+        for i in same_symbol:
+            family = info[i][0]
+            assert family is not None
+            if family not in best_of_family or i < best_of_family[family]:
+                best_of_family[family] = i
+    for family, asides in nameless.items():
+        target = best_of_family.get(family, asides[0])
+        for i in asides:
+            join(i, target)
+    groups: dict[int, list[_Scored]] = {}
+    for i, item in enumerate(scored):
+        groups.setdefault(root(i), []).append(item)
+    out = []
+    for lead in sorted(groups):
+        members = groups[lead]
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        shown = min(members, key=_preference)  # min is stable: the best ranked wins ties
+        also = [m.hit for m in members if m is not shown]
+        out.append(_Scored(shown.hit, members[0].score, [*shown.also, *also]))
+    return out
+
+
+def _copy_info(item: _Scored) -> tuple[str | None, str, bool]:
+    """(copy family, symbol, a declaration file or source map) of a result."""
+    path = str(item.hit.payload.get("path", ""))
+    aside = path.endswith(".map") or bool(_DECLARATION.search(path))
+    return copy_family(path), str(item.hit.payload.get("symbol", "")), aside
+
+
+def _are_copies(
+    a: _Scored,
+    a_info: tuple[str | None, str, bool],
+    b: _Scored,
+    b_info: tuple[str | None, str, bool],
+) -> bool:
+    """Whether two results with the same symbol are copies of one definition."""
+    if a_info[0] == b_info[0]:
+        return True
+    if defined_name(a_info[1]).lower() in _GENERIC_NAMES:
+        return False
+    if a_info[2] or b_info[2]:
+        return True
+    pa, pb = str(a.hit.payload.get("path", "")), str(b.hit.payload.get("path", ""))
+    if _is_generated(pa) or _is_generated(pb) or _is_ts(pa) != _is_ts(pb):
+        mine, theirs = _words(a), _words(b)
+        return bool(mine and theirs) and len(mine & theirs) / len(mine | theirs) >= _SAME_BODY
+    return False
+
+
+def _is_ts(path: str) -> bool:
+    return bool(re.search(r"\.[cm]?tsx?(\.map)?$", path))
+
+
 def _results(scored: list[_Scored], request: QueryRequest) -> list[SearchResult]:
     results = []
     for item in scored:
@@ -313,6 +471,14 @@ def _results(scored: list[_Scored], request: QueryRequest) -> list[SearchResult]
                 symbol=str(p.get("symbol", "")),
                 kind=str(p.get("kind", "")),
                 text=str(p.get("text", "")),
+                also=tuple(
+                    Location(
+                        str(h.payload.get("path", "")),
+                        int(h.payload.get("start_line", 0)),
+                        int(h.payload.get("end_line", 0)),
+                    )
+                    for h in item.also
+                ),
             )
         )
     return results

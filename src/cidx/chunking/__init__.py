@@ -1,9 +1,10 @@
 """Splitting a file's text into the chunks that are embedded and searched.
 
-Code is chunked with tree-sitter at functions, methods and classes; markdown
-by headings; everything else by line windows. A file whose text is mostly in
-lines too long for any chunk (a minified bundle, a one-line JSON dump) gives
-no chunks and is marked `minified`. The result is deterministic:
+Code is chunked with tree-sitter at functions, methods and classes;
+markdown, reStructuredText and AsciiDoc by section; everything else by line
+windows. A file whose text is mostly in lines too long for any chunk (a
+minified bundle, a one-line JSON dump) gives no chunks and is marked
+`minified`. The result is deterministic:
 the same text always gives the same chunks, which is what lets the indexer
 reuse embeddings and keep point ids stable. Bump `CHUNKER_VERSION` whenever
 the output for some input changes, so existing indexes are rebuilt.
@@ -13,7 +14,9 @@ from cidx.chunking._text import MINIFIED_LINE_CHARS
 from cidx.chunking._types import Chunk, ChunkedFile
 
 # 2: minified or generated files (see `MINIFIED_LINE_CHARS`) give no chunks.
-CHUNKER_VERSION = 2
+# 3: TS interfaces, type aliases and enums, and JS object literals of
+#    functions, get their own kinds; reStructuredText and AsciiDoc by section.
+CHUNKER_VERSION = 3
 
 __all__ = [
     "CHUNKER_VERSION",

@@ -67,6 +67,7 @@ class _Def:
     end: int
     category: Category
     name: str
+    label: str = ""  # a container's chunk kind when not "class"
     children: list[_Def] = field(default_factory=list)
 
 
@@ -115,7 +116,7 @@ class _Collector:
                 start = head
                 while start - 1 in self.attached:
                     start = self.attached[start - 1]
-                found_def = _Def(start, head, end, info.category, info.name)
+                found_def = _Def(start, head, end, info.category, info.name, info.label)
                 if info.category in CONTAINER_CATEGORIES and depth < _MAX_DEPTH:
                     scope = info.scope if info.scope is not None else kid
                     found_def.children = self.collect(scope, depth + 1)
@@ -201,14 +202,15 @@ class _Planner:
             self.add(item.start, item.end, kind, symbol)
             return
         children = _accept(item.children, item.head + 1, item.end)
+        kind = item.label or "class"
         if not children:
-            self.add(item.start, item.end, "class", symbol)
+            self.add(item.start, item.end, kind, symbol)
             return
         # The header: from the first line (with its comments and decorators)
         # to the line before the first nested definition.
-        self.add(item.start, children[0].start - 1, "class", symbol)
+        self.add(item.start, children[0].start - 1, kind, symbol)
         in_container = item.category == "container"
-        self.scope(children, children[0].start, item.end, "class", symbol, in_container)
+        self.scope(children, children[0].start, item.end, kind, symbol, in_container)
 
 
 def chunk_code(language: str, src: SourceLines) -> list[Chunk]:

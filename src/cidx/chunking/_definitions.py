@@ -34,6 +34,9 @@ class DefInfo:
     # The node whose descendants hold the nested definitions of a container;
     # None means the classified node itself.
     scope: Node | None = None
+    # The chunk kind of a container when it is not a class: "interface",
+    # "type", "enum", "object" (an object literal of functions).
+    label: str = ""
 
 
 Hook = Callable[[Node, bytes, "LanguageSpec"], DefInfo | None]
@@ -170,7 +173,15 @@ def classify(node: Node, src: bytes, spec: LanguageSpec) -> DefInfo | None:
     else:
         return None
     name = generic_name(node, src, spec)
-    return DefInfo(category, name) if name else None
+    return DefInfo(category, name, label=CONTAINER_LABELS.get(kind, "")) if name else None
+
+
+# Container node types that are not classes, by the kind their chunks get.
+CONTAINER_LABELS = {
+    "interface_declaration": "interface",
+    "type_alias_declaration": "type",
+    "enum_declaration": "enum",
+}
 
 
 def unwrap(node: Node, src: bytes, spec: LanguageSpec) -> DefInfo | None:
@@ -183,5 +194,7 @@ def unwrap(node: Node, src: bytes, spec: LanguageSpec) -> DefInfo | None:
             continue
         if found is not None:
             return None  # `const a = () => 1, b = () => 2`: search inside instead
-        found = info if info.scope is not None else DefInfo(info.category, info.name, child)
+        found = (
+            info if info.scope is not None else DefInfo(info.category, info.name, child, info.label)
+        )
     return found

@@ -1,8 +1,9 @@
 """Choosing the chunker for a file, and falling back to line windows.
 
-Minified or generated files get no chunks at all; markdown goes to the
-heading chunker, languages with a definition table to the tree-sitter
-chunker, everything else to line windows. A chunker that
+Minified or generated files get no chunks at all; markdown,
+reStructuredText and AsciiDoc go to the section chunker, languages with a
+definition table to the tree-sitter chunker, everything else to line
+windows. A chunker that
 fails on some input (a grammar that will not load, a parser error, a bug
 tripped by strange text) must not stop indexing: the file is then chunked
 by line windows, which cannot fail, and the failure is logged.
@@ -14,7 +15,7 @@ import logging
 
 from cidx.chunking._code import chunk_code, has_spec
 from cidx.chunking._filetypes import language_for_path
-from cidx.chunking._markdown import chunk_markdown
+from cidx.chunking._markdown import chunk_asciidoc, chunk_markdown, chunk_rst
 from cidx.chunking._text import SourceLines, chunk_text, is_minified
 from cidx.chunking._types import Chunk, ChunkedFile
 
@@ -31,6 +32,10 @@ def chunk_file(rel_path: str, text: str) -> ChunkedFile:
     try:
         if language == "markdown":
             chunks = chunk_markdown(src)
+        elif language == "rst":
+            chunks = chunk_rst(src)
+        elif language == "asciidoc":
+            chunks = chunk_asciidoc(src)
         elif has_spec(language):
             chunks = chunk_code(language, src)
         else:

@@ -108,7 +108,8 @@ _BY_EXT: dict[str, str] = {
     "yaml": "yaml", "yml": "yaml", "toml": "toml", "ini": "ini", "cfg": "ini",
     "properties": "properties", "ron": "ron", "kdl": "kdl",
     "csv": "csv", "tsv": "tsv", "psv": "psv",
-    "rst": "rst", "tex": "latex", "bib": "bibtex", "org": "org", "typ": "typst",
+    "rst": "rst", "rest": "rst", "adoc": "asciidoc", "asciidoc": "asciidoc", "asc": "asciidoc",
+    "tex": "latex", "bib": "bibtex", "org": "org", "typ": "typst",
     "mmd": "mermaid", "mermaid": "mermaid", "po": "po", "pem": "pem",
 }  # fmt: skip
 

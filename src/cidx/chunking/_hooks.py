@@ -115,7 +115,27 @@ def _js_value(name: str, value: Node | None) -> DefInfo | None:
         return DefInfo("function", name)
     if value.type in _JS_CLASS_VALUES:
         return DefInfo("container", name, value)
+    if value.type == "object" and any(_js_member_function(c) for c in value.named_children):
+        # `const api = { get() {...}, put: (x) => ... }`: its functions are methods.
+        return DefInfo("container", name, value, "object")
     return None
+
+
+def _js_member_function(node: Node) -> bool:
+    if node.type == "method_definition":
+        return True
+    if node.type != "pair":
+        return False
+    value = node.child_by_field_name("value")
+    return value is not None and value.type in _JS_FUNCTION_VALUES
+
+
+def js_pair(node: Node, src: bytes, spec: LanguageSpec) -> DefInfo | None:
+    """`name: function () {...}` or `name: () => ...` in an object literal of functions."""
+    key = node.child_by_field_name("key")
+    if key is None or not _js_member_function(node):
+        return None
+    return DefInfo("function", clean_name(text_of(key, src)))
 
 
 def js_declarator(node: Node, src: bytes, spec: LanguageSpec) -> DefInfo | None:
@@ -147,13 +167,19 @@ def js_assignment(node: Node, src: bytes, spec: LanguageSpec) -> DefInfo | None:
     """`Foo.prototype.bar = function () {}`, `exports.baz = () => {}`."""
     left = node.child_by_field_name("left")
     right = node.child_by_field_name("right")
-    if left is None or right is None or right.type not in _JS_FUNCTION_VALUES:
+    if left is None or right is None:
         return None
     if left.type not in ("identifier", "member_expression"):
         return None
     name = clean_name(text_of(left, src)).replace(".prototype.", ".")
     for prefix in ("module.exports.", "exports.", "window."):
         name = name.removeprefix(prefix)
+    if right.type == "object":
+        # `module.exports = {...}`, `Foo.prototype = {...}`: an object of functions.
+        name = name.removesuffix(".prototype")
+        return _js_value("exports" if name == "module.exports" else name, right)
+    if right.type not in _JS_FUNCTION_VALUES:
+        return None
     return DefInfo("method" if "." in name else "function", name)
 
 

@@ -26,6 +26,7 @@ from cidx.chunking._hooks import (
     js_export,
     js_field,
     js_function_expression,
+    js_pair,
     julia_assignment,
     julia_function,
     julia_type,
@@ -77,6 +78,7 @@ _JAVASCRIPT = LanguageSpec(
         "public_field_definition": js_field,
         "assignment_expression": js_assignment,
         "export_statement": js_export,
+        "pair": js_pair,
     },
 )
 _TYPESCRIPT = replace(

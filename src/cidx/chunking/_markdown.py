@@ -1,11 +1,14 @@
-"""Markdown chunked by headings, with tags and aliases from YAML front matter.
+"""Prose chunked by section: markdown, reStructuredText and AsciiDoc.
 
-A section runs from one ATX (`## Title`) or setext (`Title` over `---`)
-heading to the next, and its symbol is the path of headings above it
-("Install > From source"). Lines that look like headings inside fenced code
-blocks are code, not headings. Front matter is read for `title`, `tags` and
-`aliases`; its lines join the first section rather than being a chunk of
-their own. Sections that are too big are windowed like code.
+A section runs from one heading to the next, and its symbol is the path of
+headings above it ("Install > From source"). Markdown headings are ATX
+(`## Title`) or setext (`Title` over `---`), and YAML front matter is read
+for `title`, `tags` and `aliases` (its lines join the first section rather
+than being a chunk of their own). reStructuredText titles are underlined
+(and maybe overlined) with punctuation, their levels in the order the
+styles first appear; AsciiDoc's are `== Title` lines. Lines that look like
+headings inside code blocks (fenced, literal, delimited) are not headings.
+Sections that are too big are windowed like code.
 """
 
 from __future__ import annotations
@@ -122,13 +125,83 @@ def _headings(src: SourceLines, first: int) -> list[_Heading]:
     return found
 
 
+# reStructuredText: a title's underline (or overline) is one punctuation
+# character repeated; docutils accepts any of these.
+_RST_ADORNMENT = re.compile(r"([=\-`:'\"~^_*+#<>.])\1{2,}[ \t]*")
+_ASCIIDOC_TITLE = re.compile(r"(={1,6}|#{1,6})[ \t]+(\S.*?)[ \t]*(?:[ \t]=+)?[ \t]*")
+# AsciiDoc delimited blocks (listing, literal, example, sidebar, quote,
+# passthrough, comment) and markdown-style fences: no titles inside.
+_ASCIIDOC_BLOCK = re.compile(r"(-{4,}|\.{4,}|={4,}|\*{4,}|_{4,}|\+{4,}|/{4,}|`{3,})[ \t]*")
+
+
+def _rst_headings(src: SourceLines, first: int) -> list[_Heading]:
+    lines = src.lines
+    styles: list[tuple[str, bool]] = []  # (character, overlined) in order of appearance
+    found: list[_Heading] = []
+    row = first
+    while row + 1 < len(lines):
+        text, under = lines[row], lines[row + 1]
+        adornment = _RST_ADORNMENT.fullmatch(under)
+        title = text.strip()
+        if (
+            adornment
+            and title
+            and not text[0].isspace()  # indented: a quote or literal block
+            and not _RST_ADORNMENT.fullmatch(text)
+            and len(under.rstrip()) >= min(len(title), 4)
+        ):
+            over = row > first and lines[row - 1].rstrip() == under.rstrip()
+            style = (adornment.group(1), over)
+            if style not in styles:
+                styles.append(style)
+            found.append(_Heading(row - 1 if over else row, styles.index(style) + 1, title))
+            row += 2
+            continue
+        row += 1
+    return found
+
+
+def _asciidoc_headings(src: SourceLines, first: int) -> list[_Heading]:
+    found: list[_Heading] = []
+    block: str | None = None
+    for row in range(first, len(src.lines)):
+        line = src.lines[row]
+        delimiter = _ASCIIDOC_BLOCK.fullmatch(line)
+        if block is not None:
+            if line.rstrip() == block:
+                block = None
+            continue
+        if delimiter:
+            block = line.rstrip()
+            continue
+        title = _ASCIIDOC_TITLE.fullmatch(line)
+        if title:
+            found.append(_Heading(row, len(title.group(1)), title.group(2)))
+    return found
+
+
+def chunk_rst(src: SourceLines) -> list[Chunk]:
+    return _chunk_sections(src, 0, {}, _rst_headings(src, 0))
+
+
+def chunk_asciidoc(src: SourceLines) -> list[Chunk]:
+    return _chunk_sections(src, 0, {}, _asciidoc_headings(src, 0))
+
+
 def chunk_markdown(src: SourceLines) -> list[Chunk]:
     if not src.lines:
         return []
     body_start, fields = _front_matter(src)
+    return _chunk_sections(src, body_start, fields, _headings(src, body_start))
+
+
+def _chunk_sections(
+    src: SourceLines, body_start: int, fields: dict[str, Any], headings: list[_Heading]
+) -> list[Chunk]:
+    if not src.lines:
+        return []
     meta = _meta(fields)
     title = fields.get("title")
-    headings = _headings(src, body_start)
 
     pieces: list[Piece] = []
     last = len(src) - 1
@@ -194,4 +267,11 @@ def _first_content_row(src: SourceLines, piece: Piece) -> int:
 
 
 def _is_setext(src: SourceLines, heading: _Heading) -> bool:
-    return not src.lines[heading.row].lstrip().startswith("#")
+    """A heading whose text has a line of adornment below it (markdown setext, rst)."""
+    row = heading.row
+    if row + 1 >= len(src.lines):
+        return False
+    below = src.lines[row + 1]
+    if _RST_ADORNMENT.fullmatch(src.lines[row]):  # an overlined rst title: text is next
+        return True
+    return bool(_SETEXT.fullmatch(below) or _RST_ADORNMENT.fullmatch(below))

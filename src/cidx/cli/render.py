@@ -244,6 +244,9 @@ def render_results(answer: QueryAnswer, view: PathView) -> None:
             header.append(f"  {printable(r.symbol)}", style="bold magenta")
         header.append(f"  [{r.kind}]", style="dim")
         out.print(header)
+        if r.also:
+            where = ", ".join(f"{view.show(a.path)}:{a.start_line}-{a.end_line}" for a in r.also)
+            out.print(Text(f"    also in {where}", style="dim"))
         first, lines = snippet(r.text, r.start_line, terms)
         out.print(
             Syntax(

@@ -90,17 +90,18 @@ def _check_config(paths: ProjectPaths, checks: dict[str, Check]) -> Config | Non
     except ConfigError as exc:
         checks["config"] = Check("config", "problem", exc.message, repair)
         return None
-    from cidx.embedding import MODEL_NAME
+    from cidx.embedding import model_id
 
-    if not config.embedding.model_id.startswith(MODEL_NAME + "@"):
+    wanted = model_id(config.embedding.max_length)
+    if config.embedding.model_id != wanted:
         checks["config"] = Check(
             "config",
-            "problem",
-            f"The index was built with the model {config.embedding.model_id!r}, which this "
-            "cidx does not bundle.",
-            "run `cidx init --force` to rebuild the index with the bundled model",
+            "warning",
+            f"The index was built with the embedding model {config.embedding.model_id}; "
+            f"the next sync rebuilds it with the bundled model {wanted}.",
+            "run `cidx index` to rebuild it now",
         )
-        return None
+        return config
     checks["config"] = Check(
         "config", "ok", f"{paths.config_file} is valid (collection {config.collection})."
     )

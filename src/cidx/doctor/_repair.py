@@ -35,8 +35,6 @@ def repair_index(
     broken = any(checks[n].status in ("problem", "skipped") for n in _INDEX_CHECKS)
     try:
         if config is None:
-            if "does not bundle" in checks["config"].detail:
-                return actions, None  # only the person can choose to rebuild
             recreated = recreate_config(paths)
             config = recreated.config
             if recreated.kept_collection:

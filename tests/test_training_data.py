@@ -1,0 +1,174 @@
+"""The training pipeline's data steps on a tiny corpus: mining, the hygiene filter, dedup, split.
+
+These need no torch (CI runs them); the training run itself has its smoke
+test in training/tests/ (see training/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from training.hygiene import (
+    BENCHMARK_PACKAGES,
+    ContentFilter,
+    is_benchmark_folder,
+    is_benchmark_package,
+    is_vendored,
+)
+from training.mine import Pair, dedup, first_sentence, is_validation, main, mine_file, name_words
+
+PY = '''\
+def retry_failed_uploads(queue, attempts=3):
+    """Send every failed upload again, backing off between tries.
+
+    More detail here.
+    """
+    for item in queue.failed():
+        item.send(retries=attempts)
+'''
+TS = """\
+/**
+ * Convert a schema to its JSON schema form.
+ * @param schema the schema
+ */
+export function toJSONSchema(schema: Schema): JSONSchema {
+  const ctx = new Context();
+  return ctx.emit(schema);
+}
+"""
+GO = """\
+package router
+
+// NewRouter returns a router that matches paths by prefix.
+func NewRouter(prefix string) *Router {
+\tr := &Router{prefix: prefix}
+\treturn r
+}
+"""
+RUST = """\
+/// Parses a semantic version from a string slice.
+pub fn parse_version(text: &str) -> Result<Version, Error> {
+    let parts: Vec<&str> = text.split('.').collect();
+    Version::from_parts(&parts)
+}
+"""
+
+
+def _pairs(language: str, rel: str, text: str) -> list[Pair]:
+    return list(mine_file(language, "pkg-1.0", rel, text))
+
+
+def test_doc_comment_pairs_have_the_first_sentence_and_code_without_the_doc() -> None:
+    cases = [
+        ("python", "up.py", PY, "Send every failed upload again, backing off between tries."),
+        ("typescript", "src/schema.ts", TS, "Convert a schema to its JSON schema form."),
+        ("go", "router.go", GO, "Returns a router that matches paths by prefix."),
+        ("rust", "src/lib.rs", RUST, "Parses a semantic version from a string slice."),
+    ]
+    for language, rel, text, query in cases:
+        docs = [p for p in _pairs(language, rel, text) if p.source == "doc"]
+        assert len(docs) == 1, (language, docs)
+        pair = docs[0]
+        assert pair.query == query
+        # The code side is what cidx embeds: kind and symbol, then the code.
+        first, _, body = pair.code.partition("\n")
+        assert first.split(" ", 1)[0] in ("function", "method")
+        for doc_word in ("backing off", "JSON schema form", "matches paths", "semantic version"):
+            assert doc_word not in body
+        assert pair.language == language
+
+
+def test_name_pairs_split_identifiers() -> None:
+    assert name_words("UploadQueue.retryFailedUploads") == ["retry", "failed", "uploads"]
+    assert name_words("parse_HTTPHeader") == ["parse", "http", "header"]
+    names = [p.query for p in _pairs("python", "up.py", PY) if p.source == "name"]
+    assert names == ["retry failed uploads"]
+
+
+def test_first_sentence_rules() -> None:
+    assert first_sentence("Returns\n-------\nint The count.") == ""
+    assert first_sentence("Short one.") == ""
+    assert first_sentence("See {@link Other} for the details of this.") == ""
+    assert first_sentence("Uses {@link Cache the cache} to store values. More.") == (
+        "Uses the cache to store values."
+    )
+    assert first_sentence("Router is the main type of this package.", "Router") == (
+        "It is the main type of this package."
+    )
+
+
+def test_hygiene_refuses_benchmark_packages_vendored_copies_and_their_content(
+    tmp_path: Path,
+) -> None:
+    assert is_benchmark_package("Requests") and is_benchmark_package("@tanstack/query-core")
+    assert is_benchmark_package("librust-serde-json-dev") and not is_benchmark_package("urllib3")
+    assert is_benchmark_folder("golang-github-gorilla-mux-dev-1.8.0-1")
+    assert is_benchmark_folder("_tanstack_query-core-5.1.0") and not is_benchmark_folder(
+        "requests-toolbelt-1.0"
+    )
+    assert is_vendored("pip/_vendor/requests/api.py") and not is_vendored("pip/api.py")
+
+    bench = tmp_path / "bench" / "up"
+    (bench / "corpus").mkdir(parents=True)
+    (bench / "corpus" / "up.py").write_text(PY.replace('    """Send', '    """Xend'))
+    (bench / "queries.json").write_text(
+        json.dumps([{"query": "Verify a token against its secret."}])
+    )
+    content = ContentFilter.from_benchmarks(tmp_path / "bench")
+    mined = _pairs("python", "copy.py", PY)
+    assert all(content.contaminated(p.query, p.code.split("\n")) for p in mined)
+    assert content.contaminated("verify a token against its secret", [])
+    other = _pairs("go", "router.go", GO)
+    assert not any(content.contaminated(p.query, p.code.split("\n")) for p in other)
+
+
+def test_every_benchmark_corpus_is_named_by_the_hygiene_filter() -> None:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    try:
+        from _corpora import CORPORA
+    finally:
+        sys.path.pop(0)
+    named = {n for names in BENCHMARK_PACKAGES.values() for n in names}
+    for corpus in CORPORA:
+        assert corpus.package in named, corpus
+        assert is_benchmark_package(corpus.package)
+
+
+def test_dedup_keeps_one_pair_per_code_and_source() -> None:
+    a = Pair("q1", "function f\ndef f():\n    return 1", "python", "a-1", "doc", "a.py", "f")
+    b = Pair("q2", "function f\ndef f():\n        return 1", "python", "b-1", "doc", "b.py", "f")
+    c = Pair("f", a.code, "python", "a-1", "name", "a.py", "f")
+    assert dedup([a, b, c]) == [a, c]
+
+
+def test_mining_end_to_end_writes_pairs_and_a_manifest(tmp_path: Path) -> None:
+    src = tmp_path / "cache" / "src"
+    packages = {
+        ("python", "uploads-1.0"): {"up.py": PY, "_vendor/copy/up2.py": PY.replace("Send", "Post")},
+        ("typescript", "schemas-2.0"): {"src/schema.ts": TS},
+        ("go", "golang-router-dev-1.0"): {"router.go": GO},
+        ("rust", "librust-versions-dev-1.0"): {"src/lib.rs": RUST},
+        ("python", "requests-2.0"): {"api.py": PY.replace("Send every", "Send all")},
+        ("go", "golang-github-gorilla-mux-dev-1.8.0-1"): {"mux.go": GO.replace("router", "muxer")},
+    }
+    for (language, name), files in packages.items():
+        for rel, text in files.items():
+            path = src / language / name / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    out, manifest = tmp_path / "pairs", tmp_path / "manifest.json"
+    assert main(["--src", str(src), "--bench", str(tmp_path / "none"), "--out", str(out),
+                 "--manifest", str(manifest)]) == 0  # fmt: skip
+    pairs = [json.loads(line) for f in ("train", "val") for line in (out / f"{f}.jsonl").open()]
+    assert {p["package"] for p in pairs} == {
+        "uploads-1.0", "schemas-2.0", "golang-router-dev-1.0", "librust-versions-dev-1.0"
+    }  # fmt: skip
+    assert not any(p["path"].startswith("_vendor/") for p in pairs)
+    data = json.loads(manifest.read_text())
+    assert data["dropped"]["benchmark package"] > 0
+    listed = {(p["language"], p["name"]) for p in data["packages"]}
+    assert ("python", "uploads-1.0") in listed and ("rust", "librust-versions-dev-1.0") in listed
+    for entry in data["packages"]:
+        assert entry["split"] == ("val" if is_validation(entry["name"]) else "train")
