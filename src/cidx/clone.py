@@ -144,18 +144,11 @@ def clone_project(
         if made:
             remove_tree(target)
         raise
-    method = (
-        "copy-on-write"
-        if report.copied == 0 and report.cloned
-        else "plain copy"
-        if report.cloned == 0
-        else "mixed (some files copied)"
-    )
     return CloneResult(
         source=str(source),
         target=str(target),
-        method=method,
-        copy_on_write=report.cloned > 0 and report.copied == 0,
+        method=report.method,
+        copy_on_write=report.copy_on_write,
         files_cloned=report.cloned,
         files_copied=report.copied,
         bytes=report.bytes,
