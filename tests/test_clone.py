@@ -118,7 +118,7 @@ def test_clone_end_to_end(fs: str, tmp_path: Path, watchers: list[Watcher]) -> N
             assert run_cidx(["status", "--json"], a).json()["pauses"] == []
         fix = clone["fix"]
         assert fix["kind"] == "clone"
-        assert {c["field"] for c in fix["changes"]} >= {"project_root", "project_id", "collection"}
+        assert {c["field"] for c in fix["changes"]} >= {"project_root", "identity", "collection"}
         assert fix["verification"]["chunks"] > 0 and fix["verification"]["problems"] == []
         for name in ("owner.lock", "owner.json", "owner.sock", "serve.json"):
             assert not (b / ".code-indexer" / name).exists(), name

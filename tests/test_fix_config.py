@@ -74,7 +74,7 @@ def test_a_copy_is_told_about_then_fixed(original: Path, tmp_path: Path) -> None
     assert _config(copy) == old  # nothing changed by opening it
 
     dry = run_cidx(["fix-config", "--dry-run"], copy)
-    assert "Would change project_id" in dry.stdout
+    assert "Would change identity" in dry.stdout
     assert _config(copy) == old
 
     # The advice, as given.
@@ -101,12 +101,21 @@ def test_a_copy_is_told_about_then_fixed(original: Path, tmp_path: Path) -> None
     assert _top(copy, "verify the token signature") == _top(original, "verify the token signature")
 
 
-def test_force_makes_a_project_independent(original: Path) -> None:
-    old = _config(original)
-    report = run_cidx(["fix-config", "--force", "--json"], original).json()
+def test_force_makes_a_copy_independent_when_its_original_is_gone(
+    original: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy, symlinks=True)
+    os.rename(original, tmp_path / "elsewhere")  # nothing says `copy` is a copy now
+    old = _config(copy)
+    report = run_cidx(["fix-config", "--force", "--json"], copy).json()
     assert report["kind"] == "clone"
-    assert _config(original)["collection"] != old["collection"]
-    assert _top(original, "retry failed uploads") == "src/uploads/retry.py"
+    new = _config(copy)
+    assert new["identity"]["id"] != old["identity"]["id"]
+    assert new["collection"] != old["collection"] and _shards(copy) == [new["collection"]]
+    assert _top(copy, "retry failed uploads") == "src/uploads/retry.py"
+    # In place, --force has nothing to change: the identity derived here is the one it has.
+    assert run_cidx(["fix-config", "--force", "--json"], copy).json()["changes"] == []
 
 
 @pytest.mark.parametrize(

@@ -230,6 +230,10 @@ class StatusReport:
     problems: list[str] = field(default_factory=list)
     # The index is read-only for this user: reported from a snapshot of it.
     read_only: bool = False
+    # The project's id (what its collections are named after), and the id its
+    # git remote gives it now when that differs (`cidx project update-remote`).
+    project_id: str = ""
+    project_id_now: str | None = None
     # The rest of the account a sync gives (see `IndexSummary`); `files` is
     # its `files_indexed`. From the manifest and a walk, without reading files.
     files_empty: int = 0
@@ -245,6 +249,8 @@ class SearchRequest:
 
     queries: list[QueryRequest]
     sync: bool = True
+    # Search this collection (or alias) instead of the project's own.
+    collection: str | None = None
 
 
 @dataclass(frozen=True)
@@ -379,7 +385,7 @@ RelocationKind = Literal["none", "move", "clone"]
 class ConfigChange:
     """One value `cidx fix-config` changed (or would change)."""
 
-    field: str  # "project_root", "project_id", "collection", "collection_folder"
+    field: str  # "project_root", "identity", "collection"
     old: str
     new: str
 

@@ -5,17 +5,22 @@ A project's config records the absolute root its index was made at
 index is opened at another root, the project was moved or copied there.
 
 How a move is told from a clone: a **clone** is a copy whose original still
-exists at the recorded root with the same project id (a config there names
-the same `project_id`). Anything else — nothing left at the recorded root,
-or another project there — is a **move**.
+exists at the recorded root with the same identity (a config there records
+the same `identity.id`, see `cidx.identity`). Anything else — nothing left
+at the recorded root, or another project there — is a **move**.
 
 - A move keeps the project's identity; only the recorded root changes. In
   local storage nothing else refers to the old place, so every command that
   opens the index fixes a move itself and says so in one line
   (`check_on_open`).
-- A clone becomes an independent project: a new project id, and new names
-  for the collections made under the old id (the shard folders and their
-  manifest rows are renamed). Commands that open a clone say so and name
+- A clone becomes an independent project: the identity derived at its new
+  place (`cidx.identity.project_identity`), and new names for the
+  collections made under the old identity (the shard folders, their
+  manifest rows and the aliases that name them are renamed). A path-based
+  identity is new wherever the copy is; an identity from a git remote, or
+  one the user set, is the same repository's and stays: in a project-local
+  store the clone's collections are its own anyway, so only the root
+  changes. Commands that open a clone say so and name
   `cidx fix-config`, which does it; `cidx clone` does it to its copy.
 
 A fix is crash-safe: the old config is backed up, the plan is written to the
@@ -25,8 +30,10 @@ the new config is written last. A fix killed at any point is finished by
 the next command that opens the index, or by `cidx fix-config`.
 
 Where the collections live comes from `cidx.storage`. In the global store
-they are shared with other projects; making a clone's collections its own
-there means copying them to new names (`_own_collections_in_shared_store`).
+they are shared with other projects: there a clone's names also carry its
+place (`collection_name(..., place=root)`), and making its collections its
+own means copying them to the new names (`_own_collections_in_shared_store`,
+the global store's part of a fix).
 """
 
 from __future__ import annotations
@@ -36,17 +43,19 @@ import json
 import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from cidx.collections import Collections
-from cidx.config import Config, collection_name, load_config, save_config
+from cidx.config import Config, IdentityRecord, load_config, save_config
 from cidx.errors import CidxError, ConfigError, NoIndexError, StoreError, UsageError
 from cidx.failpoints import failpoint
 from cidx.fsutil import fsync_folder, write_atomic
+from cidx.identity import collection_name, model_slug, project_identity
 from cidx.messages import ConfigChange, FixReport, QueryRequest, RelocationKind, Verification
 from cidx.owner.lock import OwnerLock
 from cidx.owner.waiting import WAIT_FOREVER, WaitPolicy, take_lock
@@ -90,12 +99,12 @@ def detect(paths: ProjectPaths, config: Config) -> Relocation:
     if recorded == actual or _same_folder(recorded, actual):
         return Relocation("none", recorded, actual, f"The config records {actual}, where it is.")
     original = _config_at(Path(recorded))
-    if original is not None and original.get("project_id") == config.project_id:
+    if original is not None and _identity_of(original) == config.identity.id:
         return Relocation(
             "clone",
             recorded,
             actual,
-            f"It is a copy of {recorded}: the original is still there, with the same project id.",
+            f"It is a copy of {recorded}: the original is still there, with the same identity.",
         )
     why = (
         "nothing is indexed there any more"
@@ -103,6 +112,15 @@ def detect(paths: ProjectPaths, config: Config) -> Relocation:
         else "another project is indexed there now"
     )
     return Relocation("move", recorded, actual, f"It was moved here from {recorded} ({why}).")
+
+
+def _identity_of(raw: dict[str, object]) -> str | None:
+    """The identity a raw config records (a version-1 config: its project id)."""
+    identity = raw.get("identity")
+    if isinstance(identity, dict) and isinstance(identity.get("id"), str):
+        return str(identity["id"])
+    legacy = raw.get("project_id")
+    return legacy if isinstance(legacy, str) and raw.get("schema_version") == 1 else None
 
 
 def _same_folder(a: str, b: str) -> bool:
@@ -145,7 +163,7 @@ def check_on_open(paths: ProjectPaths, notice: NoticeFn) -> None:
     if finished is not None:
         notice(
             f"Finished an interrupted `cidx fix-config` in {paths.root}: the project is now "
-            f"{finished.project_id[:12]}…, with collection {finished.collection}."
+            f"{finished.identity.id}, with collection {finished.collection}."
         )
         return
     if found.kind == "move" and config.storage_mode == "local":
@@ -157,7 +175,7 @@ def check_on_open(paths: ProjectPaths, notice: NoticeFn) -> None:
         return
     if found.kind == "clone":
         notice(
-            f"{paths.root} is a copy of {found.recorded} and still shares its project id; it "
+            f"{paths.root} is a copy of {found.recorded} and still shares its identity; it "
             "works as it is. Run `cidx fix-config` here to make it an independent project."
         )
         return
@@ -270,18 +288,35 @@ def _plan(
     root = {"project_root": str(paths.root)}
     if kind != "clone":
         return _Plan(config.model_copy(update=root), [])
-    new_id = uuid.uuid4().hex
+    who = project_identity(paths.root, config.project_id)
+    # The global store's names carry the project's place too (the seam).
+    place = paths.root if location.mode != "local" else None
     model = config.embedding.model_id
-    primary = collection_name(new_id, model)
-    renames = [(config.collection, primary)]
-    # Other collections made under the old id (another model's, during a
-    # migration) follow it; anything else in the store is left alone.
-    old_prefix, new_prefix = f"cidx-{config.project_id[:12]}-", f"cidx-{new_id[:12]}-"
+    primary = collection_name(who.id, model, place=place)
+    renames = [(config.collection, primary)] if primary != config.collection else []
+    # Other collections made under the old identity (another model's, during
+    # a migration) follow it; anything else in the store is left alone.
+    old_prefixes = (
+        _id_prefix(config.identity.id, None),
+        f"cidx-{config.identity.id[:12]}-",  # names given before identities were derived
+    )
+    new_prefix = _id_prefix(who.id, place)
     for name in _collections_in(location):
-        if name != config.collection and name.startswith(old_prefix):
-            renames.append((name, new_prefix + name[len(old_prefix) :]))
-    update = {**root, "project_id": new_id, "collection": primary}
+        if name == config.collection or name == primary:
+            continue
+        for old_prefix in old_prefixes:
+            if name.startswith(old_prefix):
+                renames.append((name, new_prefix + name[len(old_prefix) :]))
+                break
+    identity = IdentityRecord(id=who.id, source=who.source)
+    update = {**root, "identity": identity, "collection": primary}
     return _Plan(config.model_copy(update=update), renames)
+
+
+def _id_prefix(project_id: str, place: Path | None) -> str:
+    """What every collection name of `project_id` starts with (the model's slug follows)."""
+    name = collection_name(project_id, "m", place=place)
+    return name[: -len(model_slug("m"))]
 
 
 def _collections_in(location: StorageLocation) -> list[str]:
@@ -295,8 +330,11 @@ def _changes(
     old: Config, new: Config, renames: list[tuple[str, str]] | None = None
 ) -> list[ConfigChange]:
     out: list[ConfigChange] = []
-    for name in ("project_root", "project_id", "collection"):
-        before, after = str(getattr(old, name)), str(getattr(new, name))
+    for name, before, after in (
+        ("project_root", old.project_root, new.project_root),
+        ("identity", old.identity.id, new.identity.id),
+        ("collection", old.collection, new.collection),
+    ):
         if before != after:
             out.append(ConfigChange(name, before, after))
     for before, after in renames or []:
@@ -348,6 +386,7 @@ def _rename_all(
                     "--force` there for a new index (cached embeddings are kept)."
                 )
             manifest.rename(tx, new)
+            db.aliases.retarget(tx, old, new)
     failpoint("fix-config-manifest")
     _own_collections(location, plan.renames)
 
@@ -396,7 +435,7 @@ def _journal(plan: _Plan) -> str:
     return json.dumps(
         {
             "project_root": plan.config.project_root,
-            "project_id": plan.config.project_id,
+            "identity": plan.config.identity.model_dump(),
             "collection": plan.config.collection,
             "renames": plan.renames,
         }
@@ -419,14 +458,14 @@ def _finish_journal(paths: ProjectPaths, config: Config) -> Config | None:
         target = config.model_copy(
             update={
                 "project_root": str(data["project_root"]),
-                "project_id": str(data["project_id"]),
+                "identity": IdentityRecord.model_validate(data["identity"]),
                 "collection": str(data["collection"]),
             }
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, ValidationError):
         target, renames = None, []
     if target is None or (
-        config.project_id == target.project_id and config.collection == target.collection
+        config.identity == target.identity and config.collection == target.collection
     ):
         # Done but for clearing the journal (or unreadable: nothing to go by).
         with _state(paths, config) as db, db.transaction() as tx:

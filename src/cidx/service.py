@@ -45,13 +45,20 @@ from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
 from cidx.owner.protocol import Verb
 from cidx.owner.waiting import NO_WAIT, WAIT_FOREVER, WaitPolicy, busy_error, take_lock
-from cidx.project import ProjectPaths, project_paths, refuse_broad_root
+from cidx.project import (
+    ProjectPaths,
+    project_paths,
+    read_only_error,
+    refuse_broad_root,
+    require_writable,
+)
 from cidx.storage import storage_location
 from cidx.walk import refuse_large_first_index
 
 if TYPE_CHECKING:
     from cidx.config import Config
     from cidx.engine import Engine
+    from cidx.renaming import ProjectInfo, RemoteUpdate
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +69,6 @@ __all__ = [
     "LocalIndex",
     "RemoteIndex",
     "WaitPolicy",
-    "check_writable",
     "init_project",
     "open_index",
     "retrying",
@@ -184,10 +190,7 @@ def open_index(
     paths = project_paths(start)
     if not paths.exists():
         if kind in READ_ONLY_KINDS:
-            raise NoIndexError(
-                f"There is no cidx index for {paths.root} yet. Run `cidx index` there to "
-                'create it (or just `cidx query "..."`, which creates it first).'
-            )
+            raise _no_index(paths)
         refuse_broad_root(paths.root)
         from cidx.config import DEFAULT_MAX_FILE_SIZE  # pydantic: only when creating
 
@@ -203,7 +206,7 @@ def open_index(
             with _snapshot(paths) as snapshot:
                 yield snapshot
             return
-        raise _read_only(paths)
+        raise read_only_error(paths)
     lock = OwnerLock(paths, kind)
     reach = (lambda: _reach_owner(paths, client, wait, kind)) if remote else None
     handle = take_lock(lock, paths, wait, reach)
@@ -279,7 +282,7 @@ def _snapshot(paths: ProjectPaths) -> Iterator[LocalIndex]:
         engine, _created = Engine.open(ProjectPaths(paths.root, copy))
         try:
             real = storage_location(paths, engine.config).collection_dir(engine.collection)
-            snapshot = Snapshot(paths.index_dir, real, _read_only(paths))
+            snapshot = Snapshot(paths.index_dir, real, read_only_error(paths))
             yield LocalIndex(paths, engine, Operations(engine, snapshot=snapshot))
         finally:
             engine.close()
@@ -291,21 +294,6 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return str(exc)
-
-
-def check_writable(paths: ProjectPaths) -> None:
-    """AccessError, with the next step, when this process cannot write the index."""
-    if not paths.writable():
-        raise _read_only(paths)
-
-
-def _read_only(paths: ProjectPaths) -> AccessError:
-    where = paths.index_dir if paths.index_dir.is_dir() else paths.root
-    return AccessError(
-        f"Cannot write the index of {paths.root}: {where} is read-only for you. Searching "
-        "and `cidx status` still work from the existing index; to index, run cidx as the "
-        "user who owns the project, or in a copy of it you can write."
-    )
 
 
 T = TypeVar("T")
@@ -366,7 +354,9 @@ def _owned(
 ) -> Iterator[LocalIndex]:
     from cidx.engine import Engine
     from cidx.owner.server import OwnerServer
+    from cidx.renaming import finish_pending_move
 
+    finish_pending_move(paths)  # a move of the data a crash interrupted
     _check_place(paths, wait)
     engine, _created = Engine.open(paths, max_file_size=max_file_size)
     try:
@@ -412,7 +402,7 @@ def init_project(
         if max_file_size in (None, config.max_file_size):
             # Nothing to change: no need to wait for a running owner.
             return _init_result(paths, config, created=False, replaced=False)
-    check_writable(paths)
+    require_writable(paths)
     lock = OwnerLock(paths, "init")
     take_lock(lock, paths, wait)
     try:
@@ -450,4 +440,47 @@ def _init_result(
         created=created,
         replaced=replaced,
         previous_max_file_size=previous_max_file_size,
+    )
+
+
+def project_info(start: Path | None = None) -> ProjectInfo:
+    """Who the project is, and its collections and aliases (`cidx project info`)."""
+    from cidx.renaming import project_info as info
+
+    paths = project_paths(start)
+    if not paths.exists():
+        raise _no_index(paths)
+    return info(paths)
+
+
+def update_remote(
+    start: Path | None = None,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    wait: WaitPolicy = WAIT_FOREVER,
+) -> RemoteUpdate:
+    """Move the project's data to the names its identity gives now, or (`dry_run`)
+    say what would move. Needs the index to itself: a live owner is waited for."""
+    from cidx.config import load_config
+    from cidx.renaming import plan_update
+    from cidx.renaming import update_remote as move
+
+    paths = project_paths(start)
+    if not paths.exists():
+        raise _no_index(paths)
+    if dry_run:
+        return plan_update(paths, load_config(paths))
+    require_writable(paths)
+    lock = OwnerLock(paths, "project")
+    take_lock(lock, paths, wait)
+    try:
+        return move(paths, force=force)
+    finally:
+        lock.release()
+
+
+def _no_index(paths: ProjectPaths) -> NoIndexError:
+    return NoIndexError(
+        f"There is no cidx index for {paths.root} yet. Run `cidx index` there to create it."
     )

@@ -20,6 +20,7 @@ import typer
 from cidx import __version__
 from cidx.cli.commands import (
     clone,
+    collections,
     doctor,
     fix_config,
     force_flush,
@@ -27,6 +28,7 @@ from cidx.cli.commands import (
     init,
     mcp,
     pause,
+    project,
     query,
     serve,
     status,
@@ -77,6 +79,8 @@ for module in (
     sync,
     serve,
     mcp,
+    project,
+    collections,
     force_flush,
     pause,
     clone,

@@ -136,9 +136,9 @@ def render_clone(result: CloneResult, as_json: bool) -> None:
     )
     _line(f"  The source was still for {duration(result.pause_seconds)}: {who}.")
     fix = result.fix
-    new_id = next((c.new for c in fix.changes if c.field == "project_id"), None)
+    new_id = next((c.new for c in fix.changes if c.field == "identity"), None)
     if new_id is not None:
-        _line(f"  The clone is a project of its own: id {new_id}.")
+        _line(f"  The clone is a project of its own: identity {new_id}.")
     check = fix.verification
     if check is not None:
         _line(f"  Its index: {check.files:,} files, {check.chunks:,} chunks.")
