@@ -5,8 +5,9 @@ owner lock); every command on that project runs against it, in-process or
 through the owner socket. The engine opens the parts (`cidx.parts`) and
 hands them to an `Indexer` for each sync and a `Searcher` for each search;
 it serialises syncs (`write_lock`; searches run concurrently with them),
-decides when the store is flushed, counts what happens for /metrics, and
-keeps the problems found on the way for `cidx status`.
+holds them while the index is paused (`holds`), decides when the store is
+flushed, counts what happens for /metrics, and keeps the problems found on
+the way for `cidx status`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from cidx.chunking import CHUNKER_VERSION
@@ -32,8 +33,17 @@ from cidx.config import (
     save_config,
 )
 from cidx.embedding import embedding_settings, model_id
-from cidx.errors import CidxError, ConfigError, ServerError, StoreDamagedError, UsageError
+from cidx.errors import (
+    CidxError,
+    ConfigError,
+    LockBusyError,
+    ServerError,
+    StoreDamagedError,
+    UsageError,
+)
+from cidx.flush import flush_index
 from cidx.fsutil import disk_usage
+from cidx.holds import Hold, Holds
 from cidx.identity import project_identity
 from cidx.ignore import IgnoreRules
 from cidx.indexer import (
@@ -45,6 +55,7 @@ from cidx.indexer import (
 )
 from cidx.messages import (
     FileIssue,
+    FlushReport,
     IndexRequest,
     IndexSummary,
     QueryAnswer,
@@ -302,6 +313,9 @@ class Engine:
             models=models or Models(config.embedding.max_length),
         )
         self.write_lock = threading.RLock()
+        # Pauses (`cidx pause`, `cidx clone`): no write starts while one holds.
+        self.holds = Holds()
+        self._writer = threading.local()
         # Nonzero while a sync runs: lets `--no-wait` callers see a busy owner.
         self.syncing = 0
         # Used by syncs only (under write_lock): the class is not thread-safe.
@@ -429,6 +443,81 @@ class Engine:
             self.manifest.set_mark(META_STORE_DAMAGED, exc.detail)
         self.problems = [exc.message]
 
+    # -- writing and pausing ---------------------------------------------
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold `write_lock` for a write, once no pause holds the index.
+
+        The holds are checked with the lock held and waited for without it,
+        so a pause waits only for the write in progress, never for one
+        queued behind it. Nested writes (an index of paths runs a sync) do
+        not wait again. `holds.Stopping` when the index closes meanwhile.
+        """
+        if getattr(self._writer, "depth", 0):
+            with self.write_lock:
+                self._writer.depth += 1
+                try:
+                    yield
+                finally:
+                    self._writer.depth -= 1
+            return
+        while True:
+            self.write_lock.acquire()
+            if not self.holds.closed:
+                break
+            self.write_lock.release()
+            self.holds.wait_open()
+        self._writer.depth = 1
+        try:
+            yield
+        finally:
+            self._writer.depth = 0
+            self.write_lock.release()
+
+    def pause(
+        self,
+        by: str,
+        pid: int,
+        seconds: float,
+        *,
+        token: str | None = None,
+        wait: float | None = None,
+    ) -> tuple[Hold, FlushReport | None]:
+        """Hold writes for `seconds` and flush: (the hold, the flush report).
+
+        Waits for a sync in progress to finish (at most `wait` seconds:
+        `LockBusyError` after that, and nothing is held). Renewing a hold
+        still in effect (its `token`) only moves its deadline.
+        """
+        hold, new = self.holds.add(by, pid, seconds, token)
+        if not new:
+            return hold, None
+        try:
+            if not self.write_lock.acquire(timeout=-1 if wait is None else wait):
+                raise LockBusyError(
+                    f"Gave up after waiting {wait:g} s for the sync in progress on the index "
+                    f"of {self.paths.root} to finish, before pausing it. Run the command "
+                    "again, or give it longer with --wait-timeout SECONDS."
+                )
+            try:
+                report = self.force_flush()
+            finally:
+                self.write_lock.release()
+        except BaseException:
+            self.holds.release(hold.token)
+            raise
+        return hold, report
+
+    def force_flush(self, collection: str | None = None) -> FlushReport:
+        """Every collection of the project (or `collection`) durably on disk,
+        and the state database's WAL checkpointed (see `cidx.flush`)."""
+        with self.write_lock:
+            report = flush_index(self.parts, collection)
+            self._unflushed = 0
+            self._flushed_at = time.monotonic()
+            return report
+
     # -- operations --------------------------------------------------------
 
     def sync(
@@ -438,7 +527,7 @@ class Engine:
         paths: Sequence[str] | None = None,
         progress: ProgressFn | None = None,
     ) -> IndexSummary:
-        with self.write_lock:
+        with self.writing():
             self.syncing += 1
             try:
                 try:
@@ -468,7 +557,7 @@ class Engine:
         """
         if request.clear or not request.paths:
             return self.sync(clear=request.clear, progress=progress)
-        with self.write_lock:
+        with self.writing():
             absent = [p for p in request.paths if not os.path.lexists(self.paths.root / p)]
             known = self.manifest.files(absent) if absent else {}
             summary = self.sync(paths=request.paths, progress=progress)
@@ -592,6 +681,7 @@ class Engine:
             files_skipped=survey.skipped,
             files_failed=survey.failed,
             problems=list(self.problems),
+            pauses=[hold.view() for hold in self.holds.active()],
         )
 
     def _identity_now(self) -> str | None:
@@ -632,6 +722,7 @@ class Engine:
             self._flushed_at = time.monotonic()
 
     def close(self) -> None:
+        self.holds.stop_waiting()
         with self.write_lock:
             self.store.close()
             self.db.close()

@@ -6,11 +6,15 @@ seconds to recover any event the kernel dropped. `PeriodicSync` rescans
 every `interval` seconds, for file systems without events (network mounts,
 some containers). Both retry a failed sync with exponential backoff (a sync
 is idempotent and crash-safe, so repeating one is always right), log one
-line per batch or cycle, and report their state for `/healthz`.
+line per batch or cycle, and report their state for `/healthz`. While the
+index is paused (`cidx pause`) a sync waits for the pause to end, and the
+file events that come meanwhile wait in the queue; a stop request ends the
+wait.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from cidx.errors import LockBusyError
 from cidx.formatting import sync_counts
+from cidx.holds import Stopping
 from cidx.logs import LogFormat
 from cidx.messages import Health, IndexSummary
 from cidx.owner.lock import read_owner
@@ -110,6 +115,8 @@ class _Keeper:
         for attempt in range(1, self.max_retries + 1):
             try:
                 summary = self._sync(paths)
+            except Stopping:
+                return None  # stopped while the index was paused
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
                 log.error(
@@ -267,6 +274,9 @@ def run_owner(
     setup_logging(paths, fmt=log_format)
     stop = threading.Event()
     restore = _stop_on_signals(stop)
+    # What opening the index finds (a moved project) goes to this owner's log,
+    # which is on stderr already.
+    wait = dataclasses.replace(wait, on_notice=None)
     try:
         with open_index(
             paths.root, kind=kind, wait=wait, remote=False, live=interval is None
@@ -274,6 +284,9 @@ def run_owner(
             assert isinstance(handle, LocalIndex)
             engine = handle.engine
             engine.long_lived = True  # it answers queries until stopped
+            threading.Thread(
+                target=_end_waits_on, args=(stop, engine), name="cidx-stop-waits", daemon=True
+            ).start()
             keeper: LiveSync | PeriodicSync
             if interval is None:
                 watcher = FileWatcher(paths.root, force_polling=force_polling)
@@ -298,7 +311,14 @@ def run_owner(
                     cleanup()
                 log.info("cidx %s: stopping, index flushed", kind)
     finally:
+        stop.set()
         restore()
+
+
+def _end_waits_on(stop: threading.Event, engine: Engine) -> None:
+    """Once `stop` is set, a sync waiting for a pause to end gives up."""
+    stop.wait()
+    engine.holds.stop_waiting()
 
 
 def _how(interval: float | None, *, once: bool, polling: bool) -> str:

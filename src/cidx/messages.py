@@ -26,6 +26,8 @@ class OwnerState:
     pid: int
     live: bool  # it keeps the index current itself (a watcher)
     busy: bool  # a sync is running
+    # Writes are held (`cidx pause`) for this many more seconds at most.
+    paused_for: float | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,17 @@ class PendingChanges:
 
 
 @dataclass(frozen=True)
+class PauseHold:
+    """Who holds an index's writes, and until when."""
+
+    by: str  # the command: "cidx pause", "cidx clone"
+    pid: int  # the process that asked for the pause
+    since: str  # ISO 8601, UTC
+    until: str  # ISO 8601, UTC: the pause ends by itself then
+    seconds_left: float
+
+
+@dataclass(frozen=True)
 class StatusReport:
     root: str
     index_dir: str
@@ -226,6 +239,8 @@ class StatusReport:
     files_empty: int = 0
     files_skipped: int = 0
     files_failed: int = 0
+    # Who holds the index's writes now (`cidx pause`, `cidx clone`), if anyone.
+    pauses: list[PauseHold] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -283,3 +298,150 @@ class Health:
     queue_depth: int
     last_error: str | None
     last_sync_at: str | None
+
+
+@dataclass(frozen=True)
+class FlushRequest:
+    """Make the project's collections (or the one named) durable on disk."""
+
+    collection: str | None = None
+
+
+@dataclass(frozen=True)
+class CollectionFlush:
+    """One collection flushed: its segments written and its write-ahead log
+    checkpointed (acknowledged up to the last update)."""
+
+    collection: str
+    points: int | None  # None when it could not be read
+    seconds: float
+    error: str | None = None  # why it could not be flushed
+
+
+@dataclass(frozen=True)
+class StateFlush:
+    """The state database's write-ahead log written back into the database."""
+
+    path: str
+    wal_frames: int  # pages that were in the WAL
+    checkpointed: int  # pages written back
+    complete: bool  # all of them, and the WAL truncated
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FlushReport:
+    root: str
+    collections: list[CollectionFlush]
+    state: StateFlush
+    seconds: float
+    pid: int  # the process that flushed (the owner, when another process owns the index)
+
+    @property
+    def ok(self) -> bool:
+        return self.state.error is None and all(c.error is None for c in self.collections)
+
+
+@dataclass(frozen=True)
+class PauseRequest:
+    by: str  # the command asking: "cidx pause", "cidx clone"
+    pid: int
+    seconds: float  # the pause ends by itself after this long
+    # The token of a pause still in effect: renew it instead of adding one.
+    token: str = ""
+    # How long to wait for a sync in progress to finish (None: as long as it takes).
+    wait_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class PauseState:
+    """The answer to a pause: the holds now in effect, and what was flushed."""
+
+    root: str
+    pid: int  # the process holding the index (the owner)
+    holds: list[PauseHold]
+    token: str  # this pause's, for `ResumeRequest` (and for renewing it)
+    # The flush done when writes stopped (None when a pause was only renewed).
+    flush: FlushReport | None = None
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    # The pause to end; every pause when empty (`cidx resume`).
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class ResumeResult:
+    root: str
+    released: list[PauseHold]  # the pauses this ended
+    remaining: list[PauseHold]  # pauses still in effect (other holders')
+    # The pause named by the token was still in effect (it had not expired,
+    # and nobody else had ended it); always True without a token.
+    found: bool
+    pid: int | None  # the owner that answered; None when no process held the index
+
+
+RelocationKind = Literal["none", "move", "clone"]
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """One value `cidx fix-config` changed (or would change)."""
+
+    field: str  # "project_root", "identity", "collection"
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What was checked after a fix: counts, and a sample query.
+
+    `points` and `query` are None for a quick check, which reads the
+    manifest and looks for the shard but does not open it (opening a
+    shard costs seconds at 100k points).
+    """
+
+    files: int
+    chunks: int
+    points: int | None = None
+    query: str | None = None
+    query_found: bool | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FixReport:
+    """What `cidx fix-config` found, and what it changed."""
+
+    root: str
+    kind: RelocationKind  # what the project turned out to be
+    recorded_root: str  # where the config said the project was
+    reason: str  # one sentence: why it is a move, a clone, or neither
+    storage_mode: str
+    changes: list[ConfigChange]
+    dry_run: bool
+    backup: str | None  # the old config, kept
+    verification: Verification | None
+    # An interrupted fix (killed part-way) was finished first.
+    finished_interrupted: bool = False
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class CloneResult:
+    source: str
+    target: str
+    method: str  # "copy-on-write", "plain copy", "mixed (some files copied)"
+    copy_on_write: bool
+    files_cloned: int
+    files_copied: int
+    bytes: int  # the files' apparent size
+    # How the source was kept still: paused through its owner (its kind and
+    # pid), or its lock held by the clone itself (no process had it open).
+    paused_owner: str | None
+    pause_seconds: float  # how long the source was paused
+    copy_seconds: float
+    fix: FixReport
+    seconds: float

@@ -7,7 +7,8 @@ the owner is the answer computed in-process.
 
 How an index is held changes a few answers, and only here: a live owner (a
 watcher) keeps the index current itself, so searches it answers skip the
-pre-search sync; a read-only snapshot can search and report but not sync.
+pre-search sync; a paused index (`cidx pause`) is searched as it is, since
+no write may start; a read-only snapshot can search and report but not sync.
 """
 
 from __future__ import annotations
@@ -19,13 +20,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cidx.errors import AccessError, UsageError
+from cidx.formatting import duration
 from cidx.fsutil import disk_usage
 from cidx.messages import (
+    FlushReport,
+    FlushRequest,
     IndexRequest,
     IndexSummary,
     NoArgs,
     OwnerState,
+    PauseRequest,
+    PauseState,
     Progress,
+    ResumeRequest,
+    ResumeResult,
     SearchOutcome,
     SearchRequest,
     StatusReport,
@@ -43,6 +51,8 @@ R = TypeVar("R")
 # A live owner applying a batch of changes gets this long to finish before a
 # query is answered, so a query right after a save sees the save.
 LIVE_WAIT_SECONDS = 1.0
+# The longest pause one request may ask for: a forgotten pause must end.
+MAX_PAUSE_SECONDS = 24 * 3600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +76,9 @@ class Operations:
             protocol.SEARCH.name: self.search,
             protocol.INDEX.name: self.index,
             protocol.STATUS.name: self.status,
+            protocol.FLUSH.name: self.flush,
+            protocol.PAUSE.name: self.pause,
+            protocol.RESUME.name: self.resume,
         }
 
     def handle(self, verb: Verb[Any, R], args: Any, progress: ProgressFn) -> R:
@@ -78,13 +91,28 @@ class Operations:
     # -- the handlers ------------------------------------------------------
 
     def ping(self, _args: NoArgs, _progress: ProgressFn) -> OwnerState:
-        return OwnerState(pid=os.getpid(), live=self.live, busy=self.engine.syncing > 0)
+        return OwnerState(
+            pid=os.getpid(),
+            live=self.live,
+            busy=self.engine.syncing > 0,
+            paused_for=self.engine.holds.seconds_left(),
+        )
 
     def search(self, req: SearchRequest, progress: ProgressFn) -> SearchOutcome:
         engine = self.engine
         if self.snapshot is not None:
             outcome = engine.search_outcome(req, progress, sync=False)
             return dataclasses.replace(outcome, read_only=True)
+        holds = engine.holds.active()
+        if holds:
+            outcome = engine.search_outcome(req, progress, sync=False)
+            hold = holds[0].view()
+            note = (
+                f"The index is paused by `{hold.by}` (pid {hold.pid}) for "
+                f"{duration(hold.seconds_left)} more: searched as it is, without syncing "
+                "changed files first (`cidx resume` ends the pause)."
+            )
+            return dataclasses.replace(outcome, warnings=[*outcome.warnings, note])
         if (
             self.live
             and req.sync
@@ -98,6 +126,40 @@ class Operations:
         if self.snapshot is not None:
             raise self.snapshot.error
         return self.engine.index(req, progress)
+
+    def flush(self, req: FlushRequest, _progress: ProgressFn) -> FlushReport:
+        if self.snapshot is not None:
+            raise self.snapshot.error
+        return self.engine.force_flush(req.collection)
+
+    def pause(self, req: PauseRequest, _progress: ProgressFn) -> PauseState:
+        if self.snapshot is not None:
+            raise self.snapshot.error
+        if not 0 < req.seconds <= MAX_PAUSE_SECONDS:
+            raise UsageError(
+                f"A pause lasts more than 0 and at most {MAX_PAUSE_SECONDS:g} seconds, not "
+                f"{req.seconds:g}. Give --timeout SECONDS in that range."
+            )
+        hold, report = self.engine.pause(
+            req.by, req.pid, req.seconds, token=req.token or None, wait=req.wait_seconds
+        )
+        return PauseState(
+            root=str(self.engine.paths.root),
+            pid=os.getpid(),
+            holds=[h.view() for h in self.engine.holds.active()],
+            token=hold.token,
+            flush=report,
+        )
+
+    def resume(self, req: ResumeRequest, _progress: ProgressFn) -> ResumeResult:
+        ended, found = self.engine.holds.release(req.token or None)
+        return ResumeResult(
+            root=str(self.engine.paths.root),
+            released=[h.view() for h in ended],
+            remaining=[h.view() for h in self.engine.holds.active()],
+            found=found,
+            pid=os.getpid(),
+        )
 
     def status(self, _args: NoArgs, _progress: ProgressFn) -> StatusReport:
         report = self.engine.status()

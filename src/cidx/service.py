@@ -14,21 +14,27 @@ whose owner vanished under it is run again (each is idempotent).
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cidx.errors import AccessError, LockBusyError, NoIndexError, OwnerError, UsageError
 from cidx.messages import (
+    FlushReport,
+    FlushRequest,
     IndexRequest,
     IndexSummary,
     InitResult,
     NoArgs,
+    OwnerState,
+    PauseRequest,
+    PauseState,
     Progress,
+    ResumeRequest,
+    ResumeResult,
     SearchOutcome,
     SearchRequest,
     StatusReport,
@@ -38,6 +44,7 @@ from cidx.owner import protocol
 from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
 from cidx.owner.protocol import Verb
+from cidx.owner.waiting import NO_WAIT, WAIT_FOREVER, WaitPolicy, busy_error, take_lock
 from cidx.project import (
     ProjectPaths,
     project_paths,
@@ -51,16 +58,34 @@ from cidx.walk import refuse_large_first_index
 if TYPE_CHECKING:
     from cidx.config import Config
     from cidx.engine import Engine
-    from cidx.migration import MigrationFn
     from cidx.renaming import ProjectInfo, RemoteUpdate
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "NO_WAIT",
+    "WAIT_FOREVER",
+    "IndexHandle",
+    "LocalIndex",
+    "RemoteIndex",
+    "WaitPolicy",
+    "init_project",
+    "open_index",
+    "retrying",
+    "take_lock",
+    "with_index",
+]
 
 ProgressFn = Callable[[Progress], None]
 R = TypeVar("R")
-WaitFn = Callable[[OwnerInfo | None], None]
 
-# Commands that only read the index: they never create one, and they answer
-# from a snapshot when the index is read-only for this user.
-READ_ONLY_KINDS = frozenset({"status"})
+# Commands that never create an index: in a folder without one they say so
+# (NoIndexError). `status` also answers from a snapshot when the index is
+# read-only for this user (see SNAPSHOT_KINDS).
+READ_ONLY_KINDS = frozenset({"status", "force-flush", "pause"})
+# Commands that write the index: an owner that is paused holds them until
+# the pause ends, so they learn of the pause before they ask.
+WRITING_KINDS = frozenset({"index"})
 # Commands that may read a read-only index (search without syncing first).
 SNAPSHOT_KINDS = frozenset({"status", "query", "mcp"})
 # Files of the index folder a snapshot leaves out: the owner's, not the index's,
@@ -74,25 +99,6 @@ _NOT_SNAPSHOTTED = (
     "*.damaged-*",
     "*.dropped-*",
 )
-
-
-@dataclass(frozen=True)
-class WaitPolicy:
-    """How long a command waits for another process that owns the index.
-
-    `timeout` None waits as long as it takes, 0 fails at once (`--no-wait`).
-    `on_wait` is told once, when waiting starts, who is being waited for.
-    `on_migration` is told how a migration of the index advances, which the
-    command also waits for before the index opens (`cidx.migration`).
-    """
-
-    timeout: float | None = None
-    on_wait: WaitFn | None = None
-    on_migration: MigrationFn | None = None
-
-
-WAIT_FOREVER = WaitPolicy()
-NO_WAIT = WaitPolicy(timeout=0)
 
 
 class IndexHandle:
@@ -120,6 +126,15 @@ class IndexHandle:
 
     def status(self) -> StatusReport:
         return self.call(protocol.STATUS, NoArgs())
+
+    def flush(self, request: FlushRequest) -> FlushReport:
+        return self.call(protocol.FLUSH, request)
+
+    def pause(self, request: PauseRequest) -> PauseState:
+        return self.call(protocol.PAUSE, request)
+
+    def resume(self, request: ResumeRequest) -> ResumeResult:
+        return self.call(protocol.RESUME, request)
 
 
 class LocalIndex(IndexHandle):
@@ -182,7 +197,7 @@ def open_index(
         refuse_large_first_index(paths.root, max_file_size=max_file_size or DEFAULT_MAX_FILE_SIZE)
     client = OwnerClient(paths.socket_path)
     if remote:
-        handle = _reach_owner(paths, client, wait)
+        handle = _reach_owner(paths, client, wait, kind)
         if handle is not None:
             yield handle
             return
@@ -193,8 +208,8 @@ def open_index(
             return
         raise read_only_error(paths)
     lock = OwnerLock(paths, kind)
-    reach = (lambda: _reach_owner(paths, client, wait)) if remote else None
-    handle = _take_lock(lock, paths, wait, reach)
+    reach = (lambda: _reach_owner(paths, client, wait, kind)) if remote else None
+    handle = take_lock(lock, paths, wait, reach)
     if handle is not None:
         yield handle
         return
@@ -205,46 +220,43 @@ def open_index(
         lock.release()
 
 
-def _take_lock(
-    lock: OwnerLock,
-    paths: ProjectPaths,
-    wait: WaitPolicy,
-    reach: Callable[[], RemoteIndex | None] | None = None,
+def _reach_owner(
+    paths: ProjectPaths, client: OwnerClient, wait: WaitPolicy, kind: str
 ) -> RemoteIndex | None:
-    """Take `lock`, waiting for the process that holds it as `wait` allows.
-
-    With `reach`, an owner that starts answering on its socket meanwhile is
-    used instead: its handle is returned and the lock is not taken.
-    """
-    deadline = None if wait.timeout is None else time.monotonic() + wait.timeout
-    told = False
-    while not lock.try_acquire():
-        if reach is not None and (handle := reach()) is not None:
-            return handle
-        owner = read_owner(paths)
-        if deadline is not None and time.monotonic() >= deadline:
-            raise _busy(paths, owner, wait.timeout)
-        if not told and wait.on_wait is not None:
-            wait.on_wait(owner)
-            told = True
-        time.sleep(0.1)
-    return None
-
-
-def _reach_owner(paths: ProjectPaths, client: OwnerClient, wait: WaitPolicy) -> RemoteIndex | None:
     """The owner's socket as a handle, or None when nobody answers on it."""
     try:
         state = client.ping()
     except OwnerUnavailable:
         return None
     owner = read_owner(paths)
-    if state.busy:
+    if kind in WRITING_KINDS and state.paused_for is not None:
+        _meet_pause(paths, state, wait)
+    elif state.busy:
         # The owner will take our request after its current sync.
         if wait.timeout == 0:
-            raise _busy(paths, owner, 0)
+            raise busy_error(paths, owner, 0)
         if wait.on_wait is not None:
             wait.on_wait(owner)
     return RemoteIndex(paths, client, owner)
+
+
+def _meet_pause(paths: ProjectPaths, state: OwnerState, wait: WaitPolicy) -> None:
+    """A write sent to a paused owner waits until the pause ends: say so, or
+    refuse when the wait policy would not wait that long."""
+    from cidx.formatting import duration
+
+    left = state.paused_for or 0.0
+    if wait.timeout is not None and wait.timeout < left:
+        raise LockBusyError(
+            f"The index of {paths.root} is paused (`cidx pause`, or a `cidx clone` copying "
+            f"it) for {duration(left)} more. Run `cidx resume` there to end the pause, then "
+            "run the command again."
+        )
+    if wait.on_notice is not None:
+        wait.on_notice(
+            f"The index of {paths.root} is paused for {duration(left)} more; this waits "
+            "until the pause ends (`cidx resume` ends it now)."
+        )
 
 
 @contextlib.contextmanager
@@ -292,21 +304,6 @@ UNAVAILABLE_ATTEMPTS = 5
 # ...or mid-request (it was killed, or crashed): its lock is free then, so
 # the next attempt normally becomes the owner.
 OWNER_ERROR_ATTEMPTS = 3
-
-
-def _busy(paths: ProjectPaths, owner: OwnerInfo | None, waited: float | None) -> LockBusyError:
-    who = owner.describe() if owner else "another cidx process"
-    stop = f" (`kill {owner.pid}` stops it)" if owner else ""
-    if waited:
-        return LockBusyError(
-            f"Gave up after waiting {waited:g} s for {who}, which is using the index of "
-            f"{paths.root}{stop}. Run the command again when it is done, or give it longer "
-            "with --wait-timeout SECONDS."
-        )
-    return LockBusyError(
-        f"The index of {paths.root} is busy: {who} is using it{stop}. Run the command "
-        "without --no-wait to wait for it."
-    )
 
 
 def retrying(run: Callable[[], T], paths: ProjectPaths) -> T:
@@ -360,6 +357,7 @@ def _owned(
     from cidx.renaming import finish_pending_move
 
     finish_pending_move(paths)  # a move of the data a crash interrupted
+    _check_place(paths, wait)
     engine, _created = Engine.open(
         paths, max_file_size=max_file_size, on_migration=wait.on_migration
     )
@@ -382,11 +380,24 @@ def holding_lock(paths: ProjectPaths, kind: str, wait: WaitPolicy = WAIT_FOREVER
     resetting its migrations)."""
     require_writable(paths)
     lock = OwnerLock(paths, kind)
-    _take_lock(lock, paths, wait)
+    take_lock(lock, paths, wait)
     try:
         yield
     finally:
         lock.release()
+
+
+def _check_place(paths: ProjectPaths, wait: WaitPolicy) -> None:
+    """Before opening an index this process owns: a project that moved is
+    fixed, a copy is told about (`cidx.relocate.check_on_open`)."""
+    from cidx.relocate import check_on_open
+
+    def notice(message: str) -> None:
+        log.warning("%s", message)
+        if wait.on_notice is not None:
+            wait.on_notice(message)
+
+    check_on_open(paths, notice)
 
 
 def init_project(
@@ -436,6 +447,7 @@ def init_project(
             # Nothing to change: no need to wait for a running owner.
             return _init_result(paths, config, created=False, replaced=False)
     with holding_lock(paths, "init", wait):
+        _check_place(paths, wait)
         existed = paths.exists()
         before = load_config(paths) if existed and not force else None
         config = initialize(
@@ -518,7 +530,7 @@ def update_remote(
         return plan_update(paths, load_config(paths))
     require_writable(paths)
     lock = OwnerLock(paths, "project")
-    _take_lock(lock, paths, wait)
+    take_lock(lock, paths, wait)
     try:
         return move(paths, force=force)
     finally:

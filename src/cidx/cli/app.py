@@ -20,12 +20,16 @@ import typer
 from cidx import __version__
 from cidx.cli.commands import (
     clear_data,
+    clone,
     collections,
     doctor,
+    fix_config,
+    force_flush,
     index,
     init,
     mcp,
     migrations,
+    pause,
     project,
     query,
     serve,
@@ -83,6 +87,10 @@ for module in (
     clear_data,
     uninstall,
     migrations,
+    force_flush,
+    pause,
+    clone,
+    fix_config,
 ):
     module.register(app)
 

@@ -49,15 +49,18 @@ WAIT_TIMEOUT = typer.Option(
 
 def wait_policy(no_wait: bool, wait_timeout: float | None) -> WaitPolicy:
     """The waiting a command does, from --no-wait and --wait-timeout."""
-    from cidx.cli.render import waiting
+    from cidx.cli.render import note, waiting
     from cidx.cli.storage_render import migrating
 
     if no_wait:
-        return WaitPolicy(timeout=0, on_wait=waiting, on_migration=migrating)
+        return WaitPolicy(timeout=0, on_wait=waiting, on_notice=note, on_migration=migrating)
     if wait_timeout is None:
         interactive = sys.stderr.isatty() and sys.stdin.isatty()
-        return WaitPolicy(None if interactive else NON_INTERACTIVE_WAIT_SECONDS, waiting, migrating)
-    return WaitPolicy(seconds(wait_timeout, "--wait-timeout", allow_zero=True), waiting, migrating)
+        timeout = None if interactive else NON_INTERACTIVE_WAIT_SECONDS
+        return WaitPolicy(timeout, waiting, note, migrating)
+    return WaitPolicy(
+        seconds(wait_timeout, "--wait-timeout", allow_zero=True), waiting, note, migrating
+    )
 
 
 def seconds(value: float, option: str, *, allow_zero: bool = False, least: float = 0.0) -> float:

@@ -26,11 +26,12 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.text import Text
 
-from cidx.formatting import printable, size, sync_line
+from cidx.formatting import duration, printable, size, sync_line
 from cidx.messages import (
     FileIssue,
     IndexSummary,
     InitResult,
+    PauseHold,
     QueryAnswer,
     SearchOutcome,
     StatusReport,
@@ -322,6 +323,14 @@ def _lexer(language: str) -> str:
 _ONE_SHOT = {"status", "query", "index", "init"}
 
 
+def pause_line(hold: PauseHold) -> str:
+    """One pause of an index, for `cidx status` and `cidx resume`."""
+    return (
+        f"by `{hold.by}` (pid {hold.pid}) since {hold.since}, until {hold.until} "
+        f"({duration(hold.seconds_left)} left) — `cidx resume` ends it"
+    )
+
+
 def render_status(report: StatusReport, as_json: bool) -> None:
     if as_json:
         print_json(report)
@@ -368,6 +377,7 @@ def render_status(report: StatusReport, as_json: bool) -> None:
     else:
         rows.append(("Last indexed", "never — run `cidx index`"))
     rows.extend(("Problem", printable(problem)) for problem in report.problems)
+    rows.extend(("Paused", pause_line(hold)) for hold in report.pauses)
     # A one-shot command answering its own status is not worth a line.
     if report.owner_pid and report.owner_kind not in _ONE_SHOT:
         rows.append(("Owner", f"`cidx {report.owner_kind}` (pid {report.owner_pid})"))

@@ -22,11 +22,17 @@ from typing import Any, Generic, TypeVar
 from pydantic import TypeAdapter
 
 from cidx.messages import (
+    FlushReport,
+    FlushRequest,
     IndexRequest,
     IndexSummary,
     NoArgs,
     OwnerState,
+    PauseRequest,
+    PauseState,
     Progress,
+    ResumeRequest,
+    ResumeResult,
     SearchOutcome,
     SearchRequest,
     StatusReport,
@@ -53,8 +59,13 @@ PING: Verb[NoArgs, OwnerState] = Verb("ping", NoArgs, OwnerState)
 SEARCH: Verb[SearchRequest, SearchOutcome] = Verb("search", SearchRequest, SearchOutcome)
 INDEX: Verb[IndexRequest, IndexSummary] = Verb("index", IndexRequest, IndexSummary)
 STATUS: Verb[NoArgs, StatusReport] = Verb("status", NoArgs, StatusReport)
+FLUSH: Verb[FlushRequest, FlushReport] = Verb("flush", FlushRequest, FlushReport)
+PAUSE: Verb[PauseRequest, PauseState] = Verb("pause", PauseRequest, PauseState)
+RESUME: Verb[ResumeRequest, ResumeResult] = Verb("resume", ResumeRequest, ResumeResult)
 
-VERBS: dict[str, Verb[Any, Any]] = {v.name: v for v in (PING, SEARCH, INDEX, STATUS)}
+VERBS: dict[str, Verb[Any, Any]] = {
+    v.name: v for v in (PING, SEARCH, INDEX, STATUS, FLUSH, PAUSE, RESUME)
+}
 _adapters: dict[Any, TypeAdapter[Any]] = {}
 
 

@@ -212,6 +212,21 @@ class StateDB:
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
+    @_translated
+    def checkpoint(self) -> tuple[int, int, bool]:
+        """Write the WAL back into the database and truncate it: (pages that
+        were in the WAL, pages written back, whether it is now empty).
+
+        The WAL is left as it is (and the database still consistent with
+        it) when a reader keeps it from being truncated.
+        """
+        conn = self.conn
+        _busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if not busy:
+            done = frames
+        return max(0, int(frames)), max(0, int(done)), not busy
+
     # -- meta --------------------------------------------------------------
 
     @_translated

@@ -443,10 +443,17 @@ class EdgeStore:
                 raise
             raise _failure(f"Cannot optimize the index shard {path}", path, exc) from exc
 
-    def flush(self) -> None:
-        with self._lock:
-            for name, shard in self._shards.items():
+    def flush(self, name: str | None = None) -> None:
+        """Persist segments and checkpoint the write-ahead log: of the shards
+        open in this process, or of `name` (opened if it is not)."""
+        if name is not None:
+            shard = self._shard(name)
+            with self._lock:
                 self._flush(name, shard)
+            return
+        with self._lock:
+            for open_name, shard in self._shards.items():
+                self._flush(open_name, shard)
 
     def _flush(self, name: str, shard: Any) -> None:
         try:

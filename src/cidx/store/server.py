@@ -662,7 +662,7 @@ class ServerStore:
         """Nothing: the server's optimizer merges segments and drops deleted
         points by itself."""
 
-    def flush(self) -> None:
+    def flush(self, name: str | None = None) -> None:
         """Nothing: every write returned once the server had it in its WAL."""
 
     def close(self) -> None:

@@ -1,0 +1,570 @@
+"""Projects that were moved or copied: telling which, and `cidx fix-config`.
+
+A project's config records the absolute root its index was made at
+(`project_root`). That value is trusted for nothing but this: when the
+index is opened at another root, the project was moved or copied there.
+
+How a move is told from a clone: a **clone** is a copy whose original still
+exists at the recorded root with the same identity (a config there records
+the same `identity.id`, see `cidx.identity`). Anything else — nothing left
+at the recorded root, or another project there — is a **move**.
+
+- A move keeps the project's identity; only the recorded root changes. In
+  local storage nothing else refers to the old place, so every command that
+  opens the index fixes a move itself and says so in one line
+  (`check_on_open`).
+- A clone becomes an independent project: the identity derived at its new
+  place (`cidx.identity.project_identity`), and new names for the
+  collections made under the old identity (the shard folders, their
+  manifest rows and the aliases that name them are renamed). A path-based
+  identity is new wherever the copy is; an identity from a git remote, or
+  one the user set, is the same repository's and stays: in a project-local
+  store the clone's collections are its own anyway, so only the root
+  changes. Commands that open a clone say so and name
+  `cidx fix-config`, which does it; `cidx clone` does it to its copy.
+
+A fix is crash-safe: the old config is backed up, the plan is written to the
+state database before anything moves (the journal), the manifest rows are
+renamed in one transaction, then the shard folders (each rename atomic), and
+the new config is written last. A fix killed at any point is finished by
+the next command that opens the index, or by `cidx fix-config`.
+
+Where the collections live comes from `cidx.storage`. In the global store
+they are shared with other projects: there a clone's names also carry its
+place (`collection_name(..., place=root)`), and making its collections its
+own means copying them to the new names (`_own_collections_in_shared_store`,
+the global store's part of a fix).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from cidx.collections import Collections
+from cidx.config import Config, IdentityRecord, load_config, save_config
+from cidx.errors import CidxError, ConfigError, NoIndexError, StoreError, UsageError
+from cidx.failpoints import failpoint
+from cidx.fsutil import fsync_folder, write_atomic
+from cidx.identity import collection_name, model_slug, project_identity
+from cidx.messages import ConfigChange, FixReport, QueryRequest, RelocationKind, Verification
+from cidx.owner.lock import OwnerLock
+from cidx.owner.waiting import WAIT_FOREVER, WaitPolicy, take_lock
+from cidx.parts import IndexParts, Models
+from cidx.project import ProjectPaths, project_paths
+from cidx.state import StateDB
+from cidx.storage import StorageLocation, open_store, storage_location
+
+__all__ = [
+    "Relocation",
+    "check_on_open",
+    "detect",
+    "fix_config",
+    "fix_held",
+    "verify",
+]
+
+NoticeFn = Callable[[str], None]
+
+# The state database's meta key holding the plan of a fix under way.
+JOURNAL_KEY = "relocation"
+BACKUP_INFIX = ".backup-"
+# Indexed chunks tried as the sample query (the first with words to search for).
+_SAMPLES = 5
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+
+
+@dataclass(frozen=True)
+class Relocation:
+    """Where the config says the project is, where it is, and what that makes it."""
+
+    kind: RelocationKind
+    recorded: str
+    actual: str
+    reason: str
+
+
+def detect(paths: ProjectPaths, config: Config) -> Relocation:
+    """Whether the project at `paths` was moved or copied from where `config` says."""
+    recorded, actual = config.project_root, str(paths.root)
+    if recorded == actual or _same_folder(recorded, actual):
+        return Relocation("none", recorded, actual, f"The config records {actual}, where it is.")
+    original = _config_at(Path(recorded))
+    if original is not None and _identity_of(original) == config.identity.id:
+        return Relocation(
+            "clone",
+            recorded,
+            actual,
+            f"It is a copy of {recorded}: the original is still there, with the same identity.",
+        )
+    why = (
+        "nothing is indexed there any more"
+        if original is None
+        else "another project is indexed there now"
+    )
+    return Relocation("move", recorded, actual, f"It was moved here from {recorded} ({why}).")
+
+
+def _identity_of(raw: dict[str, object]) -> str | None:
+    """The identity a raw config records (a version-1 config: its project id)."""
+    identity = raw.get("identity")
+    if isinstance(identity, dict) and isinstance(identity.get("id"), str):
+        return str(identity["id"])
+    legacy = raw.get("project_id")
+    return legacy if isinstance(legacy, str) and raw.get("schema_version") == 1 else None
+
+
+def _same_folder(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _config_at(root: Path) -> dict[str, object] | None:
+    """The raw config of the project at `root`, if one can be read there."""
+    try:
+        raw = json.loads(ProjectPaths(root).config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+# -- on every open -----------------------------------------------------------
+
+
+def check_on_open(paths: ProjectPaths, notice: NoticeFn) -> None:
+    """What every command that opens an index does first (holding the lock).
+
+    Fixes a moved project in local storage (and says so), finishes a fix that
+    was killed part-way, and tells about a clone (or a move in the global
+    store), naming `cidx fix-config`. Costs one read of the config when the
+    project is where its config says.
+    """
+    if not paths.config_file.is_file():
+        return
+    try:
+        config = load_config(paths)
+    except ConfigError:
+        return  # opening the index reports it, with the repair
+    found = detect(paths, config)
+    if found.kind == "none":
+        return
+    finished = _finish_journal(paths, config)
+    if finished is not None:
+        notice(
+            f"Finished an interrupted `cidx fix-config` in {paths.root}: the project is now "
+            f"{finished.identity.id}, with collection {finished.collection}."
+        )
+        return
+    if found.kind == "move" and config.storage_mode == "local":
+        _save_root(paths, config)
+        notice(
+            f"This project moved here from {found.recorded}: its config now records "
+            f"{paths.root} (nothing else in a project-local index refers to the old place)."
+        )
+        return
+    if found.kind == "clone":
+        notice(
+            f"{paths.root} is a copy of {found.recorded} and still shares its identity; it "
+            "works as it is. Run `cidx fix-config` here to make it an independent project."
+        )
+        return
+    notice(
+        f"This project moved here from {found.recorded}, and its index is in the global "
+        "store. Run `cidx fix-config` here to update it."
+    )
+
+
+def _save_root(paths: ProjectPaths, config: Config) -> None:
+    save_config(paths, config.model_copy(update={"project_root": str(paths.root)}))
+
+
+# -- fix-config ----------------------------------------------------------------
+
+
+def fix_config(
+    start: Path | None = None,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    wait: WaitPolicy = WAIT_FOREVER,
+) -> FixReport:
+    """`cidx fix-config`: make the config match where the project is now.
+
+    With `force`, the project becomes independent (a new id and collection
+    names) even when nothing says it is a copy — a copy whose original was
+    moved, or lives on another machine. Waits for the lock as `wait` says.
+    Idempotent: a second run finds nothing to do.
+    """
+    paths = project_paths(start)
+    if not paths.exists():
+        raise NoIndexError(
+            f"There is no cidx index in {paths.root} (no {paths.config_file}). Run "
+            "`cidx fix-config` in the folder of a project you moved or copied."
+        )
+    if dry_run:
+        return fix_held(paths, force=force, dry_run=True)
+    lock = OwnerLock(paths, "fix-config")
+    take_lock(lock, paths, wait)
+    try:
+        return fix_held(paths, force=force)
+    finally:
+        lock.release()
+
+
+def fix_held(
+    paths: ProjectPaths,
+    *,
+    force: bool = False,
+    clone_of: Path | None = None,
+    dry_run: bool = False,
+    quick: bool = False,
+) -> FixReport:
+    """`fix_config` for a caller that holds the project's lock (or, with
+    `dry_run`, changes nothing).
+
+    `clone_of` makes the project independent as a copy of that folder (`cidx
+    clone`, whatever the config says); `quick` checks counts without opening
+    the store, which costs seconds per 100k points.
+    """
+    started = time.perf_counter()
+    before = load_config(paths)
+    finished = None if dry_run else _finish_journal(paths, before)
+    config = finished or before
+    changes = _changes(before, config) if finished is not None else []
+    found = detect(paths, config)
+    kind, reason = found.kind, found.reason
+    if clone_of is not None:
+        kind, reason = "clone", f"It is a copy of {clone_of} made by `cidx clone`."
+    elif force and kind != "clone":
+        kind = "clone"
+        reason += " Made independent as asked (--force): a new project id and collection names."
+    location = storage_location(paths, config)
+    plan = _plan(paths, config, kind, location) if kind != "none" else None
+    if plan is not None:
+        changes += _changes(config, plan.config, plan.renames)
+    backup: str | None = None
+    verification: Verification | None = None
+    if plan is not None and not dry_run:
+        backup = str(_backup(paths))
+        _apply(paths, config, plan, location)
+        config = plan.config
+    if not dry_run and changes:
+        verification = verify(paths, config, quick=quick)
+    return FixReport(
+        root=str(paths.root),
+        kind=kind,
+        recorded_root=found.recorded,
+        reason=reason,
+        storage_mode=config.storage_mode,
+        changes=changes,
+        dry_run=dry_run,
+        backup=backup,
+        verification=verification,
+        finished_interrupted=finished is not None,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    config: Config  # the config to write
+    renames: list[tuple[str, str]]  # collections: (old name, new name)
+
+
+def _plan(
+    paths: ProjectPaths, config: Config, kind: RelocationKind, location: StorageLocation
+) -> _Plan:
+    root = {"project_root": str(paths.root)}
+    if kind != "clone":
+        return _Plan(config.model_copy(update=root), [])
+    who = project_identity(paths.root, config.project_id)
+    # The global store's names carry the project's place too (the seam).
+    place = paths.root if location.mode != "local" else None
+    model = config.embedding.model_id
+    primary = collection_name(who.id, model, place=place)
+    renames = [(config.collection, primary)] if primary != config.collection else []
+    # Other collections made under the old identity (another model's, during
+    # a migration) follow it; anything else in the store is left alone.
+    old_prefixes = (
+        _id_prefix(config.identity.id, None),
+        f"cidx-{config.identity.id[:12]}-",  # names given before identities were derived
+    )
+    new_prefix = _id_prefix(who.id, place)
+    for name in _collections_in(location):
+        if name == config.collection or name == primary:
+            continue
+        for old_prefix in old_prefixes:
+            if name.startswith(old_prefix):
+                renames.append((name, new_prefix + name[len(old_prefix) :]))
+                break
+    identity = IdentityRecord(id=who.id, source=who.source)
+    update = {**root, "identity": identity, "collection": primary}
+    return _Plan(config.model_copy(update=update), renames)
+
+
+def _id_prefix(project_id: str, place: Path | None) -> str:
+    """What every collection name of `project_id` starts with (the model's slug follows)."""
+    name = collection_name(project_id, "m", place=place)
+    return name[: -len(model_slug("m"))]
+
+
+def _collections_in(location: StorageLocation) -> list[str]:
+    """The collections whose shard folders are in a project-local store."""
+    if location.mode != "local" or not location.folder.is_dir():
+        return []
+    return sorted(p.name for p in location.folder.iterdir() if (p / "edge_config.json").is_file())
+
+
+def _changes(
+    old: Config, new: Config, renames: list[tuple[str, str]] | None = None
+) -> list[ConfigChange]:
+    out: list[ConfigChange] = []
+    for name, before, after in (
+        ("project_root", old.project_root, new.project_root),
+        ("identity", old.identity.id, new.identity.id),
+        ("collection", old.collection, new.collection),
+    ):
+        if before != after:
+            out.append(ConfigChange(name, before, after))
+    for before, after in renames or []:
+        if before != old.collection:
+            out.append(ConfigChange("collection", before, after))
+    return out
+
+
+def _backup(paths: ProjectPaths) -> Path:
+    """A copy of config.json as it is, beside it (private, like it)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = paths.config_file.with_name(f"config.json{BACKUP_INFIX}{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = paths.config_file.with_name(f"config.json{BACKUP_INFIX}{stamp}-{n}")
+    write_atomic(target, paths.config_file.read_text(encoding="utf-8"), mode=0o600)
+    return target
+
+
+# -- applying a plan, crash-safe -----------------------------------------------
+
+
+def _apply(paths: ProjectPaths, config: Config, plan: _Plan, location: StorageLocation) -> None:
+    """Carry out `plan`: journal, manifest rows, shard folders, config, in that order."""
+    if plan.renames:
+        with _state(paths, config) as db, db.transaction() as tx:
+            db.set_meta(JOURNAL_KEY, _journal(plan), tx)
+        failpoint("fix-config-journaled")
+        _rename_all(paths, config, plan, location)
+        failpoint("fix-config-renamed")
+    save_config(paths, plan.config)
+    failpoint("fix-config-saved")
+    if plan.renames:
+        with _state(paths, plan.config) as db, db.transaction() as tx:
+            db.set_meta(JOURNAL_KEY, None, tx)
+
+
+def _rename_all(
+    paths: ProjectPaths, config: Config, plan: _Plan, location: StorageLocation
+) -> None:
+    with _state(paths, config) as db, db.transaction() as tx:
+        for old, new in plan.renames:
+            manifest = db.manifest(old)
+            if manifest.counts() != (0, 0) and db.manifest(new).counts() != (0, 0):
+                raise StoreError(
+                    f"The state database of {paths.root} lists files under both {old} and "
+                    f"{new}, so cidx cannot tell which this project uses. Run `cidx init "
+                    "--force` there for a new index (cached embeddings are kept)."
+                )
+            manifest.rename(tx, new)
+            db.aliases.retarget(tx, old, new)
+    failpoint("fix-config-manifest")
+    _own_collections(location, plan.renames)
+
+
+def _own_collections(location: StorageLocation, renames: list[tuple[str, str]]) -> None:
+    """Give the renamed collections their new names where they are stored."""
+    if location.mode == "local":
+        _rename_shards(location.folder, renames)
+    else:
+        _own_collections_in_shared_store(location, renames)
+
+
+def _rename_shards(data_dir: Path, renames: list[tuple[str, str]]) -> None:
+    """Rename each shard folder (atomic; a rename already done is skipped)."""
+    for old, new in renames:
+        source, target = data_dir / old, data_dir / new
+        if source.exists() and target.exists():
+            raise StoreError(
+                f"Both {source} and {target} exist, so cidx cannot tell which one this "
+                "project uses. Move the one you do not need out of the way, then run "
+                "`cidx fix-config` again."
+            )
+        if source.exists():
+            os.rename(source, target)
+    if data_dir.is_dir():
+        fsync_folder(data_dir)
+
+
+def _own_collections_in_shared_store(
+    location: StorageLocation, renames: list[tuple[str, str]]
+) -> None:
+    """The global store's part of a fix: the clone's collections are the
+    original's, in the one store every project shares, so making them its
+    own means copying each to its new name (the original keeps the old
+    one). The global store builds this; until then it is refused."""
+    if not renames:
+        return  # a move: the collections keep their names
+    raise UsageError(
+        f"This project keeps its index in the global store ({location.data_dir}), and giving "
+        "a copy of it collections of its own there is not supported by this version of "
+        "cidx. Re-create the copy's index with `cidx init --force` in its folder."
+    )
+
+
+def _journal(plan: _Plan) -> str:
+    return json.dumps(
+        {
+            "project_root": plan.config.project_root,
+            "identity": plan.config.identity.model_dump(),
+            "collection": plan.config.collection,
+            "renames": plan.renames,
+        }
+    )
+
+
+def _finish_journal(paths: ProjectPaths, config: Config) -> Config | None:
+    """Finish a fix that was killed part-way: the config it was writing, or
+    None when none was under way (a journal whose config was already
+    written is only cleared). Caller holds the lock."""
+    if not paths.state_db.is_file():
+        return None
+    with _state(paths, config) as db:
+        raw = db.get_meta(JOURNAL_KEY)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        renames = [(str(a), str(b)) for a, b in data["renames"]]
+        target = config.model_copy(
+            update={
+                "project_root": str(data["project_root"]),
+                "identity": IdentityRecord.model_validate(data["identity"]),
+                "collection": str(data["collection"]),
+            }
+        )
+    except (ValueError, KeyError, TypeError, ValidationError):
+        target, renames = None, []
+    if target is None or (
+        config.identity == target.identity and config.collection == target.collection
+    ):
+        # Done but for clearing the journal (or unreadable: nothing to go by).
+        with _state(paths, config) as db, db.transaction() as tx:
+            db.set_meta(JOURNAL_KEY, None, tx)
+        return None
+    plan = _Plan(target, renames)
+    location = storage_location(paths, config)
+    _rename_all(paths, config, plan, location)
+    save_config(paths, target)
+    with _state(paths, target) as db, db.transaction() as tx:
+        db.set_meta(JOURNAL_KEY, None, tx)
+    return target
+
+
+@contextlib.contextmanager
+def _state(paths: ProjectPaths, config: Config) -> Iterator[StateDB]:
+    db = StateDB(paths.state_db, collection=config.collection)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+# -- verification ---------------------------------------------------------------
+
+
+def verify(paths: ProjectPaths, config: Config, *, quick: bool = False) -> Verification:
+    """Check the index `config` names: its manifest and store agree, and a
+    sample query finds its chunk. `quick` reads the manifest and checks the
+    shard is in place, without opening it."""
+    location = storage_location(paths, config)
+    with _state(paths, config) as db:
+        manifest = db.manifest(config.collection)
+        files, chunks = manifest.counts()
+        problems: list[str] = []
+        shard = location.collection_dir(config.collection)
+        if quick or location.mode != "local":
+            if chunks and location.mode == "local" and not (shard / "edge_config.json").is_file():
+                problems.append(
+                    f"The manifest lists {chunks:,} chunks but the shard {shard} is missing. "
+                    "Run `cidx index` to rebuild it."
+                )
+            if quick:
+                return Verification(files, chunks, problems=problems)
+        return _verify_store(paths, config, location, db, files, chunks, problems)
+
+
+def _verify_store(
+    paths: ProjectPaths,
+    config: Config,
+    location: StorageLocation,
+    db: StateDB,
+    files: int,
+    chunks: int,
+    problems: list[str],
+) -> Verification:
+    store = open_store(location)
+    try:
+        collections = Collections(store, db, config.embedding.dim, config.collection)
+        try:
+            points = store.count(config.collection) if collections.exists(config.collection) else 0
+        except CidxError as exc:
+            problems.append(exc.message)
+            return Verification(files, chunks, None, problems=problems)
+        if points != chunks:
+            problems.append(
+                f"The store holds {points:,} points but the manifest lists {chunks:,} chunks. "
+                "Run `cidx index` to repair the index."
+            )
+        parts = IndexParts(
+            paths, config, location, db, store, collections, Models(config.embedding.max_length)
+        )
+        query, found = _sample_query(parts)
+        if query is not None and not found:
+            problems.append(
+                f"The sample query {query!r} did not find its own chunk. Run `cidx doctor` to "
+                "check the index."
+            )
+        return Verification(files, chunks, points, query, found, problems)
+    finally:
+        store.close()
+
+
+def _sample_query(parts: IndexParts) -> tuple[str | None, bool | None]:
+    """A keyword query made from an indexed chunk, and whether it finds that
+    chunk's text (any copy of it: identical chunks are equally good answers)."""
+    from cidx.search import Searcher  # the chunking languages: only when verifying
+
+    collection = parts.config.collection
+    ids = parts.db.manifest(collection).sample_chunk_ids(_SAMPLES)
+    if not ids:
+        return None, None
+    for hit in parts.store.retrieve(collection, ids):
+        symbol = str(hit.payload.get("symbol") or "")
+        text = str(hit.payload.get("text") or "")
+        words = _WORD.findall(symbol) or _WORD.findall(text)
+        if not words:
+            continue
+        query = " ".join(words[:8])
+        results = Searcher(parts).search(QueryRequest(query, limit=10, mode="keyword"))
+        return query, any(r.text == text for r in results)
+    return None, None
