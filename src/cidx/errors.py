@@ -15,6 +15,7 @@ anything else that escapes keeps its traceback, because it is a bug.
     ├── OwnerError           the owner process failed or went away mid-request
     ├── AccessError          no permission to create or write the index
     ├── NoIndexError         a read-only command found no index to read
+    ├── ArchiveError         a backup archive is damaged, hostile or cannot be restored here
     └── UsageError           a value the user passed cannot be used
         └── InvalidQuery     one field of a query is out of bounds (names the field)
 """
@@ -41,6 +42,8 @@ class ExitCode(IntEnum):
     DISK_FULL = 11
     # `cidx doctor` found problems that it did not (or could not) repair.
     UNHEALTHY = 12
+    # A backup archive is damaged, incomplete, unsafe or incompatible.
+    ARCHIVE = 13
     INTERRUPTED = 130
 
 
@@ -99,6 +102,10 @@ class NoIndexError(CidxError):
     exit_code = ExitCode.NO_INDEX
 
 
+class ArchiveError(CidxError):
+    exit_code = ExitCode.ARCHIVE
+
+
 class UsageError(CidxError):
     exit_code = ExitCode.USAGE
 
@@ -137,6 +144,7 @@ ERROR_CLASSES: dict[str, type[CidxError]] = {
         OwnerError,
         AccessError,
         NoIndexError,
+        ArchiveError,
         UsageError,
     )
 }

@@ -22,16 +22,19 @@ from cidx.errors import AccessError, UsageError
 from cidx.fsutil import disk_usage
 from cidx.messages import (
     IndexRequest,
+    IndexSnapshot,
     IndexSummary,
     NoArgs,
     OwnerState,
     Progress,
     SearchOutcome,
     SearchRequest,
+    SnapshotRequest,
     StatusReport,
 )
 from cidx.owner import protocol
 from cidx.owner.protocol import Verb
+from cidx.snapshots import take_snapshot
 
 if TYPE_CHECKING:
     from cidx.engine import Engine
@@ -66,6 +69,7 @@ class Operations:
             protocol.SEARCH.name: self.search,
             protocol.INDEX.name: self.index,
             protocol.STATUS.name: self.status,
+            protocol.SNAPSHOT.name: self.snapshot_to,
         }
 
     def handle(self, verb: Verb[Any, R], args: Any, progress: ProgressFn) -> R:
@@ -110,3 +114,6 @@ class Operations:
             disk_bytes=disk_usage(self.snapshot.index_dir),
             read_only=True,
         )
+
+    def snapshot_to(self, req: SnapshotRequest, _progress: ProgressFn) -> IndexSnapshot:
+        return take_snapshot(self.engine, req)

@@ -25,12 +25,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cidx.errors import AccessError, LockBusyError, NoIndexError, OwnerError
 from cidx.messages import (
     IndexRequest,
+    IndexSnapshot,
     IndexSummary,
     InitResult,
     NoArgs,
     Progress,
     SearchOutcome,
     SearchRequest,
+    SnapshotRequest,
     StatusReport,
 )
 from cidx.operations import Operations, Snapshot
@@ -52,7 +54,7 @@ WaitFn = Callable[[OwnerInfo | None], None]
 
 # Commands that only read the index: they never create one, and they answer
 # from a snapshot when the index is read-only for this user.
-READ_ONLY_KINDS = frozenset({"status"})
+READ_ONLY_KINDS = frozenset({"status", "backup"})
 # Commands that may read a read-only index (search without syncing first).
 SNAPSHOT_KINDS = frozenset({"status", "query", "mcp"})
 # Files of the index folder a snapshot leaves out: the owner's, not the index's,
@@ -109,6 +111,9 @@ class IndexHandle:
 
     def status(self) -> StatusReport:
         return self.call(protocol.STATUS, NoArgs())
+
+    def snapshot(self, request: SnapshotRequest) -> IndexSnapshot:
+        return self.call(protocol.SNAPSHOT, request)
 
 
 class LocalIndex(IndexHandle):

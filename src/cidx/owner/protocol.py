@@ -23,12 +23,14 @@ from pydantic import TypeAdapter
 
 from cidx.messages import (
     IndexRequest,
+    IndexSnapshot,
     IndexSummary,
     NoArgs,
     OwnerState,
     Progress,
     SearchOutcome,
     SearchRequest,
+    SnapshotRequest,
     StatusReport,
 )
 
@@ -53,8 +55,10 @@ PING: Verb[NoArgs, OwnerState] = Verb("ping", NoArgs, OwnerState)
 SEARCH: Verb[SearchRequest, SearchOutcome] = Verb("search", SearchRequest, SearchOutcome)
 INDEX: Verb[IndexRequest, IndexSummary] = Verb("index", IndexRequest, IndexSummary)
 STATUS: Verb[NoArgs, StatusReport] = Verb("status", NoArgs, StatusReport)
+# Flush, hold writes, copy the index into a folder, resume (`cidx backup`).
+SNAPSHOT: Verb[SnapshotRequest, IndexSnapshot] = Verb("snapshot", SnapshotRequest, IndexSnapshot)
 
-VERBS: dict[str, Verb[Any, Any]] = {v.name: v for v in (PING, SEARCH, INDEX, STATUS)}
+VERBS: dict[str, Verb[Any, Any]] = {v.name: v for v in (PING, SEARCH, INDEX, STATUS, SNAPSHOT)}
 _adapters: dict[Any, TypeAdapter[Any]] = {}
 
 
