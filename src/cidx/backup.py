@@ -36,8 +36,10 @@ from cidx.archive import (
     ArchiveWriter,
     SampleQuery,
     collection_member,
+    read_archive,
     read_manifest,
 )
+from cidx.compatibility import check_compatible
 from cidx.errors import ArchiveError, CidxError, DiskFullError, UsageError
 from cidx.failpoints import failpoint
 from cidx.formatting import size as size_text
@@ -54,9 +56,12 @@ __all__ = [
     "BackupListing",
     "BackupResult",
     "CollectionCount",
+    "VerifyResult",
+    "backup_global",
     "backup_project",
     "default_folder",
     "list_backups",
+    "verify_backup",
 ]
 
 _BLOCK = 1 << 20
@@ -106,6 +111,16 @@ class BackupInfo:
     points: int = 0
     # Why the manifest could not be read (the file is damaged or not a backup).
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """An archive read to its end: every member present, at its size, with its sha256."""
+
+    info: BackupInfo
+    files: int
+    data_bytes: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -162,15 +177,25 @@ def backup_project(
     )
 
 
+def backup_global(output: Path | None = None, keep: int | None = None) -> BackupResult:
+    """Back up the user's global store (every project in global storage mode).
+
+    The seam for global storage mode: its archives carry `kind: "global"`
+    and the store's collections; until that mode is built, every index is
+    inside its project, and a project backup is what there is to take.
+    """
+    raise UsageError(
+        "This cidx keeps every index inside its project (`.code-indexer/`): there is no "
+        "global store to back up. Run `cidx backup` in a project to back up its index."
+    )
+
+
 def _destination(output: Path | None, paths: ProjectPaths) -> tuple[Path, Path]:
     """(folder, final path) of the archive to write."""
-    if output is not None and not (output.is_dir() or str(output).endswith(os.sep)):
+    # A name ending in .tar.zst is the archive's; anything else is a folder
+    # (created if missing) where the backup gets a name of its own.
+    if output is not None and output.name.endswith(SUFFIX) and not output.is_dir():
         output = output.absolute()
-        if not output.name.endswith(SUFFIX):
-            raise UsageError(
-                f"A backup's name ends in {SUFFIX}, unlike {output}. Give such a name, or a "
-                "folder to write the backup into."
-            )
         if output.exists() or output.is_symlink():
             raise UsageError(
                 f"{output} exists already. Give another name, or a folder (backups in a folder "
@@ -203,7 +228,10 @@ def _remove_stale(index_dir: Path, folder: Path) -> None:
             for entry in where.iterdir():
                 match = pattern.match(entry.name)
                 if match is not None and not pid_alive(int(match.group(group))):
-                    remove_tree(entry)
+                    if entry.is_dir() and not entry.is_symlink():
+                        remove_tree(entry)
+                    else:
+                        entry.unlink()
 
 
 @dataclass(frozen=True)
@@ -367,6 +395,10 @@ def describe(path: Path) -> BackupInfo:
         manifest = read_manifest(path)
     except ArchiveError as exc:
         return BackupInfo(str(path), size, problem=exc.message)
+    return _info(path, size, manifest)
+
+
+def _info(path: Path, size: int, manifest: ArchiveManifest) -> BackupInfo:
     return BackupInfo(
         path=str(path),
         bytes=size,
@@ -379,4 +411,19 @@ def describe(path: Path) -> BackupInfo:
         format_version=manifest.format_version,
         collections=[CollectionCount(c.name, c.points) for c in manifest.collections],
         points=manifest.points,
+    )
+
+
+def verify_backup(archive: Path) -> VerifyResult:
+    """Read all of `archive` as a restore would, writing nothing: ArchiveError
+    if this cidx could not restore it, or if any member is missing, unsafe, of
+    the wrong size or checksum."""
+    started = time.perf_counter()
+    archive = archive.absolute()
+    manifest = read_archive(archive, accept=lambda found: check_compatible(found, archive))
+    return VerifyResult(
+        info=_info(archive, archive.stat().st_size, manifest),
+        files=len(manifest.files),
+        data_bytes=manifest.data_bytes,
+        seconds=time.perf_counter() - started,
     )

@@ -228,6 +228,20 @@ def _take_lock(
     return None
 
 
+@contextlib.contextmanager
+def exclusive(paths: ProjectPaths, *, kind: str, wait: WaitPolicy = WAIT_FOREVER) -> Iterator[None]:
+    """Hold the project's owner lock without opening its index: for work that
+    replaces the index folder itself (`cidx restore`). Waits for a current
+    owner as `wait` allows; other commands wait for this one meanwhile."""
+    check_writable(paths)
+    lock = OwnerLock(paths, kind)
+    _take_lock(lock, paths, wait)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _reach_owner(paths: ProjectPaths, client: OwnerClient, wait: WaitPolicy) -> RemoteIndex | None:
     """The owner's socket as a handle, or None when nobody answers on it."""
     try:

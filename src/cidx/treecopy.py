@@ -93,24 +93,54 @@ def _clone(src: int, dst: int) -> bool:
 
 
 def _copy_range(src: int, dst: int, length: int) -> None:
-    """copy_file_range (in-kernel, and a clone where the filesystem can), then
-    plain reads and writes where the kernel refuses it."""
-    done = 0
+    """Copy the data of `src`, leaving its holes as holes: the store
+    preallocates large sparse files, and a copy that filled them with zeros
+    would take hundreds of megabytes for a small index. Each data extent goes
+    by copy_file_range (in-kernel, and a clone where the filesystem can), or
+    by plain reads and writes where the kernel refuses it."""
+    offset = 0
+    while offset < length:
+        try:
+            start = os.lseek(src, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # only a hole is left
+                break
+            if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            start = offset  # no hole detection here: copy it all
+        if start >= length:
+            break
+        try:
+            end = min(os.lseek(src, start, os.SEEK_HOLE), length)
+        except OSError:
+            end = length
+        _copy_extent(src, dst, start, end)
+        offset = end
+    os.ftruncate(dst, length)
+
+
+def _copy_extent(src: int, dst: int, start: int, end: int) -> None:
+    done = start
     try:
-        while done < length:
-            n = os.copy_file_range(src, dst, length - done)
+        while done < end:
+            n = os.copy_file_range(src, dst, end - done, done, done)
             if n == 0:
                 break
             done += n
-        if done >= length:
+        if done >= end:
             return
     except OSError as exc:
         if exc.errno not in _CANNOT_CLONE:
             raise
-    os.lseek(src, done, os.SEEK_SET)
-    os.lseek(dst, done, os.SEEK_SET)
-    while chunk := os.read(src, 1 << 20):
-        os.write(dst, chunk)
+    while done < end:
+        chunk = os.pread(src, min(1 << 20, end - done), done)
+        if not chunk:
+            break
+        view = memoryview(chunk)
+        while view:
+            written = os.pwrite(dst, view, done)
+            view = view[written:]
+            done += written
 
 
 def copy_tree(

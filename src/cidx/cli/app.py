@@ -18,7 +18,19 @@ from pathlib import Path
 import typer
 
 from cidx import __version__
-from cidx.cli.commands import doctor, index, init, mcp, query, serve, status, sync, watch
+from cidx.cli.commands import (
+    backup,
+    doctor,
+    index,
+    init,
+    mcp,
+    query,
+    restore,
+    serve,
+    status,
+    sync,
+    watch,
+)
 from cidx.errors import CidxError, ExitCode
 
 app = typer.Typer(
@@ -53,7 +65,7 @@ def _root(
     """Semantic code search that lives inside your project."""
 
 
-for module in (init, index, query, status, doctor, watch, sync, serve, mcp):
+for module in (init, index, query, status, doctor, watch, sync, serve, mcp, backup, restore):
     module.register(app)
 
 
