@@ -142,6 +142,34 @@ def test_restore_into_another_path_and_user(proj: Path, tmp_path: Path) -> None:
     assert top[0]["path"] == "src/extra.py"
 
 
+def test_restore_into_a_fresh_checkout_embeds_nothing_again(proj: Path, tmp_path: Path) -> None:
+    """A checkout elsewhere has new file times: the first sync re-reads the
+    files and finds every chunk in the restored embedding cache."""
+    before_answers = answers(proj)
+    archive = backup(proj, "--output", str(tmp_path / "b"))["archive"]
+    checkout = tmp_path / "checkout"
+    write_files(checkout, DEMO_PROJECT)  # written now: other mtimes
+    run_cidx(["restore", archive, "--into", str(checkout)], tmp_path)
+    assert status(checkout)["pending"]["modified"] == len(DEMO_PROJECT)
+    summary = run_cidx(["index", "--json"], checkout).json()
+    assert summary["chunks_embedded"] == 0 and summary["files_modified"] == len(DEMO_PROJECT)
+    assert answers(checkout) == before_answers
+
+
+def test_an_archive_of_an_earlier_cidx_restores(tmp_path: Path) -> None:
+    """tests/data/backup-v1.tar.zst: the demo project backed up by the cidx that
+    introduced archive format 1 (config and state schemas of that time); later
+    versions bring its config and state database forward when restoring."""
+    stored = Path(__file__).parent / "data" / "backup-v1.tar.zst"
+    checkout = tmp_path / "demo"
+    write_files(checkout, DEMO_PROJECT)
+    result = run_cidx(["restore", str(stored), "--into", str(checkout), "--json"], tmp_path).json()
+    assert result["points"] == 6 and result["moved_from"] == "/tmp/fx/demo"
+    top = run_cidx(["query", "retry failed uploads", "--json"], checkout).results()
+    assert top[0]["path"] == "src/uploads/retry.py"
+    assert run_cidx(["doctor"], checkout).returncode == 0
+
+
 def test_list_verify_and_keep(proj: Path, tmp_path: Path) -> None:
     folder = tmp_path / "kept"
     made = [backup(proj, "--output", str(folder), "--keep", "2") for _ in range(3)]

@@ -54,7 +54,9 @@ def test_an_index_of_another_model_is_rebuilt_with_a_note(tmp_path: Path) -> Non
     paths = ProjectPaths(root)
     config = json.loads(paths.config_file.read_text())
     assert config["embedding"]["model_id"] == model_id(128)
-    assert not (paths.index_dir / "qdrant-data" / old).exists()  # no vectors of two models side by side
+    assert not (
+        paths.index_dir / "qdrant-data" / old
+    ).exists()  # no vectors of two models side by side
     status = run_cidx(["status", "--json"], root).json()
     assert status["model"] == model_id(128) and status["points"] == status["chunks"] > 0
     results = run_cidx(["query", "retry failed uploads", "--json", "-n", "1"], root).json()[

@@ -348,26 +348,119 @@ class ArchiveWriter:
 # -- reading -----------------------------------------------------------------
 
 
-class _Limited:
-    """A reader that refuses to go past `limit` bytes: no header in a hostile
-    archive can make the tar reader buffer more than the manifest announced."""
+class _TarStream:
+    """A strict reader of the tar stream inside an archive.
 
-    def __init__(self, inner: Any, archive: Path, limit: int) -> None:
-        self.inner = inner
+    It follows exactly what `ArchiveWriter` writes — a ustar header per
+    member, optionally preceded by one pax extended header — and reads
+    member data straight into the caller's buffer (no copies through
+    `tarfile`'s stream layer). Any other header type is returned as it is,
+    for `_check_member` to refuse by name; a global pax header, a GNU long
+    name or a sparse map is refused here. It counts what it reads and stops
+    at `limit`, so no header can make it read more than the manifest
+    announced.
+    """
+
+    def __init__(self, reader: Any, archive: Path, limit: int) -> None:
+        self._reader = reader
         self.archive = archive
         self.limit = limit
         self.count = 0
+        self._header = bytearray(_TAR_BLOCK)
 
-    def read(self, size: int = -1) -> bytes:
-        data: bytes = self.inner.read(size if size >= 0 else _BLOCK)
-        self.count += len(data)
-        if self.count > self.limit:
+    def readinto(self, view: memoryview) -> int:
+        """Fill `view` from the stream; how many bytes (fewer only at its end)."""
+        if self.count + len(view) > self.limit:
             raise ArchiveError(
                 f"The backup {self.archive} holds more data than its manifest announces "
                 f"({self.limit:,} bytes): it is damaged or not what it claims to be. Nothing "
                 "was restored from it. Use another backup (`cidx backup list` shows them)."
             )
-        return data
+        done = 0
+        while done < len(view):
+            n = self._reader.readinto(view[done:])
+            if not n:
+                break
+            done += n
+        self.count += done
+        return done
+
+    def exact(self, size: int, what: str) -> bytes:
+        data = bytearray(size)
+        if self.readinto(memoryview(data)) != size:
+            raise _damaged(self.archive, f"it ends inside {what} (it was cut short)")
+        return bytes(data)
+
+    def skip_padding(self, size: int) -> None:
+        rest = size % _TAR_BLOCK
+        if rest:
+            self.exact(_TAR_BLOCK - rest, "the padding of a member")
+
+    def next(self) -> tarfile.TarInfo | None:
+        """The next member's header (its data follows), or None at the end."""
+        pax: dict[str, str] = {}
+        while True:
+            view = memoryview(self._header)
+            n = self.readinto(view)
+            if n == 0 or (n == _TAR_BLOCK and not any(self._header)):
+                # The end: the stream ends, or the end-of-archive zero blocks.
+                return None
+            if n != _TAR_BLOCK:
+                raise _damaged(self.archive, "it ends inside a member header (it was cut short)")
+            try:
+                info = tarfile.TarInfo.frombuf(bytes(self._header), "utf-8", "surrogateescape")
+            except tarfile.HeaderError as exc:
+                raise _damaged(self.archive, f"its tar stream is broken ({exc})") from None
+            if info.type == tarfile.XHDTYPE and not pax:
+                if info.size > _MEMBER_OVERHEAD:
+                    raise _damaged(self.archive, "it has an oversized pax header")
+                pax = _parse_pax(self.exact(info.size, "a pax header"), self.archive)
+                self.skip_padding(info.size)
+                continue
+            if info.type in (tarfile.XGLTYPE, tarfile.XHDTYPE, *tarfile.GNU_TYPES):
+                raise ArchiveError(
+                    f"The backup {self.archive} holds a tar header of type {info.type!r} (a "
+                    "global or repeated pax header, a GNU long name or sparse map), which cidx "
+                    "never writes: it was not written by cidx or was tampered with. Nothing was "
+                    "restored from it. Use another backup (`cidx backup list` shows them)."
+                )
+            if any(key.startswith("GNU.sparse") for key in pax):
+                raise ArchiveError(
+                    f"The backup {self.archive} holds a sparse member, which cidx never writes: "
+                    "it was not written by cidx or was tampered with. Nothing was restored from "
+                    "it. Use another backup (`cidx backup list` shows them)."
+                )
+            if "path" in pax:
+                info.name = pax["path"]
+            if "linkpath" in pax:
+                info.linkname = pax["linkpath"]
+            if "size" in pax:
+                if not pax["size"].isdigit():
+                    raise _damaged(self.archive, "a pax header gives a size that is no number")
+                info.size = int(pax["size"])
+            return info
+
+
+def _parse_pax(data: bytes, archive: Path) -> dict[str, str]:
+    """The records of a pax extended header: `<length> <key>=<value>\n` each."""
+    records: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.find(b" ", pos, pos + 20)
+        length = data[pos:space]
+        if space < 0 or not length.isdigit():
+            raise _damaged(archive, "it has a pax header that cannot be read")
+        end = pos + int(length)
+        record = data[space + 1 : end]
+        if end > len(data) or not record.endswith(b"\n") or b"=" not in record:
+            raise _damaged(archive, "it has a pax header that cannot be read")
+        key, _, value = record[:-1].partition(b"=")
+        try:
+            records[key.decode("utf-8")] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _damaged(archive, "it has a pax header that is not UTF-8") from None
+        pos = end
+    return records
 
 
 PlaceFn = Callable[[str], Path | None]
@@ -376,8 +469,8 @@ AcceptFn = Callable[[ArchiveManifest], None]
 
 def read_manifest(archive: Path) -> ArchiveManifest:
     """The manifest of `archive`, reading only as far as its first member."""
-    with _open_stream(archive) as (tar, _limited):
-        return _first(tar, archive)[0]
+    with _open_stream(archive) as stream:
+        return _first(stream, archive)[0]
 
 
 def read_archive(
@@ -392,29 +485,32 @@ def read_archive(
     `OSError` when writing fails (a full disk); files already written are
     then the caller's to remove.
     """
-    with _open_stream(archive) as (tar, limited):
-        manifest, manifest_digest = _first(tar, archive)
+    with _open_stream(archive) as stream:
+        manifest, manifest_digest = _first(stream, archive)
         if accept is not None:
             accept(manifest)
-        limited.limit = (
-            limited.count
+        stream.limit = (
+            stream.count
             + manifest.data_bytes
             + (len(manifest.files) + 2) * _MEMBER_OVERHEAD
             + _STREAM_SLACK
         )
         sizes = {f.path: f.size for f in manifest.files}
         computed = {MANIFEST: manifest_digest}
+        buffer = bytearray(_BLOCK)
         while True:
-            member = _next(tar, archive)
+            member = stream.next()
             if member is None:
                 raise _damaged(archive, "it ends before its checksums (it was cut short)")
             if member.name == CHECKSUMS:
                 break
             _check_member(member, sizes, computed, archive)
             target = place(member.name) if place is not None else None
-            computed[member.name] = _copy(tar, member, target, archive)
-        listed = _parse_sums(_read_small(tar, member, len(sizes) * 2048 + 4096, archive), archive)
-        if _next(tar, archive) is not None:
+            computed[member.name] = _copy(stream, member, target, buffer, archive)
+        listed = _parse_sums(
+            _read_small(stream, member, len(sizes) * 2048 + 4096, archive), archive
+        )
+        if stream.next() is not None:
             raise _damaged(archive, f"it has members after {CHECKSUMS}")
     missing = sorted(set(sizes) - set(computed))
     if missing:
@@ -428,9 +524,9 @@ def read_archive(
 
 
 @contextlib.contextmanager
-def _open_stream(archive: Path) -> Iterator[tuple[tarfile.TarFile, _Limited]]:
+def _open_stream(archive: Path) -> Iterator[_TarStream]:
     try:
-        raw = open(archive, "rb")  # noqa: SIM115 (closed below, after the tar reader)
+        raw = open(archive, "rb")  # noqa: SIM115 (closed below)
     except FileNotFoundError:
         raise ArchiveError(
             f"There is no backup at {archive}. Check the path; `cidx backup list` shows the "
@@ -445,48 +541,36 @@ def _open_stream(archive: Path) -> Iterator[tuple[tarfile.TarFile, _Limited]]:
         reader = zstandard.ZstdDecompressor().stream_reader(
             raw, read_size=_BLOCK, read_across_frames=False, closefd=False
         )
-        limited = _Limited(reader, archive, MAX_MANIFEST_BYTES + _MEMBER_OVERHEAD + _BLOCK)
+        stream = _TarStream(reader, archive, MAX_MANIFEST_BYTES + _MEMBER_OVERHEAD + _BLOCK)
         try:
-            # Closed below, once the caller is done with it.
-            tar = tarfile.open(fileobj=limited, mode="r|", bufsize=_BLOCK)  # type: ignore[call-overload]  # noqa: SIM115
-        except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
-            raise _not_backup(archive, f"it is not a zstd-compressed tar stream ({exc})") from None
-        try:
-            yield tar, limited
-        except (tarfile.TarError, EOFError) as exc:
-            raise _damaged(archive, f"its tar stream is broken ({exc})") from None
+            yield stream
         except zstandard.ZstdError as exc:
             raise _damaged(archive, f"its compressed data does not decode ({exc})") from None
-        finally:
-            tar.close()
     finally:
         raw.close()
 
 
-def _next(tar: tarfile.TarFile, archive: Path) -> tarfile.TarInfo | None:
-    try:
-        return tar.next()
-    except tarfile.TarError as exc:
-        raise _damaged(archive, f"its tar stream is broken ({exc})") from None
-
-
-def _first(tar: tarfile.TarFile, archive: Path) -> tuple[ArchiveManifest, str]:
+def _first(stream: _TarStream, archive: Path) -> tuple[ArchiveManifest, str]:
     """The manifest, and the sha256 of its bytes."""
-    member = _next(tar, archive)
-    if member is None or member.name != MANIFEST or not member.isreg():
+    try:
+        member = stream.next()
+    except (ArchiveError, zstandard.ZstdError):
+        raise _not_backup(archive, "it is not a zstd-compressed tar stream") from None
+    if member is None or member.name != MANIFEST or member.type not in _PLAIN:
         raise _not_backup(archive, f"it does not start with {MANIFEST}")
-    data = _read_small(tar, member, MAX_MANIFEST_BYTES, archive)
+    data = _read_small(stream, member, MAX_MANIFEST_BYTES, archive)
     return parse_manifest(data, archive), hashlib.sha256(data).hexdigest()
 
 
-def _read_small(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int, archive: Path) -> bytes:
-    if not member.isreg() or member.size > limit:
+# Plain regular files: the only members a cidx archive has.
+_PLAIN = (tarfile.REGTYPE, tarfile.AREGTYPE)
+
+
+def _read_small(stream: _TarStream, member: tarfile.TarInfo, limit: int, archive: Path) -> bytes:
+    if member.type not in _PLAIN or member.size > limit:
         raise _damaged(archive, f"{member.name} is not a regular file of at most {limit:,} bytes")
-    source = tar.extractfile(member)
-    assert source is not None  # a regular file
-    data = source.read()
-    if len(data) != member.size:
-        raise _damaged(archive, f"{member.name} is cut short")
+    data = stream.exact(member.size, member.name)
+    stream.skip_padding(member.size)
     return data
 
 
@@ -494,7 +578,7 @@ def _check_member(
     member: tarfile.TarInfo, sizes: dict[str, int], seen: dict[str, str], archive: Path
 ) -> None:
     name = member.name
-    if not member.isreg() or member.sparse is not None:
+    if member.type not in _PLAIN:
         kind = (
             "a symbolic link"
             if member.issym()
@@ -530,12 +614,15 @@ def _check_member(
         )
 
 
-def _copy(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path | None, archive: Path) -> str:
+def _copy(
+    stream: _TarStream,
+    member: tarfile.TarInfo,
+    target: Path | None,
+    buffer: bytearray,
+    archive: Path,
+) -> str:
     """Read one member (writing it sparse to `target`, if given); its sha256."""
-    source = tar.extractfile(member)
-    assert source is not None
     digest = hashlib.sha256()
-    buffer = bytearray(_BLOCK)
     view = memoryview(buffer)
     fd = -1
     try:
@@ -544,13 +631,15 @@ def _copy(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path | None, ar
             fd = os.open(target, flags, 0o600)
         offset = 0
         while offset < member.size:
-            n = source.readinto(view[: min(_BLOCK, member.size - offset)])  # type: ignore[attr-defined]
-            if not n:
+            want = min(_BLOCK, member.size - offset)
+            n = stream.readinto(view[:want])
+            if n != want:
                 raise _damaged(archive, f"{member.name} is cut short")
             digest.update(view[:n])
             if fd >= 0:
                 _write_sparse(fd, buffer, n, offset)
             offset += n
+        stream.skip_padding(member.size)
         if fd >= 0:
             os.ftruncate(fd, member.size)
             os.fsync(fd)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 
-from cidx.backup import BackupInfo, BackupListing, BackupResult, VerifyResult
 from cidx.cli.render import console, print_json, render_warnings
 from cidx.formatting import count, duration, printable, size
-from cidx.restore import RestoreResult
+
+if TYPE_CHECKING:
+    from cidx.backup import BackupInfo, BackupListing, BackupResult, VerifyResult
+    from cidx.restore import RestoreResult
 
 
 def _rate(data_bytes: int, seconds: float) -> str:

@@ -1,4 +1,9 @@
-"""`cidx backup`: the project's index as one archive; `backup list` and `backup verify`."""
+"""`cidx backup`: the project's index as one archive; `backup list` and `backup verify`.
+
+The core and its renderer are imported when a command runs, not when the
+`cidx` command starts: the archive format (pydantic models, zstd) would
+otherwise add to the start-up of every command.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ from pathlib import Path
 
 import typer
 
-from cidx import backup as core
-from cidx.cli.backup_render import render_backup, render_listing, render_verify
 from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, flag, wait_policy
 
 group = typer.Typer(
@@ -51,6 +54,9 @@ def backup(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from cidx import backup as core
+    from cidx.cli.backup_render import render_backup
+
     if global_store:
         result = core.backup_global(output, keep)
     else:
@@ -68,6 +74,9 @@ def list_backups(
     as_json: bool = JSON,
 ) -> None:
     """Show the backups in a folder, newest first, with what each holds."""
+    from cidx import backup as core
+    from cidx.cli.backup_render import render_listing
+
     render_listing(core.list_backups(folder), as_json)
 
 
@@ -77,4 +86,7 @@ def verify(
     as_json: bool = JSON,
 ) -> None:
     """Read a backup to its end and check every file's sha256, writing nothing."""
+    from cidx import backup as core
+    from cidx.cli.backup_render import render_verify
+
     render_verify(core.verify_backup(archive), as_json)

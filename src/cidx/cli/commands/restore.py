@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cidx.cli.backup_render import render_restore
 from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, flag, wait_policy
-from cidx.restore import restore_archive
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +29,10 @@ def restore(
     """Restore an index from a backup: checked (checksums, format, model, counts, a
     sample query) before it replaces anything, then swapped in at once.
     """
+    # Imported here, not at start-up (see `cidx.cli.commands.backup`).
+    from cidx.cli.backup_render import render_restore
+    from cidx.restore import restore_archive
+
     result = restore_archive(
         archive, into=into, force=force, wait=wait_policy(no_wait, wait_timeout)
     )
