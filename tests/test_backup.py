@@ -152,7 +152,9 @@ def test_restore_into_a_fresh_checkout_embeds_nothing_again(proj: Path, tmp_path
     run_cidx(["restore", archive, "--into", str(checkout)], tmp_path)
     assert status(checkout)["pending"]["modified"] == len(DEMO_PROJECT)
     summary = run_cidx(["index", "--json"], checkout).json()
-    assert summary["chunks_embedded"] == 0 and summary["files_modified"] == len(DEMO_PROJECT)
+    # Same content: unchanged, only their recorded times refreshed.
+    assert summary["chunks_embedded"] == 0 and summary["files_unchanged"] == len(DEMO_PROJECT)
+    assert status(checkout)["pending"] == {"added": 0, "modified": 0, "deleted": 0}
     assert answers(checkout) == before_answers
 
 
@@ -324,6 +326,12 @@ def test_damaged_archives_are_refused(proj: Path, archive: Path, tmp_path: Path)
     _rewrite_last(wrong, sums)
     _refused(proj, wrong, f"{state} does not match its sha256")
     assert run_cidx(["restore", str(archive), "--force"], proj).returncode == 0
+    # A failed restore into a new folder leaves nothing that blocks the next one.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    failed = run_cidx(["restore", str(wrong), "--into", str(fresh)], tmp_path, check=False)
+    assert failed.returncode == ExitCode.ARCHIVE
+    run_cidx(["restore", str(archive), "--into", str(fresh)], tmp_path)
 
 
 def _rewrite_last(archive: Path, data: bytes) -> None:

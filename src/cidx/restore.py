@@ -105,7 +105,9 @@ def restore_archive(
     manifest = read_manifest(archive)
     check_compatible(manifest, archive)
     paths = _target(into)
-    had_index = paths.index_dir.exists()
+    # An index folder without any of these (left by a restore that failed, or
+    # by a command that only took the lock) holds nothing to lose.
+    had_index = any(p.exists() for p in (paths.config_file, paths.state_db, paths.qdrant_dir))
     if had_index and not force:
         where = f" --into {into}" if into is not None else ""
         raise UsageError(
