@@ -153,6 +153,8 @@ def relocate(paths: ProjectPaths, root: Path) -> None:
     A project-local index keeps nothing else that names its place: files are
     recorded relative to the root and the collections are inside the index
     folder. The config is also brought forward to this cidx's schema here.
+    This is the one place a restore adapts an index to where it lands: a
+    global-mode restore would register the project here as well.
     """
     config = load_config(paths)
     if config.project_root != str(root):

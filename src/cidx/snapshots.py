@@ -7,6 +7,11 @@ folder beside the index — copy-on-write clones where the filesystem allows,
 so writes are held for milliseconds — and let writes resume. The archive is
 then written from that copy, with nothing held.
 
+Holding the engine's `write_lock` is how writes pause: a sync or a live
+batch waits for it, while searches never take it. The snapshot is one verb
+(`SNAPSHOT`) handled inside the owner rather than a pause and a resume sent
+by the backup, so a backup killed midway can never leave the owner paused.
+
 A backup archive carries each collection's files under `collections/<name>/`,
 tagged in its manifest with the format they are in; a restore hands them
 back to the code that reads that format. That is the seam between
