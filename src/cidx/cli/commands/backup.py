@@ -68,8 +68,8 @@ def backup(
 
 @group.command("list")
 def list_backups(
-    folder: Path | None = typer.Argument(
-        None, metavar="[DIR]", help="The folder to look in. Default: the backups folder."
+    folder: str | None = typer.Argument(
+        None, metavar="DIR", help="The folder to look in. Default: the backups folder."
     ),
     as_json: bool = JSON,
 ) -> None:
@@ -77,16 +77,16 @@ def list_backups(
     from cidx import backup as core
     from cidx.cli.backup_render import render_listing
 
-    render_listing(core.list_backups(folder), as_json)
+    render_listing(core.list_backups(Path(folder) if folder else None), as_json)
 
 
 @group.command("verify")
 def verify(
-    archive: Path = typer.Argument(..., metavar="ARCHIVE", help="The backup to check."),
+    archive: str = typer.Argument(..., metavar="ARCHIVE", help="The backup to check."),
     as_json: bool = JSON,
 ) -> None:
     """Read a backup to its end and check every file's sha256, writing nothing."""
     from cidx import backup as core
     from cidx.cli.backup_render import render_verify
 
-    render_verify(core.verify_backup(archive), as_json)
+    render_verify(core.verify_backup(Path(archive)), as_json)

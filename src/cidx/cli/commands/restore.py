@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
 
 
 def restore(
-    archive: Path = typer.Argument(..., metavar="ARCHIVE", help="The backup to restore."),
+    archive: str = typer.Argument(..., metavar="ARCHIVE", help="The backup to restore."),
     into: Path | None = typer.Option(
         None,
         "--into",
@@ -34,6 +34,6 @@ def restore(
     from cidx.restore import restore_archive
 
     result = restore_archive(
-        archive, into=into, force=force, wait=wait_policy(no_wait, wait_timeout)
+        Path(archive), into=into, force=force, wait=wait_policy(no_wait, wait_timeout)
     )
     render_restore(result, as_json)
