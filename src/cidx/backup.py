@@ -261,7 +261,8 @@ def _manifest(snapshot: IndexSnapshot, scratch: Path) -> tuple[ArchiveManifest, 
         )
     manifest = ArchiveManifest(
         cidx_version=__version__,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        # Milliseconds: backups taken within one second still sort in order.
+        created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         kind="project",
         project_root=snapshot.project_root,
         project_id=snapshot.project_id,
