@@ -229,6 +229,7 @@ def forge(
     manifest: Callable[[dict[str, Any]], None] | None = None,
     extra: list[tuple[tarfile.TarInfo, bytes]] = (),  # type: ignore[assignment]
     oversize: str | None = None,
+    fmt: int = tarfile.PAX_FORMAT,
 ) -> Path:
     """A copy of `archive` with its manifest edited, `extra` members added
     (listed in the manifest, with their sizes) and checksums recomputed to
@@ -257,7 +258,7 @@ def forge(
     tail.size = len(sums)
     rows.append((tail, sums))
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=buffer, mode="w:", format=fmt) as tar:
         for info, data in rows:
             tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
     out.write_bytes(zstandard.ZstdCompressor(write_checksum=True).compress(buffer.getvalue()))
@@ -414,6 +415,8 @@ def test_hostile_members_are_refused(proj: Path, archive: Path, tmp_path: Path) 
 
     bad = forge(archive, tmp_path / "u.tar.zst", extra=[_file("../evil", b"x")], manifest=unlisted)
     _refused(proj, bad, "which its manifest does not list")
+    # GNU long-name records (what `tar` writes for long paths): cidx writes pax only.
+    _refused(proj, forge(archive, tmp_path / "gnu.tar.zst", fmt=tarfile.GNU_FORMAT), "GNU long")
     # A member larger than the manifest announces.
     bad = forge(archive, tmp_path / "o.tar.zst", oversize="index/config.json")
     _refused(proj, bad, "bytes where its manifest says")
