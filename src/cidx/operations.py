@@ -116,4 +116,7 @@ class Operations:
         )
 
     def snapshot_to(self, req: SnapshotRequest, _progress: ProgressFn) -> IndexSnapshot:
+        if self.snapshot is not None:
+            # A private copy of a read-only index: a backup is made by its owner.
+            raise self.snapshot.error
         return take_snapshot(self.engine, req)
