@@ -141,7 +141,8 @@ def test_init_options_and_force(proj: Path) -> None:
     assert not kept["created"] and kept["collection"] == created["collection"]
     run_cidx(["index"], proj)
     replaced = run_cidx(["init", "--force", "--json"], proj).json()
-    assert replaced["replaced"] and replaced["collection"] != created["collection"]
+    # The same project and model: the same name, now for an empty collection.
+    assert replaced["replaced"] and replaced["collection"] == created["collection"]
     status = run_cidx(["status", "--json"], proj).json()
     assert status["files"] == 0 and status["points"] == 0
     assert status["pending"]["added"] == 4

@@ -31,7 +31,9 @@ def test_round_trip(tmp_path: Path) -> None:
     assert loaded.schema_version == CONFIG_SCHEMA_VERSION
     assert loaded.storage_mode == "local"
     assert loaded.project_root == str(tmp_path)
-    assert loaded.collection.startswith("cidx-" + config.project_id[:12])
+    # Without a git remote the id comes from the path; the name from id and model.
+    assert loaded.identity.source == "path" and loaded.project_id is None
+    assert loaded.collection.startswith("cidx-path-")
     assert not list(paths.index_dir.glob("*.tmp"))
 
 
@@ -84,3 +86,26 @@ def test_root_discovery(tmp_path: Path) -> None:
     loose = tmp_path / "loose"
     loose.mkdir()
     assert find_root(loose) == loose
+
+
+def test_a_stored_v1_config_keeps_its_collection(tmp_path: Path) -> None:
+    paths = _paths(tmp_path)
+    paths.index_dir.mkdir()
+    old = json.loads((Path(__file__).parent / "data" / "config-v1.json").read_text())
+    paths.config_file.write_text(json.dumps(old))
+    config = load_config(paths)
+    assert config.schema_version == CONFIG_SCHEMA_VERSION == 2
+    # The random id of a v1 index stays what its collection is named after.
+    assert (config.identity.id, config.identity.source) == (old["project_id"], "legacy")
+    assert config.project_id is None and config.collection == old["collection"]
+    # Brought forward on disk, once.
+    assert json.loads(paths.config_file.read_text())["schema_version"] == 2
+
+
+def test_a_configured_project_id_wins(tmp_path: Path) -> None:
+    paths = _paths(tmp_path)
+    config = new_config(
+        paths, embedding=embedding_settings(), chunker_version=1, project_id="team/tool"
+    )
+    assert (config.identity.id, config.identity.source) == ("team/tool", "config")
+    assert config.collection.startswith("cidx-team-tool-")

@@ -22,7 +22,7 @@ def _pretend_built_with(root: Path, old_model: str) -> str:
     """Rewrite the index's config as an older cidx with another model left it."""
     paths = ProjectPaths(root)
     config = json.loads(paths.config_file.read_text())
-    old_collection = collection_name(config["project_id"], old_model)
+    old_collection = collection_name(config["identity"]["id"], old_model)
     data = paths.index_dir / "qdrant-data"
     (data / config["collection"]).rename(data / old_collection)
     with sqlite3.connect(paths.state_db) as db:  # the manifest is kept per collection
@@ -31,6 +31,11 @@ def _pretend_built_with(root: Path, old_model: str) -> str:
                 f"UPDATE {table} SET collection = ? WHERE collection = ?",
                 (old_collection, config["collection"]),
             )
+        # An alias left by an earlier identity move points at the old data.
+        db.execute(
+            "INSERT INTO aliases VALUES ('before-move', ?, 'test', 'an earlier move', 0, NULL)",
+            (old_collection,),
+        )
     config["embedding"]["model_id"] = old_model
     config["collection"] = old_collection
     paths.config_file.write_text(json.dumps(config))
@@ -63,6 +68,11 @@ def test_an_index_of_another_model_is_rebuilt_with_a_note(tmp_path: Path) -> Non
         "results"
     ]
     assert results[0]["symbol"] == "retry_failed_uploads"
+    # The old alias follows the data to the new model's collection.
+    through = run_cidx(
+        ["query", "retry failed uploads", "--json", "-n", "1", "--collection", "before-move"], root
+    ).json()["results"]
+    assert through == results
 
     again = run_cidx(["index"], root)
     assert "embedding model" not in again.stderr  # once only

@@ -290,6 +290,7 @@ def test_doctor_on_a_healthy_index(proj: Path) -> None:
         "ids",
         "payloads",
         "vectors",
+        "aliases",
         "leftovers",
         "owner",
         "permissions",

@@ -24,7 +24,7 @@ def test_a_stored_v1_database_migrates_and_keeps_its_data(tmp_path: Path) -> Non
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v1.db", copy)
     db = StateDB(copy, collection=COLLECTION)
-    assert db.schema_version == len(MIGRATIONS) == 3
+    assert db.schema_version == len(MIGRATIONS) == 4
     # m002: the vector cache is a rowid table with a unique key.
     ddl = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'embeddings'").fetchone()[0]
     assert "WITHOUT ROWID" not in ddl and "id        INTEGER PRIMARY KEY" in ddl
@@ -43,7 +43,7 @@ def test_a_stored_v2_database_gets_its_manifest_keyed_by_collection(tmp_path: Pa
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v2.db", copy)
     db = StateDB(copy, collection=COLLECTION)
-    assert db.schema_version == 3
+    assert db.schema_version == len(MIGRATIONS)
     manifest = db.manifest(COLLECTION)
     files = manifest.files()
     assert set(files) == {"src/app.py", "logo.png"}

@@ -11,7 +11,6 @@ index (`cidx.recovery.recreate_config`).
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cidx.errors import ConfigError
 from cidx.fsutil import write_atomic
+from cidx.identity import collection_name, project_identity
 from cidx.project import ProjectPaths
 
-CONFIG_SCHEMA_VERSION = 1
+CONFIG_SCHEMA_VERSION = 2
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
 
 
@@ -35,13 +35,27 @@ class EmbeddingSettings(BaseModel):
     max_length: int = Field(gt=8, le=512)
 
 
+class IdentityRecord(BaseModel):
+    """The project id the collections are named after, and how it was decided."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    # config / git-remote / path: see `cidx.identity`; legacy: a random id
+    # given before ids were derived (kept until `cidx project update-remote`).
+    source: Literal["config", "git-remote", "path", "legacy"]
+
+
 class Config(BaseModel):
     """Settings of one project's index."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: int = CONFIG_SCHEMA_VERSION
-    project_id: str
+    # The user's own id for the project: when set, it is the identity,
+    # whatever the git remote says.
+    project_id: str | None = None
+    identity: IdentityRecord
     storage_mode: Literal["local", "global"] = "local"
     embedding: EmbeddingSettings
     chunker_version: int = Field(ge=1)
@@ -55,8 +69,17 @@ class Config(BaseModel):
 _REPAIR_LOWER = "run `cidx doctor --repair` to recreate it around the existing index."
 _REPAIR = "R" + _REPAIR_LOWER[1:]
 
+
+def _v1_identity(doc: dict[str, Any]) -> dict[str, Any]:
+    """v1 → v2: the random project id becomes the recorded identity ("legacy"),
+    so nothing is renamed; `project_id` becomes the user's own override."""
+    doc["identity"] = {"id": str(doc.pop("project_id", "") or "unknown"), "source": "legacy"}
+    doc["project_id"] = None
+    return doc
+
+
 # Step N turns a version-N document into a version-(N+1) document.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_identity}
 
 
 def new_config(
@@ -65,23 +88,19 @@ def new_config(
     embedding: EmbeddingSettings,
     chunker_version: int,
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    project_id: str | None = None,
 ) -> Config:
-    project_id = uuid.uuid4().hex
+    who = project_identity(paths.root, project_id)
     return Config(
         project_id=project_id,
+        identity=IdentityRecord(id=who.id, source=who.source),
         embedding=embedding,
         chunker_version=chunker_version,
-        collection=collection_name(project_id, embedding.model_id),
+        collection=collection_name(who.id, embedding.model_id),
         project_root=str(paths.root),
         max_file_size=max_file_size,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-
-
-def collection_name(project_id: str, model_id: str) -> str:
-    """A name unique per project and model, safe as a folder or server name."""
-    slug = "".join(c if c.isalnum() else "-" for c in model_id.lower()).strip("-")
-    return f"cidx-{project_id[:12]}-{slug}"
 
 
 def load_config(paths: ProjectPaths) -> Config:

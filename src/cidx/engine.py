@@ -23,10 +23,17 @@ from datetime import UTC, datetime
 
 from cidx.chunking import CHUNKER_VERSION
 from cidx.collections import Collections
-from cidx.config import Config, collection_name, load_config, new_config, save_config
+from cidx.config import (
+    DEFAULT_MAX_FILE_SIZE,
+    Config,
+    load_config,
+    new_config,
+    save_config,
+)
 from cidx.embedding import embedding_settings, model_id
 from cidx.errors import CidxError, ConfigError, StoreDamagedError, UsageError
 from cidx.fsutil import disk_usage
+from cidx.identity import collection_name, project_identity
 from cidx.ignore import IgnoreRules
 from cidx.indexer import (
     META_LAST_AT,
@@ -95,7 +102,8 @@ def initialize(
         paths,
         embedding=embedding_settings(),
         chunker_version=CHUNKER_VERSION,
-        **({"max_file_size": max_file_size} if max_file_size is not None else {}),
+        max_file_size=max_file_size if max_file_size is not None else DEFAULT_MAX_FILE_SIZE,
+        project_id=old.project_id if old is not None else None,
     )
     # New config first; the old collection is removed only once nothing
     # points at it any more.
@@ -107,7 +115,7 @@ def initialize(
 
 def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> None:
     """Remove what the index `config` replaced: the old collection, or (the
-    old config unreadable) every other collection of a project-local store.
+    old config unreadable) every collection of a project-local store.
 
     The manifest goes first, then the data: a crash in between leaves data
     nothing refers to (found by `cidx doctor`), never a manifest that lies.
@@ -124,7 +132,8 @@ def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> N
         else:
             # A shared store holds other projects' collections too.
             gone = []
-        gone = [name for name in gone if name != config.collection]
+        # The new index may have the old one's name (the same project, the
+        # same model): its data goes too, and opening creates it empty.
         with db.transaction() as tx:
             for name in gone:
                 db.manifest(name).clear(tx)
@@ -159,10 +168,16 @@ def _to_bundled_model(paths: ProjectPaths, config: Config) -> Config:
     moved = config.model_copy(
         update={
             "embedding": embedding_settings(config.embedding.max_length),
-            "collection": collection_name(config.project_id, wanted),
+            "collection": collection_name(config.identity.id, wanted),
         }
     )
     save_config(paths, moved)
+    db = StateDB(paths.state_db)
+    try:
+        with db.transaction() as tx:  # old names keep reaching the project's data
+            db.aliases.retarget(tx, config.collection, moved.collection)
+    finally:
+        db.close()
     _drop_replaced(paths, moved, config)
     return moved
 
@@ -195,6 +210,7 @@ class Engine:
         # Used by syncs only (under write_lock): the class is not thread-safe.
         self.rules = IgnoreRules(paths.root)
         self.metrics = Metrics()
+        self.parts.collections.on_alias = self.metrics.alias_resolutions.inc
         # Sizes are read when scraped, not after every sync: most processes
         # never expose metrics.
         self.metrics.on_scrape = self._read_sizes
@@ -383,22 +399,31 @@ class Engine:
         summary = self.sync(progress=progress) if syncing else None
         started = time.perf_counter()
         try:
-            answers = self.search_batch(request.queries)
+            answers = self.search_batch(request.queries, request.collection)
         except StoreDamagedError:
             if not syncing:
                 raise
             summary = self.sync(progress=progress)
             started = time.perf_counter()
-            answers = self.search_batch(request.queries)
+            answers = self.search_batch(request.queries, request.collection)
         # After a sync its summary tells what was repaired; without one, the
         # caller learns here that the answers come from a damaged index.
         warnings = list(self.problems) if summary is None else []
         return SearchOutcome(answers, summary, time.perf_counter() - started, warnings)
 
-    def search_batch(self, requests: list[QueryRequest]) -> list[QueryAnswer]:
+    def search_batch(
+        self, requests: list[QueryRequest], collection: str | None = None
+    ) -> list[QueryAnswer]:
+        """Answer `requests` from the project's collection, or from `collection`
+        (a name or an alias of one)."""
         started = time.perf_counter()
         try:
-            answers = Searcher(self.parts).search_batch(requests)
+            if collection is not None and not self.collections.exists(collection):
+                raise UsageError(
+                    f"There is no collection or alias {collection!r} in this index. "
+                    "`cidx project info` lists its collections and aliases."
+                )
+            answers = Searcher(self.parts, collection=collection).search_batch(requests)
         except StoreDamagedError as exc:
             self._note_damage(exc)
             raise
@@ -443,11 +468,21 @@ class Engine:
             last_index_seconds=float(last_seconds) if last_seconds else None,
             owner_pid=owner.pid if owner else None,
             owner_kind=owner.kind if owner else None,
+            project_id=self.config.identity.id,
+            project_id_now=self._identity_now(),
             files_empty=survey.empty,
             files_skipped=survey.skipped,
             files_failed=survey.failed,
             problems=list(self.problems),
         )
+
+    def _identity_now(self) -> str | None:
+        """The id the git remote gives the project now, when it is not the one its
+        collections are named after (a remote was added or changed)."""
+        now = project_identity(self.paths.root, self.config.project_id)
+        if now.source == "git-remote" and now.id != self.config.identity.id:
+            return now.id
+        return None
 
     def disk_bytes(self) -> int:
         """What this index takes on disk: its folder, and its collections where

@@ -35,6 +35,7 @@ __all__ = [
     "Identity",
     "collection_name",
     "git_remotes",
+    "model_slug",
     "normalize_remote",
     "path_id",
     "project_identity",
@@ -174,9 +175,16 @@ def project_identity(root: Path, configured: str | None = None) -> Identity:
     return Identity(path_id(root), "path")
 
 
-def _slug(text: str) -> str:
+def model_slug(model_id: str) -> str:
+    """The part of a collection name that names the model (its last part)."""
+    return _slug(model_id, limit=None)
+
+
+def _slug(text: str, limit: int | None = _SLUG_MAX) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return slug[-_SLUG_MAX:].lstrip("-") or "project"
+    if limit is not None:
+        slug = slug[-limit:].lstrip("-")
+    return slug or "project"
 
 
 def collection_name(project_id: str, model_id: str, *, place: Path | None = None) -> str:
@@ -188,4 +196,4 @@ def collection_name(project_id: str, model_id: str, *, place: Path | None = None
     """
     exact = project_id if place is None else f"{project_id}\0{os.path.realpath(place)}"
     digest = hashlib.sha256(exact.encode("utf-8", "surrogateescape")).hexdigest()[:10]
-    return f"cidx-{_slug(project_id)}-{digest}-{_slug(model_id)}"
+    return f"cidx-{_slug(project_id)}-{digest}-{model_slug(model_id)}"

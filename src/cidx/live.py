@@ -26,7 +26,7 @@ from cidx.formatting import sync_counts
 from cidx.logs import LogFormat
 from cidx.messages import Health, IndexSummary
 from cidx.owner.lock import read_owner
-from cidx.project import project_paths, refuse_broad_root
+from cidx.project import project_paths, refuse_broad_root, require_writable
 from cidx.service import WAIT_FOREVER, LocalIndex, WaitPolicy
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ def run_owner(
     function to call on the way out. Returns False if the last sync failed.
     """
     from cidx.logs import setup_logging
-    from cidx.service import check_writable, open_index
+    from cidx.service import open_index
     from cidx.watcher import FileWatcher
 
     paths = project_paths(start)
@@ -262,7 +262,7 @@ def run_owner(
         )
     if not paths.exists():
         refuse_broad_root(paths.root)
-    check_writable(paths)
+    require_writable(paths)
     paths.create_index_dir()
     setup_logging(paths, fmt=log_format)
     stop = threading.Event()

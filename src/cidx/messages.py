@@ -217,6 +217,10 @@ class StatusReport:
     problems: list[str] = field(default_factory=list)
     # The index is read-only for this user: reported from a snapshot of it.
     read_only: bool = False
+    # The project's id (what its collections are named after), and the id its
+    # git remote gives it now when that differs (`cidx project update-remote`).
+    project_id: str = ""
+    project_id_now: str | None = None
     # The rest of the account a sync gives (see `IndexSummary`); `files` is
     # its `files_indexed`. From the manifest and a walk, without reading files.
     files_empty: int = 0
@@ -230,6 +234,8 @@ class SearchRequest:
 
     queries: list[QueryRequest]
     sync: bool = True
+    # Search this collection (or alias) instead of the project's own.
+    collection: str | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,25 @@ class Counter:
 
 
 @dataclass
+class LabelledCounter:
+    """A counter per value of one label (e.g. per alias)."""
+
+    name: str
+    help: str
+    label: str
+    values: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def inc(self, key: str, amount: float = 1.0) -> None:
+        with self._lock:
+            self.values[key] = self.values.get(key, 0.0) + amount
+
+    def current(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self.values)
+
+
+@dataclass
 class Gauge:
     name: str
     help: str
@@ -98,6 +117,11 @@ class Metrics:
         )
         self.errors = Counter("cidx_errors_total", "Failed syncs and failed requests.")
         self.queries = Counter("cidx_queries_total", "Queries answered.")
+        self.alias_resolutions = LabelledCounter(
+            "cidx_alias_resolutions_total",
+            "Reads and writes that reached a collection through an alias, by alias.",
+            "alias",
+        )
         self.query_seconds = Histogram(
             "cidx_query_duration_seconds", "Time to answer one query.", QUERY_BUCKETS
         )
@@ -107,8 +131,12 @@ class Metrics:
         # Run first by `refresh`: sets gauges that are cheaper read together.
         self.on_scrape: Callable[[], None] | None = None
 
-    def instruments(self) -> list[Counter | Gauge | Histogram]:
-        return [v for v in vars(self).values() if isinstance(v, Counter | Gauge | Histogram)]
+    def instruments(self) -> list[Counter | LabelledCounter | Gauge | Histogram]:
+        return [
+            v
+            for v in vars(self).values()
+            if isinstance(v, Counter | LabelledCounter | Gauge | Histogram)
+        ]
 
     def refresh(self) -> None:
         """Bring the gauges read together up to date, before a scrape reads them all."""

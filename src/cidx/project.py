@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from cidx.errors import UsageError
+from cidx.errors import AccessError, UsageError
 from cidx.fsutil import private_dir
 
 INDEX_DIR_NAME = ".code-indexer"
@@ -166,3 +166,18 @@ def refuse_broad_root(root: Path) -> None:
             f"cidx does not index {where} ({root}): it would take in everything below it. "
             "Run cidx inside a project folder (any folder below it, or a git repository)."
         )
+
+
+def require_writable(paths: ProjectPaths) -> None:
+    """AccessError, with the next step, when this process cannot write the index."""
+    if not paths.writable():
+        raise read_only_error(paths)
+
+
+def read_only_error(paths: ProjectPaths) -> AccessError:
+    where = paths.index_dir if paths.index_dir.is_dir() else paths.root
+    return AccessError(
+        f"Cannot write the index of {paths.root}: {where} is read-only for you. Searching "
+        "and `cidx status` still work from the existing index; to index, run cidx as the "
+        "user who owns the project, or in a copy of it you can write."
+    )

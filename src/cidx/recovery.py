@@ -25,7 +25,6 @@ import json
 import re
 import sqlite3
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,11 +35,12 @@ from cidx.config import (
     DEFAULT_MAX_FILE_SIZE,
     Config,
     EmbeddingSettings,
-    collection_name,
+    IdentityRecord,
     save_config,
 )
 from cidx.embedding import embedding_settings
 from cidx.errors import StoreDamagedError
+from cidx.identity import collection_name, model_slug, project_identity
 from cidx.indexer import META_DIRTY, META_STORE_DAMAGED
 from cidx.project import ProjectPaths
 from cidx.representation import dense_text, text_hash
@@ -49,7 +49,6 @@ from cidx.store import VectorStore
 
 # What a damaged file is renamed to: "<name>.damaged-<unix ns>".
 DAMAGED_SUFFIX = ".damaged-"
-_COLLECTION = re.compile(r"^cidx-([0-9a-f]{12})-(.+)$")
 # A temporary file of `fsutil.write_atomic`: ".<name>.<pid>.tmp".
 _TMP = re.compile(r"^\..+\.([0-9]+)\.tmp$")
 # Payload fields a point must have to come back into the manifest.
@@ -101,15 +100,7 @@ def recreate_config(paths: ProjectPaths, *, max_file_size: int | None = None) ->
     old = _read_leniently(paths.config_file)
     embedding = embedding_settings()
     kept = _reusable_collection(paths, embedding, old.get("collection"))
-    project_id = old.get("project_id")
-    if kept is not None:
-        prefix = kept.split("-")[1]
-        if not (isinstance(project_id, str) and project_id.startswith(prefix)):
-            # Only the first 12 characters make the collection's name.
-            project_id = prefix + uuid.uuid4().hex[12:]
-    elif not (isinstance(project_id, str) and re.fullmatch(r"[0-9a-f]{32}", project_id)):
-        project_id = uuid.uuid4().hex
-    assert isinstance(project_id, str)
+    identity = _old_identity(old) or _derived_identity(paths, old.get("project_id"))
     if max_file_size is None:
         kept_size = old.get("max_file_size")
         if isinstance(kept_size, int) and kept_size > 0:
@@ -117,11 +108,13 @@ def recreate_config(paths: ProjectPaths, *, max_file_size: int | None = None) ->
         else:
             max_file_size = DEFAULT_MAX_FILE_SIZE
     created_at = old.get("created_at")
+    own_id = old.get("project_id") if isinstance(old.get("identity"), dict) else None
     config = Config(
-        project_id=project_id,
+        project_id=own_id if isinstance(own_id, str) and own_id else None,
+        identity=identity,
         embedding=embedding,
         chunker_version=CHUNKER_VERSION,
-        collection=kept or collection_name(project_id, embedding.model_id),
+        collection=kept or collection_name(identity.id, embedding.model_id),
         project_root=str(paths.root),
         max_file_size=max_file_size,
         created_at=(
@@ -134,6 +127,23 @@ def recreate_config(paths: ProjectPaths, *, max_file_size: int | None = None) ->
         set_aside(paths.config_file)
     save_config(paths, config)
     return RecreatedConfig(config, kept)
+
+
+def _old_identity(old: dict[str, Any]) -> IdentityRecord | None:
+    """The identity a damaged config still shows (a v1 config's random id is one)."""
+    record = old.get("identity")
+    if isinstance(record, dict):
+        with contextlib.suppress(ValueError):
+            return IdentityRecord.model_validate(record)
+    legacy = old.get("project_id")
+    if "identity" not in old and isinstance(legacy, str) and legacy:
+        return IdentityRecord(id=legacy, source="legacy")
+    return None
+
+
+def _derived_identity(paths: ProjectPaths, own: object) -> IdentityRecord:
+    who = project_identity(paths.root, own if isinstance(own, str) and own else None)
+    return IdentityRecord(id=who.id, source=who.source)
 
 
 def _read_leniently(path: Path) -> dict[str, Any]:
@@ -157,11 +167,13 @@ def _reusable_collection(
     if not paths.qdrant_dir.is_dir():
         return None
     candidates: list[tuple[float, str]] = []
+    model_suffix = model_slug(embedding.model_id)
     for folder in paths.qdrant_dir.iterdir():
-        match = _COLLECTION.match(folder.name)
-        if not folder.is_dir() or match is None or DAMAGED_SUFFIX in folder.name:
+        name = folder.name
+        if not folder.is_dir() or DAMAGED_SUFFIX in name or not name.startswith("cidx-"):
             continue
-        if folder.name != collection_name(match.group(1), embedding.model_id):
+        # Names cidx gives (and gave) end with the model's slug.
+        if not name.endswith(f"-{model_suffix}"):
             continue
         size = _dense_size(folder)
         if size is not None and size != embedding.dim:

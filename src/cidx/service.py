@@ -40,13 +40,20 @@ from cidx.owner import protocol
 from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
 from cidx.owner.protocol import Verb
-from cidx.project import ProjectPaths, project_paths, refuse_broad_root
+from cidx.project import (
+    ProjectPaths,
+    project_paths,
+    read_only_error,
+    refuse_broad_root,
+    require_writable,
+)
 from cidx.storage import storage_location
 from cidx.walk import refuse_large_first_index
 
 if TYPE_CHECKING:
     from cidx.config import Config
     from cidx.engine import Engine
+    from cidx.renaming import ProjectInfo, RemoteUpdate
 
 ProgressFn = Callable[[Progress], None]
 R = TypeVar("R")
@@ -169,10 +176,7 @@ def open_index(
     paths = project_paths(start)
     if not paths.exists():
         if kind in READ_ONLY_KINDS:
-            raise NoIndexError(
-                f"There is no cidx index for {paths.root} yet. Run `cidx index` there to "
-                'create it (or just `cidx query "..."`, which creates it first).'
-            )
+            raise _no_index(paths)
         refuse_broad_root(paths.root)
         from cidx.config import DEFAULT_MAX_FILE_SIZE  # pydantic: only when creating
 
@@ -188,7 +192,7 @@ def open_index(
             with _snapshot(paths) as snapshot:
                 yield snapshot
             return
-        raise _read_only(paths)
+        raise read_only_error(paths)
     lock = OwnerLock(paths, kind)
     reach = (lambda: _reach_owner(paths, client, wait)) if remote else None
     handle = _take_lock(lock, paths, wait, reach)
@@ -233,7 +237,7 @@ def exclusive(paths: ProjectPaths, *, kind: str, wait: WaitPolicy = WAIT_FOREVER
     """Hold the project's owner lock without opening its index: for work that
     replaces the index folder itself (`cidx restore`). Waits for a current
     owner as `wait` allows; other commands wait for this one meanwhile."""
-    check_writable(paths)
+    require_writable(paths)
     lock = OwnerLock(paths, kind)
     _take_lock(lock, paths, wait)
     try:
@@ -281,7 +285,7 @@ def _snapshot(paths: ProjectPaths) -> Iterator[LocalIndex]:
         engine, _created = Engine.open(ProjectPaths(paths.root, copy))
         try:
             real = storage_location(paths, engine.config).collection_dir(engine.collection)
-            snapshot = Snapshot(paths.index_dir, real, _read_only(paths))
+            snapshot = Snapshot(paths.index_dir, real, read_only_error(paths))
             yield LocalIndex(paths, engine, Operations(engine, snapshot=snapshot))
         finally:
             engine.close()
@@ -293,21 +297,6 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return str(exc)
-
-
-def check_writable(paths: ProjectPaths) -> None:
-    """AccessError, with the next step, when this process cannot write the index."""
-    if not paths.writable():
-        raise _read_only(paths)
-
-
-def _read_only(paths: ProjectPaths) -> AccessError:
-    where = paths.index_dir if paths.index_dir.is_dir() else paths.root
-    return AccessError(
-        f"Cannot write the index of {paths.root}: {where} is read-only for you. Searching "
-        "and `cidx status` still work from the existing index; to index, run cidx as the "
-        "user who owns the project, or in a copy of it you can write."
-    )
 
 
 T = TypeVar("T")
@@ -381,7 +370,9 @@ def with_index(
 def _owned(paths: ProjectPaths, *, max_file_size: int | None, live: bool) -> Iterator[LocalIndex]:
     from cidx.engine import Engine
     from cidx.owner.server import OwnerServer
+    from cidx.renaming import finish_pending_move
 
+    finish_pending_move(paths)  # a move of the data a crash interrupted
     engine, _created = Engine.open(paths, max_file_size=max_file_size)
     try:
         operations = Operations(engine, live=live)
@@ -413,7 +404,7 @@ def init_project(
         if max_file_size in (None, config.max_file_size):
             # Nothing to change: no need to wait for a running owner.
             return _init_result(paths, config, created=False, replaced=False)
-    check_writable(paths)
+    require_writable(paths)
     lock = OwnerLock(paths, "init")
     _take_lock(lock, paths, wait)
     try:
@@ -450,4 +441,47 @@ def _init_result(
         created=created,
         replaced=replaced,
         previous_max_file_size=previous_max_file_size,
+    )
+
+
+def project_info(start: Path | None = None) -> ProjectInfo:
+    """Who the project is, and its collections and aliases (`cidx project info`)."""
+    from cidx.renaming import project_info as info
+
+    paths = project_paths(start)
+    if not paths.exists():
+        raise _no_index(paths)
+    return info(paths)
+
+
+def update_remote(
+    start: Path | None = None,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    wait: WaitPolicy = WAIT_FOREVER,
+) -> RemoteUpdate:
+    """Move the project's data to the names its identity gives now, or (`dry_run`)
+    say what would move. Needs the index to itself: a live owner is waited for."""
+    from cidx.config import load_config
+    from cidx.renaming import plan_update
+    from cidx.renaming import update_remote as move
+
+    paths = project_paths(start)
+    if not paths.exists():
+        raise _no_index(paths)
+    if dry_run:
+        return plan_update(paths, load_config(paths))
+    require_writable(paths)
+    lock = OwnerLock(paths, "project")
+    _take_lock(lock, paths, wait)
+    try:
+        return move(paths, force=force)
+    finally:
+        lock.release()
+
+
+def _no_index(paths: ProjectPaths) -> NoIndexError:
+    return NoIndexError(
+        f"There is no cidx index for {paths.root} yet. Run `cidx index` there to create it."
     )

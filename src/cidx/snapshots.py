@@ -184,7 +184,7 @@ def take_snapshot(engine: Engine, request: SnapshotRequest) -> IndexSnapshot:
     return IndexSnapshot(
         folder=str(into),
         project_root=str(engine.paths.root),
-        project_id=config.project_id,
+        project_id=config.identity.id,
         storage_mode=config.storage_mode,
         model_id=config.embedding.model_id,
         dim=config.embedding.dim,

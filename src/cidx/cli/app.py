@@ -20,10 +20,12 @@ import typer
 from cidx import __version__
 from cidx.cli.commands import (
     backup,
+    collections,
     doctor,
     index,
     init,
     mcp,
+    project,
     query,
     restore,
     serve,
@@ -65,7 +67,21 @@ def _root(
     """Semantic code search that lives inside your project."""
 
 
-for module in (init, index, query, status, doctor, watch, sync, serve, mcp, backup, restore):
+for module in (
+    init,
+    index,
+    query,
+    status,
+    doctor,
+    watch,
+    sync,
+    serve,
+    mcp,
+    project,
+    collections,
+    backup,
+    restore,
+):
     module.register(app)
 
 

@@ -106,3 +106,21 @@ def log_format_value(value: str) -> LogFormat:
     if value == "json":
         return "json"
     raise UsageError(f"Unknown --log-format {value!r}. Use human or json.")
+
+
+def confirm(question: str, *, yes: bool, flag: str = "--yes") -> None:
+    """Ask `question` at a terminal unless `yes`; elsewhere `flag` is needed.
+
+    A "no" ends the command with exit code 1 and nothing changed.
+    """
+    if yes:
+        return
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise UsageError(
+            f"{question} Nothing was changed: pass {flag} to confirm when not at a terminal."
+        )
+    if not typer.confirm(question, default=False, err=True):
+        from cidx.cli.render import note
+
+        note("Nothing was changed.")
+        raise typer.Exit(1)

@@ -325,6 +325,16 @@ def render_status(report: StatusReport, as_json: bool) -> None:
         files += " — `cidx index --verbose` lists why"
     rows: list[tuple[str, str]] = [
         ("Project root", printable(report.root)),
+        (
+            "Project id",
+            report.project_id
+            + (
+                f" — the git remote now says {report.project_id_now}: "
+                "`cidx project update-remote` moves the index to it"
+                if report.project_id_now
+                else ""
+            ),
+        ),
         ("Storage", f"{report.storage_mode} — {printable(report.storage_path)}"),
         ("Model", report.model),
         ("Files", files),

@@ -6,6 +6,7 @@ import math
 import os
 import sqlite3
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,8 @@ VECTOR_SAMPLE = 256
 MIN_COSINE = 0.999
 # Less free space than this on the index's disk is worth a warning.
 LOW_SPACE = 64 * 1024 * 1024
+# An alias nothing went through for this long is reported as stale.
+STALE_ALIAS_DAYS = 30
 # Payload fields every point has (cidx.representation.payload).
 PAYLOAD_FIELDS = ("path", "language", "kind", "symbol", "start_line", "end_line", "text")
 
@@ -60,9 +63,10 @@ def inspect(paths: ProjectPaths) -> Findings:
             checks["store"] = Check("store", "skipped", "Not checked: the config is unreadable.")
         if config is not None and db is not None and store is not None:
             _check_consistency(config, db, store, checks)
+            _check_aliases(db, store, checks)
         else:
             why = "needs a readable config, state database and store"
-            for name in ("counts", "ids", "payloads", "vectors"):
+            for name in ("counts", "ids", "payloads", "vectors", "aliases"):
                 checks.setdefault(name, Check(name, "skipped", f"Not checked: {why}."))
     finally:
         if store is not None:
@@ -291,6 +295,43 @@ def _compare_vectors(
     if not compared:
         return Check("vectors", "ok", "No sampled vector is in the embedding cache to compare.")
     return Check("vectors", "ok", f"{compared:,} sampled vectors match the embedding cache.")
+
+
+def _check_aliases(db: StateDB, store: VectorStore, checks: dict[str, Check]) -> None:
+    """Aliases whose collection is gone (a problem), and aliases unused for
+    `STALE_ALIAS_DAYS` (reported; never removed without asking)."""
+    aliases = db.aliases.all()
+    dangling = [a for a in aliases.values() if not store.collection_exists(a.target)]
+    if dangling:
+        names = ", ".join(f"{a.name} → {a.target}" for a in dangling[:5])
+        checks["aliases"] = Check(
+            "aliases",
+            "problem",
+            f"{len(dangling):,} aliases reach a collection that no longer exists: {names}.",
+            f"run `cidx project remove-alias {dangling[0].name}` for each",
+        )
+        return
+    now = time.time()
+    stale = [
+        a
+        for a in aliases.values()
+        if now - (a.last_used_at or a.created_at) > STALE_ALIAS_DAYS * 86400
+    ]
+    if stale:
+        names = ", ".join(a.name for a in stale[:5])
+        checks["aliases"] = Check(
+            "aliases",
+            "warning",
+            f"{len(stale):,} aliases have not been used for {STALE_ALIAS_DAYS} days: {names}. "
+            "Nothing reaches the index through them any more, it seems.",
+            f"`cidx project remove-alias {stale[0].name}` removes one, if nothing needs it",
+        )
+        return
+    checks["aliases"] = Check(
+        "aliases",
+        "ok",
+        f"{len(aliases):,} aliases, each reaching a collection." if aliases else "No aliases.",
+    )
 
 
 def _check_leftovers(paths: ProjectPaths, config: Config | None, checks: dict[str, Check]) -> None:

@@ -16,6 +16,7 @@ CHECK_NAMES = (
     "ids",
     "payloads",
     "vectors",
+    "aliases",
     "leftovers",
     "owner",
     "permissions",

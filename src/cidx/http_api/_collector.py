@@ -21,7 +21,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
-from cidx.metrics import Counter, Gauge, Metrics
+from cidx.metrics import Counter, Gauge, LabelledCounter, Metrics
 
 
 class MetricsCollector(Collector):
@@ -38,6 +38,13 @@ class MetricsCollector(Collector):
                 yield CounterMetricFamily(
                     instrument.name, instrument.help, value=instrument.current()
                 )
+            elif isinstance(instrument, LabelledCounter):
+                family = CounterMetricFamily(
+                    instrument.name, instrument.help, labels=[instrument.label]
+                )
+                for key, value in sorted(instrument.current().items()):
+                    family.add_metric([key], value)
+                yield family
             elif isinstance(instrument, Gauge):
                 yield GaugeMetricFamily(
                     instrument.name, instrument.help, value=instrument.current()

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from cidx.state.aliases import AliasTable
     from cidx.state.manifest import Manifest
 
 
@@ -107,6 +108,12 @@ class StateDB:
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._migrate(MigrationContext(collection=collection))
+
+    @property
+    def aliases(self) -> AliasTable:
+        from cidx.state.aliases import AliasTable
+
+        return AliasTable(self)
 
     def manifest(self, collection: str) -> Manifest:
         """The record of which files `collection` holds, and its sync marks."""

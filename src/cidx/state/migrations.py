@@ -161,6 +161,23 @@ def m003_manifest_by_collection(conn: sqlite3.Connection, ctx: MigrationContext)
     _run(conn, "DROP TABLE files; ALTER TABLE files_by_collection RENAME TO files")
 
 
+def m004_aliases(conn: sqlite3.Connection, _ctx: MigrationContext) -> None:
+    """Collection aliases: an old name that keeps reaching data moved to a new one."""
+    _run(
+        conn,
+        """
+        CREATE TABLE aliases (
+            name         TEXT PRIMARY KEY,
+            target       TEXT NOT NULL,     -- a collection, never another alias
+            created_by   TEXT NOT NULL,     -- who made it: a command, or "user"
+            reason       TEXT NOT NULL,
+            created_at   REAL NOT NULL,     -- unix time
+            last_used_at REAL               -- when a read or write last went through it
+        )
+        """,
+    )
+
+
 Migration = Callable[[sqlite3.Connection, MigrationContext], None]
 
 
@@ -173,6 +190,7 @@ MIGRATIONS: list[Migration] = [
     _plain(m001_create_tables),
     _plain(m002_embeddings_with_rowid),
     m003_manifest_by_collection,
+    m004_aliases,
 ]
 
 # Migrations that rewrite a table leave its old pages free: the file is

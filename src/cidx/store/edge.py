@@ -135,6 +135,23 @@ class EdgeStore:
             path.rename(gone)
             shutil.rmtree(gone)
 
+    def rename_collection(self, old: str, new: str) -> None:
+        """Give the collection `old` the name `new` (atomic: one rename of its folder)."""
+        with self._lock:
+            shard = self._shards.pop(old, None)
+            if shard is not None:
+                shard.close()
+        target = self._path(new)
+        if target.exists():
+            raise StoreError(f"Cannot rename the index shard to {target}: it exists already.")
+        try:
+            self._path(old).rename(target)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot rename the index shard {self._path(old)} to {target}: "
+                f"{exc.strerror or exc}."
+            ) from None
+
     def _aside(self, name: str, suffix: str) -> Path:
         return self.data_dir / f"{name}{suffix}{time.time_ns()}"
 

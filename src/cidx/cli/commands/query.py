@@ -73,6 +73,12 @@ def query(
         encoding="utf-8",
     ),
     no_sync: bool = flag("--no-sync", help="Search the index as it is, without updating it first."),
+    collection: str = typer.Option(
+        None,
+        "--collection",
+        metavar="NAME",
+        help="Search this collection or alias instead of the project's own.",
+    ),
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,
@@ -102,7 +108,8 @@ def query(
 
     def run(handle: service.IndexHandle) -> SearchOutcome:
         with progress_bar() as progress:
-            return handle.search(SearchRequest(requests, sync=not no_sync), progress)
+            request = SearchRequest(requests, sync=not no_sync, collection=collection)
+            return handle.search(request, progress)
 
     try:
         outcome = service.with_index(
