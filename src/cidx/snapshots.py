@@ -4,7 +4,8 @@
 the index's writes (queries go on), flush the store, copy the config, the
 state database (through SQLite's backup API) and every collection into a
 folder beside the index — copy-on-write clones where the filesystem allows,
-so writes are held for milliseconds — and let writes resume. The archive is
+so the copy costs no more than metadata, and a hole-keeping copy elsewhere
+— and let writes resume. The archive is
 then written from that copy, with nothing held.
 
 Holding the engine's `write_lock` is how writes pause: a sync or a live

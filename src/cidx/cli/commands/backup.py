@@ -50,7 +50,7 @@ def backup(
     """Back up the index (config, state, every collection) into one checked archive.
 
     A running `cidx watch` keeps answering queries; its writes wait while the
-    index is copied (milliseconds where the filesystem clones files).
+    index is copied (cloned where the filesystem can, which is quickest).
     """
     if ctx.invoked_subcommand is not None:
         return
