@@ -8,6 +8,7 @@ BM25 settings, chunk sizes) and rebuild. See `quality.py` for how they run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import statistics
 import time
@@ -99,7 +100,7 @@ class Raw:
 
 
 def fetch_raw(engine: Engine, queries: list[Query]) -> Raw:
-    store, collection = engine.store, engine.config.collection
+    store, collection = engine.store, engine.collection
     payloads = dict(
         store.scroll(collection, payload_fields=("path", "start_line", "end_line", "symbol"))
     )
@@ -108,8 +109,8 @@ def fetch_raw(engine: Engine, queries: list[Query]) -> Raw:
         for pid, p in payloads.items()
     }
     n = len(locs)
-    vectors = [v.tolist() for v in engine.embedder.embed([q.text for q in queries])]
-    sparse_q = [engine.sparse.query(q.text) for q in queries]
+    vectors = [v.tolist() for v in engine.parts.models.embedder.embed([q.text for q in queries])]
+    sparse_q = [engine.parts.models.sparse.query(q.text) for q in queries]
     dense_hits = store.query_batch(
         collection, [StoreQuery((Nearest("dense", v, n),), n, with_payload=False) for v in vectors]
     )
@@ -147,7 +148,7 @@ def _engine_fusion(fusion: Fusion, depth: int = 50) -> Ranker:
             )
             for v, s in zip(raw.vectors, raw.sparse_queries, strict=True)
         ]
-        hits: list[list[Hit]] = engine.store.query_batch(engine.config.collection, queries)
+        hits: list[list[Hit]] = engine.store.query_batch(engine.collection, queries)
         return [[raw.locs[h.id] for h in found] for found in hits], None
 
     return run
@@ -162,7 +163,7 @@ def _cidx(mode: str, ranking: Ranking = DEFAULT_RANKING) -> Ranker:
 
     def run(engine: Engine, raw: Raw) -> tuple[list[list[Loc]], float | None]:
         requests = [QueryRequest(text=q.text, limit=LIMIT, mode=mode) for q in raw.queries]  # type: ignore[arg-type]
-        searcher = Searcher(engine, ranking)
+        searcher = Searcher(engine.parts, ranking)
         started = time.perf_counter()
         answers = searcher.search_batch(requests)
         ms = 1000 * (time.perf_counter() - started) / len(requests)
@@ -284,11 +285,11 @@ def _named(
     from cidx.sparse import identifier_parts
 
     def run(engine: Engine, raw: Raw) -> tuple[list[list[Loc]], float | None]:
-        enc = engine.sparse
+        enc = engine.parts.models.sparse
         if name_vector and not raw.name_vectors:
             ids = list(raw.symbols)
             words = [" ".join(identifier_parts(defined_name(raw.symbols[i]))) for i in ids]
-            vecs = engine.embedder.embed(words)
+            vecs = engine.parts.models.embedder.embed(words)
             raw.name_vectors.update(
                 {i: v.tolist() for i, v, w in zip(ids, vecs, words, strict=True) if w}
             )
@@ -399,19 +400,28 @@ def _combined(*variants: IndexVariant) -> IndexVariant:
     return apply
 
 
+@contextlib.contextmanager
+def _embedding(engine: Engine, settings: Any, model: Any = None) -> Iterator[None]:
+    """Index and query `engine` with other embedding settings (and model file)."""
+    from cidx.parts import Models
+
+    old_config, old_parts = engine.config, engine.parts
+    config = old_config.model_copy(update={"embedding": settings})
+    engine.config = config
+    engine.parts = dataclasses.replace(
+        old_parts, config=config, models=Models(settings.max_length, model=model)
+    )
+    try:
+        yield
+    finally:
+        engine.config, engine.parts = old_config, old_parts
+
+
 def _max_length(n: int) -> IndexVariant:
-    @contextlib.contextmanager
-    def apply(engine: Engine) -> Iterator[None]:
+    def apply(engine: Engine) -> contextlib.AbstractContextManager[None]:
         from cidx.embedding import embedding_settings
 
-        old = engine.config
-        engine.config = old.model_copy(update={"embedding": embedding_settings(n)})
-        engine._embedder = None
-        try:
-            yield
-        finally:
-            engine.config = old
-            engine._embedder = None
+        return _embedding(engine, embedding_settings(n))
 
     return apply
 
@@ -421,9 +431,9 @@ def _text(which: str, fn: Callable[[str, Chunk], str]) -> IndexVariant:
 
     @contextlib.contextmanager
     def apply(engine: Engine) -> Iterator[None]:
-        import cidx.indexer
+        import cidx.indexer._files
 
-        with _patched(cidx.indexer, which, fn):
+        with _patched(cidx.indexer._files, which, fn):
             yield
 
     return apply
@@ -434,7 +444,7 @@ def _bm25(**settings: Any) -> IndexVariant:
     def apply(engine: Engine) -> Iterator[None]:
         from cidx.sparse import SparseEncoder
 
-        engine.__dict__["sparse"] = SparseEncoder(**settings)
+        engine.parts.models.__dict__["sparse"] = SparseEncoder(**settings)
         yield
 
     return apply
@@ -492,27 +502,13 @@ def previous_model() -> Any:
 def _model(make: Callable[[], Any]) -> IndexVariant:
     """Index and query with another model file (its own model id, so its own cache)."""
 
-    @contextlib.contextmanager
-    def apply(engine: Engine) -> Iterator[None]:
+    def apply(engine: Engine) -> contextlib.AbstractContextManager[None]:
         from cidx.config import EmbeddingSettings
-        from cidx.embedding import Embedder
 
         model = make()
-        old = engine.config
-        size = old.embedding.max_length
-        engine.config = old.model_copy(
-            update={
-                "embedding": EmbeddingSettings(
-                    model_id=f"{model.name}@{size}", dim=384, max_length=size
-                )
-            }
-        )
-        engine._embedder = Embedder(size, model=model)
-        try:
-            yield
-        finally:
-            engine.config = old
-            engine._embedder = None
+        size = engine.config.embedding.max_length
+        settings = EmbeddingSettings(model_id=f"{model.name}@{size}", dim=384, max_length=size)
+        return _embedding(engine, settings, model)
 
     return apply
 

@@ -112,7 +112,7 @@ def run_corpus(
     queries = load_queries(bench)
     with temporary_project([bench]) as engine:
         for ivar in index_variants:
-            engine.__dict__.pop("sparse", None)
+            engine.parts.models.__dict__.pop("sparse", None)
             with INDEX_VARIANTS[ivar](engine):
                 started = time.perf_counter()
                 summary = engine.sync(clear=True)
@@ -129,7 +129,7 @@ def run_corpus(
                     row = rows.setdefault(label, Row(label))
                     row.scores[bench.name] = Scores.of(queries, ranked, ms)
                     row.index_seconds[bench.name] = seconds
-        engine.__dict__.pop("sparse", None)
+        engine.parts.models.__dict__.pop("sparse", None)
 
 
 def _mean(row: Row, corpora: Sequence[str], attr: str) -> float:
@@ -210,9 +210,9 @@ def latency(benches: list[Path], copies: int, n_queries: int = 100) -> str:
             f"  indexed {summary.points_upserted} chunks in {time.perf_counter() - started:.0f}s",
             file=sys.stderr,
         )
-        searcher = Searcher(engine)
+        searcher = Searcher(engine.parts)
         lines = [f"{summary.points_upserted} chunks, {len(texts)} queries one at a time (ms):"]
-        engine.embedder.embed(["warm up"])
+        engine.parts.models.embedder.embed(["warm up"])
         for label in ("hybrid", "semantic", "keyword", BASELINE):
             times = []
             for text in texts:
@@ -232,13 +232,16 @@ def latency(benches: list[Path], copies: int, n_queries: int = 100) -> str:
 
 def _old_hybrid(engine: Engine, text: str) -> list[Hit]:
     """One query as cidx's hybrid mode ran it before: engine RRF over prefetches of 50."""
-    vector = engine.embedder.embed([text])[0].tolist()
+    vector = engine.parts.models.embedder.embed([text])[0].tolist()
     query = StoreQuery(
-        (Nearest("dense", vector, 50), Nearest("sparse", engine.sparse.query(text), 50)),
+        (
+            Nearest("dense", vector, 50),
+            Nearest("sparse", engine.parts.models.sparse.query(text), 50),
+        ),
         LIMIT,
         fusion=Fusion("rrf", rrf_k=60),
     )
-    return engine.store.query(engine.config.collection, query)
+    return engine.store.query(engine.collection, query)
 
 
 def embed_speed(benches: list[Path], rounds: int = 2) -> str:

@@ -26,6 +26,7 @@ from cidx.store import VectorStore
 
 if TYPE_CHECKING:
     from cidx.embedding import Embedder
+    from cidx.embedding._model import ModelFile
 
 __all__ = ["IndexParts", "Models"]
 
@@ -33,8 +34,11 @@ __all__ = ["IndexParts", "Models"]
 class Models:
     """The embedding model (loaded on first use) and the BM25 encoder."""
 
-    def __init__(self, max_length: int, *, long_lived: bool = False) -> None:
+    def __init__(
+        self, max_length: int, *, long_lived: bool = False, model: ModelFile | None = None
+    ) -> None:
         self.max_length = max_length
+        self.model = model  # None: the bundled model
         # Processes that answer many queries load the model with graph
         # optimisations: slower to load, faster per query.
         self.long_lived = long_lived
@@ -52,7 +56,9 @@ class Models:
                 if self._embedder is None:
                     from cidx.embedding import Embedder
 
-                    self._embedder = Embedder(self.max_length, long_lived=self.long_lived)
+                    self._embedder = Embedder(
+                        self.max_length, long_lived=self.long_lived, model=self.model
+                    )
         return self._embedder
 
     @cached_property
