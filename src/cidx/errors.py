@@ -18,6 +18,7 @@ anything else that escapes keeps its traceback, because it is a bug.
     ├── AccessError          no permission to create or write the index
     ├── NoIndexError         a read-only command found no index to read
     ├── MigrationError       a migration of the index failed (and was rolled back)
+    ├── ArchiveError         a backup archive is damaged, hostile or cannot be restored here
     └── UsageError           a value the user passed cannot be used
         └── InvalidQuery     one field of a query is out of bounds (names the field)
 """
@@ -46,6 +47,8 @@ class ExitCode(IntEnum):
     UNHEALTHY = 12
     # A migration of the index (a move between stores) failed and was rolled back.
     MIGRATION = 13
+    # A backup archive is damaged, incomplete, unsafe or incompatible.
+    ARCHIVE = 14
     INTERRUPTED = 130
 
 
@@ -112,6 +115,10 @@ class MigrationError(CidxError):
     exit_code = ExitCode.MIGRATION
 
 
+class ArchiveError(CidxError):
+    exit_code = ExitCode.ARCHIVE
+
+
 class UsageError(CidxError):
     exit_code = ExitCode.USAGE
 
@@ -152,6 +159,7 @@ ERROR_CLASSES: dict[str, type[CidxError]] = {
         AccessError,
         NoIndexError,
         MigrationError,
+        ArchiveError,
         UsageError,
     )
 }

@@ -445,3 +445,44 @@ class CloneResult:
     copy_seconds: float
     fix: FixReport
     seconds: float
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    """Copy the index, as it is at one instant, into `into` (a new folder
+    inside the index folder, named as a temporary: `.backup.<pid>.tmp`)."""
+
+    into: str
+
+
+@dataclass(frozen=True)
+class CollectionSnapshot:
+    name: str
+    points: int
+    format: str  # how its files are laid out (`cidx.snapshots`)
+    # A dense query (a stored point's own vector) and the hits it gave, as
+    # (id, score): a restore asks the same and expects the same.
+    sample_vector: list[float] | None = None
+    sample_hits: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """What a snapshot copied: `folder` holds `index/` and `collections/<name>/`
+    as a backup archive lays them out."""
+
+    folder: str
+    project_root: str
+    project_id: str
+    storage_mode: str
+    model_id: str
+    dim: int
+    config_schema: int
+    state_schema: int
+    collections: list[CollectionSnapshot]
+    # How long the index's writes were held (queries went on meanwhile).
+    paused_seconds: float
+    # `CopyReport.method`: "copy-on-write", "plain copy" or "mixed …".
+    copy_method: str
+    # Damage the index had (each names its repair); copied as it was.
+    problems: list[str] = field(default_factory=list)

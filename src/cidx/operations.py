@@ -26,6 +26,7 @@ from cidx.messages import (
     FlushReport,
     FlushRequest,
     IndexRequest,
+    IndexSnapshot,
     IndexSummary,
     NoArgs,
     OwnerState,
@@ -36,10 +37,12 @@ from cidx.messages import (
     ResumeResult,
     SearchOutcome,
     SearchRequest,
+    SnapshotRequest,
     StatusReport,
 )
 from cidx.owner import protocol
 from cidx.owner.protocol import Verb
+from cidx.snapshots import take_snapshot
 
 if TYPE_CHECKING:
     from cidx.engine import Engine
@@ -79,6 +82,7 @@ class Operations:
             protocol.FLUSH.name: self.flush,
             protocol.PAUSE.name: self.pause,
             protocol.RESUME.name: self.resume,
+            protocol.SNAPSHOT.name: self.snapshot_to,
         }
 
     def handle(self, verb: Verb[Any, R], args: Any, progress: ProgressFn) -> R:
@@ -172,3 +176,9 @@ class Operations:
             disk_bytes=disk_usage(self.snapshot.index_dir),
             read_only=True,
         )
+
+    def snapshot_to(self, req: SnapshotRequest, _progress: ProgressFn) -> IndexSnapshot:
+        if self.snapshot is not None:
+            # A private copy of a read-only index: a backup is made by its owner.
+            raise self.snapshot.error
+        return take_snapshot(self.engine, req)

@@ -26,6 +26,7 @@ from cidx.messages import (
     FlushReport,
     FlushRequest,
     IndexRequest,
+    IndexSnapshot,
     IndexSummary,
     InitResult,
     NoArgs,
@@ -37,6 +38,7 @@ from cidx.messages import (
     ResumeResult,
     SearchOutcome,
     SearchRequest,
+    SnapshotRequest,
     StatusReport,
 )
 from cidx.operations import Operations, Snapshot
@@ -80,9 +82,9 @@ ProgressFn = Callable[[Progress], None]
 R = TypeVar("R")
 
 # Commands that never create an index: in a folder without one they say so
-# (NoIndexError). `status` also answers from a snapshot when the index is
-# read-only for this user (see SNAPSHOT_KINDS).
-READ_ONLY_KINDS = frozenset({"status", "force-flush", "pause"})
+# (NoIndexError). `status` and `backup` also answer from a snapshot when the
+# index is read-only for this user (see SNAPSHOT_KINDS).
+READ_ONLY_KINDS = frozenset({"status", "force-flush", "pause", "backup"})
 # Commands that write the index: an owner that is paused holds them until
 # the pause ends, so they learn of the pause before they ask.
 WRITING_KINDS = frozenset({"index"})
@@ -135,6 +137,9 @@ class IndexHandle:
 
     def resume(self, request: ResumeRequest) -> ResumeResult:
         return self.call(protocol.RESUME, request)
+
+    def snapshot(self, request: SnapshotRequest) -> IndexSnapshot:
+        return self.call(protocol.SNAPSHOT, request)
 
 
 class LocalIndex(IndexHandle):

@@ -147,10 +147,11 @@ def _copy_range(src: int, dst: int, start: int, end: int) -> None:
         chunk = os.pread(src, min(1 << 20, end - done), done)
         if not chunk:
             break
-        written = 0
-        while written < len(chunk):
-            written += os.pwrite(dst, chunk[written:], done + written)
-        done += len(chunk)
+        view = memoryview(chunk)
+        while view:
+            written = os.pwrite(dst, view, done)
+            view = view[written:]
+            done += written
 
 
 def copy_tree(

@@ -19,6 +19,7 @@ import typer
 
 from cidx import __version__
 from cidx.cli.commands import (
+    backup,
     clear_data,
     clone,
     collections,
@@ -32,6 +33,7 @@ from cidx.cli.commands import (
     pause,
     project,
     query,
+    restore,
     serve,
     status,
     sync,
@@ -91,6 +93,8 @@ for module in (
     pause,
     clone,
     fix_config,
+    backup,
+    restore,
 ):
     module.register(app)
 

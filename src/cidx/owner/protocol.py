@@ -25,6 +25,7 @@ from cidx.messages import (
     FlushReport,
     FlushRequest,
     IndexRequest,
+    IndexSnapshot,
     IndexSummary,
     NoArgs,
     OwnerState,
@@ -35,6 +36,7 @@ from cidx.messages import (
     ResumeResult,
     SearchOutcome,
     SearchRequest,
+    SnapshotRequest,
     StatusReport,
 )
 
@@ -62,9 +64,11 @@ STATUS: Verb[NoArgs, StatusReport] = Verb("status", NoArgs, StatusReport)
 FLUSH: Verb[FlushRequest, FlushReport] = Verb("flush", FlushRequest, FlushReport)
 PAUSE: Verb[PauseRequest, PauseState] = Verb("pause", PauseRequest, PauseState)
 RESUME: Verb[ResumeRequest, ResumeResult] = Verb("resume", ResumeRequest, ResumeResult)
+# Flush, hold writes, copy the index into a folder, resume (`cidx backup`).
+SNAPSHOT: Verb[SnapshotRequest, IndexSnapshot] = Verb("snapshot", SnapshotRequest, IndexSnapshot)
 
 VERBS: dict[str, Verb[Any, Any]] = {
-    v.name: v for v in (PING, SEARCH, INDEX, STATUS, FLUSH, PAUSE, RESUME)
+    v.name: v for v in (PING, SEARCH, INDEX, STATUS, FLUSH, PAUSE, RESUME, SNAPSHOT)
 }
 _adapters: dict[Any, TypeAdapter[Any]] = {}
 

@@ -1,0 +1,101 @@
+"""Printing what `cidx backup` and `cidx restore` did, and the backups kept."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+
+from cidx.cli.render import console, print_json, render_warnings
+from cidx.formatting import count, duration, printable, size
+
+if TYPE_CHECKING:
+    from cidx.backup import BackupInfo, BackupListing, BackupResult, VerifyResult
+    from cidx.restore import RestoreResult
+
+
+def _rate(data_bytes: int, seconds: float) -> str:
+    return f"{size(data_bytes / seconds)}/s" if seconds > 0 else "-"
+
+
+def render_backup(result: BackupResult, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    out = console()
+    out.print(Text(f"Backed up {printable(result.root)} to {printable(result.archive)}"))
+    out.print(
+        Text(
+            f"  {size(result.bytes)} ({size(result.data_bytes)} of index data, "
+            f"{count(result.files, 'file')}, {count(result.points, 'point')}) in "
+            f"{duration(result.seconds)}, {_rate(result.data_bytes, result.seconds)}; writes "
+            f"held {duration(result.paused_seconds)} ({result.copy_method})",
+            style="dim",
+        )
+    )
+    for path in result.pruned:
+        out.print(Text(f"  removed the older backup {printable(path)}", style="dim"))
+    render_warnings(result.problems)
+
+
+def render_restore(result: RestoreResult, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    out = console()
+    what = "Replaced the index of" if result.replaced else "Restored the index of"
+    out.print(Text(f"{what} {printable(result.root)} from {printable(result.archive)}"))
+    out.print(
+        Text(
+            f"  {count(result.points, 'point')} in {count(len(result.collections), 'collection')}"
+            f", {size(result.data_bytes)}, checked and swapped in {duration(result.seconds)}",
+            style="dim",
+        )
+    )
+    if result.moved_from is not None:
+        out.print(
+            Text(f"  moved from {printable(result.moved_from)}; config fixed for here", style="dim")
+        )
+    render_warnings(result.problems)
+
+
+def _describe(info: BackupInfo) -> Text:
+    line = Text(printable(info.path), style="bold")
+    if info.problem is not None:
+        line.append(f"  {size(info.bytes)}  unreadable: {printable(info.problem)}", style="red")
+        return line
+    what = printable(info.project_root or "") if info.kind == "project" else "global store"
+    line.append(
+        f"\n  {info.created_at}  {what}  {size(info.bytes)}  {count(info.points, 'point')}  "
+        f"{info.model_id}  cidx {info.cidx_version}, format {info.format_version}",
+        style="dim",
+    )
+    return line
+
+
+def render_listing(listing: BackupListing, as_json: bool) -> None:
+    if as_json:
+        print_json(listing)
+        return
+    out = console()
+    if not listing.backups:
+        out.print(Text(f"No backups in {printable(listing.folder)}."))
+        return
+    out.print(Text(f"{count(len(listing.backups), 'backup')} in {printable(listing.folder)}:"))
+    for info in listing.backups:
+        out.print(_describe(info))
+
+
+def render_verify(result: VerifyResult, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    out = console()
+    out.print(_describe(result.info))
+    out.print(
+        Text(
+            f"OK: {count(result.files, 'file')} ({size(result.data_bytes)}) match their sha256, "
+            f"read in {duration(result.seconds)}",
+            style="green",
+        )
+    )

@@ -1,0 +1,39 @@
+"""`cidx restore`: a backup back into a project, replacing its index only once verified."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, flag, wait_policy
+
+
+def register(app: typer.Typer) -> None:
+    app.command("restore")(restore)
+
+
+def restore(
+    archive: str = typer.Argument(..., metavar="ARCHIVE", help="The backup to restore."),
+    into: Path | None = typer.Option(
+        None,
+        "--into",
+        metavar="DIR",
+        help="The project folder to restore into. Default: the current project.",
+    ),
+    force: bool = flag("--force", help="Replace the index that is there."),
+    no_wait: bool = NO_WAIT,
+    wait_timeout: float = WAIT_TIMEOUT,
+    as_json: bool = JSON,
+) -> None:
+    """Restore an index from a backup: checked (checksums, format, model, counts, a
+    sample query) before it replaces anything, then swapped in at once.
+    """
+    # Imported here, not at start-up (see `cidx.cli.commands.backup`).
+    from cidx.cli.backup_render import render_restore
+    from cidx.restore import restore_archive
+
+    result = restore_archive(
+        Path(archive), into=into, force=force, wait=wait_policy(no_wait, wait_timeout)
+    )
+    render_restore(result, as_json)
