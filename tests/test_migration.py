@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from cidx.config import CONFIG_SCHEMA_VERSION
 from cidx.userdirs import data_dir
 from tests.conftest import DEMO_PROJECT, CliResult, run_cidx, write_files
 from tests.helpers import generated_module
@@ -240,18 +241,18 @@ def test_a_config_schema_upgrade_is_pending_then_run_and_recorded(tmp_path: Path
     config_file.write_text(json.dumps(old))
 
     status = run_cidx(["migrations", "status", "--json"], root).json()
-    assert status["pending"] == [f"Upgrade {config_file} from schema 1 to 2."]
+    assert status["pending"] == [f"Upgrade {config_file} from schema 1 to {CONFIG_SCHEMA_VERSION}."]
     assert json.loads(config_file.read_text())["schema_version"] == 1  # only looked at
 
     assert run_cidx(["status", "--json"], root).json()["storage_mode"] == "local"
     upgraded = json.loads(config_file.read_text())
     # A v1 id is kept as the identity (so nothing is renamed), marked legacy.
-    assert upgraded["schema_version"] == 2
+    assert upgraded["schema_version"] == CONFIG_SCHEMA_VERSION
     assert upgraded["identity"] == {"id": current["identity"]["id"], "source": "legacy"}
     (record,) = run_cidx(["migrations", "history", "--json"], root).json()["migrations"]
     assert (record["kind"], record["status"], record["detail"]) == (
         "config",
         "done",
-        "config schema 1 → 2",
+        f"config schema 1 → {CONFIG_SCHEMA_VERSION}",
     )
     assert run_cidx(["migrations", "status", "--json"], root).json()["pending"] == []

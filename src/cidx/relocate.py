@@ -51,7 +51,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from cidx.collections import Collections
-from cidx.config import Config, IdentityRecord, load_config, save_config
+from cidx.config import Config, IdentityRecord, load_config, read_config, save_config
 from cidx.errors import CidxError, ConfigError, NoIndexError, StoreError, UsageError
 from cidx.failpoints import failpoint
 from cidx.fsutil import fsync_folder, write_atomic
@@ -153,7 +153,9 @@ def check_on_open(paths: ProjectPaths, notice: NoticeFn) -> None:
     if not paths.config_file.is_file():
         return
     try:
-        config = load_config(paths)
+        # Not written back: an older schema is upgraded (and recorded) by the
+        # migrations that run when the index opens.
+        config = read_config(paths, write_back=False)[0]
     except ConfigError:
         return  # opening the index reports it, with the repair
     found = detect(paths, config)
