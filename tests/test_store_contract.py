@@ -413,9 +413,9 @@ def test_query_batch_is_each_query_alone(bs: tuple[Backend, VectorStore]) -> Non
     batched = store.query_batch(name, queries)
     assert len(batched) == len(queries)
     for query, hits in zip(queries, batched, strict=True):
-        assert [(h.id, round(h.score, 5)) for h in hits] == [
-            (h.id, round(h.score, 5)) for h in store.query(name, query)
-        ]
+        # Points tied on a score may come in either order (the embedded
+        # engine's order among ties differs between a batch and a query).
+        same_ranking(hits, store.query(name, query), rel=1e-6)
     assert store.query_batch(name, []) == []
 
 
