@@ -112,7 +112,7 @@ def test_restore_into_another_path_and_user(proj: Path, tmp_path: Path) -> None:
     before_answers, before_status = answers(proj), status(proj)
     made = backup(proj)  # into the default folder, in this user's data folder
     archive = Path(made["archive"])
-    assert archive.parent == Path(os.environ["HOME"]) / ".local/share/cidx/backups"
+    assert archive.parent == Path(os.environ["CIDX_DATA_DIR"]) / "backups"
     listed = run_cidx(["backup", "list", "--json"], proj).json()
     assert [b["path"] for b in listed["backups"]] == [str(archive)]
     assert listed["backups"][0]["project_root"] == str(proj)
