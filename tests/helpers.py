@@ -6,7 +6,8 @@ import contextlib
 import random
 import shutil
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,27 @@ def generated_module(seed: int, functions: int = 5) -> str:
             "    return total",
         ]
     return "\n".join(out) + "\n"
+
+
+def until(check: Callable[[], bool], what: str, timeout: float = 90) -> None:
+    """Poll `check` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {what}")
+
+
+def registry_rows(table: str) -> list[tuple[Any, ...]]:
+    """Every row of `table` in the global store's registry (none without one)."""
+    from cidx.userdirs import data_dir
+
+    path = data_dir() / "registry.db"
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.execute(f"SELECT * FROM {table}").fetchall())
+    finally:
+        conn.close()

@@ -15,8 +15,7 @@ import hashlib
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +26,10 @@ from cidx.project import ProjectPaths
 from cidx.userdirs import data_dir
 from tests.conftest import DEMO_PROJECT, run_cidx, write_files
 from tests.fs_images import mounted
+from tests.helpers import until
 from tests.test_watch import Watcher
 
 QUERIES = ("retry failed uploads", "verify the token signature", "deployment load balancer")
-
-
-def _until(check: Callable[[], bool], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {what}")
 
 
 @pytest.fixture
@@ -99,7 +90,7 @@ def test_clone_end_to_end(fs: str, tmp_path: Path, watchers: list[Watcher]) -> N
         wa = Watcher(a)
         watchers.append(wa)
         write_files(a, {"src/geo/tiles.py": "def merge_map_tiles(tiles):\n    return tiles\n"})
-        _until(lambda: "src/geo/tiles.py" in _paths(a, "merge map tiles"), "A's edit indexed")
+        until(lambda: "src/geo/tiles.py" in _paths(a, "merge map tiles"), "A's edit indexed")
         flushed = run_cidx(["force-flush", "--json"], a).json()
         assert flushed["ok"] is True and flushed["pid"] == wa.proc.pid
 
@@ -142,8 +133,8 @@ def test_clone_end_to_end(fs: str, tmp_path: Path, watchers: list[Watcher]) -> N
         watchers.append(wb)
         write_files(a, {"src/only_a.py": "def compress_audio_stream(s):\n    return s\n"})
         write_files(b, {"src/only_b.py": "def rotate_encryption_keys(k):\n    return k\n"})
-        _until(lambda: "src/only_a.py" in _paths(a, "compress audio stream"), "A's edit")
-        _until(lambda: "src/only_b.py" in _paths(b, "rotate encryption keys"), "B's edit")
+        until(lambda: "src/only_a.py" in _paths(a, "compress audio stream"), "A's edit")
+        until(lambda: "src/only_b.py" in _paths(b, "rotate encryption keys"), "B's edit")
         assert "src/only_b.py" not in _paths(a, "rotate encryption keys")
         assert "src/only_a.py" not in _paths(b, "compress audio stream")
 

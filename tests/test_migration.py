@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 from cidx.config import CONFIG_SCHEMA_VERSION
 from cidx.userdirs import data_dir
 from tests.conftest import DEMO_PROJECT, CliResult, run_cidx, write_files
-from tests.helpers import generated_module
+from tests.helpers import generated_module, registry_rows
 
 INDEX = ".code-indexer"
 BATCH = {"CIDX_MIGRATION_BATCH": "8"}
@@ -38,17 +37,6 @@ def _local_store(root: Path) -> Path:
 
 def _shards(store: Path) -> list[str]:
     return sorted(p.name for p in store.iterdir()) if store.is_dir() else []
-
-
-def _registry(table: str) -> list[tuple[Any, ...]]:
-    path = data_dir() / "registry.db"
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(path)
-    try:
-        return list(conn.execute(f"SELECT * FROM {table}").fetchall())
-    finally:
-        conn.close()
 
 
 def _indexed(tmp_path: Path, mode: str) -> tuple[Path, dict[str, Any]]:
@@ -88,7 +76,7 @@ def _assert_settled(
     (shard,) = _shards(here)
     assert _shards(there) == []
     assert not (root / INDEX / "migrating").exists()
-    names = [row[0] for row in _registry("collections")]
+    names = [row[0] for row in registry_rows("collections")]
     assert names == ([shard] if mode == "global" else [])
     history = run_cidx(["migrations", "history", "--json"], root).json()["migrations"]
     assert history and all(m["status"] in ("done", "rolled_back") for m in history)
@@ -97,7 +85,7 @@ def _assert_settled(
     assert last["target_mode"] == mode and last["target_collection"] == shard
     assert last["copied"] == last["total"] == before["points"]
     # The registry mirrors every move into or out of the global store.
-    mirrored = {row[0]: row[4] for row in _registry("migrations")}
+    mirrored = {row[0]: row[4] for row in registry_rows("migrations")}
     assert all(mirrored[m["id"]] == m["status"] for m in history if m["kind"] == "relocate")
 
 

@@ -9,8 +9,7 @@ checked by polling for its effect, never by sleeping.
 from __future__ import annotations
 
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ import pytest
 from cidx.owner.lock import lock_is_held, pid_alive, read_owner
 from cidx.project import ProjectPaths
 from tests.conftest import DEMO_PROJECT, run_cidx, write_files
+from tests.helpers import until
 from tests.test_watch import Watcher
 
 
@@ -28,15 +28,6 @@ def _exited(pid: int) -> bool:
     except (OSError, IndexError):
         return not pid_alive(pid)
     return state in ("Z", "X")
-
-
-def _until(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {what}")
 
 
 @pytest.fixture
@@ -125,7 +116,7 @@ def test_pause_holds_a_watchers_writes_until_resume(demo: Path, watchers: list[W
 
     resumed = run_cidx(["resume", "--json"], demo).json()
     assert [h["by"] for h in resumed["released"]] == ["cidx pause"]
-    _until(
+    until(
         lambda: "src/billing/invoice.py" in _top_paths(demo, "overdue invoice reminders"),
         "the edit made during the pause to be indexed after resume",
     )
@@ -153,7 +144,7 @@ def test_pause_without_an_owner_starts_a_holder(demo: Path) -> None:
     assert "Resumed" in result.stdout
     # resume returns once the holder let go: nothing is left running.
     assert not lock_is_held(paths.lock_file)
-    _until(lambda: _exited(owner.pid), "the holder to exit")
+    until(lambda: _exited(owner.pid), "the holder to exit")
     assert not paths.socket_path.exists()
     assert read_owner(paths) is None
     run_cidx(["index", "--no-wait"], demo)
@@ -164,8 +155,8 @@ def test_a_pause_ends_by_itself_at_its_timeout(demo: Path, watchers: list[Watche
     run_cidx(["pause", "--timeout", "2"], demo)
     holder = read_owner(paths)
     assert holder is not None and holder.kind == "pause"
-    _until(lambda: not lock_is_held(paths.lock_file), "the holder to exit at its timeout")
-    _until(lambda: _exited(holder.pid), "the holder to exit")
+    until(lambda: not lock_is_held(paths.lock_file), "the holder to exit at its timeout")
+    until(lambda: _exited(holder.pid), "the holder to exit")
     run_cidx(["index", "--no-wait"], demo)
 
     # Through a watcher: its held edit is applied when the pause expires.
@@ -173,7 +164,7 @@ def test_a_pause_ends_by_itself_at_its_timeout(demo: Path, watchers: list[Watche
     watchers.append(w)
     run_cidx(["pause", "--timeout", "2"], demo)
     write_files(demo, {"notes/cache.md": "# Cache\n\nEvict the least recently used tiles.\n"})
-    _until(
+    until(
         lambda: "notes/cache.md" in _top_paths(demo, "evict least recently used tiles"),
         "the edit to be indexed once the pause expired",
     )

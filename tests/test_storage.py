@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,23 +19,13 @@ import pytest
 from cidx.registry import Registry
 from cidx.userdirs import data_dir
 from tests.conftest import DEMO_PROJECT, cidx_cmd, run_cidx, write_files
+from tests.helpers import registry_rows
 
 INDEX = ".code-indexer"
 
 
 def _global_store() -> Path:
     return data_dir() / "qdrant-data"
-
-
-def _registry_rows(table: str) -> list[tuple[Any, ...]]:
-    path = data_dir() / "registry.db"
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(path)
-    try:
-        return list(conn.execute(f"SELECT * FROM {table}").fetchall())
-    finally:
-        conn.close()
 
 
 def _shards(store: Path) -> list[str]:
@@ -87,11 +76,11 @@ def test_index_query_status_and_collections_in_each_mode(moded: tuple[Path, str]
     info = run_cidx(["collections", "info", "--json"], root).json()
     assert info["name"] == row["name"] and info["files"] == 4
     if mode == "global":
-        (entry,) = _registry_rows("collections")
+        (entry,) = registry_rows("collections")
         assert entry[:2] == (row["name"], str(root))
         assert info["created_at"] is not None and info["last_used_at"] is not None
     else:
-        assert _registry_rows("collections") == []
+        assert registry_rows("collections") == []
 
 
 def test_index_clear_and_clear_data_in_each_mode(moded: tuple[Path, str]) -> None:
@@ -128,7 +117,7 @@ def test_uninstall_asks_first_and_leaves_nothing_in_each_mode(moded: tuple[Path,
     assert report["index_dir"] == str(root / INDEX) and report["freed_bytes"] > 0
     assert not (root / INDEX).exists()
     assert _shards(_global_store()) == []
-    assert _registry_rows("collections") == [] and _registry_rows("migrations") == []
+    assert registry_rows("collections") == [] and registry_rows("migrations") == []
     assert sorted(p.name for p in root.iterdir()) == ["README.md", "src", "web"]
     gone = run_cidx(["status"], root, check=False)
     assert gone.returncode == 10 and "Traceback" not in gone.stderr
@@ -146,7 +135,7 @@ def test_a_global_project_moves_to_local_and_back(tmp_path: Path) -> None:
     assert result["storage_mode"] == "local" and result["previous_storage_mode"] == "global"
     assert "Moving the index from the global store" in moved.stderr
     assert "Moved the index to the project's own store" in moved.stderr
-    assert _shards(_global_store()) == [] and _registry_rows("collections") == []
+    assert _shards(_global_store()) == [] and registry_rows("collections") == []
     assert run_cidx(["query", "verify a token", "--json"], root).results() == before
 
     back = run_cidx(["init", "--storage", "global", "--json"], root).json()
@@ -161,7 +150,7 @@ def test_a_global_project_moves_to_local_and_back(tmp_path: Path) -> None:
     ]
     assert all(m["ended_at"] and m["backup"] is None for m in history)
     # The registry mirrors the moves into and out of the global store.
-    assert sorted((r[3], r[4]) for r in _registry_rows("migrations")) == [
+    assert sorted((r[3], r[4]) for r in registry_rows("migrations")) == [
         ("in", "done"),
         ("out", "done"),
     ]
@@ -271,7 +260,7 @@ def test_clear_data_all_asks_and_clears_every_global_project(tmp_path: Path) -> 
     report = run_cidx(["clear-data", "--all", "--yes", "--json"], tmp_path).json()
     assert report["scope"] == "all"
     assert sorted(c["project_root"] or "" for c in report["removed"]) == ["", str(a), str(b)]
-    assert _shards(_global_store()) == [] and _registry_rows("collections") == []
+    assert _shards(_global_store()) == [] and registry_rows("collections") == []
     for root in (a, b):
         status = run_cidx(["status", "--json"], root).json()
         assert status["points"] == 0 and status["storage_mode"] == "global"
