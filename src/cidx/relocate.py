@@ -203,10 +203,10 @@ def fix_config(
 ) -> FixReport:
     """`cidx fix-config`: make the config match where the project is now.
 
-    With `force`, the project becomes independent (a new id and collection
-    names) even when nothing says it is a copy — a copy whose original was
-    moved, or lives on another machine. Waits for the lock as `wait` says.
-    Idempotent: a second run finds nothing to do.
+    With `force`, the project becomes independent (the identity derived at its
+    place, and collection names of its own) even when nothing says it is a
+    copy — a copy whose original was moved, or lives on another machine.
+    Waits for the lock as `wait` says. Idempotent: a second run finds nothing to do.
     """
     paths = project_paths(start)
     if not paths.exists():
@@ -250,7 +250,10 @@ def fix_held(
         kind, reason = "clone", f"It is a copy of {clone_of} made by `cidx clone`."
     elif force and kind != "clone":
         kind = "clone"
-        reason += " Made independent as asked (--force): a new project id and collection names."
+        reason += (
+            " Made independent as asked (--force): the identity derived at its place and "
+            "collection names of its own."
+        )
     location = storage_location(paths, config)
     plan = _plan(paths, config, kind, location) if kind != "none" else None
     if plan is not None:

@@ -17,15 +17,17 @@ def fix_config(
     dry_run: bool = flag("--dry-run", help="Say what would change, and change nothing."),
     force: bool = flag(
         "--force",
-        help="Make this project independent (a new id and collection names) even when "
-        "nothing says it is a copy: its original moved, or is on another machine.",
+        help="Make this project independent (the identity derived at its place, and "
+        "collection names of its own) even when nothing says it is a copy: its original "
+        "moved, or is on another machine.",
     ),
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,
 ) -> None:
     """Detect a project that was moved or copied, and rewrite its config: the
-    root, and for a copy a new identity and collection names of its own.
+    root, and for a copy the identity derived at its place (new unless it comes
+    from a git remote or the config) and collection names of its own.
 
     The old config is backed up beside it; the index is checked afterwards
     (counts and a sample query). Running it again changes nothing.
