@@ -290,8 +290,9 @@ def test_sigint_to_a_watcher_stops_it_cleanly(proj: Path) -> None:
     assert proc.wait(timeout=60) == 0
 
 
-def test_a_deleted_working_folder_is_named_not_a_traceback(tmp_path: Path) -> None:
-    script = f'mkdir gone && cd gone && rmdir ../gone && exec "{sys.executable}" -m cidx query x'
+@pytest.mark.parametrize("command", ["query x", "clone a b"])
+def test_a_deleted_working_folder_is_named_not_a_traceback(tmp_path: Path, command: str) -> None:
+    script = f'mkdir gone && cd gone && rmdir ../gone && exec "{sys.executable}" -m cidx {command}'
     out = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 2 and "The current folder no longer exists" in out.stderr
     assert "Traceback" not in out.stderr

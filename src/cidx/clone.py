@@ -32,7 +32,7 @@ from cidx.messages import CloneResult
 from cidx.owner.lock import OwnerLock
 from cidx.owner.waiting import WAIT_FOREVER, WaitPolicy
 from cidx.pause import paused
-from cidx.project import INDEX_DIR_NAME, ProjectPaths
+from cidx.project import INDEX_DIR_NAME, ProjectPaths, working_folder
 from cidx.relocate import fix_held
 from cidx.treecopy import copy_tree, remove_tree
 
@@ -95,8 +95,9 @@ def clone_project(
     """Copy the indexed project at `source` to `target` (which must not exist)
     and make the copy an independent project."""
     started = time.perf_counter()
-    source = Path(os.path.realpath(source))
-    target = Path(os.path.abspath(target))
+    here = working_folder()  # relative paths are taken from it
+    source = Path(os.path.realpath(here / source))
+    target = Path(os.path.abspath(here / target))
     if os.path.isdir(target.parent):
         target = Path(os.path.realpath(target.parent)) / target.name
     _check(source, target)

@@ -121,16 +121,21 @@ class ProjectPaths:
         return sorted(set(out))
 
 
+def working_folder() -> Path:
+    """The current folder; a UsageError when it was deleted under the process."""
+    try:
+        return Path(os.getcwd())
+    except FileNotFoundError:
+        raise UsageError(
+            "The current folder no longer exists (it was deleted or moved away). Change "
+            "into the project folder and run the command again."
+        ) from None
+
+
 def find_root(start: Path | None = None) -> Path:
     """The project root for `start` (default: the working directory)."""
     if start is None:
-        try:
-            start = Path(os.getcwd())
-        except FileNotFoundError:
-            raise UsageError(
-                "The current folder no longer exists (it was deleted or moved away). Change "
-                "into the project folder and run the command again."
-            ) from None
+        start = working_folder()
     here = Path(start).resolve()
     git_top: Path | None = None
     home = Path.home()
