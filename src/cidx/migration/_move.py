@@ -343,14 +343,7 @@ class Move:
 
     def _cleanup(self, source: VectorStore) -> None:
         self._tell("cleanup")
-        source.drop_collection(self.source_name)
-        source.drop_set_aside(self.source_name)
-        failpoint("migration_source_dropped")
-        if self.source_name != self.target_name:
-            with self.db.transaction() as tx:
-                self.db.manifest(self.source_name).clear(tx)
-        if self.source.mode == "global":
-            self.registry.forget(self.source_name)
+        self._remove(source, self.source_name, self.source.mode, "migration_source_dropped")
         self.record = self.log.update(self.record, status="done", backup=None)
         self._mirror()
         clear_marker(self.paths)
@@ -359,17 +352,22 @@ class Move:
 
     def _roll_back(self, target: VectorStore) -> None:
         self._tell("rollback", self.record.detail)
-        target.drop_collection(self.target_name)
-        target.drop_set_aside(self.target_name)
-        failpoint("migration_rolled_back_data")
-        if self.source_name != self.target_name:
-            with self.db.transaction() as tx:
-                self.db.manifest(self.target_name).clear(tx)
-        if self.target.mode == "global":
-            self.registry.forget(self.target_name)
+        self._remove(target, self.target_name, self.target.mode, "migration_rolled_back_data")
         self.record = self.log.update(self.record, status="rolled_back")
         self._mirror()
         clear_marker(self.paths)
+
+    def _remove(self, store: VectorStore, name: str, mode: str, dropped: str) -> None:
+        """One side of the move gone: its data (the failpoint `dropped` after),
+        its manifest unless both sides share the name, its registry entry."""
+        store.drop_collection(name)
+        store.drop_set_aside(name)
+        failpoint(dropped)
+        if self.source_name != self.target_name:
+            with self.db.transaction() as tx:
+                self.db.manifest(name).clear(tx)
+        if mode == "global":
+            self.registry.forget(name)
         log.warning("migration %s: rolled back (%s)", self.record.id, self.record.detail)
         self._tell("rolled_back", self.record.detail)
 
