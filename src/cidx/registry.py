@@ -39,6 +39,7 @@ from typing import Literal
 from cidx.errors import AccessError, ConfigError, StateError
 from cidx.fsutil import disk_full, ensure_free, private_dir
 from cidx.project import ProjectPaths
+from cidx.state.db import immediate
 from cidx.userdirs import data_dir
 
 __all__ = [
@@ -190,15 +191,8 @@ class Registry:
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._guard, self._errors():
             ensure_free(self.path.parent, _ROOM_TO_WRITE)
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(self._conn) as conn:
                 yield conn
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
     def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         with self._guard, self._errors():

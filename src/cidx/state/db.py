@@ -94,6 +94,21 @@ def _translated(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction on `conn`: committed, or rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        # A failed statement may already have ended the transaction
+        # (SQLITE_FULL does); the error that matters is the first one.
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class StateDB:
     """Access to one project's state.db.
 
@@ -169,16 +184,8 @@ class StateDB:
         conn = self.conn
         ensure_free(self.path.parent, _ROOM_TO_WRITE)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 yield conn
-            except BaseException:
-                # A failed statement may already have ended the transaction
-                # (SQLITE_FULL does); the error that matters is the first one.
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
