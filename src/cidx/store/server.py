@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import random
 import ssl
@@ -47,16 +46,13 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import ValidationError
 from qdrant_client import QdrantClient
 from qdrant_client import models as m
-from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 from cidx.errors import ConfigError, ServerError, StoreError
 from cidx.fsutil import disk_usage
@@ -66,12 +62,20 @@ from cidx.store.base import (
     SPARSE,
     CollectionInfo,
     Hit,
-    Nearest,
     PointData,
     PointFilter,
     PointRecord,
     SparseVec,
     StoreQuery,
+)
+from cidx.store.server_faults import (
+    Failure,
+    already_exists,
+    describe,
+    quiet,
+    reason,
+    transient,
+    wrapped,
 )
 from cidx.store.server_settings import (
     API_KEY_ENV,
@@ -79,6 +83,7 @@ from cidx.store.server_settings import (
     api_key_file,
     local_path,
 )
+from cidx.store.server_wire import Snapshot, filter_for, request_for, snapshot_of
 
 __all__ = ["MAX_SERVER", "MIN_SERVER", "ServerStore", "Snapshot"]
 
@@ -97,23 +102,11 @@ DELETE_BATCH = 1024
 # Backoff between attempts: 0.25 s, doubling, at most 8 s, with jitter.
 BACKOFF_FIRST = 0.25
 BACKOFF_MAX = 8.0
-# HTTP answers that mean "try again later".
-TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 _NO_SNAPSHOTS = (
     "Snapshots need a Qdrant server: the in-process local mode of {url} (a testing aid) has "
     "none. Point the index at a server (`cidx init --force --storage server --qdrant-url "
     "https://HOST:6333`) to use them."
 )
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A snapshot of one collection, kept on the server."""
-
-    name: str
-    size: int
-    created: str | None
-    checksum: str | None  # sha256, hex
 
 
 class ServerStore:
@@ -237,10 +230,10 @@ class ServerStore:
         attempt = 0
         while True:
             try:
-                with self._guard, _quiet(self.local):
+                with self._guard, quiet(self.local):
                     return fn()
             except Exception as exc:
-                wait = _transient(exc)
+                wait = transient(exc)
                 if wait is None or attempt >= self.settings.retries:
                     log.debug("qdrant request failed: %s", what, exc_info=True)
                     raise self._error(what, collection, exc, attempt + 1) from None
@@ -251,7 +244,7 @@ class ServerStore:
                     "qdrant server %s: %s failed (%s); attempt %d in %.2f s",
                     self.url,
                     what,
-                    _reason(exc),
+                    reason(exc),
                     attempt + 1,
                     delay,
                 )
@@ -261,72 +254,10 @@ class ServerStore:
         where = f"the Qdrant server at {self.url}"
         if self.local:
             where = f"the local-mode Qdrant in {local_path(self.settings)}"
-        status = exc.status_code if isinstance(exc, UnexpectedResponse) else None
-        detail = _server_detail(exc)
-        if status in (401, 403):
-            key = (
-                f"the API key {self._key_source}"
-                if self._key_source
-                else "the request: no API key was given"
-            )
-            return ServerError(
-                f"{where[0].upper()}{where[1:]} refused {key} (HTTP {status}). Set the right "
-                f"key in ${API_KEY_ENV} or in {api_key_file()} (readable by you only: chmod "
-                "600), then run the command again."
-            )
-        missing = status == 404 or (
-            self.local and isinstance(exc, ValueError) and "not found" in str(exc)
+        failure = Failure(
+            what, collection, where, tries, self._key_source, self.settings.timeout, self.local
         )
-        if missing and collection is not None:
-            return StoreError(
-                f"The collection {collection} does not exist on {where}. Run `cidx index` to "
-                "rebuild it."
-            )
-        if isinstance(exc, ResponseHandlingException) and isinstance(exc.source, httpx.HTTPError):
-            source = exc.source
-            text = str(source)
-            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-                return ServerError(
-                    f"The TLS certificate of {where} could not be verified ({_reason(exc)}). If "
-                    "the server uses a private certificate authority, give its PEM file: "
-                    '`cidx init --qdrant-ca-file FILE` (or "ca_file" in the "server" block '
-                    "of .code-indexer/config.json)."
-                )
-            if isinstance(source, httpx.ConnectError | httpx.ConnectTimeout):
-                return ServerError(
-                    f"Cannot reach {where} ({_reason(exc)}; {tries} attempts). Check that the "
-                    "server runs and that this machine can reach it (the URL is in "
-                    ".code-indexer/config.json), then run the command again."
-                )
-            if isinstance(source, httpx.TimeoutException):
-                return ServerError(
-                    f"{where[0].upper()}{where[1:]} did not answer within "
-                    f"{self.settings.timeout:g} s ({what}; {tries} attempts). It may be "
-                    'overloaded: try again, or raise `"timeout"` in the "server" block of '
-                    ".code-indexer/config.json."
-                )
-            return ServerError(
-                f"The connection to {where} failed while trying to {what} ({_reason(exc)}; "
-                f"{tries} attempts). Check the server and the network, then run the command "
-                "again."
-            )
-        if isinstance(exc, ResponseHandlingException | json.JSONDecodeError | ValidationError):
-            # An answer that is not Qdrant's JSON: another service on that port.
-            return ServerError(
-                f"{where[0].upper()}{where[1:]} did not answer like a Qdrant server ({detail}). "
-                "Check the URL in .code-indexer/config.json."
-            )
-        if isinstance(exc, ResourceExhaustedResponse) or status in TRANSIENT_STATUS:
-            return ServerError(
-                f"{where[0].upper()}{where[1:]} is overloaded or unavailable ({detail}; {tries} "
-                "attempts). Try again later, or check the server's health."
-            )
-        target = f" on collection {collection}" if collection else ""
-        code = f" (HTTP {status})" if status else ""
-        return StoreError(
-            f"{where[0].upper()}{where[1:]} refused to {what}{target}: {detail}{code}. Check "
-            "the server's log for the cause."
-        )
+        return describe(failure, exc)
 
     # -- collections -------------------------------------------------------
 
@@ -381,7 +312,7 @@ class ServerStore:
                 )
             except (UnexpectedResponse, ValueError) as exc:
                 # A retried create whose first attempt got through.
-                if not _already_exists(exc):
+                if not already_exists(exc):
                     raise
             if self.local:
                 return  # local mode has no payload indexes (it scans)
@@ -579,7 +510,7 @@ class ServerStore:
         batch: int,
         flt: PointFilter | None,
     ) -> Iterator[m.Record]:
-        condition = _filter(flt)
+        condition = filter_for(flt)
         offset: Any = None
         while True:
             records, offset = self._call(
@@ -609,7 +540,7 @@ class ServerStore:
     def count(self, name: str, flt: PointFilter | None = None) -> int:
         found = self._call(
             "count points",
-            lambda: self.client.count(name, count_filter=_filter(flt), exact=True),
+            lambda: self.client.count(name, count_filter=filter_for(flt), exact=True),
             name,
         )
         return int(found.count)
@@ -621,7 +552,7 @@ class ServerStore:
 
     def query_batch(self, name: str, queries: Sequence[StoreQuery]) -> list[list[Hit]]:
         params = self._search_params()
-        requests = [_request(query, params) for query in queries]
+        requests = [request_for(query, params) for query in queries]
         out: list[list[Hit]] = []
         for start in range(0, len(requests), QUERY_BATCH):
             chunk = requests[start : start + QUERY_BATCH]
@@ -666,7 +597,7 @@ class ServerStore:
         """Nothing: every write returned once the server had it in its WAL."""
 
     def close(self) -> None:
-        with self._guard, _quiet(self.local):
+        with self._guard, quiet(self.local):
             self.client.close()
 
     # -- aliases (native, changed atomically) ------------------------------
@@ -730,12 +661,12 @@ class ServerStore:
                 f"The Qdrant server at {self.url} made no snapshot of {name}. Check the server's "
                 "log for the cause."
             )
-        return _snapshot(made)
+        return snapshot_of(made)
 
     def list_snapshots(self, name: str) -> list[Snapshot]:
         self._no_local_snapshots()
         found = self._call("list snapshots", lambda: self.client.list_snapshots(name), name)
-        return sorted((_snapshot(s) for s in found), key=lambda s: s.name)
+        return sorted((snapshot_of(s) for s in found), key=lambda s: s.name)
 
     def delete_snapshot(self, name: str, snapshot: str) -> None:
         self._no_local_snapshots()
@@ -765,7 +696,7 @@ class ServerStore:
                         digest.update(block)
                         out.write(block)
 
-        self._attempts("download a snapshot", _wrapped(fetch), name)
+        self._attempts("download a snapshot", wrapped(fetch), name)
         if snapshot.checksum and digest.hexdigest() != snapshot.checksum:
             tmp.unlink(missing_ok=True)
             raise StoreError(
@@ -791,7 +722,7 @@ class ServerStore:
                 if reply.status_code not in (200, 202):
                     raise UnexpectedResponse.for_response(reply)
 
-        self._attempts("restore a snapshot", _wrapped(upload), name)
+        self._attempts("restore a snapshot", wrapped(upload), name)
 
     def cluster_settings(self, name: str) -> dict[str, int | None]:
         """How `name` is laid out: shard_number, replication_factor,
@@ -819,6 +750,18 @@ class ServerStore:
         )
 
 
+def _version(text: str) -> tuple[int, int] | None:
+    parts = text.lstrip("v").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _dotted(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
 def _tls(settings: ServerSettings) -> ssl.SSLContext:
     """Certificate checks for the server: the system's authorities, or only
     those in `ca_file`. Never switched off."""
@@ -832,180 +775,3 @@ def _tls(settings: ServerSettings) -> ssl.SSLContext:
             "file: `cidx init --force --storage server --qdrant-url URL --qdrant-ca-file FILE` "
             '(or fix "ca_file" in the "server" block of .code-indexer/config.json).'
         ) from None
-
-
-def _wrapped(fn: Callable[[], None]) -> Callable[[], None]:
-    """`fn` with httpx's own failures raised as qdrant-client raises them, so one
-    error mapping covers both."""
-
-    def run() -> None:
-        try:
-            fn()
-        except httpx.HTTPError as exc:
-            raise ResponseHandlingException(exc) from exc
-
-    return run
-
-
-@contextlib.contextmanager
-def _quiet(local: bool) -> Iterator[None]:
-    """Local mode warns about what it leaves out (payload indexes, large
-    collections); cidx knows, and its users should not see those warnings."""
-    if not local:
-        yield
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        yield
-
-
-def _transient(exc: Exception) -> float | None:
-    """Seconds to wait before trying again (0: the usual backoff), or None when
-    `exc` is not worth another attempt."""
-    if isinstance(exc, ResourceExhaustedResponse):
-        return float(min(max(exc.retry_after_s, 0), 60))
-    if isinstance(exc, UnexpectedResponse):
-        return 0.0 if exc.status_code in TRANSIENT_STATUS else None
-    if isinstance(exc, ResponseHandlingException) and isinstance(exc.source, httpx.HTTPError):
-        text = str(exc.source)
-        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-            return None
-        if isinstance(
-            exc.source,
-            httpx.TransportError,  # connect/read/write errors and timeouts
-        ) and not isinstance(exc.source, httpx.UnsupportedProtocol | httpx.ProxyError):
-            return 0.0
-    return None
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ResponseHandlingException):
-        source = exc.source
-        text = str(source).strip() or type(source).__name__
-        return text.splitlines()[0][:300]
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-
-
-def _server_detail(exc: Exception) -> str:
-    """What the server said, in its own words (without the request)."""
-    if isinstance(exc, UnexpectedResponse):
-        try:
-            body = json.loads(exc.content)
-            error = body.get("status", {}).get("error") if isinstance(body, dict) else None
-        except (ValueError, AttributeError):
-            error = None
-        text = error or exc.content.decode("utf-8", "replace").strip() or exc.reason_phrase
-        return text.splitlines()[0][:300] if text else f"HTTP {exc.status_code}"
-    return _reason(exc)
-
-
-def _already_exists(exc: Exception) -> bool:
-    if isinstance(exc, UnexpectedResponse):
-        return exc.status_code == 409 or "already exists" in _server_detail(exc)
-    return "already exists" in str(exc)
-
-
-def _version(text: str) -> tuple[int, int] | None:
-    parts = text.lstrip("v").split(".")
-    try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
-        return None
-
-
-def _dotted(version: tuple[int, int]) -> str:
-    return f"{version[0]}.{version[1]}"
-
-
-def _snapshot(s: m.SnapshotDescription) -> Snapshot:
-    return Snapshot(
-        name=s.name,
-        size=int(s.size),
-        created=s.creation_time,
-        checksum=s.checksum,
-    )
-
-
-def _vector(search: Nearest) -> m.SparseVector | list[float]:
-    if isinstance(search.vector, SparseVec):
-        return m.SparseVector(indices=search.vector.indices, values=search.vector.values)
-    return list(search.vector)
-
-
-def _prefetch(search: Nearest, flt: m.Filter | None, params: m.SearchParams | None) -> m.Prefetch:
-    return m.Prefetch(
-        query=_vector(search), using=search.using, limit=search.limit, filter=flt, params=params
-    )
-
-
-def _request(query: StoreQuery, params: m.SearchParams | None) -> m.QueryRequest:
-    """The server request for `query`: the same shape the embedded store sends."""
-    flt = _filter(query.filter)
-    if query.rescore is not None:
-        if query.fusion is not None:
-            raise ValueError("a query either fuses or re-scores its searches, not both")
-        return m.QueryRequest(
-            prefetch=[_prefetch(s, flt, params) for s in query.searches],
-            query=_vector(query.rescore),
-            using=query.rescore.using,
-            filter=flt,
-            limit=query.limit,
-            with_payload=query.with_payload,
-            params=params,
-        )
-    if query.fusion is None:
-        if len(query.searches) != 1:
-            raise ValueError("a query without fusion takes exactly one search")
-        search = query.searches[0]
-        return m.QueryRequest(
-            query=_vector(search),
-            using=search.using,
-            filter=flt,
-            limit=query.limit,
-            with_payload=query.with_payload,
-            params=params,
-        )
-    fused: m.FusionQuery | m.RrfQuery
-    if query.fusion.method == "rrf":
-        # Qdrant's weighted RRF adds 1 / (rank / weight + k - 1) per source:
-        # a weight stretches its source's ranks, so at the default k = 60 a
-        # larger weight makes a source's ranks count *less* (see store/edge.py);
-        # the embedded engine and the server share the formula.
-        fused = m.RrfQuery(
-            rrf=m.Rrf(
-                k=query.fusion.rrf_k,
-                weights=list(query.fusion.weights) if query.fusion.weights else None,
-            )
-        )
-    else:
-        fused = m.FusionQuery(fusion=m.Fusion.DBSF)
-    return m.QueryRequest(
-        prefetch=[_prefetch(s, flt, params) for s in query.searches],
-        query=fused,
-        filter=flt,
-        limit=query.limit,
-        with_payload=query.with_payload,
-        params=params,
-    )
-
-
-def _filter(flt: PointFilter | None) -> m.Filter | None:
-    if flt is None or flt.is_empty():
-        return None
-    must: list[Any] = []
-    if flt.paths:
-        must.append(m.FieldCondition(key="path", match=m.MatchAny(any=list(flt.paths))))
-    if flt.path_prefixes:
-        must.append(
-            m.Filter(
-                should=[
-                    m.FieldCondition(key="path", match=m.MatchPrefix(prefix=p))
-                    for p in flt.path_prefixes
-                ]
-            )
-        )
-    if flt.languages:
-        must.append(m.FieldCondition(key="language", match=m.MatchAny(any=list(flt.languages))))
-    if flt.kinds:
-        must.append(m.FieldCondition(key="kind", match=m.MatchAny(any=list(flt.kinds))))
-    return m.Filter(must=must)
