@@ -53,6 +53,7 @@ from cidx.indexer import (
     Indexer,
     ProgressFn,
 )
+from cidx.lease import LeaseHeldError, WriterLease, held_error, query_note
 from cidx.messages import (
     FileIssue,
     FlushReport,
@@ -313,6 +314,9 @@ class Engine:
             models=models or Models(config.embedding.max_length),
         )
         self.write_lock = threading.RLock()
+        # A store shared between machines: one writer at a time, by a lease in it.
+        claims = store.writer_claims()
+        self.lease = WriterLease(claims, config.collection) if claims is not None else None
         # Pauses (`cidx pause`, `cidx clone`): no write starts while one holds.
         self.holds = Holds()
         self._writer = threading.local()
@@ -462,6 +466,7 @@ class Engine:
                 finally:
                     self._writer.depth -= 1
             return
+        self._take_lease()
         while True:
             self.write_lock.acquire()
             if not self.holds.closed:
@@ -474,6 +479,15 @@ class Engine:
         finally:
             self._writer.depth = 0
             self.write_lock.release()
+
+    def _take_lease(self) -> None:
+        """LeaseHeldError when another machine (or process) writes this
+        collection of a shared server."""
+        if self.lease is None or self.lease.held:
+            return
+        holder = self.lease.acquire()
+        if holder is not None:
+            raise held_error(self.paths.root, self.collection, holder)
 
     def pause(
         self,
@@ -603,6 +617,13 @@ class Engine:
         searches run again on the rebuilt store.
         """
         syncing = request.sync and sync
+        notes: list[str] = []
+        if syncing and self.lease is not None:
+            try:
+                self._take_lease()
+            except LeaseHeldError as exc:
+                # Any number of machines query; the one writing keeps it current.
+                syncing, notes = False, [query_note(exc.holder)]
         summary = self.sync(progress=progress) if syncing else None
         started = time.perf_counter()
         try:
@@ -616,7 +637,7 @@ class Engine:
         # After a sync its summary tells what was repaired; without one, the
         # caller learns here that the answers come from a damaged index.
         warnings = list(self.problems) if summary is None else []
-        return SearchOutcome(answers, summary, time.perf_counter() - started, warnings)
+        return SearchOutcome(answers, summary, time.perf_counter() - started, [*notes, *warnings])
 
     def search_batch(
         self, requests: list[QueryRequest], collection: str | None = None
@@ -723,6 +744,8 @@ class Engine:
 
     def close(self) -> None:
         self.holds.stop_waiting()
+        if self.lease is not None:
+            self.lease.release()
         with self.write_lock:
             self.store.close()
             self.db.close()

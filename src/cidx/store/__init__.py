@@ -5,6 +5,8 @@ from __future__ import annotations
 from cidx.store.base import (
     DENSE,
     SPARSE,
+    Claim,
+    Claims,
     CollectionInfo,
     Fusion,
     Hit,
@@ -20,6 +22,8 @@ from cidx.store.base import (
 __all__ = [
     "DENSE",
     "SPARSE",
+    "Claim",
+    "Claims",
     "CollectionInfo",
     "Fusion",
     "Hit",

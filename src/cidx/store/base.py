@@ -105,6 +105,28 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One process's claim to write a collection of a shared store (see `cidx.lease`)."""
+
+    key: str  # the collection
+    holder: str  # unique to one process
+    host: str
+    pid: int
+    state: Literal["candidate", "held"]
+    expires: float  # seconds since the epoch, by the claimant's clock
+
+
+class Claims(Protocol):
+    """Writer claims kept in a store that several machines share."""
+
+    def put(self, claim: Claim) -> None: ...
+
+    def of(self, key: str) -> list[Claim]: ...
+
+    def drop(self, key: str, holder: str) -> None: ...
+
+
+@dataclass(frozen=True)
 class CollectionInfo:
     name: str
     points: int
@@ -164,3 +186,9 @@ class VectorStore(Protocol):
     def flush(self, name: str | None = None) -> None: ...
 
     def close(self) -> None: ...
+
+    def writer_claims(self) -> Claims | None:
+        """Where writers of a store shared between machines claim their
+        collections; None for a store only this machine opens (its owner
+        lock is enough)."""
+        ...

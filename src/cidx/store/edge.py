@@ -473,6 +473,10 @@ class EdgeStore:
                 finally:
                     shard.close()
 
+    def writer_claims(self) -> None:
+        """One machine opens an embedded store: its owner lock is the only claim."""
+        return None
+
 
 def _engine_failed(exc: BaseException) -> bool:
     """Whether `exc` is the engine reporting a failure, rather than an interrupt.

@@ -68,6 +68,7 @@ from cidx.store.base import (
     SparseVec,
     StoreQuery,
 )
+from cidx.store.server_claims import CLAIMS, ServerClaims
 from cidx.store.server_faults import (
     Failure,
     already_exists,
@@ -130,6 +131,7 @@ class ServerStore:
         self._key_source = key_source
         self._api_key = api_key
         self._checked = local
+        self._claims: ServerClaims | None = None
         self._check_lock = threading.Lock()
         # Local mode is not thread-safe; a server client is.
         self._guard: contextlib.AbstractContextManager[Any] = (
@@ -263,7 +265,8 @@ class ServerStore:
 
     def list_collections(self) -> list[str]:
         found = self._call("list collections", self.client.get_collections)
-        return sorted(c.name for c in found.collections)
+        # The writer claims are cidx's own bookkeeping, not a project's collection.
+        return sorted(c.name for c in found.collections if c.name != CLAIMS)
 
     def collection_exists(self, name: str) -> bool:
         return self._call("look up a collection", lambda: self.client.collection_exists(name), name)
@@ -643,6 +646,13 @@ class ServerStore:
     def resolve_alias(self, alias: str) -> str | None:
         """The collection `alias` points at, or None."""
         return self.aliases().get(alias)
+
+    def writer_claims(self) -> ServerClaims:
+        """Several machines may write this server: one writer per collection
+        at a time, through claims kept on the server (`cidx.lease`)."""
+        if self._claims is None:
+            self._claims = ServerClaims(self.client, self._call)
+        return self._claims
 
     # -- snapshots (server only) -------------------------------------------
 
