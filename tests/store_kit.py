@@ -3,6 +3,8 @@
     edge            the embedded Qdrant Edge engine (the reference)
     server-memory   the server store on qdrant-client's local mode, in memory
     server-local    the same, persisted in a folder (`local:` URLs)
+    server-tenant   the server store's shared-collection mode (each cidx
+                    collection a tenant of one collection), in memory
     server-remote   the server store on a real Qdrant server: only when
                     $CIDX_TEST_QDRANT_URL names one ($CIDX_TEST_QDRANT_API_KEY
                     its key), otherwise skipped with that reason
@@ -25,8 +27,9 @@ from cidx.store import Hit, VectorStore
 from cidx.store.edge import EdgeStore
 from cidx.store.server import ServerStore
 from cidx.store.server_settings import ServerSettings
+from cidx.store.tenants import TenantStore
 
-BACKENDS = ("edge", "server-memory", "server-local", "server-remote")
+BACKENDS = ("edge", "server-memory", "server-local", "server-tenant", "server-remote")
 SERVER_BACKENDS = ("server-memory", "server-local", "server-remote")
 # Backends whose data outlives `close`.
 PERSISTENT = ("edge", "server-local", "server-remote")
@@ -70,6 +73,16 @@ def backend(kind: str, tmp_path: Path, **settings: object) -> Backend:
         return Backend(
             kind,
             lambda: ServerStore.in_memory(ServerSettings(url="local:/memory", **settings)),
+            name,
+        )
+    if kind == "server-tenant":
+        settings = {"shared_collection": "cidx-shared", **settings}
+        return Backend(
+            kind,
+            lambda: TenantStore(
+                ServerStore.in_memory(ServerSettings(url="local:/memory", **settings)),
+                "cidx-shared",
+            ),
             name,
         )
     if kind == "server-local":

@@ -94,16 +94,16 @@ def test_a_stored_v1_config_keeps_its_collection(tmp_path: Path) -> None:
     old = json.loads((Path(__file__).parent / "data" / "config-v1.json").read_text())
     paths.config_file.write_text(json.dumps(old))
     config = load_config(paths)
-    assert config.schema_version == CONFIG_SCHEMA_VERSION == 3
+    assert config.schema_version == CONFIG_SCHEMA_VERSION == 4
     assert config.storage_mode == "local" and config.server is None
     # The random id of a v1 index stays what its collection is named after.
     assert (config.identity.id, config.identity.source) == (old["project_id"], "legacy")
     assert config.project_id is None and config.collection == old["collection"]
     # Brought forward on disk, once.
-    assert json.loads(paths.config_file.read_text())["schema_version"] == 3
+    assert json.loads(paths.config_file.read_text())["schema_version"] == 4
 
 
-def test_a_stored_v2_config_becomes_v3_unchanged(tmp_path: Path) -> None:
+def test_a_stored_v2_config_is_brought_forward_unchanged(tmp_path: Path) -> None:
     """v3 adds storage_mode "server" with its "server" block; a v2 config
     (tests/data/config-v2.json, as the v2 code wrote it) keeps every value."""
     paths = _paths(tmp_path)
@@ -111,12 +111,34 @@ def test_a_stored_v2_config_becomes_v3_unchanged(tmp_path: Path) -> None:
     old = json.loads((Path(__file__).parent / "data" / "config-v2.json").read_text())
     paths.config_file.write_text(json.dumps(old))
     config = load_config(paths)
-    assert config.schema_version == CONFIG_SCHEMA_VERSION == 3
+    assert config.schema_version == CONFIG_SCHEMA_VERSION == 4
     assert config.storage_mode == "local" and config.server is None
     assert config.identity.id == old["identity"]["id"] == "github.com/acme/tool"
     assert config.collection == old["collection"]
     on_disk = json.loads(paths.config_file.read_text())
-    assert on_disk == {**old, "schema_version": 3, "server": None}
+    assert on_disk == {**old, "schema_version": 4, "server": None}
+
+
+def test_a_stored_v3_server_config_keeps_its_own_collection(tmp_path: Path) -> None:
+    """v4 adds "shared_collection" to the "server" block; a v3 server config
+    (tests/data/config-v3.json, as the v3 code wrote it) keeps a collection of
+    its own and every other setting."""
+    paths = _paths(tmp_path)
+    paths.index_dir.mkdir()
+    old = json.loads((Path(__file__).parent / "data" / "config-v3.json").read_text())
+    paths.config_file.write_text(json.dumps(old))
+    config = load_config(paths)
+    assert config.schema_version == CONFIG_SCHEMA_VERSION == 4
+    assert config.storage_mode == "server" and config.server is not None
+    assert config.server.url == "local:/srv/qdrant-test"
+    assert config.server.shared_collection is None
+    assert config.collection == old["collection"]
+    on_disk = json.loads(paths.config_file.read_text())
+    assert on_disk == {
+        **old,
+        "schema_version": 4,
+        "server": {**old["server"], "shared_collection": None},
+    }
 
 
 def test_a_server_config_needs_its_server_block(tmp_path: Path) -> None:
@@ -127,8 +149,8 @@ def test_a_server_config_needs_its_server_block(tmp_path: Path) -> None:
         paths.config_file.write_text(json.dumps({**data, "storage_mode": mode, "server": server}))
         with pytest.raises(ConfigError, match='a "server" block goes with storage_mode "server"'):
             load_config(paths)
-    # A config from a newer cidx is refused as newer (how a schema-2 cidx sees a server config).
-    paths.config_file.write_text(json.dumps({**data, "schema_version": 4}))
+    # A config from a newer cidx is refused as newer (how an older cidx sees a newer config).
+    paths.config_file.write_text(json.dumps({**data, "schema_version": CONFIG_SCHEMA_VERSION + 1}))
     with pytest.raises(ConfigError, match="Upgrade cidx"):
         load_config(paths)
 

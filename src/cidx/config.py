@@ -26,7 +26,7 @@ from cidx.store.server_settings import ServerSettings
 
 StorageMode = Literal["local", "global", "server"]
 
-CONFIG_SCHEMA_VERSION = 3
+CONFIG_SCHEMA_VERSION = 4
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
 
 
@@ -96,6 +96,9 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     # is a valid v3 one (stepped up so that an older cidx refuses a server
     # config as newer instead of as damaged).
     2: lambda doc: doc,
+    # v4 adds "shared_collection" to the "server" block (absent: a collection
+    # per project, as before); stepped up for the same reason.
+    3: lambda doc: doc,
 }
 
 

@@ -414,6 +414,7 @@ def init_project(
     wait: WaitPolicy = WAIT_FOREVER,
     qdrant_url: str | None = None,
     qdrant_ca_file: str | None = None,
+    qdrant_shared_collection: str | None = None,
 ) -> InitResult:
     """Create the project's index (or keep it, or with `force` replace it); with
     `storage`, in that storage mode (an existing index moves between the
@@ -431,8 +432,15 @@ def init_project(
         raise UsageError(f"--qdrant-url goes with --storage server, not --storage {storage}.")
     if qdrant_ca_file is not None and qdrant_url is None:
         raise UsageError("--qdrant-ca-file goes with --qdrant-url.")
+    if qdrant_shared_collection is not None and qdrant_url is None:
+        raise UsageError("--qdrant-shared-collection goes with --qdrant-url.")
     server = (
-        server_settings(qdrant_url, Path.cwd(), ca_file=qdrant_ca_file)
+        server_settings(
+            qdrant_url,
+            Path.cwd(),
+            ca_file=qdrant_ca_file,
+            shared_collection=qdrant_shared_collection,
+        )
         if qdrant_url is not None
         else None
     )
@@ -446,7 +454,10 @@ def init_project(
         config = load_config(paths)
         url = config.server.url if config.server is not None else None
         same_storage = storage is None or (
-            storage == config.storage_mode and (server.url if server else None) == url
+            storage == config.storage_mode
+            and (server.url if server else None) == url
+            and (server.shared_collection if server else None)
+            == (config.server.shared_collection if config.server else None)
         )
         if same_storage and max_file_size in (None, config.max_file_size):
             # Nothing to change: no need to wait for a running owner.

@@ -19,6 +19,7 @@ A collection's name depends on the mode too (`cidx.config.collection_name_for`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 from cidx.config import StorageMode
 from cidx.errors import UsageError
 from cidx.fsutil import disk_usage
-from cidx.store.server_settings import ServerSettings, local_path
+from cidx.store.server_settings import SHARED_COLLECTION_PATTERN, ServerSettings, local_path
 from cidx.userdirs import data_dir
 
 if TYPE_CHECKING:
@@ -77,6 +78,11 @@ class StorageLocation:
     def where(self, collection: str) -> str:
         """Where `collection` lives, for people: a folder, or a server and a name."""
         if self.server is not None:
+            if self.server.shared_collection:
+                return (
+                    f"{self.server.url} collection {self.server.shared_collection} "
+                    f"tenant {collection}"
+                )
             return f"{self.server.url} collection {collection}"
         return str(self.collection_dir(collection))
 
@@ -97,6 +103,10 @@ class StorageLocation:
             return shard_exists(self.collection_dir(collection))
         except OSError:
             return False
+
+
+# What `"shared_collection"` may be (the settings check the same pattern).
+SHARED_NAME = re.compile(SHARED_COLLECTION_PATTERN)
 
 
 def global_store_dir() -> Path:
@@ -125,7 +135,12 @@ def open_store(location: StorageLocation) -> VectorStore:
     if location.server is not None:
         from cidx.store.server import ServerStore
 
-        return ServerStore.connect(location.server)
+        store = ServerStore.connect(location.server)
+        if location.server.shared_collection:
+            from cidx.store.tenants import TenantStore
+
+            return TenantStore(store, location.server.shared_collection)
+        return store
     from cidx.store.edge import EdgeStore
 
     assert location.data_dir is not None
@@ -143,10 +158,18 @@ def probe_server(settings: ServerSettings) -> None:
         store.close()
 
 
-def server_settings(url: str, base: Path, *, ca_file: str | None = None) -> ServerSettings:
+def server_settings(
+    url: str, base: Path, *, ca_file: str | None = None, shared_collection: str | None = None
+) -> ServerSettings:
     """Settings for the server at `url` as a user gave it (`local:` folders and
     `ca_file` relative to `base`); UsageError for a URL that names no server."""
     from pydantic import ValidationError
+
+    if shared_collection is not None and not SHARED_NAME.fullmatch(shared_collection):
+        raise UsageError(
+            f"--qdrant-shared-collection: {shared_collection!r} cannot name a collection. Use "
+            "letters, digits, '.', '_' and '-' (not first), e.g. team-code."
+        )
 
     if url.startswith("local:") and not Path(url[len("local:") :]).is_absolute():
         url = "local:" + str((base / url[len("local:") :]).resolve())
@@ -156,7 +179,7 @@ def server_settings(url: str, base: Path, *, ca_file: str | None = None) -> Serv
             raise UsageError(f"--qdrant-ca-file: {ca} is not a file.")
         ca_file = str(ca)
     try:
-        return ServerSettings(url=url, ca_file=ca_file)
+        return ServerSettings(url=url, ca_file=ca_file, shared_collection=shared_collection)
     except ValidationError as exc:
         problem = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise UsageError(f"--qdrant-url: {problem}.") from None

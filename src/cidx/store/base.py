@@ -58,9 +58,12 @@ class PointFilter:
     path_prefixes: tuple[str, ...] | None = None
     languages: tuple[str, ...] | None = None
     kinds: tuple[str, ...] | None = None
+    # One project's points in a collection many share (`cidx.store.tenants`):
+    # set by that store only, never by the layers above it.
+    tenant: str | None = None
 
     def is_empty(self) -> bool:
-        return not (self.paths or self.path_prefixes or self.languages or self.kinds)
+        return not (self.paths or self.path_prefixes or self.languages or self.kinds or self.tenant)
 
 
 @dataclass(frozen=True)

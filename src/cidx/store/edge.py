@@ -564,6 +564,8 @@ def _request(query: StoreQuery) -> Any:
 def _filter(flt: PointFilter | None) -> Any:
     if flt is None:
         return None
+    if flt.tenant is not None:
+        raise ValueError("an embedded store holds one project per collection: no tenants")
     must: list[Any] = []
     if flt.paths:
         must.append(q.FieldCondition("path", match=q.MatchAny(list(flt.paths))))

@@ -465,8 +465,10 @@ class ServerStore:
         for record in self._scroll(name, with_payload, False, batch, flt):
             yield str(record.id), dict(record.payload or {})
 
-    def points(self, name: str, *, batch: int = 512) -> Iterator[PointRecord]:
-        for record in self._scroll(name, True, [DENSE], batch, None):
+    def points(
+        self, name: str, *, batch: int = 512, flt: PointFilter | None = None
+    ) -> Iterator[PointRecord]:
+        for record in self._scroll(name, True, [DENSE], batch, flt):
             vectors = record.vector
             dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
             yield PointRecord(
@@ -476,7 +478,12 @@ class ServerStore:
             )
 
     def page(
-        self, name: str, *, offset: str | None = None, limit: int = 256
+        self,
+        name: str,
+        *,
+        offset: str | None = None,
+        limit: int = 256,
+        flt: PointFilter | None = None,
     ) -> tuple[list[PointData], str | None]:
         """Up to `limit` whole points (both vectors and the payload) in id order,
         from the id `offset` on, and the id the next page starts at (None at
@@ -484,7 +491,12 @@ class ServerStore:
         records, following = self._call(
             "read points",
             lambda: self.client.scroll(
-                name, limit=limit, offset=offset, with_payload=True, with_vectors=True
+                name,
+                scroll_filter=filter_for(flt),
+                limit=limit,
+                offset=offset,
+                with_payload=True,
+                with_vectors=True,
             ),
             name,
         )

@@ -45,6 +45,7 @@ from cidx.errors import ConfigError
 
 __all__ = [
     "API_KEY_ENV",
+    "SHARED_COLLECTION_PATTERN",
     "ServerSettings",
     "api_key",
     "api_key_file",
@@ -54,6 +55,8 @@ __all__ = [
 API_KEY_ENV = "CIDX_QDRANT_API_KEY"
 API_KEY_FILE = "qdrant-api-key"
 LOCAL_SCHEME = "local:"
+# A name Qdrant takes for a collection and every filesystem for a folder.
+SHARED_COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
 
 
 class ServerSettings(BaseModel):
@@ -86,6 +89,11 @@ class ServerSettings(BaseModel):
     # Searches.
     hnsw_ef: int | None = Field(default=128, ge=1)
     exact: bool = False
+    # Keep every project's collections as tenants of this one collection
+    # (payload multitenancy: `cidx.store.tenants`) instead of one each.
+    shared_collection: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
+    )
 
     @field_validator("url")
     @classmethod

@@ -16,7 +16,10 @@ from qdrant_client import models as m
 
 from cidx.store.base import Nearest, PointFilter, SparseVec, StoreQuery
 
-__all__ = ["Snapshot", "filter_for", "request_for", "snapshot_of"]
+__all__ = ["TENANT_FIELD", "Snapshot", "filter_for", "request_for", "snapshot_of"]
+
+# The payload field naming a point's project in a collection many share.
+TENANT_FIELD = "_tenant"
 
 
 @dataclass(frozen=True)
@@ -120,4 +123,6 @@ def filter_for(flt: PointFilter | None) -> m.Filter | None:
         must.append(m.FieldCondition(key="language", match=m.MatchAny(any=list(flt.languages))))
     if flt.kinds:
         must.append(m.FieldCondition(key="kind", match=m.MatchAny(any=list(flt.kinds))))
+    if flt.tenant is not None:
+        must.append(m.FieldCondition(key=TENANT_FIELD, match=m.MatchValue(value=flt.tenant)))
     return m.Filter(must=must)

@@ -56,6 +56,13 @@ def init(
         metavar="FILE",
         help="PEM file of the certificate authorities to trust for --qdrant-url (a private CA).",
     ),
+    qdrant_shared_collection: str = typer.Option(
+        None,
+        "--qdrant-shared-collection",
+        metavar="NAME",
+        help="Keep this project in the server collection NAME, shared with other projects "
+        "(each one a tenant of it), instead of in a collection of its own.",
+    ),
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,
@@ -69,5 +76,6 @@ def init(
         wait=wait_policy(no_wait, wait_timeout),
         qdrant_url=qdrant_url,
         qdrant_ca_file=qdrant_ca_file,
+        qdrant_shared_collection=qdrant_shared_collection,
     )
     render.render_init(result, as_json)
