@@ -226,3 +226,23 @@ def test_two_clones_never_write_one_server_collection(tmp_path: Path) -> None:
     assert status["collection"] == collection and status["points"] == 0
     run_cidx(["index"], first)
     assert run_cidx(["status", "--json"], first).json()["points"] > 0
+
+
+def test_collections_list_shows_the_servers_collections(tmp_path: Path) -> None:
+    folder = tmp_path / "qdrant"
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        write_files(root, DEMO_PROJECT)
+        run_cidx(["init", "--storage", "server", "--qdrant-url", f"local:{folder}"], root)
+        run_cidx(["index"], root)
+    own_b = run_cidx(["status", "--json"], b).json()["collection"]
+    report = run_cidx(["collections", "list", "--json"], a).json()
+    assert report["storage_mode"] == "server"
+    assert report["store_dir"] == f"local:{folder}"
+    rows = {row["name"]: row for row in report["collections"]}
+    own = next(row for row in report["collections"] if row["current"])
+    assert own["state"] == "in use" and own["points"] > 0
+    assert rows[own_b]["state"] == "other" and rows[own_b]["mode"] == "server"
+    assert "cidx-writer-claims" not in rows
+    human = run_cidx(["collections", "list"], a).stdout
+    assert own_b in human and "other" in human

@@ -47,7 +47,9 @@ __all__ = [
     "uninstall",
 ]
 
-State = Literal["in use", "incoming", "unused", "orphaned", "set aside"]
+# "other": on a Qdrant server, a collection that is not this project's
+# (cidx keeps no registry of a server's collections: another project's, most likely).
+State = Literal["in use", "incoming", "unused", "orphaned", "set aside", "other"]
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,8 @@ def list_collections(
         if own is not None and own.name not in {r.name for r in rows}:
             rows.insert(0, own)
         return CollectionsReport(str(paths.root), "local", str(local.data_dir), rows)
+    if config is not None and config.storage_mode == "server" and not global_store:
+        return _server_report(paths, config, own)
     shared = location_for(paths, "global")
     rows = _global_rows(shared.folder, own)
     return CollectionsReport(
@@ -151,6 +155,38 @@ def list_collections(
         str(shared.data_dir),
         rows,
     )
+
+
+def _server_report(
+    paths: ProjectPaths, config: Config, own: CollectionRow | None
+) -> CollectionsReport:
+    """The collections of the project's Qdrant server: its own, and the others there."""
+    location = storage_location(paths, config)
+    assert location.server is not None
+    names: list[str] = []
+    with contextlib.suppress(CidxError):
+        # A `local:` folder (the testing aid) opens in one process only: while
+        # an owner holds it, only the project's own collection is listed.
+        store = open_store(location)
+        try:
+            names = store.list_collections()
+        finally:
+            store.close()
+    rows = [own] if own is not None else []
+    rows += [
+        CollectionRow(
+            name=name,
+            mode="server",
+            path=location.where(name),
+            disk_bytes=0,
+            points=None,
+            project_root=None,
+            state="other",
+        )
+        for name in names
+        if own is None or name != own.name
+    ]
+    return CollectionsReport(str(paths.root), "server", location.server.url, rows)
 
 
 def collection_info(
