@@ -64,7 +64,10 @@ __all__ = [
     "CollectionCount",
     "Member",
     "VerifyResult",
+    "add_collection",
     "backup_project",
+    "backup_result",
+    "check_keep",
     "default_folder",
     "destination",
     "list_backups",
@@ -154,8 +157,7 @@ def backup_project(
     wait: WaitPolicy = WAIT_FOREVER,
 ) -> BackupResult:
     """Back up the project's index into one archive (see the module docstring)."""
-    if keep is not None and keep < 1:
-        raise UsageError(f"--keep must be 1 or more, not {keep}.")
+    check_keep(keep)
     started = time.perf_counter()
     paths = project_paths(start)
     folder, final = destination(output, paths.root.name)
@@ -172,20 +174,49 @@ def backup_project(
         written = write_archive(manifest, members, folder, final)
     finally:
         remove_tree(scratch)
-    pruned = prune(folder, keep, manifest) if keep is not None else []
+    return backup_result(
+        written,
+        manifest,
+        keep=keep,
+        root=snapshot.project_root,
+        started=started,
+        paused=snapshot.paused_seconds,
+        method=snapshot.copy_method,
+    )
+
+
+def check_keep(keep: int | None) -> None:
+    if keep is not None and keep < 1:
+        raise UsageError(f"--keep must be 1 or more, not {keep}.")
+
+
+def backup_result(
+    written: Path,
+    manifest: ArchiveManifest,
+    *,
+    keep: int | None,
+    root: str,
+    started: float,
+    paused: float,
+    method: str,
+) -> BackupResult:
+    """What a backup that wrote `written` (holding `manifest`) reports, once
+    the oldest backups of the same beyond `keep` in its folder are removed."""
+    pruned = prune(written.parent, keep, manifest) if keep is not None else []
     return BackupResult(
         archive=str(written),
-        root=snapshot.project_root,
+        root=root,
         bytes=written.stat().st_size,
         data_bytes=manifest.data_bytes,
         files=len(manifest.files),
         collections=[CollectionCount(c.name, c.points) for c in manifest.collections],
         points=manifest.points,
         seconds=time.perf_counter() - started,
-        paused_seconds=snapshot.paused_seconds,
-        copy_method=snapshot.copy_method,
+        paused_seconds=paused,
+        copy_method=method,
         pruned=[str(p) for p in pruned],
-        problems=list(snapshot.problems),
+        problems=list(manifest.problems),
+        kind=manifest.kind,
     )
 
 
@@ -257,11 +288,7 @@ def _manifest(snapshot: IndexSnapshot, scratch: Path) -> tuple[ArchiveManifest, 
     disk = sum(os.lstat(m.path).st_blocks * 512 for m in members)
     collections: list[ArchivedCollection] = []
     for c in snapshot.collections:
-        base = scratch / "collections" / c.name
-        for path in sorted(regular_files(base)):
-            rel = path.relative_to(base).as_posix()
-            members.append(Member.of(collection_member(c.name, rel), path))
-            disk += os.lstat(path).st_blocks * 512
+        disk += add_collection(members, c.name, scratch / "collections" / c.name)
         sample = SampleQuery.of(c.sample_vector, c.sample_hits) if c.sample_vector else None
         collections.append(
             ArchivedCollection(name=c.name, points=c.points, format=c.format, sample=sample)
@@ -294,6 +321,16 @@ def _manifest(snapshot: IndexSnapshot, scratch: Path) -> tuple[ArchiveManifest, 
         ],
     )
     return manifest, members
+
+
+def add_collection(members: list[Member], name: str, base: Path) -> int:
+    """Append the files of the collection `name` (copied to `base`) to
+    `members`; the bytes they take on disk."""
+    disk = 0
+    for path in sorted(regular_files(base)):
+        members.append(Member.of(collection_member(name, path.relative_to(base).as_posix()), path))
+        disk += os.lstat(path).st_blocks * 512
+    return disk
 
 
 def regular_files(folder: Path) -> list[Path]:

@@ -31,15 +31,14 @@ from cidx.archive import (
     ArchivedFile,
     ArchiveManifest,
     SampleQuery,
-    collection_member,
 )
 from cidx.backup import (
     BackupResult,
-    CollectionCount,
     Member,
+    add_collection,
+    backup_result,
+    check_keep,
     destination,
-    prune,
-    regular_files,
     remove_stale,
     write_archive,
 )
@@ -64,8 +63,7 @@ def backup_global(
     output: Path | None = None, keep: int | None = None, *, wait: WaitPolicy = WAIT_FOREVER
 ) -> BackupResult:
     """Back up the global store and its registry into one archive (see the module docstring)."""
-    if keep is not None and keep < 1:
-        raise UsageError(f"--keep must be 1 or more, not {keep}.")
+    check_keep(keep)
     started = time.perf_counter()
     data, store = data_dir(), StorageLocation("global", global_store_dir())
     if not registry_exists() and not store.folder.is_dir():
@@ -91,21 +89,14 @@ def backup_global(
         raise
     finally:
         remove_tree(scratch)
-    pruned = prune(folder, keep, manifest) if keep is not None else []
-    return BackupResult(
-        archive=str(written),
+    return backup_result(
+        written,
+        manifest,
+        keep=keep,
         root=str(data),
-        bytes=written.stat().st_size,
-        data_bytes=manifest.data_bytes,
-        files=len(manifest.files),
-        collections=[CollectionCount(c.name, c.points) for c in manifest.collections],
-        points=manifest.points,
-        seconds=time.perf_counter() - started,
-        paused_seconds=held,
-        copy_method=copy_method(copies),
-        pruned=[str(p) for p in pruned],
-        problems=problems,
-        kind="global",
+        started=started,
+        paused=held,
+        method=copy_method(copies),
     )
 
 
@@ -177,12 +168,7 @@ def _manifest(
         copied.close()
     disk = os.lstat(members[0].path).st_blocks * 512
     for c in collections:
-        base = location.collection_dir(c.name)
-        for path in sorted(regular_files(base)):
-            members.append(
-                Member.of(collection_member(c.name, path.relative_to(base).as_posix()), path)
-            )
-            disk += os.lstat(path).st_blocks * 512
+        disk += add_collection(members, c.name, location.collection_dir(c.name))
     manifest = ArchiveManifest(
         cidx_version=__version__,
         created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
