@@ -235,3 +235,26 @@ def test_killed_global_restore_leaves_the_old_store(projects: list[Path], tmp_pa
     assert not list(data.glob(".*.tmp"))
     assert answers(projects[0]) == before_answers[0]
     assert run_cidx(["doctor"], projects[0]).returncode == 0
+
+
+def test_global_backup_pauses_a_running_watch(projects: list[Path], tmp_path: Path) -> None:
+    """A project whose `cidx watch` runs is paused through it (not waited
+    for): the watcher answers queries meanwhile and follows edits after."""
+    from tests.test_watch import Watcher
+
+    watcher = Watcher(projects[0])
+    try:
+        made = global_backup(tmp_path, "--output", str(tmp_path / "b"), "--no-wait")
+        assert made["points"] > 0 and watcher.proc.poll() is None
+        assert run_cidx(["query", "verify token", "--json"], projects[0]).results()
+        # The pause ended: a new file is indexed by the watcher.
+        write_files(projects[0], {"src/fresh.py": "def compress_archive_stream():\n    return 1\n"})
+        watcher.settle()
+        top = run_cidx(["query", "compress archive stream", "--json"], projects[0]).results()
+        assert top[0]["path"] == "src/fresh.py"
+    finally:
+        watcher.stop(signal.SIGTERM)
+    other = {"CIDX_DATA_DIR": str(tmp_path / "other")}
+    run_cidx(["restore", made["archive"]], tmp_path, env=other)
+    report = run_cidx(["status", "--json"], projects[1], env=other).json()
+    assert report["points"] == report["chunks"] > 0
