@@ -116,7 +116,7 @@ def _copy_collections(
 ) -> tuple[list[CopyReport], float, list[str]]:
     """Copy every collection of the store into `into`, each while its project
     is kept still: (the copies, seconds projects were held, notes)."""
-    names = open_store(store).list_collections() if store.folder.is_dir() else []
+    names = store.collections()
     copies: list[CopyReport] = []
     held = 0.0
     problems: list[str] = []

@@ -38,7 +38,13 @@ them), so it becomes a project in local mode, self-contained in its
 store. A backup of the whole global store (`cidx backup --global`) is
 restored the same way into the data folder: the store folder swapped as
 one, and the registry replaced through SQLite's backup API, with every
-project registered there held (its lock taken) meanwhile.
+project registered there held (its lock taken) meanwhile. These second
+steps (a collection or the registry, after the index folder or the store)
+are not atomic with the first: a restore killed between them leaves the
+restored collections with the older registry entries (or state database,
+which reports the mismatch and `cidx index` repairs), never a lost one —
+each project re-registers its collection when it next opens
+(`cidx.registry.claim`).
 """
 
 from __future__ import annotations
@@ -428,8 +434,7 @@ def _restore_global(
 ) -> RestoreResult:
     """Restore a backup of the global store into this user's data folder."""
     data, store_dir = data_dir(), global_store_dir()
-    current = StorageLocation("global", store_dir)
-    known = open_store(current).list_collections() if store_dir.is_dir() else []
+    known = StorageLocation("global", store_dir).collections()
     entries = []
     if registry_exists():
         with Registry() as registry:
