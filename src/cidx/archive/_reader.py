@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import queue
 import re
 import tarfile
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,62 +33,6 @@ from cidx.errors import ArchiveError
 # piece is skipped (a hole), as the store's own sparse files had it.
 HOLE = 64 * 1024
 ZEROS = bytes(HOLE)
-
-
-class _Prefetch:
-    """Decompresses ahead in a second thread while the caller hashes and
-    writes what was decompressed before: zstd, sha256 and writes all release
-    the GIL, so on two cores a restore takes about the time of its slowest
-    part rather than their sum. At most `DEPTH` pieces wait decoded, so a
-    reader that stops early (a refused member) has decoded little for naught.
-    """
-
-    DEPTH = 4
-
-    def __init__(self, reader: Any) -> None:
-        self._reader = reader
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(self.DEPTH)
-        self._stop = threading.Event()
-        self._piece = memoryview(b"")
-        self._ended = False
-        self._thread = threading.Thread(target=self._run, name="cidx-archive-read", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                piece = self._reader.read(BLOCK)
-                self._queue.put(piece)
-                if not piece:
-                    return
-        except BaseException as exc:  # handed to the reading thread, raised there
-            self._queue.put(exc)
-
-    def readinto(self, view: memoryview) -> int:
-        """Fill some of `view`; how many bytes (0 only at the end)."""
-        if not self._piece:
-            if self._ended:
-                return 0
-            item = self._queue.get()
-            if isinstance(item, BaseException):
-                self._ended = True
-                raise item
-            if not item:
-                self._ended = True
-                return 0
-            self._piece = memoryview(item)
-        n = min(len(view), len(self._piece))
-        view[:n] = self._piece[:n]
-        self._piece = self._piece[n:]
-        return n
-
-    def close(self) -> None:
-        """Stop the decoding thread (unblocking it if the queue is full)."""
-        self._stop.set()
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=0.05)
-        self._thread.join()
 
 
 class _TarStream:
@@ -230,7 +172,7 @@ def read_archive(
     `OSError` when writing fails (a full disk); files already written are
     then the caller's to remove.
     """
-    with _open_stream(archive, prefetch=True) as stream:
+    with _open_stream(archive) as stream:
         manifest, manifest_digest = _first(stream, archive)
         if accept is not None:
             accept(manifest)
@@ -269,7 +211,7 @@ def read_archive(
 
 
 @contextlib.contextmanager
-def _open_stream(archive: Path, *, prefetch: bool = False) -> Iterator[_TarStream]:
+def _open_stream(archive: Path) -> Iterator[_TarStream]:
     try:
         raw = open(archive, "rb")  # noqa: SIM115 (closed below)
     except FileNotFoundError:
@@ -282,21 +224,16 @@ def _open_stream(archive: Path, *, prefetch: bool = False) -> Iterator[_TarStrea
             f"{archive} is a folder, not a backup. Give the path of a {SUFFIX} file "
             f"(`cidx backup list {archive}` shows those in it)."
         ) from None
-    ahead: _Prefetch | None = None
     try:
-        reader: Any = zstandard.ZstdDecompressor().stream_reader(
+        reader = zstandard.ZstdDecompressor().stream_reader(
             raw, read_size=BLOCK, read_across_frames=False, closefd=False
         )
-        if prefetch:
-            reader = ahead = _Prefetch(reader)
         stream = _TarStream(reader, archive, MAX_MANIFEST_BYTES + MEMBER_OVERHEAD + BLOCK)
         try:
             yield stream
         except zstandard.ZstdError as exc:
             raise damaged(archive, f"its compressed data does not decode ({exc})") from None
     finally:
-        if ahead is not None:
-            ahead.close()
         raw.close()
 
 
