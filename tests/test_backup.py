@@ -197,13 +197,6 @@ def test_list_verify_and_keep(proj: Path, tmp_path: Path) -> None:
     assert again.returncode == ExitCode.USAGE and "exists already" in again.stderr
 
 
-def test_global_backup_says_what_to_do(proj: Path) -> None:
-    result = run_cidx(["backup", "--global"], proj, check=False)
-    assert result.returncode == ExitCode.USAGE
-    assert "Run `cidx backup` in a project" in result.stderr
-    assert backup(proj)["points"] > 0
-
-
 def test_no_index_to_back_up(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -10,6 +10,11 @@ folder, synced, and only then given its final name, so a backup killed at
 any moment leaves no file under that name; `--keep N` then removes the
 oldest backups of the same project in that folder beyond N.
 
+A project in global storage mode is backed up the same way: the snapshot
+copies its collection out of the global store, and the manifest records its
+registry entry (`registered`). The global store as a whole, every project's
+collection and the registry, is `cidx.global_backup`'s.
+
 Backups go to `<data dir>/backups/` (`cidx.userdirs`) unless told otherwise.
 """
 
@@ -34,6 +39,7 @@ from cidx.archive import (
     ArchivedFile,
     ArchiveManifest,
     ArchiveWriter,
+    RegisteredCollection,
     SampleQuery,
     collection_member,
     read_archive,
@@ -46,7 +52,7 @@ from cidx.formatting import size as size_text
 from cidx.fsutil import free_bytes, fsync_folder, is_no_space, private_dir
 from cidx.messages import IndexSnapshot, SnapshotRequest
 from cidx.owner.lock import pid_alive
-from cidx.project import ProjectPaths, project_paths
+from cidx.project import project_paths
 from cidx.service import WAIT_FOREVER, WaitPolicy, with_index
 from cidx.snapshots import SCRATCH
 from cidx.treecopy import remove_tree
@@ -56,12 +62,19 @@ __all__ = [
     "BackupListing",
     "BackupResult",
     "CollectionCount",
+    "Member",
     "VerifyResult",
-    "backup_global",
+    "add_collection",
     "backup_project",
+    "backup_result",
+    "check_keep",
     "default_folder",
+    "destination",
     "list_backups",
+    "regular_files",
+    "remove_stale",
     "verify_backup",
+    "write_archive",
 ]
 
 _BLOCK = 1 << 20
@@ -92,6 +105,8 @@ class BackupResult:
     pruned: list[str] = field(default_factory=list)
     # Damage the index had when backed up, each with its repair.
     problems: list[str] = field(default_factory=list)
+    # "project", or "global" for the global store (`root` is then the data folder).
+    kind: str = "project"
 
 
 @dataclass(frozen=True)
@@ -142,12 +157,11 @@ def backup_project(
     wait: WaitPolicy = WAIT_FOREVER,
 ) -> BackupResult:
     """Back up the project's index into one archive (see the module docstring)."""
-    if keep is not None and keep < 1:
-        raise UsageError(f"--keep must be 1 or more, not {keep}.")
+    check_keep(keep)
     started = time.perf_counter()
     paths = project_paths(start)
-    folder, final = _destination(output, paths)
-    _remove_stale(paths.index_dir, folder)
+    folder, final = destination(output, paths.root.name)
+    remove_stale(paths.index_dir, folder)
     scratch = paths.index_dir / f".backup.{os.getpid()}.tmp"
     try:
         snapshot = with_index(
@@ -157,41 +171,58 @@ def backup_project(
             wait=wait,
         )
         manifest, members = _manifest(snapshot, scratch)
-        written = _write(manifest, members, folder, final)
+        written = write_archive(manifest, members, folder, final)
     finally:
         remove_tree(scratch)
-    pruned = prune(folder, keep, manifest) if keep is not None else []
+    return backup_result(
+        written,
+        manifest,
+        keep=keep,
+        root=snapshot.project_root,
+        started=started,
+        paused=snapshot.paused_seconds,
+        method=snapshot.copy_method,
+    )
+
+
+def check_keep(keep: int | None) -> None:
+    if keep is not None and keep < 1:
+        raise UsageError(f"--keep must be 1 or more, not {keep}.")
+
+
+def backup_result(
+    written: Path,
+    manifest: ArchiveManifest,
+    *,
+    keep: int | None,
+    root: str,
+    started: float,
+    paused: float,
+    method: str,
+) -> BackupResult:
+    """What a backup that wrote `written` (holding `manifest`) reports, once
+    the oldest backups of the same beyond `keep` in its folder are removed."""
+    pruned = prune(written.parent, keep, manifest) if keep is not None else []
     return BackupResult(
         archive=str(written),
-        root=snapshot.project_root,
+        root=root,
         bytes=written.stat().st_size,
         data_bytes=manifest.data_bytes,
         files=len(manifest.files),
         collections=[CollectionCount(c.name, c.points) for c in manifest.collections],
         points=manifest.points,
         seconds=time.perf_counter() - started,
-        paused_seconds=snapshot.paused_seconds,
-        copy_method=snapshot.copy_method,
+        paused_seconds=paused,
+        copy_method=method,
         pruned=[str(p) for p in pruned],
-        problems=list(snapshot.problems),
+        problems=list(manifest.problems),
+        kind=manifest.kind,
     )
 
 
-def backup_global(output: Path | None = None, keep: int | None = None) -> BackupResult:
-    """Back up the user's global store (every project in global storage mode).
-
-    The seam for global storage mode: its archives carry `kind: "global"`
-    and the store's collections; until that mode is built, every index is
-    inside its project, and a project backup is what there is to take.
-    """
-    raise UsageError(
-        "This cidx keeps every index inside its project (`.code-indexer/`): there is no "
-        "global store to back up. Run `cidx backup` in a project to back up its index."
-    )
-
-
-def _destination(output: Path | None, paths: ProjectPaths) -> tuple[Path, Path]:
-    """(folder, final path) of the archive to write."""
+def destination(output: Path | None, name: str) -> tuple[Path, Path]:
+    """(folder, final path) of the archive to write, named after `name` unless
+    `output` names it."""
     # A name ending in .tar.zst is the archive's; anything else is a folder
     # (created if missing) where the backup gets a name of its own.
     if output is not None and output.name.endswith(SUFFIX) and not output.is_dir():
@@ -210,7 +241,7 @@ def _destination(output: Path | None, paths: ProjectPaths) -> tuple[Path, Path]:
     except OSError as exc:
         raise UsageError(f"Cannot create the backup folder {folder}: {exc.strerror}.") from None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", paths.root.name).strip("-.") or "project"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "project"
     base = f"{slug}-{stamp}"
     final = folder / f"{base}{SUFFIX}"
     n = 1
@@ -220,9 +251,10 @@ def _destination(output: Path | None, paths: ProjectPaths) -> tuple[Path, Path]:
     return folder, final
 
 
-def _remove_stale(index_dir: Path, folder: Path) -> None:
-    """Delete what killed backups left: snapshots in the index folder and
-    partial archives in the backup folder, whose process is gone."""
+def remove_stale(index_dir: Path, folder: Path) -> None:
+    """Delete what killed backups left: snapshots in `index_dir` (the index
+    folder, or the data folder for the global store) and partial archives in
+    the backup folder, whose process is gone."""
     for where, pattern, group in ((index_dir, SCRATCH, 1), (folder, _PARTIAL, 2)):
         with contextlib.suppress(OSError):
             for entry in where.iterdir():
@@ -235,26 +267,28 @@ def _remove_stale(index_dir: Path, folder: Path) -> None:
 
 
 @dataclass(frozen=True)
-class _Member:
+class Member:
+    """A file to archive: its member name, where it is, its size."""
+
     name: str
     path: Path
     size: int
 
+    @classmethod
+    def of(cls, name: str, path: Path) -> Member:
+        return cls(name, path, os.lstat(path).st_size)
 
-def _manifest(snapshot: IndexSnapshot, scratch: Path) -> tuple[ArchiveManifest, list[_Member]]:
+
+def _manifest(snapshot: IndexSnapshot, scratch: Path) -> tuple[ArchiveManifest, list[Member]]:
     """The archive's manifest, and its members in the order they are written."""
     members = [
-        _member(CONFIG_MEMBER, scratch / "index" / "config.json"),
-        _member(STATE_MEMBER, scratch / "index" / "state.db"),
+        Member.of(CONFIG_MEMBER, scratch / "index" / "config.json"),
+        Member.of(STATE_MEMBER, scratch / "index" / "state.db"),
     ]
     disk = sum(os.lstat(m.path).st_blocks * 512 for m in members)
     collections: list[ArchivedCollection] = []
     for c in snapshot.collections:
-        base = scratch / "collections" / c.name
-        for path in sorted(_files(base)):
-            rel = path.relative_to(base).as_posix()
-            members.append(_member(collection_member(c.name, rel), path))
-            disk += os.lstat(path).st_blocks * 512
+        disk += add_collection(members, c.name, scratch / "collections" / c.name)
         sample = SampleQuery.of(c.sample_vector, c.sample_hits) if c.sample_vector else None
         collections.append(
             ArchivedCollection(name=c.name, points=c.points, format=c.format, sample=sample)
@@ -275,15 +309,31 @@ def _manifest(snapshot: IndexSnapshot, scratch: Path) -> tuple[ArchiveManifest, 
         files=[ArchivedFile(path=m.name, size=m.size) for m in members],
         disk_bytes=disk,
         problems=list(snapshot.problems),
+        registered=[
+            RegisteredCollection(
+                name=c.name,
+                project_root=snapshot.project_root,
+                project_id=snapshot.project_id,
+                model=snapshot.model_id,
+            )
+            for c in collections
+            if snapshot.storage_mode == "global"
+        ],
     )
     return manifest, members
 
 
-def _member(name: str, path: Path) -> _Member:
-    return _Member(name, path, os.lstat(path).st_size)
+def add_collection(members: list[Member], name: str, base: Path) -> int:
+    """Append the files of the collection `name` (copied to `base`) to
+    `members`; the bytes they take on disk."""
+    disk = 0
+    for path in sorted(regular_files(base)):
+        members.append(Member.of(collection_member(name, path.relative_to(base).as_posix()), path))
+        disk += os.lstat(path).st_blocks * 512
+    return disk
 
 
-def _files(folder: Path) -> list[Path]:
+def regular_files(folder: Path) -> list[Path]:
     """Every regular file under `folder`. A store's folder holds nothing else;
     anything else would not come back as it was, so it stops the backup."""
     found: list[Path] = []
@@ -302,7 +352,9 @@ def _files(folder: Path) -> list[Path]:
     return found
 
 
-def _write(manifest: ArchiveManifest, members: list[_Member], folder: Path, final: Path) -> Path:
+def write_archive(
+    manifest: ArchiveManifest, members: list[Member], folder: Path, final: Path
+) -> Path:
     """Write the archive under a temporary name, sync it, give it its final
     name (never replacing a file already there); the path it got."""
     partial = folder / f".{final.name}.{os.getpid()}.tmp"

@@ -1,7 +1,7 @@
 """Whether this cidx can use what a backup archive holds.
 
 The archive format itself is checked when its manifest is read
-(`cidx.archive.parse_manifest`); this is the rest: the kind of backup, its
+(`cidx.archive.parse_manifest`); this is the rest: its
 storage mode, the schema versions of the config and state database it
 carries, and the embedding model of its vectors. `cidx restore` refuses an
 archive that fails; `cidx backup verify` reports it.
@@ -24,16 +24,12 @@ def check_compatible(manifest: ArchiveManifest, archive: Path) -> None:
     """ArchiveError, saying what to do, unless this cidx can use what `archive` holds.
 
     The archive format itself is checked when the manifest is read
-    (`cidx.archive.parse_manifest`); here: the kind of backup, its storage
-    mode, the schema versions of what it holds, and the embedding model —
-    vectors of another model cannot answer this cidx's queries.
+    (`cidx.archive.parse_manifest`); here: its storage mode (the embedded
+    stores: a project's own, or the global store), the schema versions of
+    what it holds, and the embedding model — vectors of another model cannot
+    answer this cidx's queries.
     """
-    if manifest.kind != "project":
-        raise ArchiveError(
-            f"The backup {archive} holds the global store, which `cidx restore` cannot restore "
-            "into a project. Restore a project's backup (`cidx backup list` shows them)."
-        )
-    if manifest.storage_mode != "local":
+    if manifest.storage_mode not in ("local", "global"):
         raise ArchiveError(
             f"The backup {archive} holds a project in {manifest.storage_mode} storage mode, "
             "which this cidx cannot restore. Restore it with a cidx that has that mode, or "

@@ -12,6 +12,7 @@ to catch. Every other write path (SQLite, plain files) reports ENOSPC, which
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 from pathlib import Path
@@ -135,3 +136,46 @@ def private_dir(path: Path) -> None:
         return
     # mkdir's mode is filtered by the umask; make sure of it.
     os.chmod(path, 0o700)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def swap_in(incoming: Path, target: Path, outgoing: Path) -> Path | None:
+    """Put the folder `incoming` in the place of `target` at once (synced);
+    where the old `target` is now, for the caller to delete (None: there was none).
+
+    One `renameat2(RENAME_EXCHANGE)` where the kernel and filesystem have it;
+    elsewhere two renames, the old folder kept under the name `outgoing`
+    until the new one is in place. Both paths must be on one filesystem.
+    """
+    if not os.path.lexists(target):
+        os.rename(incoming, target)
+        old = None
+    elif _exchange(incoming, target):
+        old = incoming
+    else:
+        os.rename(target, outgoing)
+        os.rename(incoming, target)
+        old = outgoing
+    for folder in {target.parent, incoming.parent, outgoing.parent}:
+        fsync_folder(folder)
+    return old
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap `a` and `b` in one step (False: not supported here)."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except AttributeError:
+        return False
+    result = renameat2(
+        _AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), ctypes.c_uint(_RENAME_EXCHANGE)
+    )
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from cidx.errors import ArchiveError, UsageError
+from cidx.errors import ArchiveError, CidxError, UsageError
 from cidx.failpoints import failpoint
 from cidx.fsutil import disk_full, fsync_folder, is_no_space, private_dir
 from cidx.messages import CollectionSnapshot, IndexSnapshot, SnapshotRequest
@@ -47,6 +47,7 @@ from cidx.store import Nearest, StoreQuery, VectorStore
 from cidx.treecopy import CopyReport, copy_tree, remove_tree
 
 if TYPE_CHECKING:
+    from cidx.archive import ArchivedCollection
     from cidx.engine import Engine
 
 __all__ = [
@@ -55,10 +56,13 @@ __all__ = [
     "SCRATCH",
     "CollectionFormat",
     "EdgeShardFormat",
+    "copy_method",
+    "describe_collection",
     "format_for_store",
     "format_named",
     "sample_hits",
     "take_snapshot",
+    "verify_collections",
 ]
 
 EDGE_SHARD = "edge-shard"
@@ -169,7 +173,7 @@ def take_snapshot(engine: Engine, request: SnapshotRequest) -> IndexSnapshot:
             for name in _collections(engine):
                 target = into / "collections" / name
                 reports.append(fmt.export(engine.store, location, name, target))
-                collections.append(_describe(engine.store, fmt, name))
+                collections.append(describe_collection(engine.store, fmt, name))
             failpoint("backup.snapshot")
             problems = engine.check()
             paused = time.perf_counter() - held
@@ -193,7 +197,7 @@ def take_snapshot(engine: Engine, request: SnapshotRequest) -> IndexSnapshot:
         state_schema=engine.db.schema_version,
         collections=collections,
         paused_seconds=paused,
-        copy_method=_method(reports),
+        copy_method=copy_method(reports),
         problems=problems,
     )
 
@@ -237,7 +241,8 @@ def _copy_state(engine: Engine, target: Path) -> None:
     os.chmod(target, 0o600)
 
 
-def _describe(store: VectorStore, fmt: CollectionFormat, name: str) -> CollectionSnapshot:
+def describe_collection(store: VectorStore, fmt: CollectionFormat, name: str) -> CollectionSnapshot:
+    """The collection's point count and its sample query, for a manifest."""
     points = store.count(name)
     vector: list[float] | None = None
     hits: list[tuple[str, float]] = []
@@ -259,6 +264,39 @@ def sample_hits(store: VectorStore, name: str, vector: list[float]) -> list[tupl
     return [(hit.id, hit.score) for hit in store.query(name, query)]
 
 
-def _method(reports: list[CopyReport]) -> str:
+# Scores of the sample query may differ in the last bits between runs.
+_SCORE_TOLERANCE = 1e-4
+
+
+def verify_collections(collections: list[ArchivedCollection], store: VectorStore) -> str | None:
+    """Why the restored `store` does not answer as the backed-up collections
+    did (None: it does): each holds the points its manifest lists, and its
+    sample query gives the same hits."""
+    for collection in collections:
+        try:
+            points = store.count(collection.name)
+        except CidxError as exc:
+            return f"the collection {collection.name} does not open: {exc}"
+        if points != collection.points:
+            return (
+                f"the collection {collection.name} holds {points:,} points where the "
+                f"manifest lists {collection.points:,}"
+            )
+        if collection.sample is None:
+            continue
+        got = sample_hits(store, collection.name, collection.sample.dense())
+        expected = collection.sample.hits
+        if [i for i, _ in got] != [i for i, _ in expected] or any(
+            abs(a - b) > _SCORE_TOLERANCE for (_, a), (_, b) in zip(got, expected, strict=True)
+        ):
+            return (
+                f"the sample query of the collection {collection.name} answers otherwise than "
+                "when the backup was taken"
+            )
+    return None
+
+
+def copy_method(reports: list[CopyReport]) -> str:
+    """How `reports`' copies were made, in one phrase (`CopyReport.method`)."""
     total = CopyReport(cloned=sum(r.cloned for r in reports), copied=sum(r.copied for r in reports))
     return total.method

@@ -92,6 +92,15 @@ class StorageLocation:
             return 0
         return sum(disk_usage(self.collection_dir(name)) for name in collections)
 
+    def collections(self) -> list[str]:
+        """The collections in an embedded store's folder (no shard opened)."""
+        from cidx.store.edge import shard_exists
+
+        try:
+            return sorted(p.name for p in self.folder.iterdir() if shard_exists(p))
+        except FileNotFoundError:
+            return []
+
     def holds(self, collection: str) -> bool:
         """Whether `collection` is here (one `stat`, no shard opened). A store
         this user cannot look into holds nothing of theirs."""

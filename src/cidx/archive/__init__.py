@@ -7,6 +7,8 @@ checksum per file, written and read in a single pass.
                              query, every file with its size
     index/config.json        the project's config
     index/state.db           the state database (a copy made by SQLite's backup API)
+    registry/registry.db     instead of the two above, in a backup of the global
+                             store (`kind: "global"`): its registry, copied the same way
     collections/<name>/...   each collection's files, in its store's format
     SHA256SUMS               last: the sha256 of every member above, in the
                              format `sha256sum -c` reads
@@ -36,11 +38,13 @@ from cidx.archive._format import (
     FORMAT_VERSION,
     MANIFEST,
     MIGRATIONS,
+    REGISTRY_MEMBER,
     STATE_MEMBER,
     SUFFIX,
     ArchivedCollection,
     ArchivedFile,
     ArchiveManifest,
+    RegisteredCollection,
     SampleQuery,
     collection_member,
     parse_manifest,
@@ -54,12 +58,14 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST",
     "MIGRATIONS",
+    "REGISTRY_MEMBER",
     "STATE_MEMBER",
     "SUFFIX",
     "ArchiveManifest",
     "ArchiveWriter",
     "ArchivedCollection",
     "ArchivedFile",
+    "RegisteredCollection",
     "SampleQuery",
     "collection_member",
     "parse_manifest",

@@ -3,8 +3,10 @@ model and its migrations (see `cidx.archive`)."""
 
 from __future__ import annotations
 
+import array
 import base64
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -14,14 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from cidx.errors import ArchiveError
 
 FORMAT: Literal["cidx-backup"] = "cidx-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SUFFIX = ".tar.zst"
 MANIFEST = "manifest.json"
 CHECKSUMS = "SHA256SUMS"
 CONFIG_MEMBER = "index/config.json"
 STATE_MEMBER = "index/state.db"
+# A global backup's copy of the global store's registry (SQLite's backup API).
+REGISTRY_MEMBER = "registry/registry.db"
 COLLECTIONS = "collections"
-_INDEX_MEMBERS = frozenset({CONFIG_MEMBER, STATE_MEMBER})
+# The members outside `collections/` each kind of archive holds.
+_OWN_MEMBERS = {
+    "project": frozenset({CONFIG_MEMBER, STATE_MEMBER}),
+    "global": frozenset({REGISTRY_MEMBER}),
+}
 # The names cidx gives collections (`cidx.config.collection_name`).
 COLLECTION_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
 
@@ -41,7 +49,11 @@ STREAM_SLACK = 2 * BLOCK
 
 # Step N turns a version-N manifest into a version-(N+1) one (applied in
 # memory when an archive is read; archives are never rewritten).
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    # Version 2 added global backups (`kind: "global"` with the registry) and
+    # `registered`; a version-1 archive is a project's, registered nowhere.
+    1: lambda raw: {**raw, "registered": []},
+}
 
 
 # -- the manifest ------------------------------------------------------------
@@ -65,16 +77,31 @@ class SampleQuery(BaseModel):
 
     @classmethod
     def of(cls, vector: list[float], hits: list[tuple[str, float]]) -> SampleQuery:
-        import numpy as np
-
-        raw = np.asarray(vector, dtype="<f4").tobytes()
-        return cls(vector=base64.b64encode(raw).decode("ascii"), hits=hits)
+        # `array`, not numpy: importing numpy would cost a backup or a restore
+        # more time than everything else the sample query takes.
+        values = array.array("f", vector)
+        if sys.byteorder == "big":
+            values.byteswap()
+        return cls(vector=base64.b64encode(values.tobytes()).decode("ascii"), hits=hits)
 
     def dense(self) -> list[float]:
-        import numpy as np
+        values = array.array("f")
+        values.frombytes(base64.b64decode(self.vector, validate=True))
+        if sys.byteorder == "big":
+            values.byteswap()
+        return values.tolist()
 
-        raw = base64.b64decode(self.vector, validate=True)
-        return [float(x) for x in np.frombuffer(raw, dtype="<f4")]
+
+class RegisteredCollection(BaseModel):
+    """A collection's entry in the global store's registry, as a project in
+    global storage mode had it when backed up."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=COLLECTION_NAME, max_length=255)
+    project_root: str
+    project_id: str
+    model: str
 
 
 class ArchivedCollection(BaseModel):
@@ -111,6 +138,8 @@ class ArchiveManifest(BaseModel):
     disk_bytes: int = Field(ge=0)
     # Damage the index had when it was backed up (each names its repair).
     problems: list[str] = Field(default_factory=list)
+    # A project in global storage mode: its collections' registry entries.
+    registered: list[RegisteredCollection] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _safe_paths(self) -> ArchiveManifest:
@@ -121,7 +150,7 @@ class ArchiveManifest(BaseModel):
             raise ValueError("lists a collection twice")
         seen: set[str] = set()
         for f in self.files:
-            problem = member_problem(f.path, names)
+            problem = member_problem(f.path, names, self.kind)
             if problem is not None:
                 raise ValueError(f"the file {f.path!r} {problem}")
             if f.path in seen:
@@ -138,10 +167,11 @@ class ArchiveManifest(BaseModel):
         return sum(f.size for f in self.files)
 
 
-def member_problem(path: str, collections: set[str]) -> str | None:
-    """Why `path` may not be a data member of an archive (None: it may).
+def member_problem(path: str, collections: set[str], kind: str = "project") -> str | None:
+    """Why `path` may not be a data member of an archive of `kind` (None: it may).
 
-    A member is `index/config.json`, `index/state.db`, or a file under
+    A member is `index/config.json` or `index/state.db` (a project's backup),
+    `registry/registry.db` (a global one), or a file under
     `collections/<a listed collection>/`; always relative, without empty,
     `.` or `..` parts or control characters, so that no member can land
     outside the folder it is extracted into.
@@ -155,11 +185,13 @@ def member_problem(path: str, collections: set[str]) -> str | None:
     parts = path.split("/")
     if any(part in ("", ".", "..") for part in parts):
         return "has an empty, `.` or `..` part"
-    if path in _INDEX_MEMBERS:
+    own = _OWN_MEMBERS.get(kind, frozenset())
+    if path in own:
         return None
     if parts[0] == COLLECTIONS and len(parts) >= 3 and parts[1] in collections:
         return None
-    return "is outside what a cidx backup holds (index/config.json, index/state.db, collections/)"
+    holds = ", ".join(sorted(own))
+    return f"is outside what a cidx backup of this kind holds ({holds}, collections/)"
 
 
 def collection_member(collection: str, rel: str) -> str:

@@ -16,8 +16,12 @@ from cidx.errors import ArchiveError
 
 # zstd level 1, in the calling thread: measured on the files of a 30k-chunk
 # index (264 MB, mostly float vectors) it compresses to 30.4 % at 174 MB/s,
-# where level 3 gives 30.2 % at 106 MB/s and two worker threads gained
-# nothing on two cores; gzip (the standard library) gives 31.2 % at 35 MB/s
+# where level 3 gives 30.2 % at 106 MB/s; gzip (the standard library) gives
+# 31.2 % at 35 MB/s. On the files of a 100k-chunk index (378 MB) one zstd
+# worker thread, compressing while this thread reads and hashes, took 0.71 s
+# where this thread alone took 0.57 s (and 0.81 s against 0.73 s with the
+# hashing): on two cores shared with other work there is no idle core for
+# it. Level -1 would save a third of the time for an archive 10 % larger
 # (benchmarks/RESULTS.md, "Backup and restore").
 LEVEL = 1
 THREADS = 0

@@ -23,7 +23,8 @@ def render_backup(result: BackupResult, as_json: bool) -> None:
         print_json(result)
         return
     out = console()
-    out.print(Text(f"Backed up {printable(result.root)} to {printable(result.archive)}"))
+    what = "the global store in " if result.kind == "global" else ""
+    out.print(Text(f"Backed up {what}{printable(result.root)} to {printable(result.archive)}"))
     out.print(
         Text(
             f"  {size(result.bytes)} ({size(result.data_bytes)} of index data, "
@@ -43,8 +44,9 @@ def render_restore(result: RestoreResult, as_json: bool) -> None:
         print_json(result)
         return
     out = console()
-    what = "Replaced the index of" if result.replaced else "Restored the index of"
-    out.print(Text(f"{what} {printable(result.root)} from {printable(result.archive)}"))
+    what = "Replaced" if result.replaced else "Restored"
+    whose = "the global store in" if result.kind == "global" else "the index of"
+    out.print(Text(f"{what} {whose} {printable(result.root)} from {printable(result.archive)}"))
     out.print(
         Text(
             f"  {count(result.points, 'point')} in {count(len(result.collections), 'collection')}"
@@ -55,6 +57,17 @@ def render_restore(result: RestoreResult, as_json: bool) -> None:
     if result.moved_from is not None:
         out.print(
             Text(f"  moved from {printable(result.moved_from)}; config fixed for here", style="dim")
+        )
+    if result.kind == "project" and result.storage_mode == "global":
+        out.print(Text("  its collections are back in the global store, registered", style="dim"))
+    if result.converted:
+        out.print(
+            Text(
+                "  backed up in global storage mode elsewhere: restored here in local mode "
+                "(inside .code-indexer/); `cidx init --storage global` moves it to the "
+                "global store",
+                style="dim",
+            )
         )
     render_warnings(result.problems)
 

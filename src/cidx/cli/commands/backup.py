@@ -40,9 +40,14 @@ def backup(
         None,
         "--keep",
         metavar="N",
-        help="Then remove the oldest backups of this project in that folder beyond N.",
+        help="Then remove the oldest backups of this project (or, with --global, of the "
+        "global store) in that folder beyond N.",
     ),
-    global_store: bool = flag("--global", help="Back up the user's global store instead."),
+    global_store: bool = flag(
+        "--global",
+        help="Back up the global store instead: every project's collection in global "
+        "storage mode, and its registry.",
+    ),
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,
@@ -54,15 +59,15 @@ def backup(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from cidx import backup as core
+    from cidx.backup import backup_project
     from cidx.cli.backup_render import render_backup
+    from cidx.global_backup import backup_global
 
+    wait = wait_policy(no_wait, wait_timeout)
     if global_store:
-        result = core.backup_global(output, keep)
+        result = backup_global(output, keep, wait=wait)
     else:
-        result = core.backup_project(
-            output=output, keep=keep, wait=wait_policy(no_wait, wait_timeout)
-        )
+        result = backup_project(output=output, keep=keep, wait=wait)
     render_backup(result, as_json)
 
 

@@ -21,7 +21,12 @@ def restore(
         metavar="DIR",
         help="The project folder to restore into. Default: the current project.",
     ),
-    force: bool = flag("--force", help="Replace the index that is there."),
+    force: bool = flag("--force", help="Replace the index (or global store) that is there."),
+    global_store: bool = flag(
+        "--global",
+        help="The archive is a backup of the global store (`cidx backup --global`): restore "
+        "it into your data folder (CIDX_DATA_DIR). Found from the archive when not given.",
+    ),
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,
@@ -34,6 +39,10 @@ def restore(
     from cidx.restore import restore_archive
 
     result = restore_archive(
-        Path(archive), into=into, force=force, wait=wait_policy(no_wait, wait_timeout)
+        Path(archive),
+        into=into,
+        force=force,
+        global_store=global_store,
+        wait=wait_policy(no_wait, wait_timeout),
     )
     render_restore(result, as_json)
