@@ -172,8 +172,9 @@ def test_a_failed_move_rolls_back_and_reset_keeps_the_index_where_it_is(tmp_path
     assert _answers(root) == before
     assert _shards(_local_store(root)) == []
 
-    # The other advice, running the command again, moves it.
-    run_cidx(["init", "--storage", "local"], root, env=BATCH)
+    # The other advice, running the command again, moves it, and says only that.
+    moved = run_cidx(["init", "--storage", "local"], root, env=BATCH)
+    assert "Moved the index to" in moved.stderr and "rolled back" not in moved.stderr
     _assert_settled(root, "local", before)
 
 

@@ -356,6 +356,8 @@ class Move:
         self.record = self.log.update(self.record, status="rolled_back")
         self._mirror()
         clear_marker(self.paths)
+        log.warning("migration %s: rolled back (%s)", self.record.id, self.record.detail)
+        self._tell("rolled_back", self.record.detail)
 
     def _remove(self, store: VectorStore, name: str, mode: str, dropped: str) -> None:
         """One side of the move gone: its data (the failpoint `dropped` after),
@@ -368,8 +370,6 @@ class Move:
                 self.db.manifest(name).clear(tx)
         if mode == "global":
             self.registry.forget(name)
-        log.warning("migration %s: rolled back (%s)", self.record.id, self.record.detail)
-        self._tell("rolled_back", self.record.detail)
 
     def _failed(self) -> MigrationError:
         return MigrationError(
