@@ -24,12 +24,13 @@ def check_compatible(manifest: ArchiveManifest, archive: Path) -> None:
     """ArchiveError, saying what to do, unless this cidx can use what `archive` holds.
 
     The archive format itself is checked when the manifest is read
-    (`cidx.archive.parse_manifest`); here: its storage mode (the embedded
-    stores: a project's own, or the global store), the schema versions of
+    (`cidx.archive.parse_manifest`); here: its storage mode (a project's
+    own store, the global store, or a Qdrant server's, whose collections
+    come as points and restore in local mode), the schema versions of
     what it holds, and the embedding model — vectors of another model cannot
     answer this cidx's queries.
     """
-    if manifest.storage_mode not in ("local", "global"):
+    if manifest.storage_mode not in ("local", "global", "server"):
         raise ArchiveError(
             f"The backup {archive} holds a project in {manifest.storage_mode} storage mode, "
             "which this cidx cannot restore. Restore it with a cidx that has that mode, or "

@@ -117,8 +117,10 @@ class RestoreResult:
     # Where the restored collections are: "local" or "global". A project
     # backed up in global mode and restored elsewhere is "local".
     storage_mode: str = "local"
-    # Backed up in global mode at another place, restored in local mode.
+    # Backed up in global mode at another place, or on a Qdrant server,
+    # and restored in local mode: the storage mode it was backed up in.
     converted: bool = False
+    converted_from: str | None = None
     # Damage the index had when it was backed up (each names its repair).
     problems: list[str] = field(default_factory=list)
 
@@ -227,6 +229,9 @@ def _result(
         kind=manifest.kind,
         storage_mode=str(where["storage_mode"]),
         converted=manifest.storage_mode != where["storage_mode"],
+        converted_from=(
+            manifest.storage_mode if manifest.storage_mode != where["storage_mode"] else None
+        ),
         problems=list(manifest.problems),
     )
 
@@ -261,6 +266,8 @@ def relocate(
     update: dict[str, object] = {
         "project_root": str(root),
         "storage_mode": storage_mode,
+        # A server's collections come back as points into the embedded store.
+        "server": config.server if storage_mode == "server" else None,
         "collection": renames.get(config.collection, config.collection),
     }
     save_config(paths, config.model_copy(update=update))

@@ -41,6 +41,7 @@ from cidx.errors import ArchiveError, CidxError, UsageError
 from cidx.failpoints import failpoint
 from cidx.fsutil import disk_full, fsync_folder, is_no_space, private_dir
 from cidx.messages import CollectionSnapshot, IndexSnapshot, SnapshotRequest
+from cidx.pointsdump import POINTS, PointsFormat
 from cidx.state.db import state_error
 from cidx.storage import StorageLocation
 from cidx.store import Nearest, StoreQuery, VectorStore
@@ -120,13 +121,13 @@ class EdgeShardFormat:
         fsync_folder(location.folder)
 
 
-_FORMATS: dict[str, CollectionFormat] = {EDGE_SHARD: EdgeShardFormat()}
+_FORMATS: dict[str, CollectionFormat] = {EDGE_SHARD: EdgeShardFormat(), POINTS: PointsFormat()}
 
 
 def format_for_store(location: StorageLocation) -> CollectionFormat:
-    """The format the store at `location` backs its collections up in."""
-    # Every storage mode so far is the embedded engine (`cidx.storage.open_store`).
-    return _FORMATS[EDGE_SHARD]
+    """The format the store at `location` backs its collections up in: a
+    shard's folder for the embedded engine, its points for a server."""
+    return _FORMATS[POINTS if location.server is not None else EDGE_SHARD]
 
 
 def format_named(name: str) -> CollectionFormat:

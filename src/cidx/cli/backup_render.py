@@ -60,7 +60,16 @@ def render_restore(result: RestoreResult, as_json: bool) -> None:
         )
     if result.kind == "project" and result.storage_mode == "global":
         out.print(Text("  its collections are back in the global store, registered", style="dim"))
-    if result.converted:
+    if result.converted_from == "server":
+        out.print(
+            Text(
+                "  backed up on a Qdrant server: restored here in local mode (inside "
+                ".code-indexer/), every point included; `cidx init --force --storage server "
+                "--qdrant-url URL` indexes it on a server again from its embedding cache",
+                style="dim",
+            )
+        )
+    elif result.converted:
         out.print(
             Text(
                 "  backed up in global storage mode elsewhere: restored here in local mode "
