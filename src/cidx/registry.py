@@ -397,8 +397,8 @@ def claim(registry: Registry, name: str, *, root: Path, project_id: str, model: 
         raise ConfigError(
             f"The index of {root} uses the collection {name} in the global store, which "
             f"belongs to the project at {entry.project_root}: this project is a copy of that "
-            "one. Run `cidx init --force` here to give this copy an index of its own (the "
-            f"project at {entry.project_root} keeps its index)."
+            "one. Run `cidx fix-config --force` here to give this copy collections of its own "
+            f"(copied from that project's, which keeps its index)."
         )
     # First use, or the project moved from the root the entry names.
     registry.put(name, root=root, project_id=project_id, model=model)

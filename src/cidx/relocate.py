@@ -61,6 +61,7 @@ from cidx.owner.lock import OwnerLock
 from cidx.owner.waiting import WAIT_FOREVER, WaitPolicy, take_lock
 from cidx.parts import IndexParts, Models
 from cidx.project import ProjectPaths, project_paths
+from cidx.sharedcopy import copy_to_own_names
 from cidx.state import StateDB
 from cidx.storage import StorageLocation, open_store, storage_location
 
@@ -175,6 +176,16 @@ def check_on_open(paths: ProjectPaths, notice: NoticeFn) -> None:
             f"{paths.root} (nothing else in a project-local index refers to the old place)."
         )
         return
+    if found.kind == "clone" and config.storage_mode == "global":
+        # Sharing the original's collections would let each project overwrite
+        # the other's index, so the copy cannot be used until it has its own.
+        fixed = fix_held(paths, quick=True)
+        notice(
+            f"{paths.root} is a copy of {found.recorded}, whose collection in the global "
+            f"store it shared; it now has its own ({_collection_of(fixed)}) and is an "
+            "independent project."
+        )
+        return
     if found.kind == "clone":
         notice(
             f"{paths.root} is a copy of {found.recorded} and still shares its identity; it "
@@ -185,6 +196,12 @@ def check_on_open(paths: ProjectPaths, notice: NoticeFn) -> None:
         f"This project moved here from {found.recorded}, and its index is in the global "
         "store. Run `cidx fix-config` here to update it."
     )
+
+
+def _collection_of(report: FixReport) -> str:
+    """The collection a fix gave the project (the last change of that name)."""
+    names = [c.new for c in report.changes if c.field == "collection"]
+    return names[0] if names else "unchanged"
 
 
 def _save_root(paths: ProjectPaths, config: Config) -> None:
@@ -393,15 +410,17 @@ def _rename_all(
             manifest.rename(tx, new)
             db.aliases.retarget(tx, old, new)
     failpoint("fix-config-manifest")
-    _own_collections(location, plan.renames)
+    _own_collections(location, plan.renames, config, plan.config)
 
 
-def _own_collections(location: StorageLocation, renames: list[tuple[str, str]]) -> None:
+def _own_collections(
+    location: StorageLocation, renames: list[tuple[str, str]], old: Config, new: Config
+) -> None:
     """Give the renamed collections their new names where they are stored."""
     if location.mode == "local":
         _rename_shards(location.folder, renames)
-    else:
-        _own_collections_in_shared_store(location, renames)
+    elif renames:  # a move in the global store keeps its names
+        _own_collections_in_shared_store(location, renames, old, new)
 
 
 def _rename_shards(data_dir: Path, renames: list[tuple[str, str]]) -> None:
@@ -421,18 +440,25 @@ def _rename_shards(data_dir: Path, renames: list[tuple[str, str]]) -> None:
 
 
 def _own_collections_in_shared_store(
-    location: StorageLocation, renames: list[tuple[str, str]]
+    location: StorageLocation, renames: list[tuple[str, str]], old: Config, new: Config
 ) -> None:
-    """The global store's part of a fix: the clone's collections are the
-    original's, in the one store every project shares, so making them its
-    own means copying each to its new name (the original keeps the old
-    one). The global store builds this; until then it is refused."""
-    if not renames:
-        return  # a move: the collections keep their names
-    raise UsageError(
-        f"This project keeps its index in the global store ({location.data_dir}), and giving "
-        "a copy of it collections of its own there is not supported by this version of "
-        "cidx. Re-create the copy's index with `cidx init --force` in its folder."
+    """The global store's part of a fix: the copy's collections are the
+    original's, in the one store every project shares, so each is copied to
+    its new name (the original keeps the old one) and registered as the
+    copy's (`cidx.sharedcopy`)."""
+    if location.mode != "global":
+        raise UsageError(
+            f"The index of {new.project_root} is on a Qdrant server, where cidx does not copy "
+            "collections for a copied project. Run `cidx init --force` in its folder for an "
+            "index of its own."
+        )
+    copy_to_own_names(
+        location,
+        renames,
+        root=Path(new.project_root),
+        project_id=new.identity.id,
+        model=new.embedding.model_id,
+        original_root=Path(old.project_root),
     )
 
 

@@ -1,0 +1,152 @@
+"""A copied project's collections in the global store, made its own.
+
+A project in global storage mode keeps its collections in the one store
+every such project shares. A copy of it (`cidx clone`, `cp -a`) brings its
+config and state database along, but the collections stay behind in that
+store, under the original's names. `cidx fix-config` gives the copy names
+of its own (`cidx.relocate`); this module is the global store's part of
+that: each collection is copied to its new name, verified, and recorded in
+the registry as the copy's. The original's collections, config and
+registry entries are only ever read.
+
+The copy is of the shard's files (`cidx.treecopy.copy_tree`: reflinks
+where the filesystem shares blocks, so it costs a metadata update per file)
+while the original is kept still (`cidx.pause.paused`: its owner pauses and
+flushes, or with no owner this process holds its lock). Points are not
+copied one by one (`cidx.collections.copy_collection`) because a shard is
+open in one process only, and the original's may be open in its owner.
+When this process holds the original's lock it opens the original's shard
+and compares the two with `verify_copy`; when an owner keeps it open, the
+copy's count is compared with the original's manifest.
+
+Crash-safe by construction: the registry records the new name as
+`incoming` (the copy's, unfinished) first; the files go to a scratch folder
+(`.copying/<name>` in the store, not a collection), are verified, and are
+moved into place by one rename. A copy killed at any point leaves either
+no collection under the new name (the next run starts it over) or a
+verified one (the next run only records it as ready).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from cidx.collections import verify_copy
+from cidx.errors import StoreError
+from cidx.failpoints import failpoint
+from cidx.fsutil import fsync_folder, private_dir
+from cidx.pause import Paused, paused
+from cidx.project import ProjectPaths
+from cidx.registry import Registry, uses_collection
+from cidx.state import StateDB
+from cidx.storage import StorageLocation
+from cidx.store.edge import EdgeStore
+from cidx.treecopy import copy_tree, remove_tree
+
+__all__ = ["SCRATCH", "copy_to_own_names"]
+
+# The folder of the global store that copies are made in before they are
+# moved into place (no shard config of its own, so never a collection).
+SCRATCH = ".copying"
+
+
+def copy_to_own_names(
+    location: StorageLocation,
+    renames: list[tuple[str, str]],
+    *,
+    root: Path,
+    project_id: str,
+    model: str,
+    original_root: Path,
+) -> None:
+    """Copy each (old, new) collection of the global store to its new name and
+    register it as the collection of the project at `root` (idempotent).
+
+    `original_root` is where the project copied from was, when the registry
+    does not say whose the old collection is.
+    """
+    with Registry() as registry:
+        for old, new in renames:
+            entry = registry.entry(new)
+            if location.holds(new):
+                if (
+                    entry is not None
+                    and entry.project_root != str(root)
+                    and uses_collection(Path(entry.project_root), new)
+                ):
+                    raise StoreError(
+                        f"The collection {new} in the global store belongs to the project "
+                        f"at {entry.project_root}, so {root} cannot take that name. Run "
+                        f"`cidx init --force` in {root} for an index of its own."
+                    )
+                # Copied and moved into place by a run killed before it said so.
+                registry.put(new, root=root, project_id=project_id, model=model)
+                continue
+            if not location.holds(old):
+                continue  # nothing to copy: the copy's next sync builds the collection
+            owner = registry.entry(old)
+            source_root = Path(owner.project_root) if owner is not None else original_root
+            registry.put(new, root=root, project_id=project_id, model=model, state="incoming")
+            _copy(location, old, new, source_root)
+            registry.put(new, root=root, project_id=project_id, model=model)
+
+
+def _copy(location: StorageLocation, old: str, new: str, source_root: Path) -> None:
+    scratch = location.folder / SCRATCH
+    private_dir(scratch)
+    staged = scratch / new
+    remove_tree(staged)  # what a killed run left
+    with _still(source_root, old) as pause:
+        copy_tree(location.collection_dir(old), staged)
+        failpoint("fix-config-copied")
+        problems = _verify(location, old, staged, source_root, pause)
+    if problems:
+        remove_tree(staged)
+        raise StoreError(
+            f"The copy of the collection {old} as {new} in the global store did not match "
+            f"the original ({'; '.join(problems)}); it was removed and the original is "
+            "untouched. Run `cidx fix-config` again."
+        )
+    staged.rename(location.collection_dir(new))
+    fsync_folder(location.folder)
+    failpoint("fix-config-placed")
+
+
+@contextlib.contextmanager
+def _still(source_root: Path, name: str) -> Iterator[Paused | None]:
+    """The original project kept still (paused, or its lock held) while its
+    collection is copied; nothing to hold when no project uses it any more."""
+    if not uses_collection(source_root, name):
+        yield None
+        return
+    with paused(ProjectPaths(source_root), by="cidx fix-config") as pause:
+        yield pause
+
+
+def _verify(
+    location: StorageLocation, old: str, staged: Path, source_root: Path, pause: Paused | None
+) -> list[str]:
+    """What differs between the original collection and its staged copy."""
+    copy = EdgeStore(staged.parent)
+    try:
+        if pause is None or pause.owner is None:
+            # Nobody else has the original open: compare the two stores.
+            source = EdgeStore(location.folder)
+            try:
+                return verify_copy(source, old, copy, staged.name)
+            finally:
+                source.close()
+        # Its owner has it open (and paused, flushed): its manifest says what it holds.
+        db = StateDB(ProjectPaths(source_root).state_db, collection=old)
+        try:
+            chunks = db.manifest(old).counts()[1]
+        finally:
+            db.close()
+        points = copy.count(staged.name)
+        if points != chunks:
+            return [f"the copy holds {points:,} points, the original's manifest {chunks:,}"]
+        return []
+    finally:
+        copy.close()
