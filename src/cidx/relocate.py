@@ -32,8 +32,8 @@ the next command that opens the index, or by `cidx fix-config`.
 Where the collections live comes from `cidx.storage`. In the global store
 they are shared with other projects: there a clone's names also carry its
 place (`collection_name(..., place=root)`), and making its collections its
-own means copying them to the new names (`_own_collections_in_shared_store`,
-the global store's part of a fix).
+own means copying them to the new names (`cidx.sharedcopy`, the global
+store's part of a fix).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from pydantic import ValidationError
 
 from cidx.collections import Collections
 from cidx.config import Config, IdentityRecord, load_config, read_config, save_config
-from cidx.errors import CidxError, ConfigError, NoIndexError, StoreError, UsageError
+from cidx.errors import CidxError, ConfigError, NoIndexError, StoreError
 from cidx.failpoints import failpoint
 from cidx.fsutil import fsync_folder, write_atomic
 from cidx.identity import collection_name, model_slug, project_identity
@@ -61,8 +61,8 @@ from cidx.owner.lock import OwnerLock
 from cidx.owner.waiting import WAIT_FOREVER, WaitPolicy, take_lock
 from cidx.parts import IndexParts, Models
 from cidx.project import ProjectPaths, project_paths
-from cidx.sharedcopy import copy_to_own_names
-from cidx.state import StateDB
+from cidx.sharedcopy import own_shared_collections
+from cidx.state import Alias, StateDB
 from cidx.storage import StorageLocation, open_store, storage_location
 
 __all__ = [
@@ -409,18 +409,24 @@ def _rename_all(
                 )
             manifest.rename(tx, new)
             db.aliases.retarget(tx, old, new)
+        aliases = list(db.aliases.all().values())
     failpoint("fix-config-manifest")
-    _own_collections(location, plan.renames, config, plan.config)
+    _own_collections(location, plan.renames, config, plan.config, aliases)
 
 
 def _own_collections(
-    location: StorageLocation, renames: list[tuple[str, str]], old: Config, new: Config
+    location: StorageLocation,
+    renames: list[tuple[str, str]],
+    old: Config,
+    new: Config,
+    aliases: list[Alias],
 ) -> None:
     """Give the renamed collections their new names where they are stored."""
     if location.mode == "local":
         _rename_shards(location.folder, renames)
     elif renames:  # a move in the global store keeps its names
-        _own_collections_in_shared_store(location, renames, old, new)
+        # Shared with the original there: copied (`cidx.sharedcopy`).
+        own_shared_collections(location, renames, old, new, aliases)
 
 
 def _rename_shards(data_dir: Path, renames: list[tuple[str, str]]) -> None:
@@ -437,29 +443,6 @@ def _rename_shards(data_dir: Path, renames: list[tuple[str, str]]) -> None:
             os.rename(source, target)
     if data_dir.is_dir():
         fsync_folder(data_dir)
-
-
-def _own_collections_in_shared_store(
-    location: StorageLocation, renames: list[tuple[str, str]], old: Config, new: Config
-) -> None:
-    """The global store's part of a fix: the copy's collections are the
-    original's, in the one store every project shares, so each is copied to
-    its new name (the original keeps the old one) and registered as the
-    copy's (`cidx.sharedcopy`)."""
-    if location.mode != "global":
-        raise UsageError(
-            f"The index of {new.project_root} is on a Qdrant server, where cidx does not copy "
-            "collections for a copied project. Run `cidx init --force` in its folder for an "
-            "index of its own."
-        )
-    copy_to_own_names(
-        location,
-        renames,
-        root=Path(new.project_root),
-        project_id=new.identity.id,
-        model=new.embedding.model_id,
-        original_root=Path(old.project_root),
-    )
 
 
 def _journal(plan: _Plan) -> str:

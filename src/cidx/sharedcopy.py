@@ -34,22 +34,50 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cidx.collections import verify_copy
-from cidx.errors import StoreError
+from cidx.config import Config
+from cidx.errors import StoreError, UsageError
 from cidx.failpoints import failpoint
 from cidx.fsutil import fsync_folder, private_dir
 from cidx.pause import Paused, paused
 from cidx.project import ProjectPaths
-from cidx.registry import Registry, uses_collection
-from cidx.state import StateDB
+from cidx.registry import Registry, mirror_aliases, uses_collection
+from cidx.state import Alias, StateDB
 from cidx.storage import StorageLocation
 from cidx.store.edge import EdgeStore
 from cidx.treecopy import copy_tree, remove_tree
 
-__all__ = ["SCRATCH", "copy_to_own_names"]
+__all__ = ["SCRATCH", "copy_to_own_names", "own_shared_collections"]
 
 # The folder of the global store that copies are made in before they are
 # moved into place (no shard config of its own, so never a collection).
 SCRATCH = ".copying"
+
+
+def own_shared_collections(
+    location: StorageLocation,
+    renames: list[tuple[str, str]],
+    old: Config,
+    new: Config,
+    aliases: list[Alias],
+) -> None:
+    """The fix of a copied project whose collections are in a shared store
+    (the config `old` before the fix, `new` after): each collection copied to
+    its new name and registered, with the copy's `aliases`, as the copy's."""
+    if location.mode != "global":
+        raise UsageError(
+            f"The index of {new.project_root} is on a Qdrant server, where cidx does not copy "
+            "collections for a copied project. Run `cidx init --force` in its folder for an "
+            "index of its own."
+        )
+    copy_to_own_names(
+        location,
+        renames,
+        root=Path(new.project_root),
+        project_id=new.identity.id,
+        model=new.embedding.model_id,
+        original_root=Path(old.project_root),
+    )
+    mirror_aliases(Path(new.project_root), aliases)
 
 
 def copy_to_own_names(
