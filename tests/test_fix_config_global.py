@@ -176,3 +176,18 @@ def test_a_copy_killed_part_way_converges(step: str, original: Path, tmp_path: P
     summary = run_cidx(["index", "--json"], copy).json()
     assert summary["chunks_embedded"] == 0 and summary["files_added"] == 0
     _each_finds_only_its_own(original, copy)
+
+
+def test_a_copy_whose_original_moved_follows_the_advice(original: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy, symlinks=True)
+    moved = tmp_path / "moved"
+    original.rename(moved)
+    run_cidx(["status"], moved)  # the original takes its collection along
+    refused = run_cidx(["query", "retry failed uploads"], copy, check=False)
+    assert refused.returncode == 3 and "belongs to the project at" in refused.stderr
+    assert "`cidx fix-config --force`" in refused.stderr
+    fixed = run_cidx(["fix-config", "--force", "--json"], copy).json()
+    assert fixed["kind"] == "clone" and fixed["verification"]["problems"] == []
+    assert _owners()[_config(copy)["collection"]] == (str(copy), "ready")
+    _each_finds_only_its_own(moved, copy)
