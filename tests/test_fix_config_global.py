@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import pytest
 from cidx.userdirs import data_dir
 from tests.conftest import DEMO_PROJECT, run_cidx, write_files
 from tests.helpers import registry_rows, until
+from tests.test_clone import watchers  # noqa: F401 (a fixture)
 from tests.test_watch import Watcher
 
 
@@ -66,15 +65,6 @@ def original(tmp_path: Path) -> Path:
     run_cidx(["init", "--storage", "global"], root)
     run_cidx(["index"], root)
     return root
-
-
-@pytest.fixture
-def watchers() -> Iterator[list[Watcher]]:
-    started: list[Watcher] = []
-    yield started
-    for w in started:
-        if w.proc.poll() is None:
-            w.stop(signal.SIGKILL)
 
 
 def _each_finds_only_its_own(a: Path, b: Path) -> None:
@@ -129,7 +119,9 @@ def test_fix_config_copies_and_verifies(original: Path, tmp_path: Path) -> None:
 
 
 def test_cidx_clone_of_a_global_project_with_its_watcher_running(
-    original: Path, tmp_path: Path, watchers: list[Watcher]
+    original: Path,
+    tmp_path: Path,
+    watchers: list[Watcher],  # noqa: F811 (the fixture imported above)
 ) -> None:
     wa = Watcher(original)
     watchers.append(wa)
@@ -191,3 +183,23 @@ def test_a_copy_whose_original_moved_follows_the_advice(original: Path, tmp_path
     assert fixed["kind"] == "clone" and fixed["verification"]["problems"] == []
     assert _owners()[_config(copy)["collection"]] == (str(copy), "ready")
     _each_finds_only_its_own(moved, copy)
+
+
+def test_a_failed_clone_leaves_nothing_in_the_global_store(original: Path, tmp_path: Path) -> None:
+    before = _fingerprint(original)
+    copy = tmp_path / "clone"
+    failed = run_cidx(
+        ["clone", str(original), str(copy)],
+        tmp_path,
+        env={"CIDX_FAILPOINT_RAISE": "fix-config-placed:1"},
+        check=False,
+    )
+    assert failed.returncode != 0 and "injected failure" in failed.stderr, failed.stderr
+    assert not copy.exists()
+    collection = _config(original)["collection"]
+    assert [p.name for p in _store().iterdir() if not p.name.startswith(".")] == [collection]
+    assert list(_owners()) == [collection]
+    assert _fingerprint(original) == before
+    # And the clone works when asked again.
+    run_cidx(["clone", str(original), str(copy)], tmp_path)
+    _each_finds_only_its_own(original, copy)

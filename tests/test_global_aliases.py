@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,10 @@ from cidx.state import Alias
 from cidx.userdirs import data_dir
 from tests.conftest import DEMO_PROJECT, run_cidx, write_files
 from tests.helpers import full_snapshot, opened, registry_rows
+from tests.test_project_identity import _git
 
 DATA = Path(__file__).parent / "data"
 REMOTE = "git@example.org:team/tool.git"
-
-
-def _git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
 
 @pytest.fixture

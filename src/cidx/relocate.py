@@ -21,7 +21,9 @@ at the recorded root, or another project there — is a **move**.
   one the user set, is the same repository's and stays: in a project-local
   store the clone's collections are its own anyway, so only the root
   changes. Commands that open a clone say so and name
-  `cidx fix-config`, which does it; `cidx clone` does it to its copy.
+  `cidx fix-config`, which does it; `cidx clone` does it to its copy. A
+  clone in the global store cannot work as it is (it shares the original's
+  collection), so the first command that opens it does the fix itself.
 
 A fix is crash-safe: the old config is backed up, the plan is written to the
 state database before anything moves (the journal), the manifest rows are
@@ -60,6 +62,7 @@ from cidx.messages import ConfigChange, FixReport, QueryRequest, RelocationKind,
 from cidx.owner.lock import OwnerLock
 from cidx.owner.waiting import WAIT_FOREVER, WaitPolicy, take_lock
 from cidx.parts import IndexParts, Models
+from cidx.pause import Paused
 from cidx.project import ProjectPaths, project_paths
 from cidx.sharedcopy import own_shared_collections
 from cidx.state import Alias, StateDB
@@ -146,9 +149,10 @@ def _config_at(root: Path) -> dict[str, object] | None:
 def check_on_open(paths: ProjectPaths, notice: NoticeFn) -> None:
     """What every command that opens an index does first (holding the lock).
 
-    Fixes a moved project in local storage (and says so), finishes a fix that
-    was killed part-way, and tells about a clone (or a move in the global
-    store), naming `cidx fix-config`. Costs one read of the config when the
+    Fixes a moved project in local storage and a clone in the global store
+    (and says so), finishes a fix that was killed part-way, and tells about
+    a clone in local storage (or a move in the global store), naming
+    `cidx fix-config`. Costs one read of the config when the
     project is where its config says.
     """
     if not paths.config_file.is_file():
@@ -248,13 +252,16 @@ def fix_held(
     clone_of: Path | None = None,
     dry_run: bool = False,
     quick: bool = False,
+    original: Paused | None = None,
 ) -> FixReport:
     """`fix_config` for a caller that holds the project's lock (or, with
     `dry_run`, changes nothing).
 
     `clone_of` makes the project independent as a copy of that folder (`cidx
     clone`, whatever the config says); `quick` checks counts without opening
-    the store, which costs seconds per 100k points.
+    the store, which costs seconds per 100k points. `original` is the pause
+    of the project copied from that the caller holds (its collections in the
+    global store are copied while it is still, not paused again).
     """
     started = time.perf_counter()
     before = load_config(paths)
@@ -279,7 +286,7 @@ def fix_held(
     verification: Verification | None = None
     if plan is not None and not dry_run:
         backup = str(_backup(paths))
-        _apply(paths, config, plan, location)
+        _apply(paths, config, plan, location, original)
         config = plan.config
     if not dry_run and changes:
         verification = verify(paths, config, quick=quick)
@@ -380,13 +387,19 @@ def _backup(paths: ProjectPaths) -> Path:
 # -- applying a plan, crash-safe -----------------------------------------------
 
 
-def _apply(paths: ProjectPaths, config: Config, plan: _Plan, location: StorageLocation) -> None:
+def _apply(
+    paths: ProjectPaths,
+    config: Config,
+    plan: _Plan,
+    location: StorageLocation,
+    original: Paused | None,
+) -> None:
     """Carry out `plan`: journal, manifest rows, shard folders, config, in that order."""
     if plan.renames:
         with _state(paths, config) as db, db.transaction() as tx:
             db.set_meta(JOURNAL_KEY, _journal(plan), tx)
         failpoint("fix-config-journaled")
-        _rename_all(paths, config, plan, location)
+        _rename_all(paths, config, plan, location, original)
         failpoint("fix-config-renamed")
     save_config(paths, plan.config)
     failpoint("fix-config-saved")
@@ -396,7 +409,11 @@ def _apply(paths: ProjectPaths, config: Config, plan: _Plan, location: StorageLo
 
 
 def _rename_all(
-    paths: ProjectPaths, config: Config, plan: _Plan, location: StorageLocation
+    paths: ProjectPaths,
+    config: Config,
+    plan: _Plan,
+    location: StorageLocation,
+    original: Paused | None = None,
 ) -> None:
     with _state(paths, config) as db, db.transaction() as tx:
         for old, new in plan.renames:
@@ -411,7 +428,7 @@ def _rename_all(
             db.aliases.retarget(tx, old, new)
         aliases = list(db.aliases.all().values())
     failpoint("fix-config-manifest")
-    _own_collections(location, plan.renames, config, plan.config, aliases)
+    _own_collections(location, plan.renames, config, plan.config, aliases, original)
 
 
 def _own_collections(
@@ -420,13 +437,14 @@ def _own_collections(
     old: Config,
     new: Config,
     aliases: list[Alias],
+    original: Paused | None,
 ) -> None:
     """Give the renamed collections their new names where they are stored."""
     if location.mode == "local":
         _rename_shards(location.folder, renames)
     elif renames:  # a move in the global store keeps its names
         # Shared with the original there: copied (`cidx.sharedcopy`).
-        own_shared_collections(location, renames, old, new, aliases)
+        own_shared_collections(location, renames, old, new, aliases, original)
 
 
 def _rename_shards(data_dir: Path, renames: list[tuple[str, str]]) -> None:

@@ -59,10 +59,12 @@ def own_shared_collections(
     old: Config,
     new: Config,
     aliases: list[Alias],
+    original: Paused | None = None,
 ) -> None:
     """The fix of a copied project whose collections are in a shared store
     (the config `old` before the fix, `new` after): each collection copied to
-    its new name and registered, with the copy's `aliases`, as the copy's."""
+    its new name and registered, with the copy's `aliases`, as the copy's.
+    `original`: the caller keeps the project copied from still already."""
     if location.mode != "global":
         raise UsageError(
             f"The index of {new.project_root} is on a Qdrant server, where cidx does not copy "
@@ -76,6 +78,7 @@ def own_shared_collections(
         project_id=new.identity.id,
         model=new.embedding.model_id,
         original_root=Path(old.project_root),
+        original=original,
     )
     mirror_aliases(Path(new.project_root), aliases)
 
@@ -88,12 +91,14 @@ def copy_to_own_names(
     project_id: str,
     model: str,
     original_root: Path,
+    original: Paused | None = None,
 ) -> None:
     """Copy each (old, new) collection of the global store to its new name and
     register it as the collection of the project at `root` (idempotent).
 
     `original_root` is where the project copied from was, when the registry
-    does not say whose the old collection is.
+    does not say whose the old collection is; `original`, the pause of it
+    that the caller holds, if any.
     """
     with Registry() as registry:
         for old, new in renames:
@@ -117,16 +122,18 @@ def copy_to_own_names(
             owner = registry.entry(old)
             source_root = Path(owner.project_root) if owner is not None else original_root
             registry.put(new, root=root, project_id=project_id, model=model, state="incoming")
-            _copy(location, old, new, source_root)
+            _copy(location, old, new, source_root, original)
             registry.put(new, root=root, project_id=project_id, model=model)
 
 
-def _copy(location: StorageLocation, old: str, new: str, source_root: Path) -> None:
+def _copy(
+    location: StorageLocation, old: str, new: str, source_root: Path, held: Paused | None
+) -> None:
     scratch = location.folder / SCRATCH
     private_dir(scratch)
     staged = scratch / new
     remove_tree(staged)  # what a killed run left
-    with _still(source_root, old) as pause:
+    with _still(source_root, old, held) as pause:
         copy_tree(location.collection_dir(old), staged)
         failpoint("fix-config-copied")
         problems = _verify(location, old, staged, source_root, pause)
@@ -143,9 +150,13 @@ def _copy(location: StorageLocation, old: str, new: str, source_root: Path) -> N
 
 
 @contextlib.contextmanager
-def _still(source_root: Path, name: str) -> Iterator[Paused | None]:
+def _still(source_root: Path, name: str, held: Paused | None) -> Iterator[Paused | None]:
     """The original project kept still (paused, or its lock held) while its
-    collection is copied; nothing to hold when no project uses it any more."""
+    collection is copied: by the caller (`held`), or here; nothing to hold
+    when no project uses it any more."""
+    if held is not None and held.paths.root == source_root:
+        yield held
+        return
     if not uses_collection(source_root, name):
         yield None
         return
