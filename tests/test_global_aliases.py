@@ -163,3 +163,16 @@ def test_doctor_finds_and_repairs_an_alias_in_one_place_only(repo: Path) -> None
     names = run_cidx(["project", "list-aliases", "--format", "simple"], repo).stdout.split()
     assert names == ["legacy-name", collection, "stable", collection]
     assert _top(repo, "--collection", "legacy-name") == _top(repo)
+
+
+def test_aliases_made_by_hand_are_mirrored_and_follow_a_move(repo: Path, tmp_path: Path) -> None:
+    collection = run_cidx(["project", "info", "--json"], repo).json()["collection"]
+    run_cidx(["collections", "alias", "create", "stable", collection], repo)
+    assert _registry_aliases() == [(str(repo), "stable", collection)]
+    moved = tmp_path / "moved"
+    repo.rename(moved)
+    assert _top(moved, "--collection", "stable") == _top(moved)
+    assert _registry_aliases() == [(str(moved), "stable", collection)]
+    assert run_cidx(["doctor", "--json"], moved).json()["healthy"]
+    run_cidx(["collections", "alias", "delete", "stable"], moved)
+    assert _registry_aliases() == []

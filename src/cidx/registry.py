@@ -317,6 +317,14 @@ class Registry:
             for r in rows
         ]
 
+    def move_aliases(self, old: Path, new: Path) -> None:
+        """The aliases recorded for the project at `old` are the one at `new`'s."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE OR REPLACE aliases SET project_root = ? WHERE project_root = ?",
+                (str(new), str(old)),
+            )
+
     def set_aliases(self, root: Path, aliases: Iterable[Alias]) -> None:
         """Make `aliases` the project's aliases here (one transaction)."""
         with self._write() as conn:
@@ -493,5 +501,8 @@ def claim(registry: Registry, name: str, *, root: Path, project_id: str, model: 
             "one. Run `cidx fix-config --force` here to give this copy collections of its own "
             f"(copied from that project's, which keeps its index)."
         )
-    # First use, or the project moved from the root the entry names.
+    # First use, or the project moved from the root the entry names (its
+    # aliases move along).
     registry.put(name, root=root, project_id=project_id, model=model)
+    if entry is not None:
+        registry.move_aliases(Path(entry.project_root), root)

@@ -418,7 +418,9 @@ def _rename_all(
     with _state(paths, config) as db, db.transaction() as tx:
         for old, new in plan.renames:
             manifest = db.manifest(old)
-            if manifest.counts() != (0, 0) and db.manifest(new).counts() != (0, 0):
+            # The new name's manifest first: it is empty but after a crash,
+            # and counting the old one reads every row.
+            if db.manifest(new).counts() != (0, 0) and manifest.counts() != (0, 0):
                 raise StoreError(
                     f"The state database of {paths.root} lists files under both {old} and "
                     f"{new}, so cidx cannot tell which this project uses. Run `cidx init "
