@@ -154,7 +154,7 @@ def _still(source_root: Path, name: str, held: Paused | None) -> Iterator[Paused
     """The original project kept still (paused, or its lock held) while its
     collection is copied: by the caller (`held`), or here; nothing to hold
     when no project uses it any more."""
-    if held is not None and held.paths.root == source_root:
+    if held is not None:  # the project copied from, which is the collection's
         yield held
         return
     if not uses_collection(source_root, name):
