@@ -203,3 +203,22 @@ def test_a_failed_clone_leaves_nothing_in_the_global_store(original: Path, tmp_p
     # And the clone works when asked again.
     run_cidx(["clone", str(original), str(copy)], tmp_path)
     _each_finds_only_its_own(original, copy)
+
+
+def test_a_copy_older_than_its_original_is_repaired_as_advised(
+    original: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy, symlinks=True)
+    # The original indexes more after the copy was made: its collection, copied
+    # later, holds points the copy's state database does not list.
+    write_files(original, {"src/only_a.py": "def compress_audio_stream(s):\n    return s\n"})
+    run_cidx(["index"], original)
+    fixed = run_cidx(["fix-config", "--json"], copy).json()
+    (problem,) = fixed["verification"]["problems"]
+    assert "Run `cidx index` to repair the index." in problem
+    run_cidx(["index"], copy)
+    status = run_cidx(["status", "--json"], copy).json()
+    assert status["points"] == status["chunks"] > 0
+    assert "src/only_a.py" not in _paths(copy, "compress audio stream")
+    assert run_cidx(["doctor", "--json"], copy).json()["healthy"]
