@@ -89,7 +89,6 @@ def test_a_plain_copy_gets_its_own_collection_on_first_use(original: Path, tmp_p
     assert new["storage_mode"] == "global" and new["project_root"] == str(copy)
     assert new["collection"] != old["collection"]
     assert (_store() / new["collection"] / "edge_config.json").is_file()
-    assert not (_store() / ".copying" / new["collection"]).exists()
     owners = _owners()
     assert owners[old["collection"]] == (str(original), "ready")
     assert owners[new["collection"]] == (str(copy), "ready")
@@ -160,8 +159,7 @@ def test_a_copy_killed_part_way_converges(step: str, original: Path, tmp_path: P
     new = _config(copy)
     assert new["project_root"] == str(copy) and new["collection"] != old["collection"]
     assert _owners()[new["collection"]] == (str(copy), "ready")
-    assert not (_store() / ".copying" / new["collection"]).exists()
-    assert sorted(p.name for p in _store().iterdir() if not p.name.startswith(".")) == sorted(
+    assert sorted(p.name for p in _store().iterdir()) == sorted(
         [old["collection"], new["collection"]]
     )
     assert _config(original) == old and _fingerprint(original) == before
@@ -197,7 +195,7 @@ def test_a_failed_clone_leaves_nothing_in_the_global_store(original: Path, tmp_p
     assert failed.returncode != 0 and "injected failure" in failed.stderr, failed.stderr
     assert not copy.exists()
     collection = _config(original)["collection"]
-    assert [p.name for p in _store().iterdir() if not p.name.startswith(".")] == [collection]
+    assert [p.name for p in _store().iterdir()] == [collection]
     assert list(_owners()) == [collection]
     assert _fingerprint(original) == before
     # And the clone works when asked again.

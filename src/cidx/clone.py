@@ -39,7 +39,6 @@ from cidx.pause import Paused, paused
 from cidx.project import INDEX_DIR_NAME, ProjectPaths, working_folder
 from cidx.registry import Registry
 from cidx.relocate import fix_held
-from cidx.sharedcopy import SCRATCH
 from cidx.storage import global_store_dir
 from cidx.treecopy import copy_tree, remove_tree
 
@@ -180,7 +179,6 @@ def _remove_from_global_store(target: Path, *, since: float) -> None:
         for entry in registry.of_project(target):
             if entry.created_at >= since:
                 remove_tree(global_store_dir() / entry.name)
-                remove_tree(global_store_dir() / SCRATCH / entry.name)
                 registry.forget(entry.name)
         registry.set_aliases(target, [])
 

@@ -19,12 +19,12 @@ When this process holds the original's lock it opens the original's shard
 and compares the two with `verify_copy`; when an owner keeps it open, the
 copy's count is compared with the original's manifest.
 
-Crash-safe by construction: the registry records the new name as
-`incoming` (the copy's, unfinished) first; the files go to a scratch folder
-(`.copying/<name>` in the store, not a collection), are verified, and are
-moved into place by one rename. A copy killed at any point leaves either
-no collection under the new name (the next run starts it over) or a
-verified one (the next run only records it as ready).
+Crash-safe through the registry, which is the copy's journal: it records
+the new name as `incoming` (the copy's, being copied in: never taken for
+an orphan, `cidx collections list` shows it so) before any file is
+written, and as `ready` only once the copy is verified. A run that finds
+the new name `incoming` — a copy killed part-way — removes what is there
+and copies again (a reflink copy costs a metadata update per file).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from cidx.collections import verify_copy
 from cidx.config import Config
 from cidx.errors import StoreError, UsageError
 from cidx.failpoints import failpoint
-from cidx.fsutil import fsync_folder, private_dir
+from cidx.fsutil import fsync_folder
 from cidx.pause import Paused, paused
 from cidx.project import ProjectPaths
 from cidx.registry import Registry, mirror_aliases, uses_collection
@@ -46,11 +46,7 @@ from cidx.storage import StorageLocation
 from cidx.store.edge import EdgeStore
 from cidx.treecopy import copy_tree, remove_tree
 
-__all__ = ["SCRATCH", "copy_to_own_names", "own_shared_collections"]
-
-# The folder of the global store that copies are made in before they are
-# moved into place (no shard config of its own, so never a collection).
-SCRATCH = ".copying"
+__all__ = ["copy_to_own_names", "own_shared_collections"]
 
 
 def own_shared_collections(
@@ -103,50 +99,42 @@ def copy_to_own_names(
     with Registry() as registry:
         for old, new in renames:
             entry = registry.entry(new)
-            if location.holds(new):
-                if (
-                    entry is not None
-                    and entry.project_root != str(root)
-                    and uses_collection(Path(entry.project_root), new)
-                ):
+            if entry is not None and entry.project_root != str(root):
+                if uses_collection(Path(entry.project_root), new):
                     raise StoreError(
                         f"The collection {new} in the global store belongs to the project "
                         f"at {entry.project_root}, so {root} cannot take that name. Run "
                         f"`cidx init --force` in {root} for an index of its own."
                     )
-                # Copied and moved into place by a run killed before it said so.
-                registry.put(new, root=root, project_id=project_id, model=model)
-                continue
+            elif entry is not None and entry.state == "ready" and location.holds(new):
+                continue  # copied by an earlier run
             if not location.holds(old):
                 continue  # nothing to copy: the copy's next sync builds the collection
             owner = registry.entry(old)
             source_root = Path(owner.project_root) if owner is not None else original_root
             registry.put(new, root=root, project_id=project_id, model=model, state="incoming")
             _copy(location, old, new, source_root, original)
+            failpoint("fix-config-placed")
             registry.put(new, root=root, project_id=project_id, model=model)
 
 
 def _copy(
     location: StorageLocation, old: str, new: str, source_root: Path, held: Paused | None
 ) -> None:
-    scratch = location.folder / SCRATCH
-    private_dir(scratch)
-    staged = scratch / new
-    remove_tree(staged)  # what a killed run left
+    target = location.collection_dir(new)
+    remove_tree(target)  # what a killed run left
     with _still(source_root, old, held) as pause:
-        copy_tree(location.collection_dir(old), staged)
+        copy_tree(location.collection_dir(old), target)
+        fsync_folder(location.folder)
         failpoint("fix-config-copied")
-        problems = _verify(location, old, staged, source_root, pause)
+        problems = _verify(location, old, new, source_root, pause)
     if problems:
-        remove_tree(staged)
+        remove_tree(target)
         raise StoreError(
             f"The copy of the collection {old} as {new} in the global store did not match "
             f"the original ({'; '.join(problems)}); it was removed and the original is "
             "untouched. Run `cidx fix-config` again."
         )
-    staged.rename(location.collection_dir(new))
-    fsync_folder(location.folder)
-    failpoint("fix-config-placed")
 
 
 @contextlib.contextmanager
@@ -165,25 +153,21 @@ def _still(source_root: Path, name: str, held: Paused | None) -> Iterator[Paused
 
 
 def _verify(
-    location: StorageLocation, old: str, staged: Path, source_root: Path, pause: Paused | None
+    location: StorageLocation, old: str, new: str, source_root: Path, pause: Paused | None
 ) -> list[str]:
-    """What differs between the original collection and its staged copy."""
-    copy = EdgeStore(staged.parent)
+    """What differs between the original collection and its copy."""
+    copy = EdgeStore(location.folder)
     try:
         if pause is None or pause.owner is None:
-            # Nobody else has the original open: compare the two stores.
-            source = EdgeStore(location.folder)
-            try:
-                return verify_copy(source, old, copy, staged.name)
-            finally:
-                source.close()
+            # Nobody else has the original open: compare the two.
+            return verify_copy(copy, old, copy, new)
         # Its owner has it open (and paused, flushed): its manifest says what it holds.
         db = StateDB(ProjectPaths(source_root).state_db, collection=old)
         try:
             chunks = db.manifest(old).counts()[1]
         finally:
             db.close()
-        points = copy.count(staged.name)
+        points = copy.count(new)
         if points != chunks:
             return [f"the copy holds {points:,} points, the original's manifest {chunks:,}"]
         return []
