@@ -42,8 +42,7 @@ from cidx.pause import Paused, paused
 from cidx.project import ProjectPaths
 from cidx.registry import Registry, mirror_aliases, uses_collection
 from cidx.state import Alias, StateDB
-from cidx.storage import StorageLocation
-from cidx.store.edge import EdgeStore
+from cidx.storage import StorageLocation, open_store
 from cidx.treecopy import copy_tree, remove_tree
 
 __all__ = ["copy_to_own_names", "own_shared_collections"]
@@ -156,7 +155,7 @@ def _verify(
     location: StorageLocation, old: str, new: str, source_root: Path, pause: Paused | None
 ) -> list[str]:
     """What differs between the original collection and its copy."""
-    copy = EdgeStore(location.folder)
+    copy = open_store(location)
     try:
         if pause is None or pause.owner is None:
             # Nobody else has the original open: compare the two.
