@@ -30,7 +30,7 @@ import os
 import time
 from pathlib import Path
 
-from cidx.config import load_config
+from cidx.config import read_config
 from cidx.errors import AccessError, CidxError, DiskFullError, NoIndexError, OwnerError, UsageError
 from cidx.messages import CloneResult, FixReport
 from cidx.owner.lock import OwnerLock
@@ -166,8 +166,8 @@ def clone_project(
 
 
 def _in_global_store(paths: ProjectPaths) -> bool:
-    try:
-        return load_config(paths).storage_mode == "global"
+    try:  # SRC is only read: an older config is not written back
+        return read_config(paths, write_back=False)[0].storage_mode == "global"
     except CidxError:
         return False  # the copy's first command reports it
 
