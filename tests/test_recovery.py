@@ -291,6 +291,7 @@ def test_doctor_on_a_healthy_index(proj: Path) -> None:
         "payloads",
         "vectors",
         "aliases",
+        "alias-registry",
         "leftovers",
         "owner",
         "permissions",

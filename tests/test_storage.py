@@ -269,23 +269,22 @@ def test_clear_data_all_asks_and_clears_every_global_project(tmp_path: Path) -> 
     assert run_cidx(["index", "--json"], a).json()["chunks_embedded"] == 0
 
 
-def test_a_copy_of_a_global_project_is_told_to_get_its_own_index(tmp_path: Path) -> None:
+def test_a_copy_of_a_global_project_gets_its_own_collection(tmp_path: Path) -> None:
     a, _b = _two_global_projects(tmp_path)
     run_cidx(["index"], a)
     points = run_cidx(["status", "--json"], a).json()["points"]
     copy = tmp_path / "copy"
     subprocess.run(["cp", "-a", str(a), str(copy)], check=True)
-    refused = run_cidx(["query", "retry uploads"], copy, check=False)
-    assert refused.returncode == 3, refused.stderr
-    assert str(a) in refused.stderr and "Run `cidx init --force` here" in refused.stderr
-
-    run_cidx(["init", "--force"], copy)
-    found = run_cidx(["query", "retry uploads", "--json"], copy).results()
-    assert found[0]["path"] == "src/uploads/retry.py"
+    # Sharing the original's collection is never allowed: the first command
+    # copies it to the copy's own name (`cidx fix-config`, tests/test_fix_config_global.py).
+    result = run_cidx(["query", "retry uploads", "--json"], copy)
+    assert result.results()[0]["path"] == "src/uploads/retry.py"
+    assert str(a) in result.stderr and "now has its own" in result.stderr
     names = {run_cidx(["status", "--json"], root).json()["storage_path"] for root in (a, copy)}
     assert len(names) == 2
-    # The original keeps its index.
+    # The original keeps its index; the copy has the same points.
     assert run_cidx(["status", "--json"], a).json()["points"] == points > 0
+    assert run_cidx(["status", "--json"], copy).json()["points"] == points
 
 
 def _register(args: tuple[str, str, int]) -> None:

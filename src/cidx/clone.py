@@ -13,7 +13,10 @@ record) are left out: they belong to SRC's running processes.
 
 Then SRC is resumed and the copy becomes a project of its own
 (`cidx.relocate.fix_held`: its root, a new identity, its collections
-renamed). A failure at any point leaves SRC as it was — it is only ever
+renamed). A project in the global store is made independent before SRC is
+resumed instead: its collection there is copied for the copy
+(`cidx.sharedcopy`) while SRC is still, so that it matches the state
+database copied with the tree. A failure at any point leaves SRC as it was — it is only ever
 read, and its pause ends however the copy ends — and removes whatever of
 DST was made.
 """
@@ -27,13 +30,16 @@ import os
 import time
 from pathlib import Path
 
+from cidx.config import read_config
 from cidx.errors import AccessError, CidxError, DiskFullError, NoIndexError, OwnerError, UsageError
-from cidx.messages import CloneResult
+from cidx.messages import CloneResult, FixReport
 from cidx.owner.lock import OwnerLock
 from cidx.owner.waiting import WAIT_FOREVER, WaitPolicy
-from cidx.pause import paused
+from cidx.pause import Paused, paused
 from cidx.project import INDEX_DIR_NAME, ProjectPaths, working_folder
+from cidx.registry import Registry
 from cidx.relocate import fix_held
+from cidx.storage import global_store_dir
 from cidx.treecopy import copy_tree, remove_tree
 
 __all__ = ["RUNTIME_FILES", "clone_project"]
@@ -102,6 +108,13 @@ def clone_project(
         target = Path(os.path.realpath(target.parent)) / target.name
     _check(source, target)
     src_paths = ProjectPaths(source)
+    dst_paths = ProjectPaths(target)
+    # In the global store the copy's collection is copied from SRC's too:
+    # while SRC is still, so that it matches the state database copied with
+    # the tree.
+    shared = _in_global_store(src_paths)
+    fix: FixReport | None = None
+    began = time.time()
     made = False
     try:
         asked_at = time.perf_counter()
@@ -119,6 +132,8 @@ def clone_project(
             except OSError as exc:
                 raise _copy_error(exc, source, target) from None
             copied_at = time.perf_counter()
+            if shared:
+                fix = _make_independent(dst_paths, source, pause)
         resumed_at = time.perf_counter()
         if not pause.held_throughout:
             raise OwnerError(
@@ -126,24 +141,13 @@ def clone_project(
                 "resume`, or its owner stopped), so the copy may not be consistent; it was "
                 "removed. Run `cidx clone` again."
             )
-        dst_paths = ProjectPaths(target)
-        lock = OwnerLock(dst_paths, "clone")
-        if not lock.try_acquire():
-            raise OwnerError(
-                f"Another cidx process started using {target} before `cidx clone` finished "
-                "with it; the copy was removed. Run `cidx clone` again."
-            )
-        try:
-            fix = fix_held(dst_paths, clone_of=source, quick=True)
-        finally:
-            lock.release()
-            # The lock file is the clone's own runtime file: not part of a
-            # project at rest, as in SRC's copy.
-            with contextlib.suppress(OSError):
-                dst_paths.lock_file.unlink()
+        if fix is None:
+            fix = _make_independent(dst_paths, source, None)
     except BaseException:
         if made:
             remove_tree(target)
+            if shared:
+                _remove_from_global_store(target, since=began)
         raise
     return CloneResult(
         source=str(source),
@@ -159,6 +163,42 @@ def clone_project(
         fix=fix,
         seconds=time.perf_counter() - started,
     )
+
+
+def _in_global_store(paths: ProjectPaths) -> bool:
+    try:  # SRC is only read: an older config is not written back
+        return read_config(paths, write_back=False)[0].storage_mode == "global"
+    except CidxError:
+        return False  # the copy's first command reports it
+
+
+def _remove_from_global_store(target: Path, *, since: float) -> None:
+    """What a failed clone made in the global store: the collections (whole or
+    part-copied) registered for `target` from `since` on, and their entries."""
+    with Registry() as registry:
+        for entry in registry.of_project(target):
+            if entry.created_at >= since:
+                remove_tree(global_store_dir() / entry.name)
+                registry.forget(entry.name)
+        registry.set_aliases(target, [])
+
+
+def _make_independent(dst: ProjectPaths, source: Path, original: Paused | None) -> FixReport:
+    """Make the copy at `dst` a project of its own (`cidx.relocate.fix_held`)."""
+    lock = OwnerLock(dst, "clone")
+    if not lock.try_acquire():
+        raise OwnerError(
+            f"Another cidx process started using {dst.root} before `cidx clone` finished "
+            "with it; the copy was removed. Run `cidx clone` again."
+        )
+    try:
+        return fix_held(dst, clone_of=source, quick=True, original=original)
+    finally:
+        lock.release()
+        # The lock file is the clone's own runtime file: not part of a
+        # project at rest, as in SRC's copy.
+        with contextlib.suppress(OSError):
+            dst.lock_file.unlink()
 
 
 def _copy_error(exc: OSError, source: Path, target: Path) -> CidxError:

@@ -73,7 +73,7 @@ from cidx.parts import IndexParts, Models
 from cidx.project import ProjectPaths
 from cidx.projectdata import Placed, project_collections, remove_collections
 from cidx.recovery import has_orphaned_data, recreate_config
-from cidx.registry import Registry, claim
+from cidx.registry import Registry, claim, mirror_aliases
 from cidx.search import Searcher
 from cidx.state import Manifest, StateDB
 from cidx.state.db import state_error
@@ -285,6 +285,8 @@ def _to_bundled_model(paths: ProjectPaths, config: Config) -> Config:
     try:
         with db.transaction() as tx:  # old names keep reaching the project's data
             db.aliases.retarget(tx, config.collection, moved.collection)
+        if moved.storage_mode == "global":
+            mirror_aliases(paths.root, db.aliases.all().values())
     finally:
         db.close()
     _drop_replaced(paths, moved, config)

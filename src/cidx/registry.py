@@ -18,6 +18,13 @@ one of the two updates unless every writer also takes a separate lock.
 SQLite's transactions give that, readers never wait, and the file changes
 shape only through numbered migrations, like each project's state DB.
 
+The registry also keeps the aliases of every project in global mode
+(`aliases`, from schema version 2): each project's state database is where
+its aliases are used, and `mirror_aliases` copies them here each time they
+change, so the store's side knows every name that reaches a collection in
+it. `cidx doctor` compares the two (`alias_drift`) and `--repair` makes
+them agree without removing any alias.
+
 `claim` is how a project in global mode takes its collection when it opens:
 first use registers it; a project that moved takes its entry along; a copy
 of a project that still uses the collection is refused, since the two
@@ -31,7 +38,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -39,16 +46,20 @@ from typing import Literal
 from cidx.errors import AccessError, ConfigError, StateError
 from cidx.fsutil import disk_full, ensure_free, private_dir
 from cidx.project import ProjectPaths
+from cidx.state import Alias
 from cidx.state.db import immediate
 from cidx.userdirs import data_dir
 
 __all__ = [
     "REGISTRY_FILE",
+    "AliasDrift",
     "Registry",
     "RegistryEntry",
     "RegistryMigration",
+    "alias_drift",
     "belongs_to",
     "claim",
+    "mirror_aliases",
     "registry_exists",
     "registry_path",
     "uses_collection",
@@ -135,7 +146,25 @@ def _m001_create_tables(conn: sqlite3.Connection) -> None:
     )
 
 
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_create_tables]
+def _m002_aliases(conn: sqlite3.Connection) -> None:
+    # Keyed by project too: a copy of a project keeps the aliases it was
+    # copied with, under the same names as the original's.
+    conn.execute(
+        """
+        CREATE TABLE aliases (
+            project_root  TEXT NOT NULL,
+            name          TEXT NOT NULL,
+            target        TEXT NOT NULL,
+            created_by    TEXT NOT NULL,
+            reason        TEXT NOT NULL,
+            created_at    REAL NOT NULL,
+            PRIMARY KEY (project_root, name)
+        )
+        """
+    )
+
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_create_tables, _m002_aliases]
 
 # Seconds between two updates of an entry's last use: a query loop must not
 # write the registry each time.
@@ -270,8 +299,44 @@ class Registry:
     def forget_project(self, root: Path) -> None:
         """Forget everything recorded for the project at `root` (it is uninstalled)."""
         with self._write() as conn:
-            conn.execute("DELETE FROM collections WHERE project_root = ?", (str(root),))
-            conn.execute("DELETE FROM migrations WHERE project_root = ?", (str(root),))
+            for table in ("collections", "migrations", "aliases"):
+                conn.execute(f"DELETE FROM {table} WHERE project_root = ?", (str(root),))
+
+    # -- aliases -----------------------------------------------------------
+
+    def aliases(self, root: Path) -> list[Alias]:
+        """The aliases recorded for the project at `root` (no last use: that is
+        the state database's)."""
+        rows = self._read(
+            "SELECT name, target, created_by, reason, created_at FROM aliases "
+            "WHERE project_root = ? ORDER BY name",
+            (str(root),),
+        )
+        return [
+            Alias(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4]), None)  # type: ignore[arg-type]
+            for r in rows
+        ]
+
+    def move_aliases(self, old: Path, new: Path) -> None:
+        """The aliases recorded for the project at `old` are the one at `new`'s."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE OR REPLACE aliases SET project_root = ? WHERE project_root = ?",
+                (str(new), str(old)),
+            )
+
+    def set_aliases(self, root: Path, aliases: Iterable[Alias]) -> None:
+        """Make `aliases` the project's aliases here (one transaction)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM aliases WHERE project_root = ?", (str(root),))
+            conn.executemany(
+                "INSERT INTO aliases (project_root, name, target, created_by, reason, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (str(root), a.name, a.target, a.created_by, a.reason, a.created_at)
+                    for a in aliases
+                ],
+            )
 
     # -- migrations --------------------------------------------------------
 
@@ -318,6 +383,42 @@ class Registry:
             )
             for r in rows
         ]
+
+
+@dataclass(frozen=True)
+class AliasDrift:
+    """Aliases of one project recorded in one place only, or differently."""
+
+    state_only: list[Alias]  # in its state database, not in the registry
+    registry_only: list[Alias]  # in the registry, not in its state database
+    differ: list[str]  # in both, reaching different collections
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(
+            {a.name for a in self.state_only}
+            | {a.name for a in self.registry_only}
+            | set(self.differ)
+        )
+
+
+def mirror_aliases(root: Path, aliases: Iterable[Alias]) -> None:
+    """Record the aliases of the project at `root` (in global mode) in the
+    registry, as its state database has them after a change."""
+    with Registry() as registry:
+        registry.set_aliases(root, aliases)
+
+
+def alias_drift(registry: Registry, root: Path, aliases: Iterable[Alias]) -> AliasDrift:
+    """How the registry's aliases of the project at `root` differ from `aliases`
+    (its state database's)."""
+    mine = {a.name: a for a in aliases}
+    theirs = {a.name: a for a in registry.aliases(root)}
+    return AliasDrift(
+        state_only=[a for n, a in sorted(mine.items()) if n not in theirs],
+        registry_only=[a for n, a in sorted(theirs.items()) if n not in mine],
+        differ=sorted(n for n in mine.keys() & theirs.keys() if mine[n].target != theirs[n].target),
+    )
 
 
 _ENTRY = "name, project_root, project_id, model, state, created_at, last_used_at"
@@ -397,8 +498,11 @@ def claim(registry: Registry, name: str, *, root: Path, project_id: str, model: 
         raise ConfigError(
             f"The index of {root} uses the collection {name} in the global store, which "
             f"belongs to the project at {entry.project_root}: this project is a copy of that "
-            "one. Run `cidx init --force` here to give this copy an index of its own (the "
-            f"project at {entry.project_root} keeps its index)."
+            "one. Run `cidx fix-config --force` here to give this copy collections of its own "
+            f"(copied from that project's, which keeps its index)."
         )
-    # First use, or the project moved from the root the entry names.
+    # First use, or the project moved from the root the entry names (its
+    # aliases move along).
     registry.put(name, root=root, project_id=project_id, model=model)
+    if entry is not None:
+        registry.move_aliases(Path(entry.project_root), root)

@@ -21,7 +21,9 @@ at the recorded root, or another project there — is a **move**.
   one the user set, is the same repository's and stays: in a project-local
   store the clone's collections are its own anyway, so only the root
   changes. Commands that open a clone say so and name
-  `cidx fix-config`, which does it; `cidx clone` does it to its copy.
+  `cidx fix-config`, which does it; `cidx clone` does it to its copy. A
+  clone in the global store cannot work as it is (it shares the original's
+  collection), so the first command that opens it does the fix itself.
 
 A fix is crash-safe: the old config is backed up, the plan is written to the
 state database before anything moves (the journal), the manifest rows are
@@ -32,8 +34,8 @@ the next command that opens the index, or by `cidx fix-config`.
 Where the collections live comes from `cidx.storage`. In the global store
 they are shared with other projects: there a clone's names also carry its
 place (`collection_name(..., place=root)`), and making its collections its
-own means copying them to the new names (`_own_collections_in_shared_store`,
-the global store's part of a fix).
+own means copying them to the new names (`cidx.sharedcopy`, the global
+store's part of a fix).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from pydantic import ValidationError
 
 from cidx.collections import Collections
 from cidx.config import Config, IdentityRecord, load_config, read_config, save_config
-from cidx.errors import CidxError, ConfigError, NoIndexError, StoreError, UsageError
+from cidx.errors import CidxError, ConfigError, NoIndexError, StoreError
 from cidx.failpoints import failpoint
 from cidx.fsutil import fsync_folder, write_atomic
 from cidx.identity import collection_name, model_slug, project_identity
@@ -60,8 +62,10 @@ from cidx.messages import ConfigChange, FixReport, QueryRequest, RelocationKind,
 from cidx.owner.lock import OwnerLock
 from cidx.owner.waiting import WAIT_FOREVER, WaitPolicy, take_lock
 from cidx.parts import IndexParts, Models
+from cidx.pause import Paused
 from cidx.project import ProjectPaths, project_paths
-from cidx.state import StateDB
+from cidx.sharedcopy import own_shared_collections
+from cidx.state import Alias, StateDB
 from cidx.storage import StorageLocation, open_store, storage_location
 
 __all__ = [
@@ -145,9 +149,10 @@ def _config_at(root: Path) -> dict[str, object] | None:
 def check_on_open(paths: ProjectPaths, notice: NoticeFn) -> None:
     """What every command that opens an index does first (holding the lock).
 
-    Fixes a moved project in local storage (and says so), finishes a fix that
-    was killed part-way, and tells about a clone (or a move in the global
-    store), naming `cidx fix-config`. Costs one read of the config when the
+    Fixes a moved project in local storage and a clone in the global store
+    (and says so), finishes a fix that was killed part-way, and tells about
+    a clone in local storage (or a move in the global store), naming
+    `cidx fix-config`. Costs one read of the config when the
     project is where its config says.
     """
     if not paths.config_file.is_file():
@@ -175,6 +180,16 @@ def check_on_open(paths: ProjectPaths, notice: NoticeFn) -> None:
             f"{paths.root} (nothing else in a project-local index refers to the old place)."
         )
         return
+    if found.kind == "clone" and config.storage_mode == "global":
+        # Sharing the original's collections would let each project overwrite
+        # the other's index, so the copy cannot be used until it has its own.
+        fixed = fix_held(paths, quick=True)
+        notice(
+            f"{paths.root} is a copy of {found.recorded}, whose collection in the global "
+            f"store it shared; it now has its own ({_collection_of(fixed)}) and is an "
+            "independent project."
+        )
+        return
     if found.kind == "clone":
         notice(
             f"{paths.root} is a copy of {found.recorded} and still shares its identity; it "
@@ -185,6 +200,12 @@ def check_on_open(paths: ProjectPaths, notice: NoticeFn) -> None:
         f"This project moved here from {found.recorded}, and its index is in the global "
         "store. Run `cidx fix-config` here to update it."
     )
+
+
+def _collection_of(report: FixReport) -> str:
+    """The collection a fix gave the project (the last change of that name)."""
+    names = [c.new for c in report.changes if c.field == "collection"]
+    return names[0] if names else "unchanged"
 
 
 def _save_root(paths: ProjectPaths, config: Config) -> None:
@@ -231,13 +252,16 @@ def fix_held(
     clone_of: Path | None = None,
     dry_run: bool = False,
     quick: bool = False,
+    original: Paused | None = None,
 ) -> FixReport:
     """`fix_config` for a caller that holds the project's lock (or, with
     `dry_run`, changes nothing).
 
     `clone_of` makes the project independent as a copy of that folder (`cidx
     clone`, whatever the config says); `quick` checks counts without opening
-    the store, which costs seconds per 100k points.
+    the store, which costs seconds per 100k points. `original` is the pause
+    of the project copied from that the caller holds (its collections in the
+    global store are copied while it is still, not paused again).
     """
     started = time.perf_counter()
     before = load_config(paths)
@@ -262,7 +286,7 @@ def fix_held(
     verification: Verification | None = None
     if plan is not None and not dry_run:
         backup = str(_backup(paths))
-        _apply(paths, config, plan, location)
+        _apply(paths, config, plan, location, original)
         config = plan.config
     if not dry_run and changes:
         verification = verify(paths, config, quick=quick)
@@ -363,13 +387,19 @@ def _backup(paths: ProjectPaths) -> Path:
 # -- applying a plan, crash-safe -----------------------------------------------
 
 
-def _apply(paths: ProjectPaths, config: Config, plan: _Plan, location: StorageLocation) -> None:
+def _apply(
+    paths: ProjectPaths,
+    config: Config,
+    plan: _Plan,
+    location: StorageLocation,
+    original: Paused | None,
+) -> None:
     """Carry out `plan`: journal, manifest rows, shard folders, config, in that order."""
     if plan.renames:
         with _state(paths, config) as db, db.transaction() as tx:
             db.set_meta(JOURNAL_KEY, _journal(plan), tx)
         failpoint("fix-config-journaled")
-        _rename_all(paths, config, plan, location)
+        _rename_all(paths, config, plan, location, original)
         failpoint("fix-config-renamed")
     save_config(paths, plan.config)
     failpoint("fix-config-saved")
@@ -379,12 +409,18 @@ def _apply(paths: ProjectPaths, config: Config, plan: _Plan, location: StorageLo
 
 
 def _rename_all(
-    paths: ProjectPaths, config: Config, plan: _Plan, location: StorageLocation
+    paths: ProjectPaths,
+    config: Config,
+    plan: _Plan,
+    location: StorageLocation,
+    original: Paused | None = None,
 ) -> None:
     with _state(paths, config) as db, db.transaction() as tx:
         for old, new in plan.renames:
             manifest = db.manifest(old)
-            if manifest.counts() != (0, 0) and db.manifest(new).counts() != (0, 0):
+            # The new name's manifest first: it is empty but after a crash,
+            # and counting the old one reads every row.
+            if db.manifest(new).counts() != (0, 0) and manifest.counts() != (0, 0):
                 raise StoreError(
                     f"The state database of {paths.root} lists files under both {old} and "
                     f"{new}, so cidx cannot tell which this project uses. Run `cidx init "
@@ -392,16 +428,25 @@ def _rename_all(
                 )
             manifest.rename(tx, new)
             db.aliases.retarget(tx, old, new)
+        aliases = list(db.aliases.all().values())
     failpoint("fix-config-manifest")
-    _own_collections(location, plan.renames)
+    _own_collections(location, plan.renames, config, plan.config, aliases, original)
 
 
-def _own_collections(location: StorageLocation, renames: list[tuple[str, str]]) -> None:
+def _own_collections(
+    location: StorageLocation,
+    renames: list[tuple[str, str]],
+    old: Config,
+    new: Config,
+    aliases: list[Alias],
+    original: Paused | None,
+) -> None:
     """Give the renamed collections their new names where they are stored."""
     if location.mode == "local":
         _rename_shards(location.folder, renames)
-    else:
-        _own_collections_in_shared_store(location, renames)
+    elif renames:  # a move in the global store keeps its names
+        # Shared with the original there: copied (`cidx.sharedcopy`).
+        own_shared_collections(location, renames, old, new, aliases, original)
 
 
 def _rename_shards(data_dir: Path, renames: list[tuple[str, str]]) -> None:
@@ -418,22 +463,6 @@ def _rename_shards(data_dir: Path, renames: list[tuple[str, str]]) -> None:
             os.rename(source, target)
     if data_dir.is_dir():
         fsync_folder(data_dir)
-
-
-def _own_collections_in_shared_store(
-    location: StorageLocation, renames: list[tuple[str, str]]
-) -> None:
-    """The global store's part of a fix: the clone's collections are the
-    original's, in the one store every project shares, so making them its
-    own means copying each to its new name (the original keeps the old
-    one). The global store builds this; until then it is refused."""
-    if not renames:
-        return  # a move: the collections keep their names
-    raise UsageError(
-        f"This project keeps its index in the global store ({location.data_dir}), and giving "
-        "a copy of it collections of its own there is not supported by this version of "
-        "cidx. Re-create the copy's index with `cidx init --force` in its folder."
-    )
 
 
 def _journal(plan: _Plan) -> str:

@@ -9,6 +9,8 @@ gained a git remote — `update_remote` moves the data to the new names:
     2. the shard folder is renamed (one atomic rename);
     3. one state-DB transaction moves the manifest to the new name, points
        existing aliases at it, and adds an alias old → new (who, why, when);
+       in the global store, the registry then records the new name as the
+       project's and mirrors its aliases (`cidx.registry`);
     4. the config is rewritten (new identity and collection);
     5. the intent file is removed.
 
@@ -33,6 +35,7 @@ from cidx.failpoints import failpoint
 from cidx.fsutil import write_atomic
 from cidx.identity import project_identity
 from cidx.project import ProjectPaths, require_writable
+from cidx.registry import Registry, mirror_aliases
 from cidx.state import Alias, StateDB
 from cidx.storage import open_store, storage_location
 
@@ -132,14 +135,24 @@ def list_aliases(paths: ProjectPaths) -> list[Alias]:
 def create_alias(paths: ProjectPaths, name: str, target: str, *, reason: str) -> Alias:
     """An alias made by hand (`cidx collections alias create`)."""
     require_writable(paths)
-    with metadata(paths) as (_config, collections):
-        return collections.create_alias(name, target, created_by="user", reason=reason)
+    with metadata(paths) as (config, collections):
+        alias = collections.create_alias(name, target, created_by="user", reason=reason)
+        _mirror(paths, config, collections)
+        return alias
 
 
 def remove_alias(paths: ProjectPaths, name: str) -> Alias:
     require_writable(paths)
-    with metadata(paths) as (_config, collections):
-        return collections.delete_alias(name)
+    with metadata(paths) as (config, collections):
+        alias = collections.delete_alias(name)
+        _mirror(paths, config, collections)
+        return alias
+
+
+def _mirror(paths: ProjectPaths, config: Config, collections: Collections) -> None:
+    """In the global store, the registry keeps the project's aliases too."""
+    if config.storage_mode == "global":
+        mirror_aliases(paths.root, collections.aliases())
 
 
 def find_alias(paths: ProjectPaths, name: str) -> Alias | None:
@@ -278,6 +291,10 @@ def _finish(paths: ProjectPaths, intent: _Intent, *, force: bool) -> RemoteUpdat
                         ),
                     )
             failpoint("identity_after_alias")
+        if config.storage_mode == "global":
+            _register(paths, config, new_id, moves)
+            _mirror(paths, config, collections)
+            failpoint("identity_after_registry")
     # 4. the config.
     primary = next((m.new for m in moves if m.old == config.collection), config.collection)
     identity = IdentityRecord.model_validate({"id": new_id, "source": source})
@@ -288,3 +305,18 @@ def _finish(paths: ProjectPaths, intent: _Intent, *, force: bool) -> RemoteUpdat
     # 5. done.
     (paths.index_dir / MOVE_FILE).unlink(missing_ok=True)
     return RemoteUpdate(intent.old_id, new_id, source, moves, "done", replaced)
+
+
+def _register(
+    paths: ProjectPaths, config: Config, new_id: str, moves: list[CollectionMove]
+) -> None:
+    """The global store's registry: the new names are the project's, the old
+    ones no collection's (they are aliases now). Idempotent."""
+    with Registry() as registry:
+        for move in moves:
+            registry.put(
+                move.new, root=paths.root, project_id=new_id, model=config.embedding.model_id
+            )
+            entry = registry.entry(move.old)
+            if entry is not None and entry.project_root == str(paths.root):
+                registry.forget(move.old)

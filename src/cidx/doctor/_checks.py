@@ -18,6 +18,7 @@ from cidx.formatting import size as size_text
 from cidx.fsutil import disk_usage, free_bytes
 from cidx.project import ProjectPaths
 from cidx.recovery import leftovers
+from cidx.registry import Registry, alias_drift
 from cidx.representation import dense_text, text_hash
 from cidx.state import StateDB
 from cidx.storage import open_store, storage_location
@@ -64,9 +65,10 @@ def inspect(paths: ProjectPaths) -> Findings:
         if config is not None and db is not None and store is not None:
             _check_consistency(config, db, store, checks)
             _check_aliases(db, store, checks)
+            _check_alias_registry(paths, config, db, checks)
         else:
             why = "needs a readable config, state database and store"
-            for name in ("counts", "ids", "payloads", "vectors", "aliases"):
+            for name in ("counts", "ids", "payloads", "vectors", "aliases", "alias-registry"):
                 checks.setdefault(name, Check(name, "skipped", f"Not checked: {why}."))
     finally:
         if store is not None:
@@ -331,6 +333,41 @@ def _check_aliases(db: StateDB, store: VectorStore, checks: dict[str, Check]) ->
         "aliases",
         "ok",
         f"{len(aliases):,} aliases, each reaching a collection." if aliases else "No aliases.",
+    )
+
+
+def _check_alias_registry(
+    paths: ProjectPaths, config: Config, db: StateDB, checks: dict[str, Check]
+) -> None:
+    """In global mode, the project's aliases are in its state database and in
+    the global store's registry: each in one place only is drift."""
+    if config.storage_mode != "global":
+        checks["alias-registry"] = Check(
+            "alias-registry", "ok", "Not in the global store: no registry to agree with."
+        )
+        return
+    with Registry() as registry:
+        drift = alias_drift(registry, paths.root, db.aliases.all().values())
+    if drift.names:
+        parts = [
+            f"{what}: {', '.join(a.name for a in found[:5])}"
+            for what, found in (
+                ("in the state database only", drift.state_only),
+                ("in the registry only", drift.registry_only),
+            )
+            if found
+        ]
+        if drift.differ:
+            parts.append(f"reaching different collections: {', '.join(drift.differ[:5])}")
+        checks["alias-registry"] = Check(
+            "alias-registry",
+            "problem",
+            f"{len(drift.names):,} aliases are recorded in one place only ({'; '.join(parts)}).",
+            "run `cidx doctor --repair` (it records each in both places and removes none)",
+        )
+        return
+    checks["alias-registry"] = Check(
+        "alias-registry", "ok", "The registry of the global store has the same aliases."
     )
 
 

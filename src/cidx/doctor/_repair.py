@@ -17,6 +17,7 @@ from cidx.errors import CidxError
 from cidx.messages import IndexSummary, Progress
 from cidx.project import ProjectPaths
 from cidx.recovery import leftovers, rebuild_state, recreate_config
+from cidx.registry import Registry, alias_drift
 from cidx.state import StateDB
 from cidx.storage import open_store, storage_location
 
@@ -77,8 +78,31 @@ def repair_index(
     except CidxError as exc:
         actions.append(f"Could not finish the repair: {exc.message}")
         return actions, summary
+    if checks["alias-registry"].status == "problem":
+        actions.append(_align_alias_registry(paths, config))
     actions.extend(_clean(paths, config, checks))
     return actions, summary
+
+
+def _align_alias_registry(paths: ProjectPaths, config: Config) -> str:
+    """Record each alias in both the state database and the registry. None is
+    removed: one in the registry only is restored to the state database (a
+    stale one is the user's to remove, `cidx project remove-alias`); where
+    the two differ, the state database, which reads go through, wins."""
+    db = StateDB(paths.state_db, collection=config.collection)
+    try:
+        with Registry() as registry:
+            drift = alias_drift(registry, paths.root, db.aliases.all().values())
+            with db.transaction() as tx:
+                for alias in drift.registry_only:
+                    db.aliases.put(tx, alias)
+            registry.set_aliases(paths.root, db.aliases.all().values())
+    finally:
+        db.close()
+    return (
+        f"Recorded {len(drift.names):,} aliases in both the state database and the registry "
+        f"of the global store ({', '.join(drift.names[:5])})."
+    )
 
 
 # Checks whose problems a sync is needed to repair.

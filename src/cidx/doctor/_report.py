@@ -17,6 +17,7 @@ CHECK_NAMES = (
     "payloads",
     "vectors",
     "aliases",
+    "alias-registry",
     "leftovers",
     "owner",
     "permissions",
