@@ -78,25 +78,25 @@ class _FileHandler(logging.handlers.RotatingFileHandler):
         super().handleError(record)
 
 
-def _file_handler(folder: Path, formatter: logging.Formatter) -> logging.Handler:
+def _file_handler(
+    folder: Path, formatter: logging.Formatter, name: str = LOG_FILE_NAME
+) -> logging.Handler:
     folder.mkdir(parents=True, exist_ok=True)
-    handler = _FileHandler(
-        folder / LOG_FILE_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
-    )
+    handler = _FileHandler(folder / name, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     handler.setFormatter(formatter)
     return handler
 
 
-def log_to_file(folder: Path) -> Path | None:
-    """Make sure the `cidx` loggers also write to `folder`/cidx.log (once per
+def log_to_file(folder: Path, name: str = LOG_FILE_NAME) -> Path | None:
+    """Make sure the `cidx` loggers also write to `folder`/`name` (once per
     process); the file, or None when it cannot be written."""
     logger = logging.getLogger("cidx")
-    target = folder / LOG_FILE_NAME
+    target = folder / name
     for handler in logger.handlers:
         if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == target:
             return target
     try:
-        handler = _file_handler(folder, _human())
+        handler = _file_handler(folder, _human(), name)
     except OSError:
         return None
     logger.addHandler(handler)
