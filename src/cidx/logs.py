@@ -45,8 +45,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def _human() -> logging.Formatter:
-    return logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
+def _human(threads: bool = False) -> logging.Formatter:
+    where = "[%(threadName)s] " if threads else ""
+    return logging.Formatter(
+        f"%(asctime)s %(levelname)-7s {where}%(message)s", datefmt="%Y-%m-%d %H:%M:%S"
+    )
 
 
 def setup_logging(paths: ProjectPaths, *, fmt: LogFormat = "human") -> None:
@@ -87,16 +90,17 @@ def _file_handler(
     return handler
 
 
-def log_to_file(folder: Path, name: str = LOG_FILE_NAME) -> Path | None:
+def log_to_file(folder: Path, name: str = LOG_FILE_NAME, *, threads: bool = False) -> Path | None:
     """Make sure the `cidx` loggers also write to `folder`/`name` (once per
-    process); the file, or None when it cannot be written."""
+    process); the file, or None when it cannot be written. With `threads`,
+    each line names its thread (the daemon names them for their project)."""
     logger = logging.getLogger("cidx")
     target = folder / name
     for handler in logger.handlers:
         if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == target:
             return target
     try:
-        handler = _file_handler(folder, _human(), name)
+        handler = _file_handler(folder, _human(threads), name)
     except OSError:
         return None
     logger.addHandler(handler)

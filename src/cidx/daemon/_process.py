@@ -165,7 +165,7 @@ def run(*, idle_release: float = DEFAULT_IDLE_RELEASE, watch: list[str] | None =
     fd = take_lock(dp)
     if fd is None:
         return 0
-    log_to_file(dp.logs, dp.log_file.name)
+    log_to_file(dp.logs, dp.log_file.name, threads=True)
     stop = threading.Event()
     server: OwnerServer | None = None
     projects: Projects | None = None

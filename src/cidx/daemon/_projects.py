@@ -54,6 +54,8 @@ class _Project:
     thread: threading.Thread | None = None
     error: str | None = None
     waiting: bool = False
+    # It was open once since it was last asked for (its index existed then).
+    was_held: bool = False
     retry_at: float = 0.0
     retry_delay: float = RETRY_SECONDS
     guard: threading.Lock = field(default_factory=threading.Lock)
@@ -136,6 +138,7 @@ class Projects:
             changed = not slot.watched
             slot.watched = True
             slot.retry_at, slot.retry_delay = 0.0, RETRY_SECONDS
+            slot.was_held = slot.held  # asked again: a deleted index may be rebuilt
             self._save_watched()
             self._keep_live(slot)
             return self._answer(slot, changed)
@@ -211,8 +214,8 @@ class Projects:
             try:
                 if slot.thread is not None and not slot.thread.is_alive():
                     self._failed(slot, slot.error or "the file watcher stopped")
-                elif slot.held and not slot.paths.root.is_dir():
-                    self._failed(slot, f"The project folder {slot.paths.root} no longer exists.")
+                elif slot.held and not slot.paths.exists():
+                    self._failed(slot, _gone(slot.paths))
                 if slot.watched and slot.keeper is None and now >= slot.retry_at:
                     self._keep_live(slot)
                 elif not slot.watched and slot.held and self._idle(slot):
@@ -265,7 +268,7 @@ class Projects:
             stack.close()
             raise
         slot.lock, slot.stack, slot.local = lock, stack, local
-        slot.waiting, slot.error = False, None
+        slot.waiting, slot.error, slot.was_held = False, None, True
         log.info("%s: taken (pid %d)", paths.root, os.getpid())
 
     def _keep_live(self, slot: _Project) -> None:
@@ -274,8 +277,9 @@ class Projects:
         if slot.keeper is not None:
             return
         try:
-            if not slot.paths.root.is_dir():
-                raise UsageError(f"The project folder {slot.paths.root} no longer exists.")
+            if slot.was_held and not slot.paths.exists():
+                # Never build a new index where the user deleted one.
+                raise UsageError(_gone(slot.paths))
             if not slot.held:
                 self._open(slot)
         except LockBusyError:
@@ -300,7 +304,7 @@ class Projects:
         slot.thread = threading.Thread(
             target=self._run_keeper,
             args=(slot, keeper, slot.stop),
-            name=f"cidx-daemon-watch-{slot.paths.root.name}",
+            name=f"watch {slot.paths.root}",
             daemon=True,
         )
         slot.thread.start()
@@ -364,6 +368,14 @@ class Projects:
             state=slot.state(),
             error=slot.error,
         )
+
+
+def _gone(paths: ProjectPaths) -> str:
+    where = paths.root if not paths.root.is_dir() else paths.index_dir
+    return (
+        f"The index of {paths.root} is gone ({where} was deleted). Run `cidx watch` there "
+        "to index it again, or `cidx watch --stop` there to forget it."
+    )
 
 
 def _describe(exc: BaseException) -> str:
