@@ -79,7 +79,10 @@ def _paths_found(root: Path, text: str) -> list[str]:
 
 
 def _caught_up(root: Path, pid: int) -> bool:
-    status = _status(root)
+    answer = run_cidx(["status", "--json"], root, check=False)
+    if answer.returncode != 0:
+        return False  # no index yet: the daemon is creating it
+    status = answer.json()
     return bool(status["owner_pid"] == pid and sum(status["pending"].values()) == 0)
 
 
@@ -281,3 +284,21 @@ def test_another_users_connection_is_refused(
     finally:
         run_cidx(["stop"], Path.cwd(), check=False)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_start_foreground_runs_the_daemon_until_sigterm(tmp_path: Path) -> None:
+    root = _project(tmp_path / "proj", range(2))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cidx", "start", "--foreground", "--watch", str(root)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        until(lambda: _caught_up(root, proc.pid), "the foreground daemon watching", 60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        _assert_no_daemon_left(proc.pid, [root])
+    finally:
+        if proc.poll() is None:
+            proc.kill()

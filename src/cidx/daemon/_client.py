@@ -74,6 +74,18 @@ def start(watch: list[Path] | None = None, *, idle_release: float | None = None)
     )
 
 
+def run_here(watch: list[Path] | None = None, *, idle_release: float | None = None) -> int:
+    """Be the daemon in this process until stopped (`cidx start --foreground`, for
+    service managers: systemd, launchd); its exit code. Nothing happens (0)
+    when a daemon runs already."""
+    from cidx.daemon._process import DEFAULT_IDLE_RELEASE, run
+
+    return run(
+        idle_release=DEFAULT_IDLE_RELEASE if idle_release is None else idle_release,
+        watch=[str(find_root(path)) for path in watch or []],
+    )
+
+
 def _launch(dp: DaemonPaths, idle_release: float | None) -> DaemonState:
     """Start a detached daemon process and wait until it answers."""
     dp.create()

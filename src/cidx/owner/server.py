@@ -58,10 +58,20 @@ def socket_address(path: Path) -> Iterator[str]:
         os.close(fd)
 
 
+# macOS: getsockopt(SOL_LOCAL, LOCAL_PEERCRED) gives a `struct xucred`, whose
+# first two fields are its version and the peer's uid.
+_SOL_LOCAL = 0
+_LOCAL_PEERCRED = 1
+
+
 def peer_uid(conn: socket.socket) -> int:
-    """The user id of the process at the other end of a Unix socket (SO_PEERCRED)."""
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
+    """The user id of the process at the other end of a Unix socket."""
+    if hasattr(socket, "SO_PEERCRED"):
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+        return int(uid)
+    creds = conn.getsockopt(_SOL_LOCAL, _LOCAL_PEERCRED, 64)
+    _version, uid = struct.unpack_from("2I", creds)
     return int(uid)
 
 

@@ -8,7 +8,7 @@ import typer
 
 from cidx import daemon
 from cidx.cli.daemon_render import render_start
-from cidx.cli.params import JSON, seconds
+from cidx.cli.params import JSON, flag, seconds
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +29,10 @@ def start(
         help="Release a project no command used for this long (default 1800; not for "
         "watched ones). Applies when the daemon starts.",
     ),
+    foreground: bool = flag(
+        "--foreground",
+        help="Run the daemon in this process until SIGTERM (for systemd, launchd).",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Start the cidx daemon: one process, one model, for all your projects.
@@ -36,10 +40,7 @@ def start(
     Every cidx command in a project nobody owns is then answered by it.
     Nothing happens when it runs already (but --watch is passed on).
     """
-    result = daemon.start(
-        list(watch or []),
-        idle_release=None
-        if idle_release is None
-        else seconds(idle_release, "--idle-release", least=1.0),
-    )
-    render_start(result, as_json)
+    idle = None if idle_release is None else seconds(idle_release, "--idle-release", least=1.0)
+    if foreground:
+        raise typer.Exit(daemon.run_here(list(watch or []), idle_release=idle))
+    render_start(daemon.start(list(watch or []), idle_release=idle), as_json)
