@@ -302,3 +302,20 @@ def test_start_foreground_runs_the_daemon_until_sigterm(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_command_that_needs_the_index_alone_takes_it_from_the_daemon(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    root = _project(tmp_path / "proj", range(2))
+    pid = daemon.start()["pid"]
+    run_cidx(["index"], root)
+    assert _status(root)["owner_pid"] == pid
+    # `init --force` needs the lock itself; it does not wait for the idle release.
+    run_cidx(["init", "--force", "--no-wait"], root)
+    assert str(root) not in daemon.projects()
+    # A watched project is not given up that way.
+    run_cidx(["watch"], root)
+    until(lambda: _caught_up(root, pid), "the project watched")
+    refused = run_cidx(["init", "--force", "--no-wait"], root, check=False)
+    assert refused.returncode == 7, refused.stderr

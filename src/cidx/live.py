@@ -262,11 +262,6 @@ def run_owner(
 
     paths = project_paths(start)
     current = read_owner(paths)
-    if current is not None and current.kind == "daemon":
-        # Held only because a command used it: this owner takes it over.
-        from cidx.daemon import release
-
-        release(paths.root)
     if current is not None and current.kind in LIVE_KINDS:
         raise LockBusyError(
             f"{paths.root} is already kept live by {current.describe()}. Stop it first, "

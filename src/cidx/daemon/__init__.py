@@ -30,7 +30,11 @@ from cidx.daemon._messages import (
 )
 from cidx.daemon._paths import DaemonPaths, daemon_paths
 
+# The kind an index's owner record names while the daemon holds it.
+DAEMON_KIND = "daemon"
+
 __all__ = [
+    "DAEMON_KIND",
     "DaemonPaths",
     "DaemonReport",
     "DaemonState",

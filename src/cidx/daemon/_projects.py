@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cidx.config import load_config
+from cidx.daemon import DAEMON_KIND
 from cidx.daemon._messages import HeldProject, ProjectState, WatchResult
 from cidx.embedding import DEFAULT_MAX_LENGTH
 from cidx.errors import CidxError, LockBusyError, UsageError
@@ -34,7 +35,6 @@ from cidx.watcher import FileWatcher
 
 log = logging.getLogger("cidx.daemon")
 
-KIND = "daemon"
 # A watched project that failed is tried again after this long, doubling up to the cap.
 RETRY_SECONDS = 2.0
 MAX_RETRY_SECONDS = 60.0
@@ -247,7 +247,7 @@ class Projects:
 
     def _open(self, slot: _Project, max_file_size: int | None = None) -> None:
         paths = slot.paths
-        lock = OwnerLock(paths, KIND)
+        lock = OwnerLock(paths, DAEMON_KIND)
         if not lock.try_acquire():
             owner = read_owner(paths)
             who = owner.describe() if owner else "another cidx process"
