@@ -319,3 +319,17 @@ def test_a_command_that_needs_the_index_alone_takes_it_from_the_daemon(
     until(lambda: _caught_up(root, pid), "the project watched")
     refused = run_cidx(["init", "--force", "--no-wait"], root, check=False)
     assert refused.returncode == 7, refused.stderr
+
+
+def test_a_project_in_the_global_store_is_served_by_the_daemon(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    root = _project(tmp_path / "proj", range(2))
+    run_cidx(["init", "--storage", "global"], root)
+    pid = daemon.start()["pid"]
+    found = run_cidx(["query", "--json", "-n", "1", generated_module(0).split("def ")[1]], root)
+    assert found.results()[0]["path"] == "src/m00.py"
+    status = _status(root)
+    assert (status["storage_mode"], status["owner_pid"]) == ("global", pid)
+    daemon.stop()
+    _assert_no_daemon_left(pid, [root])

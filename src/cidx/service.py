@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cidx import daemon
 from cidx.errors import AccessError, LockBusyError, NoIndexError, OwnerError, UsageError
 from cidx.messages import (
     FlushReport,
@@ -243,9 +244,7 @@ def _daemon_adopts(paths: ProjectPaths, max_file_size: int | None) -> bool:
     the index just now; when it cannot, this process goes on without it."""
     if not paths.writable():
         return False  # a snapshot is taken here, not by the daemon
-    from cidx.daemon import adopt
-
-    return adopt(paths.root, max_file_size)
+    return daemon.adopt(paths.root, max_file_size)
 
 
 def _reach_owner(

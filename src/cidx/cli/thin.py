@@ -128,8 +128,10 @@ def _ask(query: _Query) -> int | None:
             if not paths.writable() or not adopt(paths.root):
                 return None
             state = client.ping()
-        if state.busy or state.paused_for is not None:
-            return None  # the full command says what it waits for
+        if (state.busy and not state.live) or state.paused_for is not None:
+            # The full command says what it waits for. A live owner answers a
+            # query between the batches of its sync, so nobody waits there.
+            return None
         request = query_request(
             query.text or "",
             limit=DEFAULT_LIMIT if query.limit is None else query.limit,
