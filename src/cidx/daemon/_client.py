@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from cidx.daemon._paths import DaemonPaths, daemon_paths
 from cidx.errors import CidxError, OwnerError, UsageError
 from cidx.messages import NoArgs
 from cidx.owner.client import OwnerClient, OwnerUnavailable
+from cidx.owner.lock import pid_alive
 from cidx.project import find_root
 
 log = logging.getLogger(__name__)
@@ -142,12 +142,8 @@ def stop() -> StopResult:
 
 def _gone(pid: int) -> bool:
     """Whether `pid` has exited (a zombie waiting for its parent counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return True
-    except PermissionError:
-        return False
     with contextlib.suppress(OSError, IndexError):
         stat = Path(f"/proc/{pid}/stat").read_text()
         return stat.rsplit(")", 1)[1].split()[0] == "Z"

@@ -37,7 +37,7 @@ from cidx.errors import UsageError
 from cidx.fsutil import write_atomic
 from cidx.logs import log_to_file
 from cidx.messages import NoArgs, Progress
-from cidx.owner.protocol import Verb
+from cidx.owner.protocol import Handler, Verb, dispatch
 from cidx.owner.server import OwnerServer
 
 log = logging.getLogger("cidx.daemon")
@@ -103,7 +103,7 @@ class Daemon:
         self.stopping = stop
         self.started_at = time.time()
         self._started = time.monotonic()
-        self.table: dict[str, Callable[[Any, ProgressFn], Any]] = {
+        self.table: dict[str, Handler] = {
             _protocol.STATE.name: self.state,
             _protocol.ADOPT.name: self.adopt,
             _protocol.WATCH.name: self.watch,
@@ -113,13 +113,9 @@ class Daemon:
         }
 
     def handle(self, verb: Verb[Any, R], args: Any, progress: ProgressFn) -> R:
-        handler = self.table.get(verb.name)
-        if handler is None:
-            raise UsageError(f"The cidx daemon does not answer the request {verb.name!r}.")
         if self.stopping.is_set() and verb.name != _protocol.STATE.name:
             raise UsageError("The cidx daemon is stopping. Run the command again.")
-        result: R = handler(args, progress)
-        return result
+        return dispatch(self.table, verb, args, progress, "The cidx daemon")
 
     def state(self, _args: NoArgs, _progress: ProgressFn) -> DaemonState:
         return DaemonState(

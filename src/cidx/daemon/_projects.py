@@ -125,8 +125,13 @@ class Projects:
         """
         slot = self._slot(root)
         with slot.guard:
-            if not slot.held:
+            if slot.held:
+                return
+            try:
                 self._open(slot, max_file_size)
+            except BaseException:
+                self._forget(slot)  # nothing held: nothing to show
+                raise
 
     def watch(self, root: Path) -> WatchResult:
         """Keep the project live from now on, and after restarts."""

@@ -18,9 +18,11 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
+from cidx.errors import UsageError
 from cidx.messages import (
     FlushReport,
     FlushRequest,
@@ -162,6 +164,24 @@ def _decode_dataclass(tp: type, data: Any, where: str) -> Any:
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ValueError(f"{where}: {f.name} is missing")
     return tp(**values)
+
+
+Handler = Callable[[Any, Callable[[Progress], None]], Any]
+
+
+def dispatch(
+    table: dict[str, Handler],
+    verb: Verb[Any, R],
+    args: Any,
+    progress: Callable[[Progress], None],
+    answerer: str,
+) -> R:
+    """Run the handler `table` has for `verb` (`answerer` names who lacks one)."""
+    handler = table.get(verb.name)
+    if handler is None:
+        raise UsageError(f"{answerer} does not answer the request {verb.name!r}.")
+    result: R = handler(args, progress)
+    return result
 
 
 def encode(message: dict[str, Any]) -> bytes:
