@@ -93,6 +93,27 @@ def wait_for(check: Any, what: str, timeout: float = 1800) -> None:
     raise SystemExit(f"timed out waiting for {what}")
 
 
+def import_ms(cwd: Path, env: dict[str, str], command: list[str]) -> float:
+    """What a command's imports cost (`python -X importtime`: the top-level
+    imports' cumulative times, summed)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    total = 0
+    for row in proc.stderr.splitlines():
+        parts = row.split("|")
+        # One space before the name: imported by the program itself, not by a module.
+        top = len(parts) == 3 and parts[1].strip().isdigit() and not parts[2].startswith("  ")
+        if row.startswith("import time:") and top:
+            total += int(parts[1])
+    return total / 1000
+
+
 def make_project(corpus: Path, package: str, dest: Path, files: int) -> Path:
     sources = sorted((corpus / "django" / package).rglob("*.py"))[:files]
     for src in sources:
@@ -155,8 +176,23 @@ def main() -> None:
         for root in roots[1:]:
             timed_queries(root, env, texts[:2])  # every project used once
         daemon_rss = rss_mb(pid)
+        query = ["query", texts[0], "-n", "5"]
+        full_cli = ["-c", "from cidx.cli.app import main; main()"]
+        imports = {
+            (path, out): statistics.median(
+                import_ms(first, env, [*head, *query, *extra]) for _ in range(5)
+            )
+            for path, head in (("thin", ["-m", "cidx"]), ("full", full_cli))
+            for out, extra in (("human", []), ("json", ["--json"]))
+        }
         print(line("query, daemon", via_daemon, base))
         print(line("query, daemon, --json", via_daemon_json, base))
+        for out in ("human", "json"):
+            thin, full = imports[("thin", out)], imports[("full", out)]
+            print(
+                f"imports of `cidx query` ({out}) answered by an owner: thin path "
+                f"{thin:.0f} ms, full command line {full:.0f} ms ({thin / full:.2f} x)"
+            )
         print(
             f"RSS: one `cidx watch` on 1 project {watch_rss:.0f} MB; daemon with "
             f"{len(roots)} projects {daemon_rss:.0f} MB = {daemon_rss / watch_rss:.2f} x"
