@@ -12,7 +12,8 @@ is touched. Prints, in one run on one machine:
   query, `cidx watch`    the same, answered by a `cidx watch` on the project
   query, daemon          the same, answered by the daemon (human and --json)
   RSS                    one `cidx watch` on one project, then one daemon
-                         watching five (both after queries loaded the model)
+                         watching five (both after queries loaded the model):
+                         in all, the process's own memory, and mapped files
   background work        the daemon indexes the sixth project from scratch:
                          its CPU share meanwhile, and queries on another
                          project answered through the daemon's socket during
@@ -52,11 +53,16 @@ def pct(values: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))]
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def rss_mb(pid: int) -> dict[str, float]:
+    """Resident memory: all of it, the process's own (anonymous), and mapped files
+    (the index shards' write-ahead logs: page cache the kernel can reclaim)."""
+    wanted = {"VmRSS:": "total", "RssAnon:": "own", "RssFile:": "files"}
+    out = {}
+    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = row.split()[0] if row else ""
+        if key in wanted:
+            out[wanted[key]] = int(row.split()[1]) / 1024
+    return out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -193,10 +199,12 @@ def main() -> None:
                 f"imports of `cidx query` ({out}) answered by an owner: thin path "
                 f"{thin:.0f} ms, full command line {full:.0f} ms ({thin / full:.2f} x)"
             )
-        print(
-            f"RSS: one `cidx watch` on 1 project {watch_rss:.0f} MB; daemon with "
-            f"{len(roots)} projects {daemon_rss:.0f} MB = {daemon_rss / watch_rss:.2f} x"
-        )
+        for kind in ("total", "own", "files"):
+            one, five = watch_rss[kind], daemon_rss[kind]
+            print(
+                f"RSS {kind:<5}: one `cidx watch` on 1 project {one:4.0f} MB; daemon with "
+                f"{len(roots)} projects {five:4.0f} MB = {five / one:.2f} x"
+            )
 
         # Queries through the socket, idle, then while the daemon indexes `big`.
         sys.path.insert(0, str(Path(__file__).parents[1] / "src"))

@@ -98,6 +98,10 @@ def _assert_no_daemon_left(pid: int, roots: list[Path]) -> None:
         assert not lock_is_held(paths.lock_file)
 
 
+def _nice(task: Path) -> int:
+    return int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def _zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
@@ -116,9 +120,12 @@ def test_two_projects_watched_through_one_daemon(daemon: Daemon, tmp_path: Path)
 
     until(lambda: _caught_up(original, pid) and _caught_up(copy, pid), "both projects live")
     assert daemon_paths().pid_file.read_text().strip() == str(pid)
-    # Background work: the daemon runs below interactive processes.
+    # Background work runs below everything else; the daemon's answers do not.
     ours = os.getpriority(os.PRIO_PROCESS, 0)
-    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + 10)
+    nice = {t.name: _nice(t) for t in Path(f"/proc/{pid}/task").iterdir()}
+    assert nice[str(pid)] == ours
+    # The two watchers (and the threads they started) run niced.
+    assert sum(1 for n in nice.values() if n == min(19, ours + 10)) >= 2
     projects = daemon.projects()
     assert {projects[str(r)]["state"] for r in (original, copy)} == {"watched"}
 
@@ -238,6 +245,9 @@ def test_the_thin_query_path_answers_as_the_full_command_line(
         check=True,
     )
     assert json.loads(thin.stdout) == json.loads(full.stdout)
+    # What the short way does not handle, the full command line does, as ever.
+    bad = run_cidx(["query", "upload", "-n", "0"], root, check=False)
+    assert bad.returncode == 2 and "--limit must be between 1 and 1000" in bad.stderr
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")

@@ -1,8 +1,7 @@
 """The daemon process itself: one per user, serving every project it is asked to.
 
 `run` is what `python -m cidx.daemon` (started by `cidx start`) does: take
-the daemon lock (a second daemon exits at once), lower its own priority so
-that background indexing yields to interactive work, serve the daemon
+the daemon lock (a second daemon exits at once), serve the daemon
 socket (peers of another user are refused), resume the watched list, and
 then, once a second, let `Projects.tick` retry failed projects and release
 idle ones — until `cidx stop`, SIGTERM or SIGINT. On the way out every
@@ -32,7 +31,7 @@ from cidx.daemon._messages import (
     WatchResult,
 )
 from cidx.daemon._paths import DaemonPaths, daemon_paths
-from cidx.daemon._projects import Projects
+from cidx.daemon._projects import Projects, background_priority
 from cidx.errors import UsageError
 from cidx.fsutil import write_atomic
 from cidx.logs import log_to_file
@@ -45,8 +44,6 @@ log = logging.getLogger("cidx.daemon")
 R = TypeVar("R")
 ProgressFn = Callable[[Progress], None]
 
-# How much lower than interactive work the daemon runs (nice(2) steps).
-NICENESS = 10
 TICK_SECONDS = 1.0
 DEFAULT_IDLE_RELEASE = 1800.0
 
@@ -169,8 +166,7 @@ def run(*, idle_release: float = DEFAULT_IDLE_RELEASE, watch: list[str] | None =
     server: OwnerServer | None = None
     projects: Projects | None = None
     try:
-        with contextlib.suppress(OSError):
-            os.nice(NICENESS)
+        background_priority()
         write_atomic(dp.pid_file, f"{os.getpid()}\n", mode=0o600, durable=False)
         projects = Projects(
             idle_release=idle_release,

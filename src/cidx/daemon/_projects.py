@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,8 @@ from cidx.watcher import FileWatcher
 
 log = logging.getLogger("cidx.daemon")
 
+# How much lower than interactive work background syncs run (nice(2) steps).
+NICENESS = 10
 # A watched project that failed is tried again after this long, doubling up to the cap.
 RETRY_SECONDS = 2.0
 MAX_RETRY_SECONDS = 60.0
@@ -316,6 +319,7 @@ class Projects:
         log.info("%s: watching", slot.paths.root)
 
     def _run_keeper(self, slot: _Project, keeper: LiveSync, stop: threading.Event) -> None:
+        background_priority(thread=True)
         try:
             keeper.run(stop)
         except BaseException as exc:
@@ -373,6 +377,23 @@ class Projects:
             state=slot.state(),
             error=slot.error,
         )
+
+
+def background_priority(*, thread: bool = False) -> None:
+    """Lower the priority of background work: with `thread`, of the calling
+    thread only, where the kernel allows it (Linux; threads it starts
+    inherit it), so that the syncs of watched projects yield to everything
+    else while the daemon answers queries at full priority; otherwise (or
+    without `thread`, where that is not possible) of the whole process."""
+    if thread != sys.platform.startswith("linux"):
+        return  # Linux: per thread, nothing to do for the process; elsewhere the reverse
+    with contextlib.suppress(OSError):
+        if thread:
+            tid = threading.get_native_id()
+            now = os.getpriority(os.PRIO_PROCESS, tid)
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, now + NICENESS))
+        else:
+            os.nice(NICENESS)
 
 
 def _gone(paths: ProjectPaths) -> str:
