@@ -42,7 +42,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _corpus import queries as corpus_queries
 from _corpus import unpack
 
-CIDX = [sys.executable, "-m", "cidx"]
+# The `cidx` command as installed (what a person or an agent runs), else the module.
+_SCRIPT = Path(sys.executable).parent / "cidx"
+CIDX = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cidx"]
 TICK = os.sysconf("SC_CLK_TCK")
 PACKAGES = ["db/models", "contrib/admin", "forms", "template", "utils"]
 BIG_PACKAGE = "core"
@@ -188,7 +190,10 @@ def main() -> None:
             (path, out): statistics.median(
                 import_ms(first, env, [*head, *query, *extra]) for _ in range(5)
             )
-            for path, head in (("thin", ["-m", "cidx"]), ("full", full_cli))
+            for path, head in (
+                ("thin", ["-c", "from cidx.cli.thin import main; main()"]),
+                ("full", full_cli),
+            )
             for out, extra in (("human", []), ("json", ["--json"]))
         }
         print(line("query, daemon", via_daemon, base))

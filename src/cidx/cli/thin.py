@@ -100,6 +100,10 @@ def run(argv: list[str]) -> int | None:
     os.umask(0o077)
     try:
         return _ask(query)
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nowhere to.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         from cidx.cli.app import INTERRUPTED_NOTE
         from cidx.cli.render import note
@@ -146,6 +150,11 @@ def _ask(query: _Query) -> int | None:
             )
     except (CidxError, OwnerUnavailable, OSError):
         return None
+    from cidx.cli.render_answers import notes_needed, write_json
+
+    if query.as_json and not notes_needed(outcome):
+        write_json(outcome, str(paths.root), batch=False)
+        return 0
     from cidx.cli import render
 
     render.render_outcome(outcome, str(paths.root), as_json=query.as_json, batch=False)
