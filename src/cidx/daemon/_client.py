@@ -26,7 +26,7 @@ from cidx.daemon._messages import (
     WatchResult,
 )
 from cidx.daemon._paths import DaemonPaths, daemon_paths
-from cidx.errors import CidxError, OwnerError, UsageError
+from cidx.errors import CidxError, LockBusyError, OwnerError, UsageError
 from cidx.messages import NoArgs
 from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.owner.lock import pid_alive
@@ -191,13 +191,16 @@ def adopt(root: Path, max_file_size: int | None = None) -> bool:
 
 
 def release(root: Path) -> bool:
-    """Ask the daemon to give the project up (an owner of its own wants it);
-    whether it did."""
+    """Ask the daemon to give the project up (a command needs the index to
+    itself); whether it did. LockBusyError, naming the next step, when the
+    daemon keeps the project live: waiting for it would never end."""
     dp = daemon_paths()
     if not dp.socket.exists():
         return False
     try:
         _client(dp).call(_protocol.RELEASE, ProjectRequest(str(root)))
+    except LockBusyError:
+        raise
     except (OwnerUnavailable, CidxError):
         return False
     return True

@@ -174,7 +174,8 @@ class Projects:
         with slot.guard:
             if slot.watched:
                 raise LockBusyError(
-                    f"The cidx daemon keeps {root} live. Run `cidx watch --stop` there first."
+                    f"The cidx daemon (pid {os.getpid()}) keeps {root} live. Run `cidx watch "
+                    "--stop` there first (or `cidx stop`), then run the command again."
                 )
             self._close(slot)
             self._forget(slot)

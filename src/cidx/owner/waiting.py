@@ -7,7 +7,8 @@ wording. `cidx.service` uses it to open an index; `cidx fix-config`, `cidx
 clone` and `cidx pause` use it to hold the lock without opening the index.
 An index the daemon (`cidx.daemon`) holds only for the commands it serves
 is given up when a command asks for the lock: nobody waits for its idle
-release.
+release. One it keeps live is not, and the command fails at once, naming
+`cidx watch --stop`: that wait would never end.
 """
 
 from __future__ import annotations
