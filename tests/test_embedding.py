@@ -130,3 +130,22 @@ def test_vectors_are_identical_across_processes(embedder: Embedder, tmp_path: Pa
     )
     again = np.load(out)
     assert again.tobytes() == embedder.embed(texts).tobytes()
+
+
+def test_bulk_embedding_waits_between_batches_while_a_query_embeds(embedder: Embedder) -> None:
+    import threading
+
+    done: list[int] = []
+    texts = [f"def handler_{i}(request): return {i}" for i in range(48)]
+    bulk = threading.Thread(
+        target=lambda: embedder.embed(texts, batch_size=16, on_batch=done.append), daemon=True
+    )
+    with embedder.turns.query():
+        bulk.start()
+        # Held off for as long as the query is in flight: not one batch runs.
+        bulk.join(timeout=1.0)
+        assert bulk.is_alive() and done == []
+        query = embedder.embed(["handler request"], query=True)
+    bulk.join(timeout=60)
+    assert not bulk.is_alive() and sum(done) == 48
+    assert query.shape == (1, 384)

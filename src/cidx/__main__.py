@@ -1,5 +1,5 @@
 """`python -m cidx` runs the command line."""
 
-from cidx.cli.app import main
+from cidx.cli.thin import main
 
 main()

@@ -45,8 +45,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def _human() -> logging.Formatter:
-    return logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
+def _human(threads: bool = False) -> logging.Formatter:
+    where = "[%(threadName)s] " if threads else ""
+    return logging.Formatter(
+        f"%(asctime)s %(levelname)-7s {where}%(message)s", datefmt="%Y-%m-%d %H:%M:%S"
+    )
 
 
 def setup_logging(paths: ProjectPaths, *, fmt: LogFormat = "human") -> None:
@@ -78,25 +81,26 @@ class _FileHandler(logging.handlers.RotatingFileHandler):
         super().handleError(record)
 
 
-def _file_handler(folder: Path, formatter: logging.Formatter) -> logging.Handler:
+def _file_handler(
+    folder: Path, formatter: logging.Formatter, name: str = LOG_FILE_NAME
+) -> logging.Handler:
     folder.mkdir(parents=True, exist_ok=True)
-    handler = _FileHandler(
-        folder / LOG_FILE_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
-    )
+    handler = _FileHandler(folder / name, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     handler.setFormatter(formatter)
     return handler
 
 
-def log_to_file(folder: Path) -> Path | None:
-    """Make sure the `cidx` loggers also write to `folder`/cidx.log (once per
-    process); the file, or None when it cannot be written."""
+def log_to_file(folder: Path, name: str = LOG_FILE_NAME, *, threads: bool = False) -> Path | None:
+    """Make sure the `cidx` loggers also write to `folder`/`name` (once per
+    process); the file, or None when it cannot be written. With `threads`,
+    each line names its thread (the daemon names them for their project)."""
     logger = logging.getLogger("cidx")
-    target = folder / LOG_FILE_NAME
+    target = folder / name
     for handler in logger.handlers:
         if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == target:
             return target
     try:
-        handler = _file_handler(folder, _human())
+        handler = _file_handler(folder, _human(threads), name)
     except OSError:
         return None
     logger.addHandler(handler)

@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from cidx.engine import Engine
 
 ProgressFn = Callable[[Progress], None]
-Handler = Callable[[Any, ProgressFn], Any]
 R = TypeVar("R")
 
 # A live owner applying a batch of changes gets this long to finish before a
@@ -74,7 +73,7 @@ class Operations:
         self.engine = engine
         self.live = live
         self.snapshot = snapshot
-        self.table: dict[str, Handler] = {
+        self.table: dict[str, protocol.Handler] = {
             protocol.PING.name: self.ping,
             protocol.SEARCH.name: self.search,
             protocol.INDEX.name: self.index,
@@ -86,11 +85,7 @@ class Operations:
         }
 
     def handle(self, verb: Verb[Any, R], args: Any, progress: ProgressFn) -> R:
-        handler = self.table.get(verb.name)
-        if handler is None:
-            raise UsageError(f"This index does not answer the request {verb.name!r}.")
-        result: R = handler(args, progress)
-        return result
+        return protocol.dispatch(self.table, verb, args, progress, "This index")
 
     # -- the handlers ------------------------------------------------------
 

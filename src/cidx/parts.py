@@ -35,10 +35,17 @@ class Models:
     """The embedding model (loaded on first use) and the BM25 encoder."""
 
     def __init__(
-        self, max_length: int, *, long_lived: bool = False, model: ModelFile | None = None
+        self,
+        max_length: int,
+        *,
+        long_lived: bool = False,
+        model: ModelFile | None = None,
+        threads: int | None = None,
     ) -> None:
         self.max_length = max_length
         self.model = model  # None: the bundled model
+        # The model's threads (None: one per core); fewer for background work.
+        self.threads = threads
         # Processes that answer many queries load the model with graph
         # optimisations: slower to load, faster per query.
         self.long_lived = long_lived
@@ -57,7 +64,10 @@ class Models:
                     from cidx.embedding import Embedder
 
                     self._embedder = Embedder(
-                        self.max_length, long_lived=self.long_lived, model=self.model
+                        self.max_length,
+                        long_lived=self.long_lived,
+                        model=self.model,
+                        threads=self.threads,
                     )
         return self._embedder
 

@@ -106,7 +106,7 @@ class Searcher:
         ]
         dense: dict[int, list[float]] = {}
         if need_dense:
-            vectors = self.models.embedder.embed([requests[i].text for i in need_dense])
+            vectors = self.models.embedder.embed([requests[i].text for i in need_dense], query=True)
             dense = {i: vectors[k].tolist() for k, i in enumerate(need_dense)}
         sparse = {i: self.models.sparse.query(r.text) for i, r in enumerate(requests)}
         # Every store query of every request goes in one batch: (request, queries).

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cidx import daemon
 from cidx.errors import AccessError, LockBusyError, NoIndexError, OwnerError, UsageError
 from cidx.messages import (
     FlushReport,
@@ -60,6 +61,8 @@ from cidx.walk import refuse_large_first_index
 if TYPE_CHECKING:
     from cidx.config import Config
     from cidx.engine import Engine
+    from cidx.owner.server import OwnerServer
+    from cidx.parts import Models
     from cidx.renaming import ProjectInfo, RemoteUpdate
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,7 @@ __all__ = [
     "WaitPolicy",
     "init_project",
     "open_index",
+    "owned",
     "retrying",
     "take_lock",
     "with_index",
@@ -145,10 +149,18 @@ class IndexHandle:
 class LocalIndex(IndexHandle):
     """This process holds the index (as its owner, or a read-only snapshot of it)."""
 
-    def __init__(self, paths: ProjectPaths, engine: Engine, operations: Operations) -> None:
+    def __init__(
+        self,
+        paths: ProjectPaths,
+        engine: Engine,
+        operations: Operations,
+        server: OwnerServer | None = None,
+    ) -> None:
         self.paths = paths
         self.engine = engine
         self.operations = operations
+        # The socket other processes reach this index through (None: a snapshot).
+        self.server = server
 
     def call(self, verb: Verb[Any, R], args: Any, progress: ProgressFn | None = None) -> R:
         return self.operations.handle(verb, args, progress or _no_progress)
@@ -203,6 +215,8 @@ def open_index(
     client = OwnerClient(paths.socket_path)
     if remote:
         handle = _reach_owner(paths, client, wait, kind)
+        if handle is None and _daemon_adopts(paths, max_file_size):
+            handle = _reach_owner(paths, client, wait, kind)
         if handle is not None:
             yield handle
             return
@@ -219,10 +233,18 @@ def open_index(
         yield handle
         return
     try:
-        with _owned(paths, max_file_size=max_file_size, live=live, wait=wait) as local:
+        with owned(paths, max_file_size=max_file_size, live=live, wait=wait) as local:
             yield local
     finally:
         lock.release()
+
+
+def _daemon_adopts(paths: ProjectPaths, max_file_size: int | None) -> bool:
+    """Whether the user's daemon (`cidx start`), if one runs, took ownership of
+    the index just now; when it cannot, this process goes on without it."""
+    if not paths.writable():
+        return False  # a snapshot is taken here, not by the daemon
+    return daemon.adopt(paths.root, max_file_size)
 
 
 def _reach_owner(
@@ -354,9 +376,17 @@ def with_index(
 
 
 @contextlib.contextmanager
-def _owned(
-    paths: ProjectPaths, *, max_file_size: int | None, live: bool, wait: WaitPolicy
+def owned(
+    paths: ProjectPaths,
+    *,
+    max_file_size: int | None = None,
+    live: bool = False,
+    wait: WaitPolicy = WAIT_FOREVER,
+    models: Models | None = None,
 ) -> Iterator[LocalIndex]:
+    """Open the index and serve its socket, for as long as the caller, who
+    holds the owner lock, keeps it. `models` shares one loaded model between
+    the indexes of a process (the daemon)."""
     from cidx.engine import Engine
     from cidx.owner.server import OwnerServer
     from cidx.renaming import finish_pending_move
@@ -364,14 +394,14 @@ def _owned(
     finish_pending_move(paths)  # a move of the data a crash interrupted
     _check_place(paths, wait)
     engine, _created = Engine.open(
-        paths, max_file_size=max_file_size, on_migration=wait.on_migration
+        paths, max_file_size=max_file_size, on_migration=wait.on_migration, models=models
     )
     try:
         operations = Operations(engine, live=live)
         server = OwnerServer(operations, paths.socket_path)
         server.start()
         try:
-            yield LocalIndex(paths, engine, operations)
+            yield LocalIndex(paths, engine, operations, server)
         finally:
             server.stop()
     finally:

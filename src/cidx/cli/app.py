@@ -35,7 +35,9 @@ from cidx.cli.commands import (
     query,
     restore,
     serve,
+    start,
     status,
+    stop,
     sync,
     uninstall,
     watch,
@@ -83,6 +85,8 @@ for module in (
     watch,
     sync,
     serve,
+    start,
+    stop,
     mcp,
     project,
     collections,
@@ -97,6 +101,12 @@ for module in (
     restore,
 ):
     module.register(app)
+
+
+INTERRUPTED_NOTE = (
+    "Interrupted. The index is consistent: what was indexed is kept, and `cidx index` "
+    "finishes the job."
+)
 
 
 def main() -> None:
@@ -119,10 +129,7 @@ def run(argv: list[str]) -> int:
         render.error(exc.message)
         return int(exc.exit_code)
     except (Interrupted, KeyboardInterrupt):
-        render.note(
-            "Interrupted. The index is consistent: what was indexed is kept, and `cidx index` "
-            "finishes the job."
-        )
+        render.note(INTERRUPTED_NOTE)
         return int(ExitCode.INTERRUPTED)
     except typer.Abort:
         render.note("Aborted.")

@@ -20,10 +20,9 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.syntax import Syntax
 from rich.text import Text
 
 from cidx.formatting import duration, printable, size, sync_line
@@ -38,6 +37,9 @@ from cidx.messages import (
 )
 from cidx.owner.lock import OwnerInfo
 from cidx.owner.protocol import to_jsonable
+
+if TYPE_CHECKING:
+    from rich.syntax import Syntax
 
 SNIPPET_LINES = 12
 
@@ -258,7 +260,7 @@ def render_results(answer: QueryAnswer, view: PathView) -> None:
             out.print(Text(f"    also in {where}", style="dim"))
         first, lines = snippet(r.text, r.start_line, terms)
         out.print(
-            Syntax(
+            _syntax()(
                 "\n".join(code_printable(line) for line in lines),
                 _lexer(r.language),
                 line_numbers=True,
@@ -274,6 +276,13 @@ def render_results(answer: QueryAnswer, view: PathView) -> None:
 
 # Control characters other than tab in source text would drive the terminal.
 _CODE_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0A, 0x20), 0x7F)}
+
+
+def _syntax() -> type[Syntax]:
+    # Highlighting loads pygments: only output with snippets pays for it.
+    from rich.syntax import Syntax
+
+    return Syntax
 
 
 def code_printable(line: str) -> str:

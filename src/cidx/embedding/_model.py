@@ -8,10 +8,11 @@ with the same interface (the benchmark compares against the previous one).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -70,11 +71,39 @@ def _verified_bytes(path: Path, sha256: str, what: str) -> bytes:
     return data
 
 
+class Turns:
+    """Queries before bulk work: a bulk embedding (a sync) waits, between its
+    batches, while any query embedding is in flight, so a query never waits
+    behind a whole sync — at most behind the one batch already running."""
+
+    def __init__(self) -> None:
+        self._queries = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def query(self) -> Iterator[None]:
+        with self._cond:
+            self._queries += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._queries -= 1
+                if not self._queries:
+                    self._cond.notify_all()
+
+    def between_batches(self) -> None:
+        with self._cond:
+            while self._queries:
+                self._cond.wait()
+
+
 class Embedder:
     """A BERT-style ONNX model with mean pooling and L2 normalisation.
 
     Thread-safe: onnxruntime sessions may run concurrently, and the tokenizer
     is only used under a lock (its padding/truncation state is shared).
+    Queries (`query=True`) go first: see `Turns`.
     """
 
     def __init__(
@@ -105,6 +134,7 @@ class Embedder:
         self._tokenizer.enable_truncation(max_length)
         self._tokenizer.no_padding()
         self._tok_lock = threading.Lock()
+        self.turns = Turns()
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -139,8 +169,23 @@ class Embedder:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         on_batch: Callable[[int], None] | None = None,
+        query: bool = False,
     ) -> Vectors:
-        """Vectors for `texts`, in order; `on_batch(n)` after every n texts done."""
+        """Vectors for `texts`, in order; `on_batch(n)` after every n texts done.
+        `query`: someone waits for these (a search), bulk work yields to them."""
+        if query:
+            with self.turns.query():
+                return self._embed(texts, batch_size, on_batch, bulk=False)
+        return self._embed(texts, batch_size, on_batch, bulk=True)
+
+    def _embed(
+        self,
+        texts: Sequence[str],
+        batch_size: int,
+        on_batch: Callable[[int], None] | None,
+        *,
+        bulk: bool,
+    ) -> Vectors:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
@@ -151,6 +196,8 @@ class Embedder:
         order = sorted(range(len(texts)), key=lambda i: len(ids_list[i]))
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
+            if bulk:
+                self.turns.between_batches()
             out[batch] = self._run([ids_list[i] for i in batch])
             if on_batch is not None:
                 on_batch(len(batch))

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import TypeAdapter
-
+from cidx.errors import UsageError
 from cidx.messages import (
     FlushReport,
     FlushRequest,
@@ -70,14 +72,6 @@ SNAPSHOT: Verb[SnapshotRequest, IndexSnapshot] = Verb("snapshot", SnapshotReques
 VERBS: dict[str, Verb[Any, Any]] = {
     v.name: v for v in (PING, SEARCH, INDEX, STATUS, FLUSH, PAUSE, RESUME, SNAPSHOT)
 }
-_adapters: dict[Any, TypeAdapter[Any]] = {}
-
-
-def _adapter(tp: Any) -> TypeAdapter[Any]:
-    adapter = _adapters.get(tp)
-    if adapter is None:
-        adapter = _adapters[tp] = TypeAdapter(tp)
-    return adapter
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -92,7 +86,101 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def from_jsonable(tp: type[T], data: Any) -> T:
-    result: T = _adapter(tp).validate_python(data)
+    """`data` (parsed JSON) as an instance of `tp`, checked against its type
+    hints; ValueError naming the field when it does not fit.
+
+    Written out rather than left to a validation library: every client
+    decodes its answer here, and a `cidx query` answered by an owner should
+    not pay a large import to do so. Unknown fields are ignored (an older
+    client talking to a newer owner); missing ones take their defaults.
+    """
+    result: T = _decode(tp, data, tp.__name__)
+    return result
+
+
+_hints: dict[type, dict[str, Any]] = {}
+_NONE = type(None)
+
+
+def _decode(tp: Any, data: Any, where: str) -> Any:
+    if tp is Any:
+        return data
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _decode_dataclass(tp, data, where)
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = get_args(tp)
+        if data is None and _NONE in options:
+            return None
+        for option in options:
+            if option is _NONE:
+                continue
+            try:
+                return _decode(option, data, where)
+            except ValueError:
+                continue
+        raise ValueError(f"{where}: {data!r} is none of {tp}")
+    if origin is Literal:
+        if data in get_args(tp):
+            return data
+        raise ValueError(f"{where}: {data!r} is not one of {get_args(tp)}")
+    if origin in (list, tuple):
+        if not isinstance(data, list | tuple):
+            raise ValueError(f"{where}: expected a list, not {data!r}")
+        args = get_args(tp)
+        if origin is list:
+            return [_decode(args[0], x, f"{where}[{i}]") for i, x in enumerate(data)]
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], x, f"{where}[{i}]") for i, x in enumerate(data))
+        if len(args) != len(data):
+            raise ValueError(f"{where}: expected {len(args)} items, not {len(data)}")
+        return tuple(
+            _decode(a, x, f"{where}[{i}]") for i, (a, x) in enumerate(zip(args, data, strict=True))
+        )
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: expected an object, not {data!r}")
+        key, value = get_args(tp)
+        return {_decode(key, k, where): _decode(value, v, f"{where}.{k}") for k, v in data.items()}
+    if tp is float and isinstance(data, int | float) and not isinstance(data, bool):
+        return float(data)
+    if tp is int and isinstance(data, int) and not isinstance(data, bool):
+        return data
+    if tp in (str, bool, _NONE) and isinstance(data, tp):
+        return data
+    raise ValueError(f"{where}: {data!r} is not a {getattr(tp, '__name__', tp)}")
+
+
+def _decode_dataclass(tp: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected an object, not {data!r}")
+    hints = _hints.get(tp)
+    if hints is None:
+        hints = _hints[tp] = typing.get_type_hints(tp)
+    values = {}
+    for f in dataclasses.fields(tp):
+        if f.name in data:
+            values[f.name] = _decode(hints[f.name], data[f.name], f"{where}.{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ValueError(f"{where}: {f.name} is missing")
+    return tp(**values)
+
+
+Handler = Callable[[Any, Callable[[Progress], None]], Any]
+
+
+def dispatch(
+    table: dict[str, Handler],
+    verb: Verb[Any, R],
+    args: Any,
+    progress: Callable[[Progress], None],
+    answerer: str,
+) -> R:
+    """Run the handler `table` has for `verb` (`answerer` names who lacks one)."""
+    handler = table.get(verb.name)
+    if handler is None:
+        raise UsageError(f"{answerer} does not answer the request {verb.name!r}.")
+    result: R = handler(args, progress)
     return result
 
 

@@ -4,7 +4,9 @@ Whichever process holds the owner lock serves `.code-indexer/owner.sock`
 (mode 0600) for as long as it holds it, one thread per connection, and
 answers each request through the index's `Operations` (`cidx.operations`).
 A socket file found at start-up is stale by definition (we hold the lock,
-so its server is gone) and is replaced.
+so its server is gone) and is replaced. The per-user daemon
+(`cidx.daemon`) serves its own socket with this class too, with its own
+verbs and a check of each peer's user id.
 """
 
 from __future__ import annotations
@@ -13,19 +15,27 @@ import contextlib
 import logging
 import os
 import socket
+import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from cidx.errors import CidxError, UsageError, wire_name
 from cidx.failpoints import failpoint
 from cidx.messages import Progress
 from cidx.owner import protocol
+from cidx.owner.protocol import Verb
 
-if TYPE_CHECKING:
-    from cidx.operations import Operations
+R = TypeVar("R")
+
+
+class Handles(Protocol):
+    """What answers the requests of a socket (`cidx.operations.Operations`)."""
+
+    def handle(self, verb: Verb[Any, R], args: Any, progress: Callable[[Progress], None]) -> R: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +58,45 @@ def socket_address(path: Path) -> Iterator[str]:
         os.close(fd)
 
 
-class OwnerServer:
-    """Serves requests against one engine until `stop`."""
+# macOS: getsockopt(SOL_LOCAL, LOCAL_PEERCRED) gives a `struct xucred`, whose
+# first two fields are its version and the peer's uid.
+_SOL_LOCAL = 0
+_LOCAL_PEERCRED = 1
 
-    def __init__(self, operations: Operations, socket_path: Path) -> None:
+
+def peer_uid(conn: socket.socket) -> int:
+    """The user id of the process at the other end of a Unix socket."""
+    if hasattr(socket, "SO_PEERCRED"):
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+        return int(uid)
+    creds = conn.getsockopt(_SOL_LOCAL, _LOCAL_PEERCRED, 64)
+    _version, uid = struct.unpack_from("2I", creds)
+    return int(uid)
+
+
+class OwnerServer:
+    """Serves requests against one engine (or the daemon) until `stop`.
+
+    `verbs` are the requests it knows (the index's by default); with
+    `same_user_only`, a connection from another user is refused whatever
+    the socket's mode lets through (root, a leaked descriptor).
+    """
+
+    def __init__(
+        self,
+        operations: Handles,
+        socket_path: Path,
+        *,
+        verbs: dict[str, Verb[Any, Any]] | None = None,
+        same_user_only: bool = False,
+    ) -> None:
         self.operations = operations
         self.socket_path = socket_path
+        self.verbs = protocol.VERBS if verbs is None else verbs
+        self.same_user_only = same_user_only
+        # When the last request ended (monotonic), for releasing idle indexes.
+        self.last_request = time.monotonic()
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._active: set[threading.Thread] = set()
@@ -100,6 +143,13 @@ class OwnerServer:
                 break
             active[0].join(timeout=max(0.0, deadline - time.monotonic()))
 
+    def idle_seconds(self) -> float:
+        """How long no request has been in flight (0 while one is)."""
+        with self._guard:
+            if self._active:
+                return 0.0
+            return time.monotonic() - self.last_request
+
     def _accept_loop(self) -> None:
         listener = self._listener
         assert listener is not None
@@ -113,6 +163,7 @@ class OwnerServer:
             )
             with self._guard:
                 self._active.add(thread)
+                self.last_request = time.monotonic()
             thread.start()
 
     # -- one connection ----------------------------------------------------
@@ -120,6 +171,15 @@ class OwnerServer:
     def _serve(self, conn: socket.socket) -> None:
         try:
             with conn, conn.makefile("rb") as reader:
+                if self.same_user_only and peer_uid(conn) != os.getuid():
+                    log.warning("refused a connection from another user")
+                    with contextlib.suppress(OSError):
+                        conn.sendall(
+                            protocol.error(
+                                "AccessError", "This cidx socket serves its own user only."
+                            )
+                        )
+                    return
                 line = reader.readline(protocol.MAX_LINE)
                 if not line:
                     return
@@ -136,6 +196,7 @@ class OwnerServer:
         finally:
             with self._guard:
                 self._active.discard(threading.current_thread())
+                self.last_request = time.monotonic()
 
     def _dispatch(self, message: dict[str, Any], conn: socket.socket) -> bytes:
         if message.get("v") != protocol.PROTOCOL_VERSION:
@@ -144,7 +205,7 @@ class OwnerServer:
                 f"{message.get('v')!r}. Use the same cidx version for all commands."
             )
         op = str(message.get("op"))
-        verb = protocol.VERBS.get(op)
+        verb = self.verbs.get(op)
         if verb is None:
             raise UsageError(f"The owner does not know the request {op!r}.")
         # Lets a test stop the owner exactly while a client waits on it.

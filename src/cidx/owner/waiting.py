@@ -5,6 +5,10 @@ waits the same way: as long as `WaitPolicy.timeout` allows, telling
 `on_wait` once whom it waits for, and failing with one `LockBusyError`
 wording. `cidx.service` uses it to open an index; `cidx fix-config`, `cidx
 clone` and `cidx pause` use it to hold the lock without opening the index.
+An index the daemon (`cidx.daemon`) holds only for the commands it serves
+is given up when a command asks for the lock: nobody waits for its idle
+release. One it keeps live is not, and the command fails at once, naming
+`cidx watch --stop`: that wait would never end.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from cidx.daemon import DAEMON_KIND
+from cidx.daemon import release as daemon_release
 from cidx.errors import LockBusyError
 from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
 from cidx.project import ProjectPaths
@@ -65,10 +71,17 @@ def take_lock(
     """
     deadline = None if wait.timeout is None else time.monotonic() + wait.timeout
     told = False
+    asked_daemon = False
     while not lock.try_acquire():
         if reach is not None and (handle := reach()) is not None:
             return handle
         owner = read_owner(paths)
+        if owner is not None and owner.kind == DAEMON_KIND and not asked_daemon:
+            # The daemon holds it only for the commands it serves (unless it
+            # watches it): it gives it up when asked.
+            asked_daemon = True
+            if daemon_release(paths.root):
+                continue
         if deadline is not None and time.monotonic() >= deadline:
             raise busy_error(paths, owner, wait.timeout)
         if not told and wait.on_wait is not None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from cidx import live
+from cidx import daemon, live
+from cidx.cli.daemon_render import render_watch
 from cidx.cli.params import (
+    JSON,
     LOG_FORMAT,
     NO_WAIT,
     WAIT_TIMEOUT,
@@ -34,11 +36,24 @@ def watch(
     log_format: str = LOG_FORMAT,
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
+    stop: bool = flag("--stop", help="Have the cidx daemon stop keeping this project live."),
+    foreground: bool = flag(
+        "--foreground", help="Watch in this process even when the cidx daemon runs."
+    ),
+    as_json: bool = JSON,
 ) -> None:
     """Follow file changes and keep the index live until Ctrl-C.
 
     Other cidx commands on this project are answered by this process meanwhile.
+    When the cidx daemon runs (`cidx start`), it keeps the project live
+    instead, and this returns at once; `cidx watch --stop` ends that.
     """
+    if stop:
+        render_watch(daemon.stop_watching(), as_json)
+        return
+    if not foreground and (delegated := daemon.keep_live()) is not None:
+        render_watch(delegated, as_json)
+        return
     ok = live.run_owner(
         kind="watch",
         rescan_interval=seconds(rescan_interval, "--rescan-interval", least=1.0),
