@@ -13,6 +13,7 @@ the way for `cidx status`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -32,7 +33,8 @@ from cidx.config import (
     new_config,
     save_config,
 )
-from cidx.embedding import embedding_settings, model_id
+from cidx.dualwrite import MODEL_CHANGE, MigrationParts, Migrator
+from cidx.embedding import embedding_settings, max_length_of, model_id
 from cidx.errors import (
     CidxError,
     ConfigError,
@@ -76,6 +78,7 @@ from cidx.registry import Registry, claim
 from cidx.search import Searcher
 from cidx.state import Manifest, StateDB
 from cidx.state.db import state_error
+from cidx.state.moves import CollectionMigration
 from cidx.storage import StorageMode, open_store, storage_location
 from cidx.store import VectorStore
 from cidx.store.server_settings import ServerSettings
@@ -250,8 +253,17 @@ def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> N
         db.close()
 
 
+def _note(note: str) -> None:
+    log.warning("%s", note)
+    # One-shot commands log to the file only; this note is for the user too.
+    if not any(type(h) is logging.StreamHandler for h in logging.getLogger("cidx").handlers):
+        print(f"cidx: {note}", file=sys.stderr)
+
+
 def _to_bundled_model(paths: ProjectPaths, config: Config) -> Config:
-    """Move an index built with another embedding model to the bundled one.
+    """Move a read-only snapshot's private index built with another embedding
+    model to the bundled one (an index this process owns migrates instead,
+    see `Engine._follow_model`).
 
     Vectors of two models cannot share a collection, so the index gets a new
     collection (named for the model), whose manifest starts empty: the next
@@ -262,15 +274,11 @@ def _to_bundled_model(paths: ProjectPaths, config: Config) -> Config:
     wanted = model_id(config.embedding.max_length)
     if config.embedding.model_id == wanted:
         return config
-    note = (
+    _note(
         f"The index in {paths.index_dir} was built with the embedding model "
         f"{config.embedding.model_id}; rebuilding it with the bundled model {wanted} "
         "(one full re-index)."
     )
-    log.warning("%s", note)
-    # One-shot commands log to the file only; this note is for the user too.
-    if not any(type(h) is logging.StreamHandler for h in logging.getLogger("cidx").handlers):
-        print(f"cidx: {note}", file=sys.stderr)
     moved = config.model_copy(
         update={
             "embedding": embedding_settings(config.embedding.max_length),
@@ -309,10 +317,14 @@ class Engine:
             location=location,
             db=db,
             store=store,
-            collections=Collections(store, db, config.embedding.dim, config.collection),
+            collections=Collections(
+                store, db, config.embedding.dim, config.collection, model=config.embedding.model_id
+            ),
             models=models or Models(config.embedding.max_length),
         )
         self.write_lock = threading.RLock()
+        # Collection migrations (`cidx.dualwrite`), advanced in the background.
+        self.migrator = Migrator(self._migration_parts())
         # Pauses (`cidx pause`, `cidx clone`): no write starts while one holds.
         self.holds = Holds()
         self._writer = threading.local()
@@ -326,6 +338,7 @@ class Engine:
         # never expose metrics.
         self.metrics.on_scrape = self._read_sizes
         self.metrics.points.read = lambda: float(self.store.count(self.collection))
+        self.metrics.watch_migration(self.migrator.view)
         self._unflushed = 0
         self._flushed_at = time.monotonic()
         self.opened_at = time.time()
@@ -354,7 +367,9 @@ class Engine:
         if created:
             config = initialize(paths, max_file_size=max_file_size)
         elif paths.index_location is None:
-            config = _to_bundled_model(paths, run_pending(paths, on_migration))
+            # A change of the embedding model is a collection migration, run by
+            # the engine once open (`_follow_model`).
+            config = run_pending(paths, on_migration)
         else:
             # A read-only snapshot: never moved between stores. Its own copy
             # of a local store follows the model like any index.
@@ -375,10 +390,63 @@ class Engine:
         try:
             engine.collections.ensure(engine.collection)
             engine.problems = engine.check()
+            if paths.index_location is None:
+                engine._follow_model()
         except BaseException:
             engine.close()
             raise
         return engine, created
+
+    # -- collection migrations -----------------------------------------------
+
+    def _migration_parts(self) -> MigrationParts:
+        return MigrationParts(
+            self.parts.collections, self.parts.models, self.writing, self._migrated
+        )
+
+    def _follow_model(self) -> None:
+        """Resume a collection migration, or start one to the bundled model when
+        the index holds another one's vectors (search keeps answering from the
+        old vectors until the new ones are complete)."""
+        wanted = model_id(self.config.embedding.max_length)
+        if self.config.embedding.model_id != wanted and self.migrator.active() is None:
+            target = collection_name_for(
+                self.config.storage_mode, self.config.identity.id, wanted, self.paths.root
+            )
+            _note(
+                f"The index in {self.paths.index_dir} was built with the embedding model "
+                f"{self.config.embedding.model_id}; migrating it to the bundled model {wanted} "
+                "(searches answer from the old index until the new one is complete)."
+            )
+            self.migrator.start(self.collection, target, reembed=wanted, started_by=MODEL_CHANGE)
+        if self.migrator.active() is not None:
+            self.migrator.start_worker()
+
+    def _migrated(self, move: CollectionMigration) -> None:
+        """A migration's SOURCE is about to go: when it is the collection the
+        config names, the config names TARGET (and its model) from now on."""
+        if move.source != self.config.collection:
+            return
+        length = max_length_of(move.target_model) or self.config.embedding.max_length
+        moved = self.config.model_copy(
+            update={"collection": move.target, "embedding": embedding_settings(length)}
+        )
+        save_config(self.paths, moved)
+        with self.write_lock:
+            self.config = moved
+            collections = Collections(
+                self.store,
+                self.db,
+                moved.embedding.dim,
+                moved.collection,
+                model=moved.embedding.model_id,
+            )
+            collections.on_alias = self.metrics.alias_resolutions.inc
+            models = self.parts.models.variant(moved.embedding.model_id) or self.parts.models
+            self.parts = dataclasses.replace(
+                self.parts, config=moved, collections=collections, models=models
+            )
+            self.migrator.parts = self._migration_parts()
 
     # -- the parts, by name --------------------------------------------------
 
@@ -555,6 +623,10 @@ class Engine:
         UsageError when none of the paths exists or was ever indexed: a typo
         would otherwise sync nothing without a word.
         """
+        move = self.migrator.active()
+        if move is not None and move.started_by == MODEL_CHANGE:
+            # `cidx index` brings the index up to date: with the new model too.
+            self.migrator.run()
         if request.clear or not request.paths:
             return self.sync(clear=request.clear, progress=progress)
         with self.writing():
@@ -616,6 +688,13 @@ class Engine:
         # After a sync its summary tells what was repaired; without one, the
         # caller learns here that the answers come from a damaged index.
         warnings = list(self.problems) if summary is None else []
+        model = self.collections.model_of(request.collection or self.collection)
+        if model and self.parts.models.variant(model) is None:
+            warnings.append(
+                f"Answered by keywords only: the index holds vectors of the model {model}, "
+                "which this cidx cannot run, while it migrates to the bundled model "
+                "(`cidx collections migration status` shows how far)."
+            )
         return SearchOutcome(answers, summary, time.perf_counter() - started, warnings)
 
     def search_batch(
@@ -682,6 +761,7 @@ class Engine:
             files_failed=survey.failed,
             problems=list(self.problems),
             pauses=[hold.view() for hold in self.holds.active()],
+            migration=self.migrator.view(),
         )
 
     def _identity_now(self) -> str | None:
@@ -723,6 +803,7 @@ class Engine:
 
     def close(self) -> None:
         self.holds.stop_waiting()
+        self.migrator.stop_worker()
         with self.write_lock:
             self.store.close()
             self.db.close()
