@@ -175,7 +175,7 @@ class IndexRequest:
 class Progress:
     """How far a sync is. `bytes_*` drive the bar; files and chunks are shown."""
 
-    phase: Literal["scan", "index", "finish"]
+    phase: Literal["scan", "index", "finish", "migrate"]  # migrate: files are points
     files_done: int = 0
     files_total: int = 0
     bytes_done: int = 0

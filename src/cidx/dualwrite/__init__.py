@@ -10,6 +10,7 @@ machine lives in the state DB (`cidx.state.moves`), so a migration resumes
 from wherever a crash stopped it; `Migrator` advances it in the owner.
 """
 
+from cidx.dualwrite._commands import migrate, migration_action
 from cidx.dualwrite._migrator import (
     DEFAULT_BATCH,
     DEFAULT_RETAIN,
@@ -30,5 +31,7 @@ __all__ = [
     "backfill_batch",
     "convert",
     "drain",
+    "migrate",
+    "migration_action",
     "validate",
 ]

@@ -372,7 +372,7 @@ class Migrator:
             source=move.source,
             target=move.target,
             phase=move.phase,
-            reads=move.read_side if move.active else move.target,
+            reads=move.read_side if move.active else _finally_read(move),
             dual_write=move.dual_write,
             source_model=move.source_model,
             target_model=move.target_model,
@@ -415,6 +415,10 @@ class Migrator:
                 log.exception("the collection migration failed")
             self._wake.wait(_IDLE_SECONDS)
             self._wake.clear()
+
+
+def _finally_read(move: CollectionMigration) -> str:
+    return move.target if move.phase == "done" else move.source
 
 
 def _cleanup_after(move: CollectionMigration) -> float:
