@@ -26,6 +26,7 @@ from tests.helpers import clean_rebuild, full_snapshot, generated_module, opened
 from tests.test_watch import Watcher
 
 SECOND_MODEL = model_id(64)
+REEMBED = ("--reembed", SECOND_MODEL)
 
 
 def _project(root: Path, files: int = 24) -> None:
@@ -74,8 +75,7 @@ def test_a_reembed_migration_while_watch_applies_edits(tmp_path: Path) -> None:
     editor.start()
     try:
         started = run_cidx(
-            ["collections", "migrate", source, "emb64", "--reembed", SECOND_MODEL]
-            + ["--batch", "16", "--json"],
+            ["collections", "migrate", source, "emb64", *REEMBED, "--batch", "16", "--json"],
             root,
         ).json()
         time.sleep(0.5)  # edits go on after the backfill, through the dual writes
@@ -103,7 +103,7 @@ def test_a_reembed_migration_while_watch_applies_edits(tmp_path: Path) -> None:
     want = Embedder(64).embed([dense_text_of(p.payload) for p in points])
     for point, vector in zip(points, want, strict=True):
         assert math.isclose(
-            sum(a * float(b) for a, b in zip(point.dense, vector)), 1.0, abs_tol=1e-3
+            sum(a * float(b) for a, b in zip(point.dense, vector, strict=True)), 1.0, abs_tol=1e-3
         )
 
 
