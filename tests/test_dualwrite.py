@@ -114,7 +114,8 @@ def test_a_migration_under_10000_writes_ends_with_both_sides_equal(tmp_path: Pat
         pytest.param("migration_validated", marks=pytest.mark.slow),  # validate
         pytest.param("migration_cut_over", marks=pytest.mark.slow),  # cutover
         pytest.param("dualwrite_queued:60", marks=pytest.mark.slow),  # before either side
-        "dualwrite_read_side:90",  # the writer, between the two sides
+        "dualwrite_mirror:90",  # the writer, with the other side not yet written
+        pytest.param("dualwrite_read_side:100", marks=pytest.mark.slow),  # after the read side
         pytest.param("dualwrite_mirrored:120", marks=pytest.mark.slow),  # before the outbox clears
     ],
 )

@@ -33,8 +33,8 @@ from cidx.config import (
     new_config,
     save_config,
 )
-from cidx.dualwrite import MODEL_CHANGE, MigrationParts, Migrator
-from cidx.embedding import embedding_settings, max_length_of, model_id
+from cidx.dualwrite import MODEL_CHANGE, MigrationParts, Migrator, config_after, model_change
+from cidx.embedding import embedding_settings, model_id
 from cidx.errors import (
     CidxError,
     ConfigError,
@@ -406,43 +406,29 @@ class Engine:
 
     def _follow_model(self) -> None:
         """Resume a collection migration, or start one to the bundled model when
-        the index holds another one's vectors (search keeps answering from the
-        old vectors until the new ones are complete)."""
-        wanted = model_id(self.config.embedding.max_length)
-        if self.config.embedding.model_id != wanted and self.migrator.active() is None:
-            target = collection_name_for(
-                self.config.storage_mode, self.config.identity.id, wanted, self.paths.root
-            )
-            _note(
-                f"The index in {self.paths.index_dir} was built with the embedding model "
-                f"{self.config.embedding.model_id}; migrating it to the bundled model {wanted} "
-                "(searches answer from the old index until the new one is complete)."
-            )
+        the index holds another one's vectors (`cidx.dualwrite`)."""
+        change = model_change(self.paths, self.config)
+        if change is not None and self.migrator.active() is None:
+            wanted, target, note = change
+            _note(note)
             self.migrator.start(self.collection, target, reembed=wanted, started_by=MODEL_CHANGE)
         if self.migrator.active() is not None:
             self.migrator.start_worker()
 
     def _migrated(self, move: CollectionMigration) -> None:
-        """A migration's SOURCE is about to go: when it is the collection the
-        config names, the config names TARGET (and its model) from now on."""
-        if move.source != self.config.collection:
+        """A migration's SOURCE is about to go: the config follows it to TARGET."""
+        moved = config_after(self.config, move)
+        if moved is None:
             return
-        length = max_length_of(move.target_model) or self.config.embedding.max_length
-        moved = self.config.model_copy(
-            update={"collection": move.target, "embedding": embedding_settings(length)}
-        )
         save_config(self.paths, moved)
         with self.write_lock:
             self.config = moved
+            embedding = moved.embedding
             collections = Collections(
-                self.store,
-                self.db,
-                moved.embedding.dim,
-                moved.collection,
-                model=moved.embedding.model_id,
+                self.store, self.db, embedding.dim, moved.collection, model=embedding.model_id
             )
             collections.on_alias = self.metrics.alias_resolutions.inc
-            models = self.parts.models.variant(moved.embedding.model_id) or self.parts.models
+            models = self.parts.models.variant(embedding.model_id) or self.parts.models
             self.parts = dataclasses.replace(
                 self.parts, config=moved, collections=collections, models=models
             )

@@ -18,6 +18,7 @@ from cidx.dualwrite._migrator import (
     MigrationParts,
     Migrator,
 )
+from cidx.dualwrite._model_change import config_after, model_change
 from cidx.dualwrite._steps import backfill_batch, drain, validate
 from cidx.dualwrite._writes import PointWriter, convert
 
@@ -29,9 +30,11 @@ __all__ = [
     "Migrator",
     "PointWriter",
     "backfill_batch",
+    "config_after",
     "convert",
     "drain",
     "migrate",
     "migration_action",
+    "model_change",
     "validate",
 ]

@@ -54,6 +54,10 @@ DEFAULT_RETAIN = 30 * 86400.0
 # cuts over by itself once validated, and cleans up at once (the old model's
 # vectors are not wanted back, and keeping them would embed every write twice).
 MODEL_CHANGE = "model change"
+# The background worker rests this many times as long as each step took:
+# measured, an unpaced backfill tripled the p50 of searches answered
+# meanwhile on 2 cores (benchmarks/RESULTS.md, "Collection migration").
+_BACKGROUND_PACE = 1.0
 # How often an idle worker looks for work (a retention window ending, a
 # migration started by a command through the socket).
 _IDLE_SECONDS = 30.0
@@ -215,15 +219,22 @@ class Migrator:
         self,
         on_progress: Callable[[CollectionMigration], None] | None = None,
         stop: threading.Event | None = None,
+        pace: float = 0.0,
     ) -> CollectionMigration | None:
         """Step until the migration waits (validated, invalid, in its retention
-        window) or ends; the migration as it then is."""
-        while (stop is None or not stop.is_set()) and self.step():
+        window) or ends; the migration as it then is. With `pace`, rest that
+        many times each step's duration after it (the background worker
+        leaves the cores to searches and syncs this way)."""
+        while True:
+            started = time.monotonic()
+            if (stop is not None and stop.is_set()) or not self.step():
+                return self.table.active()
             if on_progress is not None:
                 move = self.table.active()
                 if move is not None:
                     on_progress(move)
-        return self.table.active()
+            if pace and stop is not None:
+                stop.wait(pace * (time.monotonic() - started))
 
     # -- the commands ----------------------------------------------------------
 
@@ -408,7 +419,7 @@ class Migrator:
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
-                self.run(stop=self._stop)
+                self.run(stop=self._stop, pace=_BACKGROUND_PACE)
             except CidxError as exc:
                 log.warning("the collection migration stopped: %s", exc.message)
             except Exception:

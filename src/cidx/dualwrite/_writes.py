@@ -7,10 +7,10 @@ writes the side reads use and then mirrors the write to the other side:
 
 1. the ids go into the migration's outbox (and, while the backfill runs,
    deleted ids become tombstones), in one transaction;
-2. the read side is written (a failure here fails the write, as without a
-   migration);
-3. the other side is written (converted for its model when the migration
-   re-embeds); once it succeeded the ids leave the outbox. A failure there
+2. the read side and the other side are written, at the same time (the
+   other converted for its model when the migration re-embeds); a failure
+   on the read side fails the write, as without a migration;
+3. once the other side succeeded the ids leave the outbox; a failure there
    leaves them queued, with the error, for `drain` to retry.
 
 An id in the outbox means "the other side may lag for this point": `drain`
@@ -22,7 +22,9 @@ meanwhile, so a crash (SIGKILL) between any two steps loses nothing.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from cidx.collections import Collections
@@ -36,6 +38,20 @@ from cidx.store import PointData
 __all__ = ["PointWriter", "convert", "side_model"]
 
 log = logging.getLogger("cidx.dualwrite")
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The one thread that writes the other side (writes are serialised by
+    the owner's write lock, so one is enough)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(1, thread_name_prefix="cidx-mirror")
+        return _POOL
 
 
 def side_model(move: CollectionMigration, side: str) -> str:
@@ -80,48 +96,60 @@ class PointWriter:
     models: Models
 
     def upsert(self, name: str, points: Sequence[PointData]) -> None:
-        route = self.collections.route(name)
         store = self.collections.store
-        move = route.migration
-        if route.mirror is None or move is None:
-            store.upsert(route.read, points)
-            return
-        ids = [p.id for p in points]
-        table = MoveTable(self.collections.db)
-        with self.collections.db.transaction() as tx:
-            table.queue(tx, move.id, ids)
-            if move.phase == "backfill":
-                table.unbury(tx, move.id, ids)
-        failpoint("dualwrite_queued")
-        store.upsert(route.read, points)
-        failpoint("dualwrite_read_side")
-        mirror = route.mirror
-
-        self._mirror(
-            move,
-            ids,
-            lambda: store.upsert(
-                mirror, convert(self.collections, self.models, points, move, mirror)
+        self._write(
+            name,
+            [p.id for p in points],
+            lambda side: store.upsert(side, points),
+            lambda move, side: store.upsert(
+                side, convert(self.collections, self.models, points, move, side)
             ),
+            deleting=False,
         )
 
     def delete(self, name: str, ids: Sequence[str]) -> None:
-        route = self.collections.route(name)
         store = self.collections.store
-        move = route.migration
-        if route.mirror is None or move is None or not ids:
-            store.delete(route.read, ids)
+        self._write(
+            name,
+            ids,
+            lambda side: store.delete(side, ids),
+            lambda _move, side: store.delete(side, ids),
+            deleting=True,
+        )
+
+    def _write(
+        self,
+        name: str,
+        ids: Sequence[str],
+        write: Callable[[str], None],
+        mirror: Callable[[CollectionMigration, str], None],
+        *,
+        deleting: bool,
+    ) -> None:
+        """`write` the side reads use and, while a migration runs, `mirror` to
+        the other side, with the outbox and tombstones kept as the module says."""
+        route = self.collections.route(name)
+        move, other = route.migration, route.mirror
+        if other is None or move is None or not ids:
+            write(route.read)
             return
         table = MoveTable(self.collections.db)
         with self.collections.db.transaction() as tx:
             table.queue(tx, move.id, ids)
             if move.phase == "backfill":
-                table.bury(tx, move.id, ids)
+                # A deleted point must not come back with the backfill; one
+                # written again is no longer deleted.
+                (table.bury if deleting else table.unbury)(tx, move.id, ids)
         failpoint("dualwrite_queued")
-        store.delete(route.read, ids)
-        failpoint("dualwrite_read_side")
-        mirror = route.mirror
-        self._mirror(move, ids, lambda: store.delete(mirror, ids))
+        # Both sides at once (the store leaves the interpreter while it
+        # writes): the write returns when both are done, as if in turn. A
+        # failure on the read side fails the write and leaves the ids queued.
+        mirrored = _pool().submit(self._mirror, move, ids, lambda: mirror(move, other))
+        try:
+            write(route.read)
+            failpoint("dualwrite_read_side")
+        finally:
+            mirrored.result()
 
     def recreate(self, name: str) -> None:
         """`name` emptied (dropped and created again), and its migration's other
