@@ -57,7 +57,7 @@ MODEL_CHANGE = "model change"
 # The background worker rests this many times as long as each step took:
 # measured, an unpaced backfill tripled the p50 of searches answered
 # meanwhile on 2 cores (benchmarks/RESULTS.md, "Collection migration").
-_BACKGROUND_PACE = 1.0
+_BACKGROUND_PACE = 2.0
 # How often an idle worker looks for work (a retention window ending, a
 # migration started by a command through the socket).
 _IDLE_SECONDS = 30.0

@@ -7,11 +7,14 @@ writes the side reads use and then mirrors the write to the other side:
 
 1. the ids go into the migration's outbox (and, while the backfill runs,
    deleted ids become tombstones), in one transaction;
-2. the read side and the other side are written, at the same time (the
-   other converted for its model when the migration re-embeds); a failure
-   on the read side fails the write, as without a migration;
-3. once the other side succeeded the ids leave the outbox; a failure there
+2. the read side is written (a failure here fails the write, as without a
+   migration);
+3. the other side is written (converted for its model when the migration
+   re-embeds); once it succeeded the ids leave the outbox. A failure there
    leaves them queued, with the error, for `drain` to retry.
+
+(Writing both sides at once from two threads was measured no faster: most
+of an upsert is building the engine's points, which holds the interpreter.)
 
 An id in the outbox means "the other side may lag for this point": `drain`
 copies the point's current state from the read side (or deletes it when
@@ -22,9 +25,7 @@ meanwhile, so a crash (SIGKILL) between any two steps loses nothing.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from cidx.collections import Collections
@@ -38,20 +39,6 @@ from cidx.store import PointData
 __all__ = ["PointWriter", "convert", "side_model"]
 
 log = logging.getLogger("cidx.dualwrite")
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The one thread that writes the other side (writes are serialised by
-    the owner's write lock, so one is enough)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(1, thread_name_prefix="cidx-mirror")
-        return _POOL
 
 
 def side_model(move: CollectionMigration, side: str) -> str:
@@ -141,15 +128,9 @@ class PointWriter:
                 # written again is no longer deleted.
                 (table.bury if deleting else table.unbury)(tx, move.id, ids)
         failpoint("dualwrite_queued")
-        # Both sides at once (the store leaves the interpreter while it
-        # writes): the write returns when both are done, as if in turn. A
-        # failure on the read side fails the write and leaves the ids queued.
-        mirrored = _pool().submit(self._mirror, move, ids, lambda: mirror(move, other))
-        try:
-            write(route.read)
-            failpoint("dualwrite_read_side")
-        finally:
-            mirrored.result()
+        write(route.read)
+        failpoint("dualwrite_read_side")
+        self._mirror(move, ids, lambda: mirror(move, other))
 
     def recreate(self, name: str) -> None:
         """`name` emptied (dropped and created again), and its migration's other
