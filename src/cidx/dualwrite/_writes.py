@@ -55,7 +55,7 @@ def convert(
     points: Sequence[PointData],
     move: CollectionMigration,
     side: str,
-) -> list[PointData]:
+) -> Sequence[PointData]:
     """`points`, read from the other side of `move`, as `side` stores them: the
     same points, or re-embedded from their payload's text through the cache
     when the two sides hold different models' vectors."""
@@ -63,8 +63,9 @@ def convert(
     variant = models.variant(to_model)
     if not move.reembed or not points or variant is None:
         # A side whose model this cidx cannot run (an older cidx's) keeps the
-        # other side's vectors: it is searched by keywords only.
-        return list(points)
+        # other side's vectors: it is searched by keywords only. The batch
+        # itself, so the store can reuse what it built for the first side.
+        return points
     dense = embed_cached(
         collections.db,
         to_model,
