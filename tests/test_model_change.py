@@ -88,11 +88,14 @@ def test_search_answers_while_a_model_migration_is_stopped_part_way(tmp_path: Pa
     killed = run_cidx(["index"], root, env={"CIDX_FAILPOINT": "migration_prepared"}, check=False)
     assert killed.returncode == -9, killed.stderr
 
-    # Searches answer meanwhile (from the old vectors, by keywords: the old model cannot run).
     status = run_cidx(["collections", "migration", "status", "--json"], root).json()
     assert status["migration"]["started_by"] == "model change", status
-    answer = run_cidx(["query", "retry_failed_uploads", "--json", "-n", "1"], root).json()
-    assert answer["results"][0]["symbol"] == "retry_failed_uploads"
+    # Searches answer meanwhile, from the old vectors by keywords (the old model
+    # cannot run), and say so. The backfill fails here, so it is still under way.
+    stuck = {"CIDX_FAILPOINT_RAISE": "backfill_batch:1000"}
+    answer = run_cidx(["query", "retry_failed_uploads", "--json", "-n", "1"], root, env=stuck)
+    assert answer.json()["results"][0]["symbol"] == "retry_failed_uploads"
+    assert "keywords only" in answer.stderr, answer.stderr
 
     run_cidx(["index"], root)
     config = json.loads(ProjectPaths(root).config_file.read_text())
