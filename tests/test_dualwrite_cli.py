@@ -146,3 +146,22 @@ def test_metrics_export_a_running_migration(tmp_path: Path) -> None:
         copied = engine.metrics.migration_copied.current()
         assert copied == engine.metrics.migration_total.current() == engine.store.count(source)
         assert engine.metrics.migration_queued.current() == 0.0
+
+
+def test_bad_input_gets_a_clear_error_and_creates_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = run_cidx(["collections", "migrate", "a", "b"], empty, check=False)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "cidx index" in refused.stderr and not (empty / ".code-indexer").exists()
+    root = tmp_path / "proj"
+    _project(root, files=1)
+    for args, says in [
+        (["collections", "migrate", "nope", "x"], "no collection 'nope'"),
+        (["collections", "migrate", _collection(root), "bad/name"], "cannot be a collection name"),
+        (["collections", "migrate", _collection(root), "x", "--retain", "soon"], "--retain"),
+        (["collections", "migration", "cutover"], "No collection migration is under way"),
+    ]:
+        result = run_cidx(args, root, check=False)
+        assert result.returncode != 0 and says in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr

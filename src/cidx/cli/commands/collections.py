@@ -17,7 +17,8 @@ from cidx.cli.storage_render import render_collection, render_collections
 from cidx.project import project_paths
 
 collections_app = typer.Typer(
-    help="List and inspect index collections, in the project's store or the global store; aliases.",
+    help="List and inspect index collections, in the project's store or the global store; "
+    "aliases; migrate a collection to a new one without downtime.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
