@@ -139,7 +139,7 @@ class Metrics:
             "cidx_migration_points_copied", "Points the running migration's backfill has written."
         )
         self.migration_total = Gauge(
-            "cidx_migration_points_total",
+            "cidx_migration_source_points",
             "Points the running migration's source held at its start.",
         )
         self.migration_queued = Gauge(
