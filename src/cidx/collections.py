@@ -243,11 +243,6 @@ class Collections:
         is the caller's)."""
         self.store.rename_collection(old, new)
 
-    def recreate(self, name: str) -> None:
-        """`name` empty: dropped if present, then created."""
-        self.drop(name)
-        self.ensure(name)
-
     def set_aside(self, name: str) -> Path | None:
         """Move a damaged `name` out of the way (kept until `drop_set_aside`)."""
         return self.store.set_aside(self._real(name))
