@@ -14,8 +14,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from cidx.embedding import Embedder, model_id
 from cidx.messages import QueryRequest, SearchRequest
 from cidx.owner import protocol
@@ -40,7 +38,6 @@ def _collection(root: Path) -> str:
     return str(run_cidx(["status", "--json"], root).json()["collection"])
 
 
-@pytest.mark.slow
 def test_a_reembed_migration_while_watch_applies_edits(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     _project(root, files=12)
