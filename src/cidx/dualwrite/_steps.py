@@ -1,8 +1,9 @@
 """The units of work of a collection migration: a backfill batch, an outbox drain, a validation.
 
 Each runs under the owner's write lock (the caller's), so no live write
-interleaves with it: a backfill batch reads SOURCE's current points and
-writes only those TARGET lacks and no tombstone names, so an older copy
+interleaves with it: a backfill batch reads SOURCE's current points (never
+older than TARGET's: every write reaches SOURCE first, or TARGET's copy is
+queued to follow it) and writes those no tombstone names, so an older copy
 never overwrites a newer one and a deleted point never comes back.
 """
 
@@ -40,7 +41,12 @@ def backfill_batch(
     table = MoveTable(collections.db)
     points, following = store.page(move.source, offset=move.cursor, limit=move.batch)
     ids = [p.id for p in points]
-    present = {hit.id for hit in store.retrieve(move.target, ids)} if ids else set()
+    # Under the write lock SOURCE's copy of a point is its newest, so writing
+    # it over TARGET's never loses a write; points TARGET already holds are
+    # skipped only when copying them would cost embedding them again.
+    present = (
+        {hit.id for hit in store.retrieve(move.target, ids)} if ids and move.reembed else set()
+    )
     buried = table.buried(move.id, ids) if ids else set()
     todo = [p for p in points if p.id not in present and p.id not in buried]
     if todo:
