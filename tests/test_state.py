@@ -14,6 +14,7 @@ from cidx.errors import StateError
 from cidx.migration._records import MigrationLog, MigrationRecord, read_records
 from cidx.state import FileRecord, StateDB
 from cidx.state.migrations import MIGRATIONS
+from cidx.state.moves import CollectionMigration, MoveTable
 
 DATA = Path(__file__).parent / "data"
 
@@ -25,7 +26,7 @@ def test_a_stored_v1_database_migrates_and_keeps_its_data(tmp_path: Path) -> Non
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v1.db", copy)
     db = StateDB(copy, collection=COLLECTION)
-    assert db.schema_version == len(MIGRATIONS) == 5
+    assert db.schema_version == len(MIGRATIONS) == 6
     # m002: the vector cache is a rowid table with a unique key.
     ddl = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'embeddings'").fetchone()[0]
     assert "WITHOUT ROWID" not in ddl and "id        INTEGER PRIMARY KEY" in ddl
@@ -73,7 +74,7 @@ def test_a_stored_v3_or_v4_database_gets_a_migrations_table_and_keeps_its_data(
     shutil.copy(DATA / f"state-v{version}.db", copy)
     # Since v3 manifests are per collection: no collection is needed to migrate.
     db = StateDB(copy)
-    assert db.schema_version == len(MIGRATIONS) == 5
+    assert db.schema_version == len(MIGRATIONS) == 6
     manifest = db.manifest(COLLECTION)
     files = manifest.files()
     assert set(files) == {"src/app.py", "docs/a.md"}
@@ -112,6 +113,35 @@ def test_a_stored_v3_or_v4_database_gets_a_migrations_table_and_keeps_its_data(
     assert done.ended_at is not None and log.unfinished() == [] and log.all() == [done]
     db.close()
     assert read_records(copy) == [done]
+
+
+def test_a_stored_v5_database_gets_collection_migrations_and_keeps_its_data(
+    tmp_path: Path,
+) -> None:
+    copy = tmp_path / "state.db"
+    shutil.copy(DATA / "state-v5.db", copy)
+    db = StateDB(copy)
+    assert db.schema_version == len(MIGRATIONS) == 6
+    name = "cidx-0123456789ab-cidx-code-minilm-l6-int8-128"
+    rec = db.manifest(name).file("src/app.py")
+    assert rec is not None and rec.chunk_ids == ("44444444-4444-5444-8444-444444444444",)
+    assert db.manifest(name).get_mark("index_format") == "chunker=3;repr=2;sparse=2"
+    assert db.aliases.all()["old-name"].target == name
+    assert [r.id for r in read_records(copy) or []] == ["abc123"]
+    cached = db.cached_vectors("cidx-code-minilm-l6-int8@128", [b"\x05" * 16])
+    np.testing.assert_array_equal(cached[b"\x05" * 16], np.arange(384, dtype=np.float32))
+    # m006: the tables of collection migrations, empty, and usable.
+    table = MoveTable(db)
+    assert table.all() == [] and table.active() is None and table.version() == 0
+    move = CollectionMigration("m1", name, "new", "backfill", "a@1", "a@1", 384, 64, 0.0, "user")
+    with db.transaction() as tx:
+        table.add(tx, move)
+        table.queue(tx, "m1", ["p1", "p2"])
+        table.bury(tx, "m1", ["p3"])
+    assert table.active() == move and table.version() == 1
+    assert [e.point_id for e in table.outbox("m1")] == ["p1", "p2"]
+    assert table.buried("m1", ["p1", "p3"]) == {"p3"}
+    db.close()
 
 
 def test_an_old_manifest_needs_to_know_its_collection(tmp_path: Path) -> None:

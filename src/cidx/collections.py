@@ -14,7 +14,11 @@ alias; acting on an alias (drop, clear) acts on its collection.
 
 The project's own collection is the one its config names. More exist for a
 while during a migration (a new model's collection beside the old one, or
-the same collection in another store while it moves there).
+the same collection in another store while it moves there). While a
+collection migration (`cidx.dualwrite`) runs, `route` tells the one write
+path where a write goes (the side reads use, and the side that mirrors it),
+and after its cutover every name of SOURCE resolves to TARGET; both come
+from the migration's row, cached like the aliases.
 
 `copy_collection` copies a collection from one store to another — every
 point with both its vectors and its payload, in batches, resumable from the
@@ -37,9 +41,10 @@ from pathlib import Path
 from cidx.errors import UsageError
 from cidx.failpoints import failpoint
 from cidx.state import Alias, Manifest, StateDB
+from cidx.state.moves import CollectionMigration, MoveTable
 from cidx.store import CollectionInfo, Nearest, PointData, StoreQuery, VectorStore
 
-__all__ = ["COPY_BATCH", "Collections", "copy_collection", "verify_copy"]
+__all__ = ["COPY_BATCH", "Collections", "Route", "copy_collection", "verify_copy"]
 
 # Points per batch of a copy: about 1 MiB of vectors and text at a time.
 COPY_BATCH = 256
@@ -54,6 +59,16 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 _TOUCH_EVERY_SECONDS = 3600.0
 
 
+@dataclass(frozen=True)
+class Route:
+    """Where a write to a collection goes: the side reads use, and the side
+    that receives a copy of it while a migration runs (None: no copy)."""
+
+    read: str
+    mirror: str | None = None
+    migration: CollectionMigration | None = None
+
+
 @dataclass
 class Collections:
     """The collections of one open project index."""
@@ -64,8 +79,13 @@ class Collections:
     primary_name: str  # the collection the project's config names
     # Told the alias's name each time a name resolves through one (metrics).
     on_alias: Callable[[str], None] | None = None
+    # The model id of the vectors in the project's collections (outside a
+    # migration, every collection's).
+    model: str = ""
     _cache: dict[str, Alias] = field(default_factory=dict, init=False, repr=False)
     _version: int = field(default=-1, init=False, repr=False)
+    _move: CollectionMigration | None = field(default=None, init=False, repr=False)
+    _move_version: int = field(default=-1, init=False, repr=False)
     _touched: dict[str, float] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -81,14 +101,50 @@ class Collections:
         write about to happen through it (counted as a use of an alias)."""
         alias = self._aliases().get(name)
         if alias is None:
-            return name
+            return self._redirect(name)
         self._used(alias.name)
-        return alias.target
+        return self._redirect(alias.target)
 
     def _real(self, name: str) -> str:
         """`resolve` for a look that is not a use (existence checks, names)."""
         alias = self._aliases().get(name)
-        return name if alias is None else alias.target
+        return self._redirect(name if alias is None else alias.target)
+
+    # -- collection migrations -------------------------------------------
+
+    def migration(self) -> CollectionMigration | None:
+        """The collection migration under way (its phase as last changed), if any."""
+        table = MoveTable(self.db)
+        version = table.version()
+        if version != self._move_version:
+            with self._lock:
+                self._move = table.active()
+                self._move_version = version
+        return self._move
+
+    def _redirect(self, name: str) -> str:
+        move = self.migration()
+        if move is not None and move.cut_over and name == move.source:
+            return move.target
+        return name
+
+    def route(self, name: str) -> Route:
+        """Where a write to `name` (a name or alias of a collection) goes."""
+        real = self.resolve(name)
+        move = self.migration()
+        if move is None or real not in (move.source, move.target):
+            return Route(real)
+        return Route(move.read_side, move.mirror_side, move)
+
+    def model_of(self, name: str) -> str:
+        """The model id of the vectors in the collection `name` resolves to."""
+        real = self._real(name)
+        move = self.migration()
+        if move is not None and real == move.target:
+            return move.target_model
+        if move is not None and real == move.source:
+            return move.source_model
+        return self.model
 
     def aliases(self) -> list[Alias]:
         return sorted(self._aliases().values(), key=lambda a: a.name)
@@ -186,11 +242,6 @@ class Collections:
         """Give the collection `old` (not an alias) the name `new` (the manifest
         is the caller's)."""
         self.store.rename_collection(old, new)
-
-    def recreate(self, name: str) -> None:
-        """`name` empty: dropped if present, then created."""
-        self.drop(name)
-        self.ensure(name)
 
     def set_aside(self, name: str) -> Path | None:
         """Move a damaged `name` out of the way (kept until `drop_set_aside`)."""

@@ -13,6 +13,7 @@ the way for `cidx status`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -32,6 +33,7 @@ from cidx.config import (
     new_config,
     save_config,
 )
+from cidx.dualwrite import MODEL_CHANGE, MigrationParts, Migrator, config_after, model_change
 from cidx.embedding import embedding_settings, model_id
 from cidx.errors import (
     CidxError,
@@ -77,6 +79,7 @@ from cidx.registry import Registry, claim, mirror_aliases
 from cidx.search import Searcher
 from cidx.state import Manifest, StateDB
 from cidx.state.db import state_error
+from cidx.state.moves import CollectionMigration
 from cidx.storage import StorageMode, open_store, storage_location
 from cidx.store import VectorStore
 from cidx.store.server_settings import ServerSettings
@@ -251,8 +254,17 @@ def _drop_replaced(paths: ProjectPaths, config: Config, old: Config | None) -> N
         db.close()
 
 
+def _note(note: str) -> None:
+    log.warning("%s", note)
+    # One-shot commands log to the file only; this note is for the user too.
+    if not any(type(h) is logging.StreamHandler for h in logging.getLogger("cidx").handlers):
+        print(f"cidx: {note}", file=sys.stderr)
+
+
 def _to_bundled_model(paths: ProjectPaths, config: Config) -> Config:
-    """Move an index built with another embedding model to the bundled one.
+    """Move a read-only snapshot's private index built with another embedding
+    model to the bundled one (an index this process owns migrates instead,
+    see `Engine._follow_model`).
 
     Vectors of two models cannot share a collection, so the index gets a new
     collection (named for the model), whose manifest starts empty: the next
@@ -263,15 +275,11 @@ def _to_bundled_model(paths: ProjectPaths, config: Config) -> Config:
     wanted = model_id(config.embedding.max_length)
     if config.embedding.model_id == wanted:
         return config
-    note = (
+    _note(
         f"The index in {paths.index_dir} was built with the embedding model "
         f"{config.embedding.model_id}; rebuilding it with the bundled model {wanted} "
         "(one full re-index)."
     )
-    log.warning("%s", note)
-    # One-shot commands log to the file only; this note is for the user too.
-    if not any(type(h) is logging.StreamHandler for h in logging.getLogger("cidx").handlers):
-        print(f"cidx: {note}", file=sys.stderr)
     moved = config.model_copy(
         update={
             "embedding": embedding_settings(config.embedding.max_length),
@@ -312,13 +320,17 @@ class Engine:
             location=location,
             db=db,
             store=store,
-            collections=Collections(store, db, config.embedding.dim, config.collection),
+            collections=Collections(
+                store, db, config.embedding.dim, config.collection, model=config.embedding.model_id
+            ),
             models=models or Models(config.embedding.max_length),
         )
         self.write_lock = threading.RLock()
         # A store shared between machines: one writer at a time, by a lease in it.
         claims = store.writer_claims()
         self.lease = WriterLease(claims, config.collection) if claims is not None else None
+        # Collection migrations (`cidx.dualwrite`), advanced in the background.
+        self.migrator = Migrator(self._migration_parts())
         # Pauses (`cidx pause`, `cidx clone`): no write starts while one holds.
         self.holds = Holds()
         self._writer = threading.local()
@@ -332,6 +344,7 @@ class Engine:
         # never expose metrics.
         self.metrics.on_scrape = self._read_sizes
         self.metrics.points.read = lambda: float(self.store.count(self.collection))
+        self.metrics.watch_migration(self.migrator.view)
         self._unflushed = 0
         self._flushed_at = time.monotonic()
         self.opened_at = time.time()
@@ -360,7 +373,9 @@ class Engine:
         if created:
             config = initialize(paths, max_file_size=max_file_size)
         elif paths.index_location is None:
-            config = _to_bundled_model(paths, run_pending(paths, on_migration))
+            # A change of the embedding model is a collection migration, run by
+            # the engine once open (`_follow_model`).
+            config = run_pending(paths, on_migration)
         else:
             # A read-only snapshot: never moved between stores. Its own copy
             # of a local store follows the model like any index.
@@ -381,10 +396,49 @@ class Engine:
         try:
             engine.collections.ensure(engine.collection)
             engine.problems = engine.check()
+            if paths.index_location is None:
+                engine._follow_model()
         except BaseException:
             engine.close()
             raise
         return engine, created
+
+    # -- collection migrations -----------------------------------------------
+
+    def _migration_parts(self) -> MigrationParts:
+        return MigrationParts(
+            self.parts.collections, self.parts.models, self.writing, self._migrated
+        )
+
+    def _follow_model(self) -> None:
+        """Resume a collection migration, or start one to the bundled model when
+        the index holds another one's vectors (`cidx.dualwrite`)."""
+        change = model_change(self.paths, self.config)
+        if change is not None and self.migrator.active() is None:
+            wanted, target, note = change
+            _note(note)
+            self.migrator.start(self.collection, target, reembed=wanted, started_by=MODEL_CHANGE)
+        if self.migrator.active() is not None:
+            self.migrator.start_worker()
+
+    def _migrated(self, move: CollectionMigration) -> None:
+        """A migration's SOURCE is about to go: the config follows it to TARGET."""
+        moved = config_after(self.config, move)
+        if moved is None:
+            return
+        save_config(self.paths, moved)
+        with self.write_lock:
+            self.config = moved
+            embedding = moved.embedding
+            collections = Collections(
+                self.store, self.db, embedding.dim, moved.collection, model=embedding.model_id
+            )
+            collections.on_alias = self.metrics.alias_resolutions.inc
+            models = self.parts.models.variant(embedding.model_id) or self.parts.models
+            self.parts = dataclasses.replace(
+                self.parts, config=moved, collections=collections, models=models
+            )
+            self.migrator.parts = self._migration_parts()
 
     # -- the parts, by name --------------------------------------------------
 
@@ -571,6 +625,10 @@ class Engine:
         UsageError when none of the paths exists or was ever indexed: a typo
         would otherwise sync nothing without a word.
         """
+        move = self.migrator.active()
+        if move is not None and move.started_by == MODEL_CHANGE:
+            # `cidx index` brings the index up to date: with the new model too.
+            self.migrator.run()
         if request.clear or not request.paths:
             return self.sync(clear=request.clear, progress=progress)
         with self.writing():
@@ -639,6 +697,13 @@ class Engine:
         # After a sync its summary tells what was repaired; without one, the
         # caller learns here that the answers come from a damaged index.
         warnings = list(self.problems) if summary is None else []
+        model = self.collections.model_of(request.collection or self.collection)
+        if model and self.parts.models.variant(model) is None:
+            warnings.append(
+                f"Answered by keywords only: the index holds vectors of the model {model}, "
+                "which this cidx cannot run, while it migrates to the bundled model "
+                "(`cidx collections migration status` shows how far)."
+            )
         return SearchOutcome(answers, summary, time.perf_counter() - started, [*notes, *warnings])
 
     def search_batch(
@@ -705,6 +770,7 @@ class Engine:
             files_failed=survey.failed,
             problems=list(self.problems),
             pauses=[hold.view() for hold in self.holds.active()],
+            migration=self.migrator.view(),
         )
 
     def _identity_now(self) -> str | None:
@@ -746,6 +812,7 @@ class Engine:
 
     def close(self) -> None:
         self.holds.stop_waiting()
+        self.migrator.stop_worker()
         if self.lease is not None:
             self.lease.release()
         with self.write_lock:

@@ -175,7 +175,7 @@ class IndexRequest:
 class Progress:
     """How far a sync is. `bytes_*` drive the bar; files and chunks are shown."""
 
-    phase: Literal["scan", "index", "finish"]
+    phase: Literal["scan", "index", "finish", "migrate"]  # migrate: files are points
     files_done: int = 0
     files_total: int = 0
     bytes_done: int = 0
@@ -241,6 +241,8 @@ class StatusReport:
     files_failed: int = 0
     # Who holds the index's writes now (`cidx pause`, `cidx clone`), if anyone.
     pauses: list[PauseHold] = field(default_factory=list)
+    # The collection migration under way (`cidx collections migrate`), if any.
+    migration: MigrationView | None = None
 
 
 @dataclass(frozen=True)
@@ -486,3 +488,54 @@ class IndexSnapshot:
     copy_method: str
     # Damage the index had (each names its repair); copied as it was.
     problems: list[str] = field(default_factory=list)
+
+
+# -- collection migrations (`cidx collections migrate`, `cidx.dualwrite`) -----
+
+
+@dataclass(frozen=True)
+class MigrationView:
+    """A collection migration as `cidx collections migration status` shows it."""
+
+    id: str
+    source: str
+    target: str
+    phase: str
+    reads: str  # the collection reads of SOURCE go to now
+    dual_write: bool  # every write goes to both sides
+    source_model: str
+    target_model: str
+    copied: int  # points the backfill wrote
+    total: int | None  # points SOURCE held when the backfill started
+    queued: int  # writes waiting in the outbox for the other side
+    started_by: str
+    started_at: float
+    cutover_at: float | None = None
+    cleanup_after: float | None = None  # when cleanup needs no --force
+    ended_at: float | None = None
+    detail: str | None = None  # why it stopped (a validation report)
+    next_step: str = ""
+
+
+@dataclass(frozen=True)
+class MigrateRequest:
+    source: str
+    target: str
+    reembed: str | None = None  # a model id; None: copy the vectors
+    batch: int = 512
+    retain_seconds: float = 30 * 86400.0
+
+
+@dataclass(frozen=True)
+class MigrationRequest:
+    action: Literal["status", "cutover", "rollback", "cleanup"] = "status"
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    """What a migration command did, and the migration now (None: there is none)."""
+
+    root: str
+    done: str
+    migration: MigrationView | None = None

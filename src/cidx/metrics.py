@@ -11,6 +11,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cidx.messages import MigrationView
 
 # Query latency: most answers take milliseconds; the tail matters up to seconds.
 QUERY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -128,8 +132,34 @@ class Metrics:
         self.sync_seconds = Histogram(
             "cidx_sync_duration_seconds", "Time one sync took.", SYNC_BUCKETS
         )
+        self.migration_active = Gauge(
+            "cidx_migration_active", "1 while a collection migration runs (dual writes, backfill)."
+        )
+        self.migration_copied = Gauge(
+            "cidx_migration_points_copied", "Points the running migration's backfill has written."
+        )
+        self.migration_total = Gauge(
+            "cidx_migration_source_points",
+            "Points the running migration's source held at its start.",
+        )
+        self.migration_queued = Gauge(
+            "cidx_migration_outbox", "Writes queued for the other side of the running migration."
+        )
         # Run first by `refresh`: sets gauges that are cheaper read together.
         self.on_scrape: Callable[[], None] | None = None
+        self._migration: Callable[[], MigrationView | None] | None = None
+
+    def watch_migration(self, view: Callable[[], MigrationView | None]) -> None:
+        """Export the progress of the collection migration `view` reports."""
+        self._migration = view
+
+    def _read_migration(self) -> None:
+        view = self._migration() if self._migration is not None else None
+        active = view is not None and view.ended_at is None
+        self.migration_active.set(1.0 if active else 0.0)
+        self.migration_copied.set(float(view.copied) if view else 0.0)
+        self.migration_total.set(float(view.total or 0) if view else 0.0)
+        self.migration_queued.set(float(view.queued) if view else 0.0)
 
     def instruments(self) -> list[Counter | LabelledCounter | Gauge | Histogram]:
         return [
@@ -142,3 +172,4 @@ class Metrics:
         """Bring the gauges read together up to date, before a scrape reads them all."""
         if self.on_scrape is not None:
             self.on_scrape()
+        self._read_migration()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cidx.dualwrite import migrate, migration_action
 from cidx.errors import AccessError, UsageError
 from cidx.formatting import duration
 from cidx.fsutil import disk_usage
@@ -28,6 +29,9 @@ from cidx.messages import (
     IndexRequest,
     IndexSnapshot,
     IndexSummary,
+    MigrateRequest,
+    MigrationReport,
+    MigrationRequest,
     NoArgs,
     OwnerState,
     PauseRequest,
@@ -82,6 +86,8 @@ class Operations:
             protocol.PAUSE.name: self.pause,
             protocol.RESUME.name: self.resume,
             protocol.SNAPSHOT.name: self.snapshot_to,
+            protocol.MIGRATE.name: self.migrate,
+            protocol.MIGRATION.name: self.migration,
         }
 
     def handle(self, verb: Verb[Any, R], args: Any, progress: ProgressFn) -> R:
@@ -177,3 +183,13 @@ class Operations:
             # A private copy of a read-only index: a backup is made by its owner.
             raise self.snapshot.error
         return take_snapshot(self.engine, req)
+
+    def migrate(self, req: MigrateRequest, progress: ProgressFn) -> MigrationReport:
+        if self.snapshot is not None:
+            raise self.snapshot.error
+        return migrate(self.engine.migrator, str(self.engine.paths.root), req, progress)
+
+    def migration(self, req: MigrationRequest, _progress: ProgressFn) -> MigrationReport:
+        if self.snapshot is not None and req.action != "status":
+            raise self.snapshot.error
+        return migration_action(self.engine.migrator, str(self.engine.paths.root), req)

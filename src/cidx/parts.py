@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from cidx.collections import Collections
 from cidx.config import Config
+from cidx.embedding import max_length_of
 from cidx.project import ProjectPaths
 from cidx.sparse import SparseEncoder
 from cidx.state import StateDB
@@ -51,6 +52,7 @@ class Models:
         self.long_lived = long_lived
         self._lock = threading.Lock()
         self._embedder: Embedder | None = None
+        self._variants: dict[int, Models] = {}
 
     @property
     def loaded(self) -> bool:
@@ -70,6 +72,22 @@ class Models:
                         threads=self.threads,
                     )
         return self._embedder
+
+    def variant(self, model: str) -> Models | None:
+        """The models that make vectors of the model id `model` (these, or the
+        same model with another max length: its vectors differ), or None when
+        this cidx cannot make them. A migration to another model uses both."""
+        length = max_length_of(model)
+        if length is None:
+            return None
+        if length == self.max_length:
+            return self
+        with self._lock:
+            found = self._variants.get(length)
+            if found is None:
+                found = Models(length, long_lived=self.long_lived, model=self.model)
+                self._variants[length] = found
+        return found
 
     @cached_property
     def sparse(self) -> SparseEncoder:

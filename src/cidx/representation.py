@@ -51,6 +51,13 @@ def dense_text(path: str, chunk: Chunk) -> str:
     return chunk.text
 
 
+def dense_text_of(payload: dict[str, Any]) -> str:
+    """`dense_text` again from a stored point's payload (to embed it for another model)."""
+    symbol = str(payload.get("symbol") or "")
+    text = str(payload.get("text") or "")
+    return f"{payload.get('kind', '')} {symbol}\n{text}" if symbol else text
+
+
 def sparse_text(path: str, chunk: Chunk) -> str:
     """The text BM25 indexes: path words, the symbol twice, and the whole chunk.
 

@@ -93,6 +93,11 @@ class Searcher:
         self.collection = parts.collections.resolve(collection or parts.collections.primary)
         self.manifest = parts.db.manifest(self.collection)
         self.ranking = ranking
+        # Queries are embedded by the model of the vectors they are compared
+        # with (a collection being migrated to another model keeps the old
+        # one's until cutover); None: this cidx cannot run it, keywords only.
+        model = parts.collections.model_of(self.collection)
+        self.dense_models = parts.models.variant(model) if model else parts.models
 
     def search(self, request: QueryRequest) -> list[SearchResult]:
         return self.search_batch([request])[0].results
@@ -102,11 +107,15 @@ class Searcher:
             validate_query(request)
         scopes = [self._scope(r) for r in requests]
         need_dense = [
-            i for i, r in enumerate(requests) if r.mode != "keyword" and not scopes[i].empty
+            i
+            for i, r in enumerate(requests)
+            if r.mode != "keyword" and not scopes[i].empty and self.dense_models is not None
         ]
         dense: dict[int, list[float]] = {}
-        if need_dense:
-            vectors = self.models.embedder.embed([requests[i].text for i in need_dense], query=True)
+        if need_dense and self.dense_models is not None:
+            vectors = self.dense_models.embedder.embed(
+                [requests[i].text for i in need_dense], query=True
+            )
             dense = {i: vectors[k].tolist() for k, i in enumerate(need_dense)}
         sparse = {i: self.models.sparse.query(r.text) for i, r in enumerate(requests)}
         # Every store query of every request goes in one batch: (request, queries).
@@ -164,11 +173,10 @@ class Searcher:
         deeper: int = 1,
     ) -> list[StoreQuery]:
         spare, depth = self._fetch_sizes(request, deeper)
-        if request.mode == "semantic":
-            assert dense is not None
-            return [StoreQuery((Nearest("dense", dense, spare),), spare, filter=flt)]
         if request.mode == "keyword" or dense is None:
             return [StoreQuery((Nearest("sparse", sparse, spare),), spare, filter=flt)]
+        if request.mode == "semantic":
+            return [StoreQuery((Nearest("dense", dense, spare),), spare, filter=flt)]
         searches = (Nearest("dense", dense, depth), Nearest("sparse", sparse, depth))
         # Both re-score the union of both candidate lists; payloads come once.
         return [

@@ -88,10 +88,10 @@ R = TypeVar("R")
 # Commands that never create an index: in a folder without one they say so
 # (NoIndexError). `status` and `backup` also answer from a snapshot when the
 # index is read-only for this user (see SNAPSHOT_KINDS).
-READ_ONLY_KINDS = frozenset({"status", "force-flush", "pause", "backup"})
+READ_ONLY_KINDS = frozenset({"status", "force-flush", "pause", "backup", "migrate"})
 # Commands that write the index: an owner that is paused holds them until
 # the pause ends, so they learn of the pause before they ask.
-WRITING_KINDS = frozenset({"index"})
+WRITING_KINDS = frozenset({"index", "migrate"})
 # Commands that may read a read-only index (search without syncing first).
 SNAPSHOT_KINDS = frozenset({"status", "query", "mcp"})
 # Files of the index folder a snapshot leaves out: the owner's, not the index's,

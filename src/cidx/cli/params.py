@@ -101,6 +101,19 @@ def parse_size(value: str) -> int:
     return size
 
 
+_PERIODS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_period(value: str, option: str) -> float:
+    """`"30d"`, `"12h"`, `"90m"`, `"0"` or `"3600"` (seconds) → seconds."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*", value.lower())
+    if match is None:
+        raise UsageError(
+            f"Cannot read {option} {value!r}. Give a number and a unit, e.g. 30d, 12h, 90m."
+        )
+    return float(match.group(1)) * _PERIODS[match.group(2)]
+
+
 LOG_FORMAT = typer.Option(
     "human", "--log-format", metavar="human|json", help="Log lines as human text or JSON."
 )

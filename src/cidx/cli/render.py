@@ -30,6 +30,7 @@ from cidx.messages import (
     FileIssue,
     IndexSummary,
     InitResult,
+    MigrationView,
     PauseHold,
     QueryAnswer,
     SearchOutcome,
@@ -340,6 +341,19 @@ def pause_line(hold: PauseHold) -> str:
     )
 
 
+def migration_line(view: MigrationView) -> str:
+    """A collection migration in one line: where it is and how far."""
+    total = f" of {view.total:,}" if view.total is not None else ""
+    reembed = (
+        f", re-embedding for {view.target_model}" if view.target_model != view.source_model else ""
+    )
+    queued = f", {view.queued:,} writes queued" if view.queued else ""
+    return printable(
+        f"{view.source} → {view.target}: {view.phase} ({view.copied:,}{total} points copied"
+        f"{reembed}{queued}; reads from {view.reads})"
+    )
+
+
 def render_status(report: StatusReport, as_json: bool) -> None:
     if as_json:
         print_json(report)
@@ -387,6 +401,8 @@ def render_status(report: StatusReport, as_json: bool) -> None:
         rows.append(("Last indexed", "never — run `cidx index`"))
     rows.extend(("Problem", printable(problem)) for problem in report.problems)
     rows.extend(("Paused", pause_line(hold)) for hold in report.pauses)
+    if report.migration is not None:
+        rows.append(("Migration", migration_line(report.migration)))
     # A one-shot command answering its own status is not worth a line.
     if report.owner_pid and report.owner_kind not in _ONE_SHOT:
         rows.append(("Owner", f"`cidx {report.owner_kind}` (pid {report.owner_pid})"))

@@ -18,6 +18,7 @@ from cidx.embedding._settings import (
     EMBEDDING_DIM,
     MODEL_NAME,
     embedding_settings,
+    max_length_of,
     model_id,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "MODEL_NAME",
     "Embedder",
     "embedding_settings",
+    "max_length_of",
     "model_id",
 ]
 

@@ -20,6 +20,15 @@ def model_id(max_length: int = DEFAULT_MAX_LENGTH) -> str:
     return f"{MODEL_NAME}@{max_length}"
 
 
+def max_length_of(model: str) -> int | None:
+    """The max length of the bundled model's id `model`, or None when `model`
+    is not the bundled model (this cidx cannot make its vectors)."""
+    name, _, length = model.partition("@")
+    if name != MODEL_NAME or not length.isdigit() or not 16 <= int(length) <= 512:
+        return None
+    return int(length)
+
+
 def embedding_settings(max_length: int = DEFAULT_MAX_LENGTH) -> EmbeddingSettings:
     from cidx.config import EmbeddingSettings
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cidx.chunking import CHUNKER_VERSION
+from cidx.dualwrite import PointWriter
+from cidx.embedcache import embed_cached
 from cidx.errors import StoreDamagedError
 from cidx.failpoints import failpoint
 from cidx.ignore import IgnoreRules
@@ -28,7 +30,7 @@ from cidx.indexer._files import (
     prepare_file,
 )
 from cidx.messages import FileIssue, IndexSummary, PendingChanges, Progress
-from cidx.representation import REPRESENTATION_VERSION, text_hash
+from cidx.representation import REPRESENTATION_VERSION
 from cidx.sparse import SPARSE_VERSION
 from cidx.state import FileRecord
 from cidx.store import PointData
@@ -103,6 +105,15 @@ class Indexer:
         self.collections = parts.collections
         self.collection = parts.collections.resolve(collection or parts.collections.primary)
         self.manifest = parts.db.manifest(self.collection)
+        # Every point written or deleted goes through here (both sides while a
+        # collection migration runs).
+        self.writer = PointWriter(parts.collections, parts.models)
+        move = parts.collections.migration()
+        self.dim = (
+            move.target_dim
+            if move is not None and self.collection == move.target
+            else parts.config.embedding.dim
+        )
         self.rules = rules
         self.on_writes = on_writes
 
@@ -399,7 +410,7 @@ class Indexer:
             self.manifest.clear(tx)
             self.manifest.set_mark(META_DIRTY, str(time.time()), tx)
         failpoint("after_clear_manifest")
-        self.collections.recreate(self.collection)
+        self.writer.recreate(self.collection)
         failpoint("after_clear")
 
     def reconcile(self) -> tuple[int, int]:
@@ -418,12 +429,12 @@ class Indexer:
                 orphans.append(pid)
         broken = sorted({path for pid, path in wanted.items() if pid not in present})
         for start in range(0, len(orphans), 1024):
-            self.store.delete(self.collection, orphans[start : start + 1024])
+            self.writer.delete(self.collection, orphans[start : start + 1024])
         if broken:
             # Their points are incomplete: forget them so the sync rebuilds them.
             with self.db.transaction() as tx:
                 self.manifest.delete(tx, broken)
-            self.store.delete(
+            self.writer.delete(
                 self.collection,
                 [pid for path in broken for pid in manifest[path].chunk_ids if pid in present],
             )
@@ -438,7 +449,13 @@ class Indexer:
     def _write(
         self, batch: list[Prepared], manifest: dict[str, FileRecord], summary: IndexSummary
     ) -> None:
-        model = self.config.embedding.model_id
+        model = self.collections.model_of(self.collection) or self.config.embedding.model_id
+        move = self.collections.migration()
+        if self.models.variant(model) is None and move is not None:
+            # This cidx cannot run the model the collection was built with (it
+            # is migrating to one it can): new points get the new model's
+            # vectors, and the collection is searched by keywords until cutover.
+            model = move.target_model
         texts = [p[1] for item in batch for p in item.points]
         vectors = self._vectors(model, texts, summary)
         sparse = self.models.sparse
@@ -452,7 +469,7 @@ class Indexer:
                 i += 1
         # New points first, then the old ones they replace, then the manifest.
         for start in range(0, len(points), 512):
-            self.store.upsert(self.collection, points[start : start + 512])
+            self.writer.upsert(self.collection, points[start : start + 512])
             failpoint("after_upsert")
         summary.points_upserted += len(points)
         stale: list[str] = []
@@ -462,7 +479,7 @@ class Indexer:
                 keep = set(item.record.chunk_ids)
                 stale.extend(pid for pid in old.chunk_ids if pid not in keep)
         if stale:
-            self.store.delete(self.collection, stale)
+            self.writer.delete(self.collection, stale)
             summary.points_deleted += len(stale)
             failpoint("after_delete")
         with self.db.transaction() as tx:
@@ -474,37 +491,11 @@ class Indexer:
     def _vectors(
         self, model: str, texts: list[str], summary: IndexSummary
     ) -> npt.NDArray[np.float32]:
-        import numpy as np  # here: a sync with nothing to embed never needs it
-
-        out = np.zeros((len(texts), self.config.embedding.dim), dtype=np.float32)
-        if not texts:
-            return out
-        hashes = [text_hash(t) for t in texts]
-        cached = self.db.cached_vectors(model, sorted(set(hashes)))
-        missing: dict[bytes, int] = {}
-        for i, h in enumerate(hashes):
-            vec = cached.get(h)
-            if vec is not None:
-                out[i] = vec
-                summary.chunks_reused += 1
-            elif h not in missing:
-                missing[h] = i
-        if missing:
-            order = list(missing.items())
-            fresh = self.models.embedder.embed([texts[i] for _, i in order])
-            new = {h: fresh[k] for k, (h, _) in enumerate(order)}
-            for i, h in enumerate(hashes):
-                if h in new:
-                    out[i] = new[h]
-            summary.chunks_embedded += len(order)
-            summary.chunks_reused += sum(1 for h in hashes if h in new) - len(order)
-            with self.db.transaction() as tx:
-                self.db.put_vectors(tx, model, new.items())
-            failpoint("after_embed")
-        if cached:
-            with self.db.transaction() as tx:
-                self.db.touch_vectors(tx, model, cached.keys())
-        return out
+        models = self.models.variant(model) or self.models
+        done = embed_cached(self.db, model, self.dim, texts, lambda: models.embedder)
+        summary.chunks_embedded += done.embedded
+        summary.chunks_reused += done.reused
+        return done.vectors
 
     def _delete_files(
         self, paths: Iterable[str], manifest: dict[str, FileRecord], summary: IndexSummary
@@ -512,7 +503,7 @@ class Indexer:
         paths = list(paths)
         ids = [pid for p in paths if (rec := manifest.get(p)) is not None for pid in rec.chunk_ids]
         for start in range(0, len(ids), 1024):
-            self.store.delete(self.collection, ids[start : start + 1024])
+            self.writer.delete(self.collection, ids[start : start + 1024])
         failpoint("after_delete_files")
         with self.db.transaction() as tx:
             self.manifest.delete(tx, paths)

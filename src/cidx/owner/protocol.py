@@ -29,6 +29,9 @@ from cidx.messages import (
     IndexRequest,
     IndexSnapshot,
     IndexSummary,
+    MigrateRequest,
+    MigrationReport,
+    MigrationRequest,
     NoArgs,
     OwnerState,
     PauseRequest,
@@ -69,8 +72,15 @@ RESUME: Verb[ResumeRequest, ResumeResult] = Verb("resume", ResumeRequest, Resume
 # Flush, hold writes, copy the index into a folder, resume (`cidx backup`).
 SNAPSHOT: Verb[SnapshotRequest, IndexSnapshot] = Verb("snapshot", SnapshotRequest, IndexSnapshot)
 
+# Start a collection migration and copy (`cidx collections migrate`); act on it.
+MIGRATE: Verb[MigrateRequest, MigrationReport] = Verb("migrate", MigrateRequest, MigrationReport)
+MIGRATION: Verb[MigrationRequest, MigrationReport] = Verb(
+    "migration", MigrationRequest, MigrationReport
+)
+
 VERBS: dict[str, Verb[Any, Any]] = {
-    v.name: v for v in (PING, SEARCH, INDEX, STATUS, FLUSH, PAUSE, RESUME, SNAPSHOT)
+    v.name: v
+    for v in (PING, SEARCH, INDEX, STATUS, FLUSH, PAUSE, RESUME, SNAPSHOT, MIGRATE, MIGRATION)
 }
 
 

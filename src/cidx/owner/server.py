@@ -216,7 +216,7 @@ class OwnerServer:
         def send_progress(p: Progress) -> None:
             nonlocal last
             now = time.monotonic()
-            if p.phase == "index" and now - last < _PROGRESS_INTERVAL:
+            if p.phase in ("index", "migrate") and now - last < _PROGRESS_INTERVAL:
                 return
             last = now
             with contextlib.suppress(OSError):

@@ -208,6 +208,53 @@ def m005_migrations(conn: sqlite3.Connection, _ctx: MigrationContext) -> None:
     )
 
 
+def m006_collection_migrations(conn: sqlite3.Connection, _ctx: MigrationContext) -> None:
+    """Zero-downtime migrations of one collection to another (`cidx.dualwrite`).
+
+    One row per migration, advanced phase by phase; the outbox lists points
+    whose copy on the other side may lag (written before both writes, removed
+    once both succeeded), tombstones the points deleted while the backfill
+    runs, so that a crash at any point resumes to the same end state.
+    """
+    _run(
+        conn,
+        """
+        CREATE TABLE collection_migrations (
+            id             TEXT PRIMARY KEY,
+            source         TEXT NOT NULL,
+            target         TEXT NOT NULL,
+            phase          TEXT NOT NULL,     -- see cidx.dualwrite
+            source_model   TEXT NOT NULL,     -- the model id of each side's vectors
+            target_model   TEXT NOT NULL,
+            target_dim     INTEGER NOT NULL,
+            batch          INTEGER NOT NULL,  -- points per backfill batch
+            retain_seconds REAL NOT NULL,     -- how long SOURCE is kept after cutover
+            started_by     TEXT NOT NULL,     -- "user" or what started it
+            cursor         TEXT,              -- the SOURCE id the backfill resumes at
+            copied         INTEGER NOT NULL DEFAULT 0,
+            total          INTEGER,
+            started_at     REAL NOT NULL,
+            cutover_at     REAL,
+            ended_at       REAL,
+            detail         TEXT               -- why it stopped (a validation report)
+        );
+        CREATE TABLE collection_migration_outbox (
+            migration  TEXT NOT NULL,
+            point_id   TEXT NOT NULL,
+            attempts   INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            queued_at  REAL NOT NULL,
+            PRIMARY KEY (migration, point_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE collection_migration_tombstones (
+            migration TEXT NOT NULL,
+            point_id  TEXT NOT NULL,
+            PRIMARY KEY (migration, point_id)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
 Migration = Callable[[sqlite3.Connection, MigrationContext], None]
 
 
@@ -222,6 +269,7 @@ MIGRATIONS: list[Migration] = [
     m003_manifest_by_collection,
     m004_aliases,
     m005_migrations,
+    m006_collection_migrations,
 ]
 
 # Migrations that rewrite a table leave its old pages free: the file is

@@ -79,6 +79,8 @@ class EdgeStore:
         self.data_dir = data_dir
         self._shards: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # The last batch upserted, as given and as engine points (see `upsert`).
+        self._last_batch: tuple[Sequence[PointData], list[Any]] | None = None
 
     # -- collections -------------------------------------------------------
 
@@ -219,17 +221,25 @@ class EdgeStore:
             return
         shard = self._shard(name)
         self._room_for(name, sum(_point_bytes(p) for p in points))
-        batch = [
-            q.Point(
-                p.id,
-                {
-                    DENSE: p.dense,
-                    SPARSE: q.SparseVector(p.sparse.indices, p.sparse.values),
-                },
-                p.payload,
-            )
-            for p in points
-        ]
+        # The same batch (the same, unchanged sequence) written to a second
+        # collection, as a migration's dual write does, reuses its engine
+        # points: building them is most of an upsert.
+        last = self._last_batch
+        if last is not None and last[0] is points:
+            batch = last[1]
+        else:
+            batch = [
+                q.Point(
+                    p.id,
+                    {
+                        DENSE: p.dense,
+                        SPARSE: q.SparseVector(p.sparse.indices, p.sparse.values),
+                    },
+                    p.payload,
+                )
+                for p in points
+            ]
+            self._last_batch = (points, batch)
         self._update(name, shard, q.UpdateOperation.upsert_points(batch))
 
     def delete(self, name: str, ids: Sequence[str]) -> None:

@@ -1,10 +1,12 @@
-"""`cidx collections list|info` and `cidx collections alias create|delete`.
+"""`cidx collections list|info|migrate`, `alias create|delete` and `migration ...`.
 
 The collections of the project's store (or the global store) and whose they
 are; aliases made by hand.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import typer
 
@@ -15,7 +17,8 @@ from cidx.cli.storage_render import render_collection, render_collections
 from cidx.project import project_paths
 
 collections_app = typer.Typer(
-    help="List and inspect index collections, in the project's store or the global store; aliases.",
+    help="List and inspect index collections, in the project's store or the global store; "
+    "aliases; migrate a collection to a new one without downtime.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -83,3 +86,106 @@ def delete(
 ) -> None:
     """Delete the alias NAME (its collection stays)."""
     render_project.render_alias(renaming.remove_alias(project_paths(), name), "Deleted", as_json)
+
+
+migration_app = typer.Typer(
+    rich_markup_mode=None,
+    help="The collection migration under way: status, cutover, rollback, cleanup.",
+    no_args_is_help=True,
+)
+collections_app.add_typer(migration_app, name="migration")
+
+
+@collections_app.command("migrate")
+def migrate(
+    source: str = typer.Argument(..., metavar="SOURCE", help="The collection to migrate."),
+    target: str = typer.Argument(..., metavar="TARGET", help="The new collection's name."),
+    reembed: str = typer.Option(
+        None,
+        "--reembed",
+        metavar="MODEL",
+        help="Embed every point again with MODEL (a model id, e.g. "
+        "cidx-code-minilm-l6-int8@256) instead of copying its vectors.",
+    ),
+    batch: int = typer.Option(512, "--batch", metavar="N", help="Points per backfill batch."),
+    retain: str = typer.Option(
+        "30d",
+        "--retain",
+        metavar="PERIOD",
+        help="How long SOURCE is kept (and written) after cutover, for rollback: 30d, 12h, 0.",
+    ),
+    no_wait: bool = NO_WAIT,
+    wait_timeout: float = WAIT_TIMEOUT,
+    as_json: bool = JSON,
+) -> None:
+    """Migrate SOURCE to a new collection TARGET without downtime: dual writes,
+    backfill, validation. `cidx collections migration cutover` then switches reads."""
+    from cidx.cli.migration_render import migration_bar, render_migration
+    from cidx.cli.params import parse_period
+    from cidx.messages import MigrateRequest
+    from cidx.owner.protocol import MIGRATE
+    from cidx.service import with_index
+
+    request = MigrateRequest(source, target, reembed, batch, parse_period(retain, "--retain"))
+    with migration_bar(not as_json) as progress:
+        report = with_index(
+            lambda handle: handle.call(MIGRATE, request, progress),
+            kind="migrate",
+            wait=wait_policy(no_wait, wait_timeout),
+        )
+    render_migration(report, as_json)
+
+
+Action = Literal["status", "cutover", "rollback", "cleanup"]
+
+
+def _act(
+    action: Action, force: bool, no_wait: bool, wait_timeout: float | None, as_json: bool
+) -> None:
+    from cidx.cli.migration_render import render_migration
+    from cidx.messages import MigrationRequest
+    from cidx.owner.protocol import MIGRATION
+    from cidx.service import with_index
+
+    request = MigrationRequest(action, force)
+    report = with_index(
+        lambda handle: handle.call(MIGRATION, request),
+        kind="status" if action == "status" else "migrate",
+        wait=wait_policy(no_wait, wait_timeout),
+    )
+    render_migration(report, as_json)
+
+
+@migration_app.command("status")
+def migration_status(
+    no_wait: bool = NO_WAIT, wait_timeout: float = WAIT_TIMEOUT, as_json: bool = JSON
+) -> None:
+    """Show the collection migration under way (or the last one): phase and progress."""
+    _act("status", False, no_wait, wait_timeout, as_json)
+
+
+@migration_app.command("cutover")
+def migration_cutover(
+    no_wait: bool = NO_WAIT, wait_timeout: float = WAIT_TIMEOUT, as_json: bool = JSON
+) -> None:
+    """Switch reads to TARGET once validated (SOURCE keeps receiving writes)."""
+    _act("cutover", False, no_wait, wait_timeout, as_json)
+
+
+@migration_app.command("rollback")
+def migration_rollback(
+    no_wait: bool = NO_WAIT, wait_timeout: float = WAIT_TIMEOUT, as_json: bool = JSON
+) -> None:
+    """Return reads and writes to SOURCE alone and drop TARGET (before cleanup)."""
+    _act("rollback", False, no_wait, wait_timeout, as_json)
+
+
+@migration_app.command("cleanup")
+def migration_cleanup(
+    force: bool = flag("--force", help="Drop SOURCE before its retention window ends."),
+    no_wait: bool = NO_WAIT,
+    wait_timeout: float = WAIT_TIMEOUT,
+    as_json: bool = JSON,
+) -> None:
+    """Stop dual writes and drop SOURCE (after the retention window, or with --force)."""
+    _act("cleanup", force, no_wait, wait_timeout, as_json)

@@ -1,0 +1,40 @@
+"""Zero-downtime migration of a collection to another, with dual writes.
+
+`cidx collections migrate SOURCE TARGET [--reembed MODEL]` and a change of
+the embedding model run through here. While a migration runs, every write
+of points goes to both collections (`PointWriter`, the one write path),
+SOURCE is backfilled into TARGET batch by batch, TARGET is validated, reads
+switch to it atomically (cutover), and SOURCE is dropped after a retention
+window (cleanup) — or everything returns to SOURCE (rollback). The state
+machine lives in the state DB (`cidx.state.moves`), so a migration resumes
+from wherever a crash stopped it; `Migrator` advances it in the owner.
+"""
+
+from cidx.dualwrite._commands import migrate, migration_action
+from cidx.dualwrite._migrator import (
+    DEFAULT_BATCH,
+    DEFAULT_RETAIN,
+    MODEL_CHANGE,
+    MigrationParts,
+    Migrator,
+)
+from cidx.dualwrite._model_change import config_after, model_change
+from cidx.dualwrite._steps import backfill_batch, drain, validate
+from cidx.dualwrite._writes import PointWriter, convert
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_RETAIN",
+    "MODEL_CHANGE",
+    "MigrationParts",
+    "Migrator",
+    "PointWriter",
+    "backfill_batch",
+    "config_after",
+    "convert",
+    "drain",
+    "migrate",
+    "migration_action",
+    "model_change",
+    "validate",
+]

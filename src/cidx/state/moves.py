@@ -1,0 +1,238 @@
+"""Collection migrations as stored in `state.db`: the row, its outbox and its tombstones.
+
+Only storage lives here; the phases and what each one does are
+`cidx.dualwrite`'s. Every phase change bumps a version number in the
+database, so a process holding a cached route (`cidx.collections`) sees
+another process's change on its next write or read, as with aliases.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cidx.state.db import StateDB
+
+__all__ = ["ACTIVE_PHASES", "CUT_OVER_PHASES", "CollectionMigration", "MoveTable", "OutboxEntry"]
+
+_VERSION_KEY = "collection_migrations_version"
+
+# Phases in which SOURCE and TARGET both receive every write.
+DUAL_WRITE_PHASES = frozenset({"backfill", "validate", "invalid", "validated", "cutover"})
+# Phases in which reads of SOURCE go to TARGET.
+CUT_OVER_PHASES = frozenset({"cutover", "cleanup"})
+ACTIVE_PHASES = frozenset(
+    {
+        "prepare",
+        "backfill",
+        "validate",
+        "invalid",
+        "validated",
+        "cutover",
+        "cleanup",
+        "rolling_back",
+    }
+)
+
+
+@dataclass(frozen=True)
+class CollectionMigration:
+    """One migration of a collection (SOURCE) to another (TARGET)."""
+
+    id: str
+    source: str
+    target: str
+    phase: str
+    source_model: str
+    target_model: str
+    target_dim: int
+    batch: int
+    retain_seconds: float
+    started_by: str
+    cursor: str | None = None
+    copied: int = 0
+    total: int | None = None
+    started_at: float = 0.0
+    cutover_at: float | None = None
+    ended_at: float | None = None
+    detail: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.phase in ACTIVE_PHASES
+
+    @property
+    def dual_write(self) -> bool:
+        return self.phase in DUAL_WRITE_PHASES
+
+    @property
+    def cut_over(self) -> bool:
+        return self.phase in CUT_OVER_PHASES
+
+    @property
+    def reembed(self) -> bool:
+        return self.source_model != self.target_model
+
+    @property
+    def read_side(self) -> str:
+        """The collection reads of SOURCE go to now."""
+        return self.target if self.cut_over else self.source
+
+    @property
+    def mirror_side(self) -> str | None:
+        """The collection that receives a copy of every write, if any."""
+        if not self.dual_write:
+            return None
+        return self.source if self.cut_over else self.target
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    point_id: str
+    attempts: int
+    last_error: str | None
+
+
+_COLUMNS = tuple(f.name for f in fields(CollectionMigration))
+
+
+class MoveTable:
+    """The collection migrations of one state database."""
+
+    def __init__(self, db: StateDB) -> None:
+        self.db = db
+
+    def version(self) -> int:
+        """A number that changes whenever a migration starts or changes phase."""
+        return int(self.db.get_meta(_VERSION_KEY) or 0)
+
+    def all(self) -> list[CollectionMigration]:
+        with self.db.errors():
+            rows = self.db.conn.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM collection_migrations ORDER BY started_at, id"
+            ).fetchall()
+        return [CollectionMigration(**dict(zip(_COLUMNS, row, strict=True))) for row in rows]
+
+    def active(self) -> CollectionMigration | None:
+        """The one migration under way, if any (at most one runs at a time)."""
+        return next((m for m in reversed(self.all()) if m.active), None)
+
+    def get(self, migration_id: str) -> CollectionMigration | None:
+        return next((m for m in self.all() if m.id == migration_id), None)
+
+    def add(self, conn: sqlite3.Connection, move: CollectionMigration) -> None:
+        marks = ", ".join("?" * len(_COLUMNS))
+        with self.db.errors():
+            conn.execute(
+                f"INSERT INTO collection_migrations ({', '.join(_COLUMNS)}) VALUES ({marks})",
+                tuple(getattr(move, name) for name in _COLUMNS),
+            )
+            self._bump(conn)
+
+    def update(
+        self, conn: sqlite3.Connection, move: CollectionMigration, **changes: Any
+    ) -> CollectionMigration:
+        """`move` with `changes`, written in `conn`'s transaction; a new phase
+        bumps the version (progress alone does not)."""
+        new = replace(move, **changes)
+        sets = ", ".join(f"{name} = ?" for name in changes)
+        with self.db.errors():
+            conn.execute(
+                f"UPDATE collection_migrations SET {sets} WHERE id = ?",
+                (*(getattr(new, name) for name in changes), move.id),
+            )
+            if "phase" in changes:
+                self._bump(conn)
+        return new
+
+    # -- the outbox --------------------------------------------------------
+
+    def queue(self, conn: sqlite3.Connection, migration_id: str, ids: Iterable[str]) -> None:
+        """Note that the other side's copy of `ids` may lag until removed again."""
+        now = time.time()
+        with self.db.errors():
+            conn.executemany(
+                "INSERT OR IGNORE INTO collection_migration_outbox "
+                "(migration, point_id, attempts, queued_at) VALUES (?, ?, 0, ?)",
+                [(migration_id, pid, now) for pid in ids],
+            )
+
+    def done(self, conn: sqlite3.Connection, migration_id: str, ids: Iterable[str]) -> None:
+        with self.db.errors():
+            conn.executemany(
+                "DELETE FROM collection_migration_outbox WHERE migration = ? AND point_id = ?",
+                [(migration_id, pid) for pid in ids],
+            )
+
+    def failed(
+        self, conn: sqlite3.Connection, migration_id: str, ids: Iterable[str], error: str
+    ) -> None:
+        with self.db.errors():
+            conn.executemany(
+                "UPDATE collection_migration_outbox SET attempts = attempts + 1, last_error = ? "
+                "WHERE migration = ? AND point_id = ?",
+                [(error, migration_id, pid) for pid in ids],
+            )
+
+    def outbox(self, migration_id: str, limit: int = 1_000_000) -> list[OutboxEntry]:
+        with self.db.errors():
+            rows = self.db.conn.execute(
+                "SELECT point_id, attempts, last_error FROM collection_migration_outbox "
+                "WHERE migration = ? ORDER BY point_id LIMIT ?",
+                (migration_id, limit),
+            ).fetchall()
+        return [OutboxEntry(*row) for row in rows]
+
+    def outbox_size(self, migration_id: str) -> int:
+        with self.db.errors():
+            return int(
+                self.db.conn.execute(
+                    "SELECT COUNT(*) FROM collection_migration_outbox WHERE migration = ?",
+                    (migration_id,),
+                ).fetchone()[0]
+            )
+
+    # -- tombstones ----------------------------------------------------------
+
+    def bury(self, conn: sqlite3.Connection, migration_id: str, ids: Iterable[str]) -> None:
+        with self.db.errors():
+            conn.executemany(
+                "INSERT OR IGNORE INTO collection_migration_tombstones (migration, point_id) "
+                "VALUES (?, ?)",
+                [(migration_id, pid) for pid in ids],
+            )
+
+    def unbury(self, conn: sqlite3.Connection, migration_id: str, ids: Iterable[str]) -> None:
+        with self.db.errors():
+            conn.executemany(
+                "DELETE FROM collection_migration_tombstones WHERE migration = ? AND point_id = ?",
+                [(migration_id, pid) for pid in ids],
+            )
+
+    def buried(self, migration_id: str, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        with self.db.errors():
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                found.update(
+                    row[0]
+                    for row in self.db.conn.execute(
+                        "SELECT point_id FROM collection_migration_tombstones WHERE migration = ? "
+                        f"AND point_id IN ({','.join('?' * len(part))})",
+                        (migration_id, *part),
+                    )
+                )
+        return found
+
+    def forget(self, conn: sqlite3.Connection, migration_id: str) -> None:
+        """Drop the outbox and tombstones of a migration that has ended."""
+        with self.db.errors():
+            for table in ("collection_migration_outbox", "collection_migration_tombstones"):
+                conn.execute(f"DELETE FROM {table} WHERE migration = ?", (migration_id,))
+
+    def _bump(self, conn: sqlite3.Connection) -> None:
+        self.db.set_meta(_VERSION_KEY, str(self.version() + 1), conn)
