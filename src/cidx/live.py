@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from cidx.errors import LockBusyError
 from cidx.formatting import sync_counts
 from cidx.holds import Stopping
+from cidx.interrupts import wait_for
 from cidx.logs import LogFormat
 from cidx.messages import Health, IndexSummary
 from cidx.owner.lock import read_owner
@@ -122,7 +123,7 @@ class _Keeper:
                 log.error(
                     "sync failed (attempt %d of %d): %s", attempt, self.max_retries, self.last_error
                 )
-                if attempt == self.max_retries or stop.wait(delay):
+                if attempt == self.max_retries or wait_for(stop, delay):
                     return None
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
                 continue
@@ -163,7 +164,7 @@ class LiveSync(_Keeper):
         _log_summary(self.sync_with_retries(stop), "catch-up sync")
         next_rescan = time.monotonic() + self.rescan_interval
         while not stop.is_set():
-            woke = self._wake.wait(max(0.0, next_rescan - time.monotonic()))
+            woke = wait_for(self._wake, max(0.0, next_rescan - time.monotonic()))
             if stop.is_set():
                 break
             if self.watch_error is not None:
@@ -229,7 +230,7 @@ class PeriodicSync(_Keeper):
             summary = self.sync_with_retries(stop)
             ok = summary is not None
             _log_summary(summary, f"cycle {self.cycles}")
-            if once or stop.wait(max(0.0, self.interval - (time.monotonic() - started))):
+            if once or wait_for(stop, max(0.0, self.interval - (time.monotonic() - started))):
                 break
         return ok
 

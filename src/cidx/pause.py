@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cidx.errors import ERROR_CLASSES, CidxError, NoIndexError, OwnerError, UsageError
+from cidx.interrupts import wait_for
 from cidx.messages import PauseRequest, PauseState, ResumeRequest, ResumeResult
 from cidx.operations import MAX_PAUSE_SECONDS
 from cidx.owner import protocol
@@ -221,7 +222,7 @@ def hold(
             tell({"ok": True, "state": to_jsonable(state)})
             log.info("holding the pause of %s for %g s", paths.root, seconds)
             if engine.holds.closed:
-                ended.wait()
+                wait_for(ended)
             log.info("the pause of %s ended: releasing the index", paths.root)
     except CidxError as exc:
         tell({"ok": False, "class": type(exc).__name__, "message": exc.message})
