@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from cidx.errors import ExitCode
 from cidx.userdirs import data_dir
 from tests.conftest import DEMO_PROJECT, run_cidx, write_files
 from tests.helpers import registry_rows, until
@@ -212,8 +213,9 @@ def test_a_copy_older_than_its_original_is_repaired_as_advised(
     # later, holds points the copy's state database does not list.
     write_files(original, {"src/only_a.py": "def compress_audio_stream(s):\n    return s\n"})
     run_cidx(["index"], original)
-    fixed = run_cidx(["fix-config", "--json"], copy).json()
-    (problem,) = fixed["verification"]["problems"]
+    checked = run_cidx(["fix-config", "--json"], copy, check=False)
+    assert checked.returncode == ExitCode.UNHEALTHY, checked.stderr
+    (problem,) = checked.json()["verification"]["problems"]
     assert "Run `cidx index` to repair the index." in problem
     run_cidx(["index"], copy)
     status = run_cidx(["status", "--json"], copy).json()

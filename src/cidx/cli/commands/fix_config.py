@@ -6,6 +6,7 @@ import typer
 
 from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, flag, wait_policy
 from cidx.cli.render_copy import render_fix
+from cidx.errors import ExitCode
 from cidx.relocate import fix_config as fix
 
 
@@ -30,7 +31,11 @@ def fix_config(
     from a git remote or the config) and collection names of its own.
 
     The old config is backed up beside it; the index is checked afterwards
-    (counts and a sample query). Running it again changes nothing.
+    (counts and a sample query; exit 12 when the check finds a problem, each
+    naming its repair). Running it again changes nothing.
     """
     report = fix(dry_run=dry_run, force=force, wait=wait_policy(no_wait, wait_timeout))
     render_fix(report, as_json)
+    if report.verification is not None and report.verification.problems:
+        # The config is fixed, the index is not yet right: scripts must see it.
+        raise typer.Exit(int(ExitCode.UNHEALTHY))
