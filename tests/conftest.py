@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from cidx.embedding import Embedder
+
+if TYPE_CHECKING:
+    from tests.test_watch import Watcher
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +145,16 @@ def run_cidx(
             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         )
     return result
+
+
+@pytest.fixture
+def watchers() -> Iterator[list[Watcher]]:
+    """The `cidx watch` processes a test starts; any still running at its end is killed."""
+    started: list[Watcher] = []
+    yield started
+    for w in started:
+        if w.proc.poll() is None:
+            w.stop(signal.SIGKILL)
 
 
 @pytest.fixture

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +28,6 @@ from tests.helpers import until
 from tests.test_watch import Watcher
 
 QUERIES = ("retry failed uploads", "verify the token signature", "deployment load balancer")
-
-
-@pytest.fixture
-def watchers() -> Iterator[list[Watcher]]:
-    started: list[Watcher] = []
-    yield started
-    for w in started:
-        if w.proc.poll() is None:
-            w.stop(signal.SIGKILL)
 
 
 def _answers(root: Path, query: str) -> list[tuple[Any, ...]]:

@@ -8,8 +8,6 @@ checked by polling for its effect, never by sleeping.
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,15 +34,6 @@ def demo(tmp_path: Path) -> Path:
     write_files(root, DEMO_PROJECT)
     run_cidx(["index"], root)
     return root
-
-
-@pytest.fixture
-def watchers() -> Iterator[list[Watcher]]:
-    started: list[Watcher] = []
-    yield started
-    for w in started:
-        if w.proc.poll() is None:
-            w.stop(signal.SIGKILL)
 
 
 def _top_paths(root: Path, query: str) -> list[str]:

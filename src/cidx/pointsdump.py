@@ -23,12 +23,14 @@ docs/server.md says how to take them of the whole server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from cidx.errors import ArchiveError
 from cidx.storage import StorageLocation, open_store
@@ -105,29 +107,14 @@ class PointsFormat:
             store.close()
 
 
-def _private(path: Path) -> _Writer:
-    return _Writer(path)
-
-
-class _Writer:
+@contextlib.contextmanager
+def _private(path: Path) -> Iterator[BinaryIO]:
     """A new file only this user can read, synced when closed."""
-
-    def __init__(self, path: Path) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        self._file = open(fd, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in __exit__
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-        finally:
-            self._file.close()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with open(fd, "wb", buffering=1 << 20) as out:
+        yield out
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def _floats(values: list[float]) -> bytes:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from qdrant_client import QdrantClient
 from qdrant_client import models as m
@@ -25,7 +25,6 @@ from cidx.store.base import Claim
 
 __all__ = ["CLAIMS", "ServerClaims"]
 
-T = TypeVar("T")
 
 CLAIMS = "cidx-writer-claims"
 _NAMESPACE = uuid.UUID("0f6d1c52-9a0b-4e5e-8a53-1f3c5a7e2b90")
