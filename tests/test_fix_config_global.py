@@ -22,7 +22,6 @@ from cidx.errors import ExitCode
 from cidx.userdirs import data_dir
 from tests.conftest import DEMO_PROJECT, run_cidx, write_files
 from tests.helpers import registry_rows, until
-from tests.test_clone import watchers  # noqa: F401 (a fixture)
 from tests.test_watch import Watcher
 
 
@@ -121,7 +120,7 @@ def test_fix_config_copies_and_verifies(original: Path, tmp_path: Path) -> None:
 def test_cidx_clone_of_a_global_project_with_its_watcher_running(
     original: Path,
     tmp_path: Path,
-    watchers: list[Watcher],  # noqa: F811 (the fixture imported above)
+    watchers: list[Watcher],
 ) -> None:
     wa = Watcher(original)
     watchers.append(wa)
