@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,12 +113,30 @@ class Projects:
 
     # -- requests -----------------------------------------------------------
 
-    def _slot(self, root: Path) -> _Project:
-        with self._lock:
-            slot = self._projects.get(root)
-            if slot is None:
-                slot = self._projects[root] = _Project(ProjectPaths(root))
-            return slot
+    @contextlib.contextmanager
+    def _slot(self, root: Path) -> Iterator[_Project]:
+        """The project's slot, its guard held, and still the one registered.
+
+        A slot the supervisor released and forgot while this request waited
+        for its guard is not used: an index opened in a forgotten slot would
+        be held by nobody (its lock never released, its socket closed when
+        the slot is garbage-collected).
+        """
+        while True:
+            with self._lock:
+                slot = self._projects.get(root)
+                if slot is None:
+                    slot = self._projects[root] = _Project(ProjectPaths(root))
+            slot.guard.acquire()
+            with self._lock:
+                current = self._projects.get(root) is slot
+            if current:
+                break
+            slot.guard.release()
+        try:
+            yield slot
+        finally:
+            slot.guard.release()
 
     def adopt(self, root: Path, max_file_size: int | None = None) -> None:
         """Hold the project's index (a command there found no owner).
@@ -126,8 +144,7 @@ class Projects:
         LockBusyError when another process owns it; the command then uses
         that owner, as it would without a daemon.
         """
-        slot = self._slot(root)
-        with slot.guard:
+        with self._slot(root) as slot:
             if slot.held:
                 return
             try:
@@ -141,8 +158,7 @@ class Projects:
         refuse_broad_root(root)
         if not root.is_dir():
             raise UsageError(f"{root} is not a folder. Give the root of a project to watch.")
-        slot = self._slot(root)
-        with slot.guard:
+        with self._slot(root) as slot:
             changed = not slot.watched
             slot.watched = True
             slot.retry_at, slot.retry_delay = 0.0, RETRY_SECONDS
@@ -153,8 +169,7 @@ class Projects:
 
     def unwatch(self, root: Path) -> WatchResult:
         """Stop keeping the project live (it stays open until idle)."""
-        slot = self._slot(root)
-        with slot.guard:
+        with self._slot(root) as slot:
             changed = slot.watched
             slot.watched = False
             self._stop_keeper(slot)
@@ -170,8 +185,7 @@ class Projects:
 
     def release(self, root: Path) -> WatchResult:
         """Give the project up now, unless it is watched."""
-        slot = self._slot(root)
-        with slot.guard:
+        with self._slot(root) as slot:
             if slot.watched:
                 raise LockBusyError(
                     f"The cidx daemon (pid {os.getpid()}) keeps {root} live. Run `cidx watch "
