@@ -679,11 +679,16 @@ class Engine:
         syncing = request.sync and sync
         notes: list[str] = []
         if syncing and self.lease is not None:
-            try:
-                self._take_lease()
-            except LeaseHeldError as exc:
-                # Any number of machines query; the one writing keeps it current.
-                syncing, notes = False, [query_note(exc.holder)]
+            # Any number of machines query; the one writing keeps it current.
+            # Its claim is trusted until it expires: no request per query.
+            holder = self.lease.refused()
+            if holder is None:
+                try:
+                    self._take_lease()
+                except LeaseHeldError as exc:
+                    holder = exc.holder
+            if holder is not None:
+                syncing, notes = False, [query_note(holder)]
         summary = self.sync(progress=progress) if syncing else None
         started = time.perf_counter()
         try:
