@@ -33,7 +33,15 @@ from cidx.config import (
     new_config,
     save_config,
 )
-from cidx.dualwrite import MODEL_CHANGE, MigrationParts, Migrator, config_after, model_change
+from cidx.dualwrite import (
+    MODEL_CHANGE,
+    MigrationParts,
+    Migrator,
+    SideStores,
+    config_after,
+    config_for_reads,
+    model_change,
+)
 from cidx.embedding import embedding_settings, model_id
 from cidx.errors import (
     CidxError,
@@ -80,8 +88,9 @@ from cidx.search import Searcher
 from cidx.state import Manifest, StateDB
 from cidx.state.db import state_error
 from cidx.state.moves import CollectionMigration
-from cidx.storage import StorageMode, open_store, storage_location
+from cidx.storage import StorageMode, open_store, place_key, place_location, storage_location
 from cidx.store import VectorStore
+from cidx.store.routed import RoutedStore
 from cidx.store.server_settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -310,10 +319,17 @@ class Engine:
         location = storage_location(paths, config)
         db = StateDB(paths.state_db, collection=config.collection)
         try:
-            store = open_store(location)
+            # Routed: while the index moves to another store, its copy there
+            # is one more collection of the same store (`cidx.dualwrite`).
+            store = RoutedStore(open_store(location))
         except BaseException:
             db.close()
             raise
+        self.sides = SideStores(
+            store,
+            place_key(config.storage_mode, config.server),
+            lambda key: open_store(place_location(paths, key)),
+        )
         self.parts = IndexParts(
             paths=paths,
             config=config,
@@ -394,6 +410,10 @@ class Engine:
         engine = cls(paths, config, models)
         engine.created = created
         try:
+            if paths.index_location is None:
+                # A move to another store under way: its sides' stores, and
+                # the config naming the side reads use.
+                engine.migrator.follow()
             engine.collections.ensure(engine.collection)
             engine.problems = engine.check()
             if paths.index_location is None:
@@ -407,7 +427,12 @@ class Engine:
 
     def _migration_parts(self) -> MigrationParts:
         return MigrationParts(
-            self.parts.collections, self.parts.models, self.writing, self._migrated
+            self.parts.collections,
+            self.parts.models,
+            self.writing,
+            self._migrated,
+            self._switched,
+            self.sides,
         )
 
     def _follow_model(self) -> None:
@@ -424,9 +449,33 @@ class Engine:
     def _migrated(self, move: CollectionMigration) -> None:
         """A migration's SOURCE is about to go: the config follows it to TARGET."""
         moved = config_after(self.config, move)
-        if moved is None:
-            return
+        if moved is not None:
+            self._use_config(moved)
+        if move.source_store is not None and move.moves_store:
+            left = place_location(self.paths, move.source_store)
+            if left.mode == "global":
+                with Registry() as registry:
+                    registry.forget(move.source)
+
+    def _switched(self, move: CollectionMigration) -> None:
+        """Reads of an index moving to another store switched sides (or the index
+        opened): the config names the side they use, and its store."""
+        moved = config_for_reads(self.config, move)
+        if moved is not None:
+            self._use_config(moved)
+
+    def _use_config(self, moved: Config) -> None:
+        """Save `moved` and work by it from now on (its collection, model and place)."""
         save_config(self.paths, moved)
+        if moved.storage_mode == "global":
+            with Registry() as registry:
+                claim(
+                    registry,
+                    moved.collection,
+                    root=self.paths.root,
+                    project_id=moved.identity.id,
+                    model=moved.embedding.model_id,
+                )
         with self.write_lock:
             self.config = moved
             embedding = moved.embedding
@@ -436,7 +485,11 @@ class Engine:
             collections.on_alias = self.metrics.alias_resolutions.inc
             models = self.parts.models.variant(embedding.model_id) or self.parts.models
             self.parts = dataclasses.replace(
-                self.parts, config=moved, collections=collections, models=models
+                self.parts,
+                config=moved,
+                location=storage_location(self.paths, moved),
+                collections=collections,
+                models=models,
             )
             self.migrator.parts = self._migration_parts()
 
@@ -821,5 +874,6 @@ class Engine:
         if self.lease is not None:
             self.lease.release()
         with self.write_lock:
+            self.sides.close()
             self.store.close()
             self.db.close()

@@ -20,6 +20,8 @@ from cidx.dualwrite._migrator import (
 )
 from cidx.dualwrite._model_change import config_after, model_change
 from cidx.dualwrite._steps import backfill_batch, drain, validate
+from cidx.dualwrite._storage import config_for_reads, storage_move_request, target_name
+from cidx.dualwrite._stores import SideStores
 from cidx.dualwrite._writes import PointWriter, convert
 
 __all__ = [
@@ -29,12 +31,16 @@ __all__ = [
     "MigrationParts",
     "Migrator",
     "PointWriter",
+    "SideStores",
     "backfill_batch",
     "config_after",
+    "config_for_reads",
     "convert",
     "drain",
     "migrate",
     "migration_action",
     "model_change",
+    "storage_move_request",
+    "target_name",
     "validate",
 ]
