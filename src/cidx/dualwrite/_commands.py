@@ -92,13 +92,12 @@ def _storage_target(
     if (storage == "server") != (server is not None):
         raise UsageError("--to server goes with --qdrant-url URL, and only --to server does.")
     key = place_key(storage, server)
-    sides = migrator.parts.sides
+    sides, collections = migrator.parts.sides, migrator.parts.collections
     if sides is None:
         raise UsageError("This index cannot move to another store.")
-    if key == sides.default_key:
+    if key == sides.place_of(collections.primary):
         where = f"on {server.url}" if server is not None else f"in {storage} storage"
         raise UsageError(f"The index of {root} is {where} already: there is nothing to move.")
-    collections = migrator.parts.collections
     there = sides.store(key)
 
     def taken(name: str) -> bool:

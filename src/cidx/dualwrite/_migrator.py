@@ -137,9 +137,6 @@ class Migrator:
         sides = self.parts.sides
         if target_store is not None and sides is None:
             raise UsageError("This index cannot move to another store.")
-        source_store = sides.default_key if target_store is not None and sides else None
-        if target_store is not None and target_store == source_store:
-            raise UsageError("The index is in that store already: there is nothing to move.")
         with self.parts.writing():
             running = self.table.active()
             if running is not None:
@@ -149,6 +146,9 @@ class Migrator:
                     "status` shows it."
                 )
             real = collections.resolve(source)
+            source_store = sides.place_of(real) if target_store is not None and sides else None
+            if target_store is not None and target_store == source_store:
+                raise UsageError(f"{source!r} is in that store already: there is nothing to move.")
             if not collections.store.collection_exists(real):
                 raise UsageError(
                     f"There is no collection {source!r} to migrate. `cidx collections list` "

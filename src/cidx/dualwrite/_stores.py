@@ -41,6 +41,11 @@ class SideStores:
             self._open[key] = self._opener(key)
         return self._open[key]
 
+    def place_of(self, name: str) -> str:
+        """The place of the store the collection `name` is routed to."""
+        store = self.routed.store_of(name)
+        return next((k for k, s in self._open.items() if s is store), self.default_key)
+
     def follow(self, move: CollectionMigration | None) -> None:
         """Route `move`'s sides to their stores (nothing for one within a store)."""
         if move is None or not move.moves_store:
