@@ -147,13 +147,14 @@ def main() -> None:
                 migrator.cutover()
             if args.until == "rolled_back":
                 writing.join()
-                migrator.run()
-                migrator.rollback()
+                if migrator.run() is not None:
+                    migrator.rollback()
             elif args.until == "back":
                 if n == 1:
                     writing.join()
-                migrator.run()  # the outbox drained
-                migrator.cleanup(force=True)
+                move = migrator.run()  # the outbox drained
+                if move is not None and move.phase in ("cutover", "cleanup"):
+                    migrator.cleanup(force=True)
         writing.join()
         migrator.run()
     finally:

@@ -27,8 +27,10 @@ from typing import Any
 
 import pytest
 
+from cidx.errors import ExitCode
 from cidx.store import PointData
 from tests import dualwrite_kit as kit
+from tests.conftest import DEMO_PROJECT, run_cidx, write_files
 from tests.storagemove_kit import EDGE, SERVER, open_store
 from tests.test_dualwrite import assert_holds
 
@@ -150,3 +152,82 @@ def test_sigkill_in_any_phase_of_a_move_resumes_to_the_same_end(
     again = run_kit(tmp_path, server_dir, ops=ops)
     assert again.returncode == 0, again.stderr
     assert_moved_back(tmp_path, server_dir, ops)
+
+
+# -- through the commands ----------------------------------------------------
+
+
+def _status(root: Path) -> dict[str, Any]:
+    status: dict[str, Any] = run_cidx(["status", "--json"], root).json()
+    return status
+
+
+def _top(root: Path, query: str) -> str:
+    hits = run_cidx(["query", query, "--json"], root).json()
+    return str(hits["results"][0]["path"])
+
+
+def test_cidx_storage_migrate_to_a_server_and_back(tmp_path: Path, server_dir: Path) -> None:
+    root = tmp_path / "project"
+    write_files(root, DEMO_PROJECT)
+    run_cidx(["init"], root)
+    run_cidx(["index"], root)
+    url = f"local:{server_dir}"
+
+    started = run_cidx(
+        ["storage", "migrate", "--to", "server", "--qdrant-url", url, "--json"], root
+    )
+    view = started.json()["migration"]
+    assert view["phase"] == "validated" and view["started_by"] == "storage migrate", view
+    assert (view["source_place"], view["target_place"]) == ("local", f"server {url}")
+    status = _status(root)
+    assert status["storage_mode"] == "local" and status["migration"]["phase"] == "validated"
+
+    # Written during the move: reaches both stores.
+    (root / "late.py").write_text("def rotate_signing_keys_late():\n    return 1\n")
+    run_cidx(["index"], root)
+    run_cidx(["collections", "migration", "cutover"], root)
+    status = _status(root)
+    assert status["storage_mode"] == "server" and url in status["storage_path"], status
+    assert status["points"] == status["chunks"] and status["problems"] == []
+    assert _top(root, "rotate signing keys") == "late.py"
+
+    # Rollback after cutover: reads, writes and the config return to the local store.
+    run_cidx(["collections", "migration", "rollback"], root)
+    status = _status(root)
+    assert status["storage_mode"] == "local" and status["points"] == status["chunks"]
+    assert _top(root, "rotate signing keys") == "late.py"
+
+    # Again, to the end: the local copy goes, the server's holds the index.
+    run_cidx(["storage", "migrate", "--to", "server", "--qdrant-url", url], root)
+    run_cidx(["collections", "migration", "cutover"], root)
+    run_cidx(["collections", "migration", "cleanup", "--force"], root)
+    status = _status(root)
+    assert status["storage_mode"] == "server" and status["migration"] is None
+    assert list((root / ".code-indexer" / "qdrant-data").iterdir()) == []
+    assert _top(root, "rotate signing keys") == "late.py"
+
+    # And back to the project's own folder.
+    run_cidx(["storage", "migrate", "--to", "local"], root)
+    run_cidx(["collections", "migration", "cutover"], root)
+    run_cidx(["collections", "migration", "cleanup", "--force"], root)
+    status = _status(root)
+    assert status["storage_mode"] == "local" and status["points"] == status["chunks"]
+    assert _top(root, "rotate signing keys") == "late.py"
+
+
+def test_storage_migrate_refuses_what_it_cannot_do(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    write_files(root, DEMO_PROJECT)
+    run_cidx(["init"], root)
+    cases = [
+        (["--to", "server"], "--to server needs --qdrant-url"),
+        (["--to", "local"], "is in local storage already"),
+        (["--to", "moon"], "--to must be one of local, global, server"),
+        (["--to", "global", "--qdrant-url", "https://q.example:6333"], "--qdrant-url goes with"),
+    ]
+    for args, message in cases:
+        refused = run_cidx(["storage", "migrate", *args], root, check=False)
+        assert refused.returncode == ExitCode.USAGE, refused.stderr
+        assert message in refused.stderr and "Traceback" not in refused.stderr
+    assert _status(root)["migration"] is None
