@@ -169,7 +169,8 @@ def _refuse_server_move(
     paths: ProjectPaths, old: Config, storage: StorageMode | None, server: ServerSettings | None
 ) -> None:
     """UsageError when an init asks to move an index to or from a Qdrant server
-    (moves between the embedded stores are migrations, `cidx.migration`)."""
+    (that is `cidx storage migrate`; moves between the embedded stores are
+    migrations too, `cidx.migration`)."""
     if storage is None or "server" not in (storage, old.storage_mode):
         return
     url = server.url if server is not None else None
@@ -177,11 +178,13 @@ def _refuse_server_move(
     if storage == old.storage_mode and url == old_url:
         return
     here = f"on {old_url}" if old_url else f"in {old.storage_mode} storage"
+    to = f"--to {storage}" + (f" --qdrant-url {url}" if url else "")
     there = f"--storage {storage}" + (f" --qdrant-url {url}" if url else "")
     raise UsageError(
-        f"The index of {paths.root} is {here}; this cidx cannot move an index to or from a "
-        f"Qdrant server. To start a new, empty index there instead (cached embeddings are "
-        f"kept), run `cidx init --force {there}`."
+        f"The index of {paths.root} is {here}; `cidx init` does not move an index to or from "
+        f"a Qdrant server. Move it without downtime with `cidx storage migrate {to}`, or "
+        f"start a new, empty index there (cached embeddings are kept) with `cidx init "
+        f"--force {there}`."
     )
 
 

@@ -38,6 +38,7 @@ from cidx.project import ProjectPaths, require_writable
 from cidx.registry import Registry, mirror_aliases
 from cidx.state import Alias, StateDB
 from cidx.storage import open_store, storage_location
+from cidx.store import NativeAliases
 
 __all__ = [
     "Alias",
@@ -137,7 +138,11 @@ def create_alias(paths: ProjectPaths, name: str, target: str, *, reason: str) ->
     require_writable(paths)
     with metadata(paths) as (config, collections):
         alias = collections.create_alias(name, target, created_by="user", reason=reason)
-        _mirror(paths, config, collections)
+        try:
+            _mirror(paths, config, collections)
+        except BaseException:
+            collections.delete_alias(name)  # the server refused it: not made at all
+            raise
         return alias
 
 
@@ -145,14 +150,35 @@ def remove_alias(paths: ProjectPaths, name: str) -> Alias:
     require_writable(paths)
     with metadata(paths) as (config, collections):
         alias = collections.delete_alias(name)
-        _mirror(paths, config, collections)
+        try:
+            _mirror(paths, config, collections)
+        except BaseException:
+            with collections.db.transaction() as tx:  # kept where it still works
+                collections.db.aliases.put(tx, alias)
+            raise
         return alias
 
 
 def _mirror(paths: ProjectPaths, config: Config, collections: Collections) -> None:
-    """In the global store, the registry keeps the project's aliases too."""
+    """In the global store, the registry keeps the project's aliases too; on a
+    server they are the server's own aliases as well (`sync_native_aliases`)."""
     if config.storage_mode == "global":
         mirror_aliases(paths.root, collections.aliases())
+    if isinstance(collections.store, NativeAliases):
+        sync_native_aliases(collections.store, collections, config.collection)
+
+
+def sync_native_aliases(store: NativeAliases, collections: Collections, own: str) -> None:
+    """Make the server's aliases of this project's collections (`own` and the
+    targets of its aliases) those of its state DB, in one atomic change:
+    every reader of the server switches at once, none sees a gap."""
+    wanted = {a.name: a.target for a in collections.aliases()}
+    ours = {own, *wanted.values()}
+    current = store.aliases()
+    stale = [name for name, target in current.items() if target in ours and name not in wanted]
+    changed = {name: target for name, target in wanted.items() if current.get(name) != target}
+    if changed or stale:
+        store.set_aliases(changed, remove=stale)
 
 
 def find_alias(paths: ProjectPaths, name: str) -> Alias | None:
