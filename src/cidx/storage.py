@@ -50,6 +50,7 @@ __all__ = [
     "place_name",
     "probe_server",
     "requested_server",
+    "restore_storage",
     "server_settings",
     "storage_location",
 ]
@@ -199,6 +200,18 @@ def requested_server(
     if url is None:
         return storage, None
     return storage, server_settings(url, base, ca_file=ca_file, shared_collection=shared_collection)
+
+
+def restore_storage(
+    storage: str | None, url: str | None, *, ca_file: str | None, base: Path
+) -> tuple[StorageMode | None, ServerSettings | None]:
+    """What `cidx restore --storage local|server [--qdrant-url URL]` asks for."""
+    if storage not in (None, "local", "server"):
+        raise UsageError(f"--storage of a restore is local or server, not {storage!r}.")
+    if storage == "server" and url is None:
+        return "server", None  # the server-mode project's own server
+    mode: StorageMode | None = storage  # type: ignore[assignment]
+    return requested_server(mode, url, ca_file=ca_file, base=base)
 
 
 def open_store(location: StorageLocation) -> VectorStore:
