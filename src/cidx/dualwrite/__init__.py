@@ -8,6 +8,9 @@ switch to it atomically (cutover), and SOURCE is dropped after a retention
 window (cleanup) — or everything returns to SOURCE (rollback). The state
 machine lives in the state DB (`cidx.state.moves`), so a migration resumes
 from wherever a crash stopped it; `Migrator` advances it in the owner.
+`cidx storage migrate` is the same migration with TARGET in another store
+(`SideStores` routes each side's name to its store; the project's config
+follows the reads, `config_for_reads`).
 """
 
 from cidx.dualwrite._commands import migrate, migration_action

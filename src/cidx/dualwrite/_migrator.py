@@ -487,6 +487,11 @@ def _next_step(move: CollectionMigration) -> str:
         return "The owner copies and validates in the background; reads stay on the source."
     if phase == "invalid":
         return "Roll it back with `cidx collections migration rollback`, then migrate again."
+    if phase == "validated" and move.moves_store:
+        return (
+            "Switch reads, and the project's config, to the new store with `cidx collections "
+            "migration cutover`."
+        )
     if phase == "validated":
         return "Switch reads with `cidx collections migration cutover`."
     if phase == "cutover":
