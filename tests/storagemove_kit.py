@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ from cidx.fsutil import write_atomic
 from cidx.parts import Models
 from cidx.state import StateDB
 from cidx.state.moves import CollectionMigration, MoveTable
-from cidx.store import Nearest, StoreQuery, VectorStore
+from cidx.store import VectorStore
 from cidx.store.edge import EdgeStore
 from cidx.store.routed import RoutedStore
 from cidx.store.server import ServerStore
@@ -91,43 +89,19 @@ def main() -> None:
         second.set()
     half = args.ops // 2
 
-    def write() -> None:
-        k = done
-        while k < args.ops:
-            if k >= half:
-                second.wait()
-            last: dict[int, tuple[str, int]] = {}
-            for j in range(k, min(k + kit.OP_BATCH, args.ops)):
-                kind, i = kit.op(args.seed, j)
-                last[i] = (kind, j)
-            ups = [kit.point(i, j + 1) for i, (kind, j) in last.items() if kind == "upsert"]
-            dels = [kit.pid(i) for i, (kind, _j) in last.items() if kind == "delete"]
-            with lock:
-                writer.upsert("src", ups)
-                writer.delete("src", dels)
-            k = min(k + kit.OP_BATCH, args.ops)
-            write_atomic(progress_file, str(k), durable=False)  # survives SIGKILL
-            time.sleep(0.001)  # let the migration's steps take the lock too
+    def gate(k: int) -> None:
+        if k >= half:
+            second.wait()
 
-    def read() -> None:
-        rng = random.Random(5)
-        while not stop.is_set():
-            vector = [rng.uniform(-1, 1) for _ in range(kit.DIM)]
-            try:
-                hits = routed.query(
-                    collections.resolve("src"),
-                    StoreQuery((Nearest("dense", vector, 5),), 5, with_payload=False),
-                )
-                report["empty"] += not hits
-            except Exception as exc:
-                report["errors"].append(repr(exc))
-            report["queries"] += 1
-            time.sleep(0.002)
+    def write() -> None:
+        kit.write_ops(writer, lock, args.seed, done, args.ops, progress_file, gate)
 
     plan = [("src", "dst", SERVER)]
     if args.until == "back":
         plan.append(("dst", "back", EDGE))
-    reader = threading.Thread(target=read)
+    reader = threading.Thread(
+        target=kit.query_loop, args=(routed, lambda: collections.resolve("src"), stop, report)
+    )
     reader.start()
     writing = threading.Thread(target=write)
     writing.start()

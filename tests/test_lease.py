@@ -134,21 +134,29 @@ def test_the_claims_collection_is_not_a_project_collection(claims: ServerClaims)
         store.close()
 
 
-def test_a_server_project_written_elsewhere_answers_queries_and_refuses_writes(
-    tmp_path: Path,
-) -> None:
+QUERY = SearchRequest([QueryRequest(text="verify token signature")])
+
+
+def _server_project(tmp_path: Path) -> Path:
+    """An indexed project on a server (qdrant-client's local mode)."""
     root, folder = tmp_path / "project", tmp_path / "qdrant"
     write_files(root, DEMO_PROJECT)
     run_cidx(["init", "--storage", "server", "--qdrant-url", f"local:{folder}"], root)
     run_cidx(["index"], root)
-    query = SearchRequest([QueryRequest(text="verify token signature")])
+    return root
+
+
+def test_a_server_project_written_elsewhere_answers_queries_and_refuses_writes(
+    tmp_path: Path,
+) -> None:
+    root = _server_project(tmp_path)
     with opened(root) as engine:
         assert engine.lease is not None
         other = Claim(engine.collection, "elsewhere", "build-box", 4242, "held", time.time() + 60)
         engine.lease.claims.put(other)
         (root / "late.py").write_text("def verify_token_signature_late():\n    pass\n")
 
-        outcome = engine.search_outcome(query)
+        outcome = engine.search_outcome(QUERY)
         assert outcome.answers[0].results, "queries are answered"
         assert outcome.sync is None, "no sync while another machine writes"
         assert any("build-box (pid 4242)" in w for w in outcome.warnings)
@@ -207,11 +215,7 @@ def test_a_refusal_is_remembered_until_the_holders_claim_expires(claims: ServerC
 
 
 def test_syncing_queries_ask_for_a_held_lease_once(tmp_path: Path) -> None:
-    root, folder = tmp_path / "project", tmp_path / "qdrant"
-    write_files(root, DEMO_PROJECT)
-    run_cidx(["init", "--storage", "server", "--qdrant-url", f"local:{folder}"], root)
-    run_cidx(["index"], root)
-    query = SearchRequest([QueryRequest(text="verify token signature")])
+    root = _server_project(tmp_path)
     with opened(root) as engine:
         assert engine.lease is not None
         real = engine.lease.claims
@@ -221,7 +225,7 @@ def test_syncing_queries_ask_for_a_held_lease_once(tmp_path: Path) -> None:
         counted = Counted(real)
         engine.lease.claims = counted
         for _ in range(3):
-            outcome = engine.search_outcome(query)
+            outcome = engine.search_outcome(QUERY)
             assert outcome.sync is None and outcome.answers[0].results
             assert any("build-box (pid 4242)" in w for w in outcome.warnings)
         assert (counted.reads, counted.writes) == (1, 2), "asked once, then remembered"

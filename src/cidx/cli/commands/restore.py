@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, flag, wait_policy
+from cidx.cli.params import (
+    JSON,
+    NO_WAIT,
+    QDRANT_CA_FILE,
+    QDRANT_URL,
+    WAIT_TIMEOUT,
+    flag,
+    wait_policy,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -35,15 +43,8 @@ def restore(
         "server (--qdrant-url, or the server-mode project's own), local into "
         ".code-indexer/. Default: where the project restored into keeps its index.",
     ),
-    qdrant_url: str = typer.Option(
-        None, "--qdrant-url", metavar="URL", help="The Qdrant server to upload to."
-    ),
-    qdrant_ca_file: str = typer.Option(
-        None,
-        "--qdrant-ca-file",
-        metavar="PATH",
-        help="PEM file of the certificate authorities to trust for --qdrant-url.",
-    ),
+    qdrant_url: str = QDRANT_URL,
+    qdrant_ca_file: str = QDRANT_CA_FILE,
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,

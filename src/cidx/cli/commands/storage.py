@@ -11,7 +11,15 @@ from pathlib import Path
 
 import typer
 
-from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, wait_policy
+from cidx.cli.params import (
+    JSON,
+    NO_WAIT,
+    QDRANT_CA_FILE,
+    QDRANT_SHARED_COLLECTION,
+    QDRANT_URL,
+    WAIT_TIMEOUT,
+    wait_policy,
+)
 
 storage_app = typer.Typer(
     help="Move the project's index to another store (local, global, a Qdrant server) "
@@ -34,25 +42,9 @@ def migrate(
         help="Where the index moves: local (.code-indexer/), global (the user's shared "
         "store) or server (with --qdrant-url).",
     ),
-    qdrant_url: str = typer.Option(
-        None,
-        "--qdrant-url",
-        metavar="URL",
-        help="The Qdrant server to move to (https://HOST:6333). The API key comes from "
-        "$CIDX_QDRANT_API_KEY or ~/.config/cidx/qdrant-api-key.",
-    ),
-    qdrant_ca_file: str = typer.Option(
-        None,
-        "--qdrant-ca-file",
-        metavar="PATH",
-        help="PEM file of the certificate authorities to trust for --qdrant-url.",
-    ),
-    qdrant_shared_collection: str = typer.Option(
-        None,
-        "--qdrant-shared-collection",
-        metavar="NAME",
-        help="Move into the server collection NAME, shared with other projects.",
-    ),
+    qdrant_url: str = QDRANT_URL,
+    qdrant_ca_file: str = QDRANT_CA_FILE,
+    qdrant_shared_collection: str = QDRANT_SHARED_COLLECTION,
     batch: int = typer.Option(512, "--batch", metavar="N", help="Points per backfill batch."),
     retain: str = typer.Option(
         "30d",
@@ -68,11 +60,9 @@ def migrate(
     """Start moving the index to another store: every write goes to both from now
     on, the points are copied and validated; `cidx collections migration
     cutover` then switches reads (and the config) to the new store."""
-    from cidx.cli.migration_render import migration_bar, render_migration
+    from cidx.cli.migration_render import start_migration
     from cidx.cli.params import parse_period
     from cidx.dualwrite import storage_move_request
-    from cidx.owner.protocol import MIGRATE
-    from cidx.service import with_index
 
     request = storage_move_request(
         to,
@@ -83,10 +73,4 @@ def migrate(
         batch=batch,
         retain_seconds=parse_period(retain, "--retain"),
     )
-    with migration_bar(not as_json) as progress:
-        report = with_index(
-            lambda handle: handle.call(MIGRATE, request, progress),
-            kind="migrate",
-            wait=wait_policy(no_wait, wait_timeout),
-        )
-    render_migration(report, as_json)
+    start_migration(request, wait_policy(no_wait, wait_timeout), as_json)
