@@ -29,6 +29,7 @@ import pytest
 
 from cidx.errors import ExitCode
 from cidx.store import PointData
+from cidx.store.server import ServerStore
 from tests import dualwrite_kit as kit
 from tests.conftest import DEMO_PROJECT, run_cidx, write_files
 from tests.storagemove_kit import EDGE, SERVER, open_store
@@ -190,12 +191,20 @@ def test_cidx_storage_migrate_to_a_server_and_back(tmp_path: Path, server_dir: P
     assert status["storage_mode"] == "local" and status["points"] == status["chunks"]
     assert _top(root, "rotate signing keys") == "late.py"
 
-    # Again, to the end: the local copy goes, the server's holds the index.
+    # Again, to the end: the local copy goes, the server's holds the index,
+    # and the old name is an alias of it, on the server too.
+    local_name = status["collection"]
     run_cidx(["storage", "migrate", "--to", "server", "--qdrant-url", url], root)
     run_cidx(["collections", "migration", "cutover"], root)
     run_cidx(["collections", "migration", "cleanup", "--force"], root)
     status = _status(root)
     assert status["storage_mode"] == "server" and status["migration"] is None
+    server = open_store(tmp_path, SERVER, server_dir)
+    try:
+        assert isinstance(server, ServerStore)
+        assert server.aliases() == {local_name: status["collection"]}
+    finally:
+        server.close()
     assert list((root / ".code-indexer" / "qdrant-data").iterdir()) == []
     assert _top(root, "rotate signing keys") == "late.py"
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from cidx.chunking import CHUNKER_VERSION
-from cidx.collections import Collections
+from cidx.collections import Collections, sync_native_aliases
 from cidx.config import (
     DEFAULT_MAX_FILE_SIZE,
     Config,
@@ -89,7 +89,7 @@ from cidx.state import Manifest, StateDB
 from cidx.state.db import state_error
 from cidx.state.moves import CollectionMigration
 from cidx.storage import StorageMode, open_store, place_key, place_location, storage_location
-from cidx.store import VectorStore
+from cidx.store import NativeAliases, VectorStore
 from cidx.store.routed import RoutedStore
 from cidx.store.server_settings import ServerSettings
 
@@ -436,6 +436,7 @@ class Engine:
             self._migrated,
             self._switched,
             self.sides,
+            self._aliases_changed,
         )
 
     def _follow_model(self) -> None:
@@ -466,6 +467,13 @@ class Engine:
         moved = config_for_reads(self.config, move)
         if moved is not None:
             self._use_config(moved)
+
+    def _aliases_changed(self) -> None:
+        """A server keeps the project's aliases as its own too (`cidx.renaming`)."""
+        store = self.parts.store
+        home = store.store_of(self.collection) if isinstance(store, RoutedStore) else store
+        if isinstance(home, NativeAliases):
+            sync_native_aliases(home, self.collections, self.config.collection)
 
     def _use_config(self, moved: Config) -> None:
         """Save `moved` and work by it from now on (its collection, model and place)."""

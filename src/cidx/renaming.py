@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from cidx.collections import Collections
+from cidx.collections import Collections, sync_native_aliases
 from cidx.config import Config, IdentityRecord, collection_name_for, load_config, save_config
 from cidx.errors import CidxError, UsageError
 from cidx.failpoints import failpoint
@@ -166,19 +166,6 @@ def _mirror(paths: ProjectPaths, config: Config, collections: Collections) -> No
         mirror_aliases(paths.root, collections.aliases())
     if isinstance(collections.store, NativeAliases):
         sync_native_aliases(collections.store, collections, config.collection)
-
-
-def sync_native_aliases(store: NativeAliases, collections: Collections, own: str) -> None:
-    """Make the server's aliases of this project's collections (`own` and the
-    targets of its aliases) those of its state DB, in one atomic change:
-    every reader of the server switches at once, none sees a gap."""
-    wanted = {a.name: a.target for a in collections.aliases()}
-    ours = {own, *wanted.values()}
-    current = store.aliases()
-    stale = [name for name, target in current.items() if target in ours and name not in wanted]
-    changed = {name: target for name, target in wanted.items() if current.get(name) != target}
-    if changed or stale:
-        store.set_aliases(changed, remove=stale)
 
 
 def find_alias(paths: ProjectPaths, name: str) -> Alias | None:

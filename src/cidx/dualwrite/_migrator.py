@@ -84,6 +84,9 @@ class MigrationParts:
     on_cleanup: Callable[[CollectionMigration], None] | None = None
     on_switch: Callable[[CollectionMigration], None] | None = None
     sides: SideStores | None = None
+    # Told once the project's aliases changed (a store that keeps aliases of
+    # its own, a server, follows them).
+    on_aliases: Callable[[], None] | None = None
 
 
 class Migrator:
@@ -399,7 +402,13 @@ class Migrator:
                 ),
             )
             self.table.forget(tx, move.id)
-            return self.table.update(tx, move, phase="done", ended_at=now)
+            move = self.table.update(tx, move, phase="done", ended_at=now)
+        if self.parts.on_aliases is not None:
+            try:
+                self.parts.on_aliases()
+            except CidxError as exc:  # cidx's own aliases work; the next change retries
+                log.warning("the server's aliases were not changed: %s", exc.message)
+        return move
 
     def _require(self) -> CollectionMigration:
         move = self.table.active()
