@@ -469,7 +469,10 @@ class Engine:
             self._use_config(moved)
 
     def _aliases_changed(self) -> None:
-        """A server keeps the project's aliases as its own too (`cidx.renaming`)."""
+        """The project's aliases changed (a migration's cleanup): the global
+        store's registry and a server keep them too (as `cidx.renaming` does)."""
+        if self.config.storage_mode == "global":
+            mirror_aliases(self.paths.root, self.collections.aliases())
         store = self.parts.store
         home = store.store_of(self.collection) if isinstance(store, RoutedStore) else store
         if isinstance(home, NativeAliases):
