@@ -223,7 +223,7 @@ def test_storage_migrate_refuses_what_it_cannot_do(tmp_path: Path) -> None:
     run_cidx(["init"], root)
     cases = [
         (["--to", "server"], "--to server needs --qdrant-url"),
-        (["--to", "local"], "is in local storage already"),
+        (["--to", "local"], "is in the local store already"),
         (["--to", "moon"], "--to must be one of local, global, server"),
         (["--to", "global", "--qdrant-url", "https://q.example:6333"], "--qdrant-url goes with"),
     ]

@@ -44,6 +44,7 @@ __all__ = [
     "StorageMode",
     "global_store_dir",
     "location_for",
+    "mode_named",
     "open_store",
     "place_key",
     "place_location",
@@ -145,6 +146,14 @@ def storage_location(paths: ProjectPaths, config: Config) -> StorageLocation:
         folder = local_path(config.server) if config.server.is_local else None
         return StorageLocation("server", folder, config.server)
     return location_for(paths, config.storage_mode)
+
+
+def mode_named(value: str | None, flag: str) -> StorageMode:
+    """The storage mode `value` names; UsageError naming `flag` otherwise."""
+    for mode in STORAGE_MODES:
+        if value == mode:
+            return mode
+    raise UsageError(f"{flag} must be one of {', '.join(STORAGE_MODES)}, not {value!r}.")
 
 
 def place_key(mode: StorageMode, server: ServerSettings | None = None) -> str:

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from cidx.config import Config, StorageMode
+from cidx.config import Config
 from cidx.dualwrite._migrator import Migrator
 from cidx.dualwrite._storage import target_name
 from cidx.errors import UsageError
 from cidx.messages import MigrateRequest, MigrationReport, MigrationRequest, Progress
 from cidx.state.moves import CollectionMigration
-from cidx.storage import STORAGE_MODES, place_key
+from cidx.storage import mode_named, place_key
 from cidx.store.server_settings import ServerSettings
 
 __all__ = ["STORAGE_MOVE", "migrate", "migration_action"]
@@ -84,10 +84,7 @@ def _storage_target(
     migrator: Migrator, config: Config, root: Path, request: MigrateRequest
 ) -> tuple[str, str]:
     """(TARGET's name, TARGET's place) for a move to `request.to_storage`."""
-    mode = request.to_storage
-    if mode not in STORAGE_MODES:
-        raise UsageError(f"--to must be one of {', '.join(STORAGE_MODES)}, not {mode!r}.")
-    storage: StorageMode = mode
+    storage = mode_named(request.to_storage, "--to")
     server = ServerSettings.model_validate_json(request.server) if request.server else None
     if (storage == "server") != (server is not None):
         raise UsageError("--to server goes with --qdrant-url URL, and only --to server does.")
@@ -95,9 +92,6 @@ def _storage_target(
     sides, collections = migrator.parts.sides, migrator.parts.collections
     if sides is None:
         raise UsageError("This index cannot move to another store.")
-    if key == sides.place_of(collections.primary):
-        where = f"on {server.url}" if server is not None else f"in {storage} storage"
-        raise UsageError(f"The index of {root} is {where} already: there is nothing to move.")
     there = sides.store(key)
 
     def taken(name: str) -> bool:

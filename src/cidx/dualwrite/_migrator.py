@@ -151,7 +151,10 @@ class Migrator:
             real = collections.resolve(source)
             source_store = sides.place_of(real) if target_store is not None and sides else None
             if target_store is not None and target_store == source_store:
-                raise UsageError(f"{source!r} is in that store already: there is nothing to move.")
+                raise UsageError(
+                    f"{real} is in the {place_name(target_store)} store already: there is "
+                    "nothing to move."
+                )
             if not collections.store.collection_exists(real):
                 raise UsageError(
                     f"There is no collection {source!r} to migrate. `cidx collections list` "

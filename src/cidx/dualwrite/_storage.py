@@ -23,10 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cidx.config import Config, StorageMode, collection_name_for
-from cidx.errors import UsageError
 from cidx.messages import MigrateRequest
 from cidx.state.moves import CollectionMigration
-from cidx.storage import STORAGE_MODES, probe_server, requested_server
+from cidx.storage import mode_named, probe_server, requested_server
 from cidx.store.server_settings import ServerSettings
 
 __all__ = ["config_for_reads", "storage_move_request", "target_name"]
@@ -45,9 +44,7 @@ def storage_move_request(
     """What `cidx storage migrate --to MODE [--qdrant-url URL ...]` asks the
     owner to do; UsageError for options that do not go together, the store's
     own error for a server that cannot be used (checked before anything starts)."""
-    if to not in STORAGE_MODES:
-        raise UsageError(f"--to must be one of {', '.join(STORAGE_MODES)}, not {to!r}.")
-    mode: StorageMode = to
+    mode = mode_named(to, "--to")
     _mode, server = requested_server(
         mode, url, ca_file=ca_file, shared_collection=shared_collection, base=base, flag="--to"
     )
