@@ -436,7 +436,7 @@ class Engine:
             self._migrated,
             self._switched,
             self.sides,
-            self._aliases_changed,
+            self._migration_done,
         )
 
     def _follow_model(self) -> None:
@@ -455,11 +455,6 @@ class Engine:
         moved = config_after(self.config, move)
         if moved is not None:
             self._use_config(moved)
-        if move.source_store is not None and move.moves_store:
-            left = place_location(self.paths, move.source_store)
-            if left.mode == "global":
-                with Registry() as registry:
-                    registry.forget(move.source)
 
     def _switched(self, move: CollectionMigration) -> None:
         """Reads of an index moving to another store switched sides (or the index
@@ -468,9 +463,14 @@ class Engine:
         if moved is not None:
             self._use_config(moved)
 
-    def _aliases_changed(self) -> None:
-        """The project's aliases changed (a migration's cleanup): the global
-        store's registry and a server keep them too (as `cidx.renaming` does)."""
+    def _migration_done(self, move: CollectionMigration) -> None:
+        """A migration dropped SOURCE and made its name an alias of TARGET: a
+        SOURCE left in the global store leaves its registry, and the registry
+        and a server keep the project's aliases too (as `cidx.renaming` does)."""
+        left = move.source_store if move.moves_store else None
+        if left is not None and place_location(self.paths, left).mode == "global":
+            with Registry() as registry:
+                registry.forget(move.source)
         if self.config.storage_mode == "global":
             mirror_aliases(self.paths.root, self.collections.aliases())
         store = self.parts.store

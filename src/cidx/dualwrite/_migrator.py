@@ -84,9 +84,9 @@ class MigrationParts:
     on_cleanup: Callable[[CollectionMigration], None] | None = None
     on_switch: Callable[[CollectionMigration], None] | None = None
     sides: SideStores | None = None
-    # Told once the project's aliases changed (a store that keeps aliases of
-    # its own, a server, follows them).
-    on_aliases: Callable[[], None] | None = None
+    # Told once a migration is done: SOURCE is gone and its name an alias of
+    # TARGET (registries and servers that keep aliases follow).
+    on_done: Callable[[CollectionMigration], None] | None = None
 
 
 class Migrator:
@@ -406,11 +406,11 @@ class Migrator:
             )
             self.table.forget(tx, move.id)
             move = self.table.update(tx, move, phase="done", ended_at=now)
-        if self.parts.on_aliases is not None:
+        if self.parts.on_done is not None:
             try:
-                self.parts.on_aliases()
+                self.parts.on_done(move)
             except CidxError as exc:  # cidx's own aliases work; the next change retries
-                log.warning("the server's aliases were not changed: %s", exc.message)
+                log.warning("the aliases kept outside the index were not changed: %s", exc.message)
         return move
 
     def _require(self) -> CollectionMigration:
