@@ -40,7 +40,7 @@ from cidx.store.server import ServerStore
 from cidx.store.server_settings import ServerSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from migrate_perf import DIM, synthetic
+from migrate_perf import DIM, copy_and_validate, synthetic
 
 
 def bench_move(folder: Path, n: int, opener: Callable[[], VectorStore]) -> tuple[float, float]:
@@ -61,14 +61,8 @@ def bench_move(folder: Path, n: int, opener: Callable[[], VectorStore]) -> tuple
         migrator = Migrator(MigrationParts(collections, Models(128), lambda: lock, sides=sides))
         started = time.perf_counter()
         move = migrator.start("src", "dst", batch=512, target_store="other")
-        while move.phase in ("prepare", "backfill"):
-            migrator.step()
-            move = migrator.active() or move
-        copied = time.perf_counter()
-        move = migrator.run() or move
-        validated = time.perf_counter()
-        assert move.phase == "validated", move
-        return n / (copied - started), validated - copied
+        _copying, validating = copy_and_validate(migrator, move)
+        return n / (time.perf_counter() - started - validating), validating
     finally:
         routed.close()
         sides.close()
