@@ -124,6 +124,27 @@ def test_rollback_after_cutover_to_the_server_keeps_every_write(
     assert points_in(tmp_path, server_dir, SERVER, "dst") is None
 
 
+@pytest.mark.slow
+def test_a_rollback_from_the_server_killed_part_way_finishes(
+    tmp_path: Path, server_dir: Path
+) -> None:
+    ops = 2_000
+    killed = run_kit(
+        tmp_path,
+        server_dir,
+        until="rolled_back",
+        ops=ops,
+        env={"CIDX_FAILPOINT": "migration_rolling_back"},
+    )
+    assert killed.returncode == -9, killed.stderr
+    again = run_kit(tmp_path, server_dir, until="rolled_back", ops=ops)
+    assert again.returncode == 0, again.stderr
+    report = report_of(tmp_path)
+    assert report["phase"] == "rolled_back" and report["place"] == EDGE, report
+    assert_holds(points_in(tmp_path, server_dir, EDGE, "src"), kit.expected(1, ops))
+    assert points_in(tmp_path, server_dir, SERVER, "dst") is None
+
+
 @pytest.mark.parametrize(
     "failpoint",
     [
