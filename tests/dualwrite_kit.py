@@ -22,6 +22,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from cidx.fsutil import write_atomic
 from cidx.parts import Models
 from cidx.state import StateDB
 from cidx.state.moves import MoveTable
-from cidx.store import Nearest, PointData, SparseVec, StoreQuery
+from cidx.store import Nearest, PointData, SparseVec, StoreQuery, VectorStore
 from cidx.store.edge import EdgeStore
 
 DIM = 16
@@ -81,6 +82,66 @@ def expected(seed: int, ops: int) -> dict[str, PointData]:
     return state
 
 
+def read_all(store: VectorStore, name: str) -> dict[str, PointData] | None:
+    """Every point of `name` (None: there is no such collection)."""
+    if not store.collection_exists(name):
+        return None
+    found: dict[str, PointData] = {}
+    offset: str | None = None
+    while True:
+        page, offset = store.page(name, offset=offset, limit=1024)
+        found.update((p.id, p) for p in page)
+        if offset is None:
+            return found
+
+
+def query_loop(
+    store: VectorStore, reads: Callable[[], str], stop: threading.Event, report: dict[str, Any]
+) -> None:
+    """Query the collection `reads()` names until `stop`, counting queries,
+    errors and empty answers into `report`."""
+    rng = random.Random(5)
+    while not stop.is_set():
+        vector = [rng.uniform(-1, 1) for _ in range(DIM)]
+        try:
+            hits = store.query(
+                reads(), StoreQuery((Nearest("dense", vector, 5),), 5, with_payload=False)
+            )
+            report["empty"] += not hits
+        except Exception as exc:
+            report["errors"].append(repr(exc))
+        report["queries"] += 1
+        time.sleep(0.002)  # a steady query load, not a busy loop
+
+
+def write_ops(
+    writer: PointWriter,
+    lock: threading.RLock,
+    seed: int,
+    done: int,
+    ops: int,
+    progress_file: Path,
+    before: Callable[[int], None] = lambda _k: None,
+) -> None:
+    """Apply ops `done`..`ops` to "src" through `writer`, a batch at a time under
+    `lock`, recording how far it got (`before(k)` runs before the batch at k)."""
+    k = done
+    while k < ops:
+        before(k)
+        last: dict[int, tuple[str, int]] = {}
+        for j in range(k, min(k + OP_BATCH, ops)):
+            kind, i = op(seed, j)
+            last[i] = (kind, j)
+        ups = [point(i, j + 1) for i, (kind, j) in last.items() if kind == "upsert"]
+        dels = [pid(i) for i, (kind, _j) in last.items() if kind == "delete"]
+        with lock:
+            writer.upsert("src", ups)
+            writer.delete("src", dels)
+        k = min(k + OP_BATCH, ops)
+        write_atomic(progress_file, str(k), durable=False)  # survives SIGKILL
+        time.sleep(0.001)  # let the migration's steps take the lock too
+
+
 def open_parts(folder: Path) -> tuple[EdgeStore, StateDB, Collections]:
     store = EdgeStore(folder / "store")
     db = StateDB(folder / "state.db")
@@ -111,37 +172,11 @@ def main() -> None:
     stop = threading.Event()
 
     def write() -> None:
-        k = done
-        while k < args.ops:
-            last: dict[int, tuple[str, int]] = {}
-            for j in range(k, min(k + OP_BATCH, args.ops)):
-                kind, i = op(args.seed, j)
-                last[i] = (kind, j)
-            ups = [point(i, j + 1) for i, (kind, j) in last.items() if kind == "upsert"]
-            dels = [pid(i) for i, (kind, _j) in last.items() if kind == "delete"]
-            with lock:
-                writer.upsert("src", ups)
-                writer.delete("src", dels)
-            k = min(k + OP_BATCH, args.ops)
-            write_atomic(progress_file, str(k), durable=False)  # survives SIGKILL
-            time.sleep(0.001)  # let the migration's steps take the lock too
+        write_ops(writer, lock, args.seed, done, args.ops, progress_file)
 
-    def read() -> None:
-        rng = random.Random(5)
-        while not stop.is_set():
-            vector = [rng.uniform(-1, 1) for _ in range(DIM)]
-            try:
-                hits = store.query(
-                    collections.resolve("src"),
-                    StoreQuery((Nearest("dense", vector, 5),), 5, with_payload=False),
-                )
-                report["empty"] += not hits
-            except Exception as exc:
-                report["errors"].append(repr(exc))
-            report["queries"] += 1
-            time.sleep(0.002)  # a steady query load, not a busy loop
-
-    reader = threading.Thread(target=read)
+    reader = threading.Thread(
+        target=query_loop, args=(store, lambda: collections.resolve("src"), stop, report)
+    )
     reader.start()
     writing = threading.Thread(target=write)
     writing.start()

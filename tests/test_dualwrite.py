@@ -58,15 +58,7 @@ def run_kit(
 def points_of(folder: Path, name: str) -> dict[str, PointData] | None:
     store, db, _collections = kit.open_parts(folder)
     try:
-        if not store.collection_exists(name):
-            return None
-        found: dict[str, PointData] = {}
-        offset: str | None = None
-        while True:
-            page, offset = store.page(name, offset=offset, limit=1024)
-            found.update((p.id, p) for p in page)
-            if offset is None:
-                return found
+        return kit.read_all(store, name)
     finally:
         store.close()
         db.close()

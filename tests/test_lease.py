@@ -134,21 +134,29 @@ def test_the_claims_collection_is_not_a_project_collection(claims: ServerClaims)
         store.close()
 
 
-def test_a_server_project_written_elsewhere_answers_queries_and_refuses_writes(
-    tmp_path: Path,
-) -> None:
+QUERY = SearchRequest([QueryRequest(text="verify token signature")])
+
+
+def _server_project(tmp_path: Path) -> Path:
+    """An indexed project on a server (qdrant-client's local mode)."""
     root, folder = tmp_path / "project", tmp_path / "qdrant"
     write_files(root, DEMO_PROJECT)
     run_cidx(["init", "--storage", "server", "--qdrant-url", f"local:{folder}"], root)
     run_cidx(["index"], root)
-    query = SearchRequest([QueryRequest(text="verify token signature")])
+    return root
+
+
+def test_a_server_project_written_elsewhere_answers_queries_and_refuses_writes(
+    tmp_path: Path,
+) -> None:
+    root = _server_project(tmp_path)
     with opened(root) as engine:
         assert engine.lease is not None
         other = Claim(engine.collection, "elsewhere", "build-box", 4242, "held", time.time() + 60)
         engine.lease.claims.put(other)
         (root / "late.py").write_text("def verify_token_signature_late():\n    pass\n")
 
-        outcome = engine.search_outcome(query)
+        outcome = engine.search_outcome(QUERY)
         assert outcome.answers[0].results, "queries are answered"
         assert outcome.sync is None, "no sync while another machine writes"
         assert any("build-box (pid 4242)" in w for w in outcome.warnings)
@@ -166,6 +174,65 @@ def test_a_server_project_written_elsewhere_answers_queries_and_refuses_writes(
     # Closing gave the lease up: another process writes at once.
     (root / "after.py").write_text("def after_close():\n    pass\n")
     assert run_cidx(["index", "--json"], root).json()["files_added"] == 1
+
+
+class Counted:
+    """Claims that count the requests made through them."""
+
+    def __init__(self, claims: ServerClaims) -> None:
+        self.claims, self.reads, self.writes = claims, 0, 0
+
+    def put(self, claim: Claim) -> None:
+        self.writes += 1
+        self.claims.put(claim)
+
+    def drop(self, key: str, holder: str) -> None:
+        self.writes += 1
+        self.claims.drop(key, holder)
+
+    def of(self, key: str) -> list[Claim]:
+        self.reads += 1
+        return self.claims.of(key)
+
+
+def test_a_refusal_is_remembered_until_the_holders_claim_expires(claims: ServerClaims) -> None:
+    clock = Clock()
+    a = _lease(claims, "a", clock)
+    counted = Counted(claims)
+    b = WriterLease(counted, KEY, clock=clock, holder="bb")
+    assert b.refused() is None, "never asked: nothing to remember"
+    assert a.acquire() is None
+    holder = b.acquire()
+    assert holder is not None and (counted.reads, counted.writes) == (1, 2)
+    clock.now += LEASE_SECONDS - 1
+    assert b.refused() == holder
+    assert (counted.reads, counted.writes) == (1, 2), "remembered: no request"
+    clock.now += 1
+    assert b.refused() is None, "the holder's claim has expired: ask again"
+    a.release()
+    assert b.acquire() is None and b.refused() is None
+    b.release()
+
+
+def test_syncing_queries_ask_for_a_held_lease_once(tmp_path: Path) -> None:
+    root = _server_project(tmp_path)
+    with opened(root) as engine:
+        assert engine.lease is not None
+        real = engine.lease.claims
+        assert isinstance(real, ServerClaims)
+        other = Claim(engine.collection, "elsewhere", "build-box", 4242, "held", time.time() + 60)
+        real.put(other)
+        counted = Counted(real)
+        engine.lease.claims = counted
+        for _ in range(3):
+            outcome = engine.search_outcome(QUERY)
+            assert outcome.sync is None and outcome.answers[0].results
+            assert any("build-box (pid 4242)" in w for w in outcome.warnings)
+        assert (counted.reads, counted.writes) == (1, 2), "asked once, then remembered"
+        # A write asks again: the holder may have stopped meanwhile.
+        real.drop(engine.collection, "elsewhere")
+        assert engine.sync().files_added == 0
+        assert engine.lease.held
 
 
 @pytest.mark.skipif(

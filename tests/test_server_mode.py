@@ -141,7 +141,8 @@ def test_init_does_not_move_an_index_between_storages(
         ["init", "--storage", "server", "--qdrant-url", f"local:{folder}"], local, check=False
     )
     assert moved.returncode == 2
-    assert "cannot move an index to or from a Qdrant server" in moved.stderr
+    assert "does not move an index to or from a Qdrant server" in moved.stderr
+    assert f"cidx storage migrate --to server --qdrant-url local:{folder}" in moved.stderr
     advised = f"cidx init --force --storage server --qdrant-url local:{folder}"
     assert advised in moved.stderr
     # The advised step: a new, empty index on the server.

@@ -26,7 +26,7 @@ def test_a_stored_v1_database_migrates_and_keeps_its_data(tmp_path: Path) -> Non
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v1.db", copy)
     db = StateDB(copy, collection=COLLECTION)
-    assert db.schema_version == len(MIGRATIONS) == 6
+    assert db.schema_version == len(MIGRATIONS) == 7
     # m002: the vector cache is a rowid table with a unique key.
     ddl = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'embeddings'").fetchone()[0]
     assert "WITHOUT ROWID" not in ddl and "id        INTEGER PRIMARY KEY" in ddl
@@ -74,7 +74,7 @@ def test_a_stored_v3_or_v4_database_gets_a_migrations_table_and_keeps_its_data(
     shutil.copy(DATA / f"state-v{version}.db", copy)
     # Since v3 manifests are per collection: no collection is needed to migrate.
     db = StateDB(copy)
-    assert db.schema_version == len(MIGRATIONS) == 6
+    assert db.schema_version == len(MIGRATIONS) == 7
     manifest = db.manifest(COLLECTION)
     files = manifest.files()
     assert set(files) == {"src/app.py", "docs/a.md"}
@@ -121,7 +121,7 @@ def test_a_stored_v5_database_gets_collection_migrations_and_keeps_its_data(
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v5.db", copy)
     db = StateDB(copy)
-    assert db.schema_version == len(MIGRATIONS) == 6
+    assert db.schema_version == len(MIGRATIONS) == 7
     name = "cidx-0123456789ab-cidx-code-minilm-l6-int8-128"
     rec = db.manifest(name).file("src/app.py")
     assert rec is not None and rec.chunk_ids == ("44444444-4444-5444-8444-444444444444",)
@@ -141,6 +141,30 @@ def test_a_stored_v5_database_gets_collection_migrations_and_keeps_its_data(
     assert table.active() == move and table.version() == 1
     assert [e.point_id for e in table.outbox("m1")] == ["p1", "p2"]
     assert table.buried("m1", ["p1", "p3"]) == {"p3"}
+    db.close()
+
+
+def test_a_stored_v6_database_keeps_its_migration_and_gets_stores(tmp_path: Path) -> None:
+    copy = tmp_path / "state.db"
+    shutil.copy(DATA / "state-v6.db", copy)
+    db = StateDB(copy)
+    assert db.schema_version == len(MIGRATIONS) == 7
+    table = MoveTable(db)
+    # m007: the migration under way keeps its row, outbox and tombstones; both
+    # of its sides are in the project's own store.
+    move = table.active()
+    assert move is not None and (move.id, move.phase, move.copied, move.total) == (
+        "m6",
+        "backfill",
+        1,
+        2,
+    )
+    assert move.source_store is None and move.target_store is None and not move.moves_store
+    assert [e.point_id for e in table.outbox("m6")] == ["p1"]
+    assert table.buried("m6", ["p1", "p2"]) == {"p2"}
+    with db.transaction() as tx:
+        moved = table.update(tx, move, target_store='{"mode": "global"}')
+    assert table.active() == moved and moved.moves_store
     db.close()
 
 

@@ -24,7 +24,9 @@ from the migration's row, cached like the aliases.
 point with both its vectors and its payload, in batches, resumable from the
 last batch written — and `verify_copy` checks a copy by its count and by
 sample queries; storage-mode migrations and copies of a cloned project's
-collections are built on them.
+collections are built on them. On a store that keeps aliases itself (a
+server), `sync_native_aliases` makes its aliases of the project's
+collections the project's.
 """
 
 from __future__ import annotations
@@ -42,9 +44,23 @@ from cidx.errors import UsageError
 from cidx.failpoints import failpoint
 from cidx.state import Alias, Manifest, StateDB
 from cidx.state.moves import CollectionMigration, MoveTable
-from cidx.store import CollectionInfo, Nearest, PointData, StoreQuery, VectorStore
+from cidx.store import (
+    CollectionInfo,
+    NativeAliases,
+    Nearest,
+    PointData,
+    StoreQuery,
+    VectorStore,
+)
 
-__all__ = ["COPY_BATCH", "Collections", "Route", "copy_collection", "verify_copy"]
+__all__ = [
+    "COPY_BATCH",
+    "Collections",
+    "Route",
+    "copy_collection",
+    "sync_native_aliases",
+    "verify_copy",
+]
 
 # Points per batch of a copy: about 1 MiB of vectors and text at a time.
 COPY_BATCH = 256
@@ -258,6 +274,19 @@ class Collections:
         return self.store.info(self._real(name))
 
 
+def sync_native_aliases(store: NativeAliases, collections: Collections, own: str) -> None:
+    """Make the server's aliases of this project's collections (`own` and the
+    targets of its aliases) those of its state DB, in one atomic change:
+    every reader of the server switches at once, none sees a gap."""
+    wanted = {a.name: a.target for a in collections.aliases()}
+    ours = {own, *wanted.values()}
+    current = store.aliases()
+    stale = [name for name, target in current.items() if target in ours and name not in wanted]
+    changed = {name: target for name, target in wanted.items() if current.get(name) != target}
+    if changed or stale:
+        store.set_aliases(changed, remove=stale)
+
+
 # Told after each batch of a copy: where the next batch starts (None: the copy
 # is complete) and how many points this copy has written so far.
 CopyProgressFn = Callable[[str | None, int], None]
@@ -319,7 +348,13 @@ def verify_copy(
         if copy is None or copy.id != point.id:
             problems.append(f"the point {point.id} is missing from the copy")
             continue
-        if copy.payload != point.payload or copy.sparse != point.sparse:
+        # Sparse weights within float rounding: an embedded store keeps them as
+        # float32, a server as given.
+        if (
+            copy.payload != point.payload
+            or copy.sparse.indices != point.sparse.indices
+            or not _close(copy.sparse.values, point.sparse.values)
+        ):
             problems.append(f"the point {point.id} differs in the copy")
             continue
         if not _close(copy.dense, point.dense):

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from cidx.chunking import CHUNKER_VERSION
-from cidx.collections import Collections
+from cidx.collections import Collections, sync_native_aliases
 from cidx.config import (
     DEFAULT_MAX_FILE_SIZE,
     Config,
@@ -33,7 +33,15 @@ from cidx.config import (
     new_config,
     save_config,
 )
-from cidx.dualwrite import MODEL_CHANGE, MigrationParts, Migrator, config_after, model_change
+from cidx.dualwrite import (
+    MODEL_CHANGE,
+    MigrationParts,
+    Migrator,
+    SideStores,
+    config_after,
+    config_for_reads,
+    model_change,
+)
 from cidx.embedding import embedding_settings, model_id
 from cidx.errors import (
     CidxError,
@@ -80,8 +88,9 @@ from cidx.search import Searcher
 from cidx.state import Manifest, StateDB
 from cidx.state.db import state_error
 from cidx.state.moves import CollectionMigration
-from cidx.storage import StorageMode, open_store, storage_location
-from cidx.store import VectorStore
+from cidx.storage import StorageMode, open_store, place_key, place_location, storage_location
+from cidx.store import NativeAliases, VectorStore
+from cidx.store.routed import RoutedStore
 from cidx.store.server_settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -160,7 +169,8 @@ def _refuse_server_move(
     paths: ProjectPaths, old: Config, storage: StorageMode | None, server: ServerSettings | None
 ) -> None:
     """UsageError when an init asks to move an index to or from a Qdrant server
-    (moves between the embedded stores are migrations, `cidx.migration`)."""
+    (that is `cidx storage migrate`; moves between the embedded stores are
+    migrations too, `cidx.migration`)."""
     if storage is None or "server" not in (storage, old.storage_mode):
         return
     url = server.url if server is not None else None
@@ -168,11 +178,13 @@ def _refuse_server_move(
     if storage == old.storage_mode and url == old_url:
         return
     here = f"on {old_url}" if old_url else f"in {old.storage_mode} storage"
+    to = f"--to {storage}" + (f" --qdrant-url {url}" if url else "")
     there = f"--storage {storage}" + (f" --qdrant-url {url}" if url else "")
     raise UsageError(
-        f"The index of {paths.root} is {here}; this cidx cannot move an index to or from a "
-        f"Qdrant server. To start a new, empty index there instead (cached embeddings are "
-        f"kept), run `cidx init --force {there}`."
+        f"The index of {paths.root} is {here}; `cidx init` does not move an index to or from "
+        f"a Qdrant server. Move it without downtime with `cidx storage migrate {to}`, or "
+        f"start a new, empty index there (cached embeddings are kept) with `cidx init "
+        f"--force {there}`."
     )
 
 
@@ -310,10 +322,17 @@ class Engine:
         location = storage_location(paths, config)
         db = StateDB(paths.state_db, collection=config.collection)
         try:
-            store = open_store(location)
+            # Routed: while the index moves to another store, its copy there
+            # is one more collection of the same store (`cidx.dualwrite`).
+            store = RoutedStore(open_store(location))
         except BaseException:
             db.close()
             raise
+        self.sides = SideStores(
+            store,
+            place_key(config.storage_mode, config.server),
+            lambda key: open_store(place_location(paths, key)),
+        )
         self.parts = IndexParts(
             paths=paths,
             config=config,
@@ -394,6 +413,10 @@ class Engine:
         engine = cls(paths, config, models)
         engine.created = created
         try:
+            if paths.index_location is None:
+                # A move to another store under way: its sides' stores, and
+                # the config naming the side reads use.
+                engine.migrator.follow()
             engine.collections.ensure(engine.collection)
             engine.problems = engine.check()
             if paths.index_location is None:
@@ -407,7 +430,13 @@ class Engine:
 
     def _migration_parts(self) -> MigrationParts:
         return MigrationParts(
-            self.parts.collections, self.parts.models, self.writing, self._migrated
+            self.parts.collections,
+            self.parts.models,
+            self.writing,
+            self._migrated,
+            self._switched,
+            self.sides,
+            self._migration_done,
         )
 
     def _follow_model(self) -> None:
@@ -424,9 +453,43 @@ class Engine:
     def _migrated(self, move: CollectionMigration) -> None:
         """A migration's SOURCE is about to go: the config follows it to TARGET."""
         moved = config_after(self.config, move)
-        if moved is None:
-            return
+        if moved is not None:
+            self._use_config(moved)
+
+    def _switched(self, move: CollectionMigration) -> None:
+        """Reads of an index moving to another store switched sides (or the index
+        opened): the config names the side they use, and its store."""
+        moved = config_for_reads(self.config, move)
+        if moved is not None:
+            self._use_config(moved)
+
+    def _migration_done(self, move: CollectionMigration) -> None:
+        """A migration dropped SOURCE and made its name an alias of TARGET: a
+        SOURCE left in the global store leaves its registry, and the registry
+        and a server keep the project's aliases too (as `cidx.renaming` does)."""
+        left = move.source_store if move.moves_store else None
+        if left is not None and place_location(self.paths, left).mode == "global":
+            with Registry() as registry:
+                registry.forget(move.source)
+        if self.config.storage_mode == "global":
+            mirror_aliases(self.paths.root, self.collections.aliases())
+        store = self.parts.store
+        home = store.store_of(self.collection) if isinstance(store, RoutedStore) else store
+        if isinstance(home, NativeAliases):
+            sync_native_aliases(home, self.collections, self.config.collection)
+
+    def _use_config(self, moved: Config) -> None:
+        """Save `moved` and work by it from now on (its collection, model and place)."""
         save_config(self.paths, moved)
+        if moved.storage_mode == "global":
+            with Registry() as registry:
+                claim(
+                    registry,
+                    moved.collection,
+                    root=self.paths.root,
+                    project_id=moved.identity.id,
+                    model=moved.embedding.model_id,
+                )
         with self.write_lock:
             self.config = moved
             embedding = moved.embedding
@@ -436,7 +499,11 @@ class Engine:
             collections.on_alias = self.metrics.alias_resolutions.inc
             models = self.parts.models.variant(embedding.model_id) or self.parts.models
             self.parts = dataclasses.replace(
-                self.parts, config=moved, collections=collections, models=models
+                self.parts,
+                config=moved,
+                location=storage_location(self.paths, moved),
+                collections=collections,
+                models=models,
             )
             self.migrator.parts = self._migration_parts()
 
@@ -679,11 +746,16 @@ class Engine:
         syncing = request.sync and sync
         notes: list[str] = []
         if syncing and self.lease is not None:
-            try:
-                self._take_lease()
-            except LeaseHeldError as exc:
-                # Any number of machines query; the one writing keeps it current.
-                syncing, notes = False, [query_note(exc.holder)]
+            # Any number of machines query; the one writing keeps it current.
+            # Its claim is trusted until it expires: no request per query.
+            holder = self.lease.refused()
+            if holder is None:
+                try:
+                    self._take_lease()
+                except LeaseHeldError as exc:
+                    holder = exc.holder
+            if holder is not None:
+                syncing, notes = False, [query_note(holder)]
         summary = self.sync(progress=progress) if syncing else None
         started = time.perf_counter()
         try:
@@ -816,5 +888,6 @@ class Engine:
         if self.lease is not None:
             self.lease.release()
         with self.write_lock:
+            self.sides.close()
             self.store.close()
             self.db.close()

@@ -22,6 +22,10 @@ so machines sharing a server keep their clocks in step (NTP); the lease's
 A writer that finds, when renewing, that another process holds the lease
 (its own had expired: the server was unreachable for a minute) stops
 writing at once (`held` turns False).
+
+A refusal is remembered until the holder's claim expires (`refused`): a
+query that would sync first learns from it, with no request to the
+server, that another machine writes; only a write asks again.
 """
 
 from __future__ import annotations
@@ -121,6 +125,7 @@ class WriterLease:
         self.holder = holder or f"{self.host}:{self.pid}:{uuid.uuid4().hex[:12]}"
         self._held = False
         self._valid_until = 0.0
+        self._refusal: Holder | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -132,31 +137,45 @@ class WriterLease:
         writer cut off from the server stops before its claim runs out)."""
         return self._held and self._clock() < self._valid_until
 
+    def refused(self) -> Holder | None:
+        """Who held the lease when this process last asked for it in vain, while
+        that holder's claim lasts (None: ask, it may be free)."""
+        refusal = self._refusal
+        if refusal is None or self._clock() >= refusal.expires:
+            return None
+        return refusal
+
     def acquire(self) -> Holder | None:
         """Take the lease: None when this process holds it now, else who does."""
         with self._lock:
             if self._held:
                 return None
-            blocker: Holder | None = None
-            for round_ in range(ROUNDS):
-                now = self._clock()
-                self.claims.put(self._claim("candidate", now))
-                others = self._others(now)
-                if not others:
-                    self.claims.put(self._claim("held", now))
-                    self._held, self._valid_until = True, now + self.ttl * SAFE_SHARE
-                    self._start_renewing()
-                    return None
-                self.claims.drop(self.key, self.holder)
-                held = [c for c in others if c.state == "held"]
-                first = (held or others)[0]
-                blocker = Holder(first.host, first.pid, first.expires)
-                if held:
-                    return blocker
-                # Another candidate asked at the same moment: both back off.
-                if round_ + 1 < ROUNDS:
-                    self._stop.wait(random.uniform(0.05, 0.25) * (round_ + 1))
-            return blocker
+            self._refusal = None
+            return self._ask()
+
+    def _ask(self) -> Holder | None:
+        """One request for the lease, in rounds (the caller holds `_lock`)."""
+        blocker: Holder | None = None
+        for round_ in range(ROUNDS):
+            now = self._clock()
+            self.claims.put(self._claim("candidate", now))
+            others = self._others(now)
+            if not others:
+                self.claims.put(self._claim("held", now))
+                self._held, self._valid_until = True, now + self.ttl * SAFE_SHARE
+                self._start_renewing()
+                return None
+            self.claims.drop(self.key, self.holder)
+            held = [c for c in others if c.state == "held"]
+            first = (held or others)[0]
+            blocker = Holder(first.host, first.pid, first.expires)
+            if held:
+                self._refusal = blocker
+                return blocker
+            # Another candidate asked at the same moment: both back off.
+            if round_ + 1 < ROUNDS:
+                self._stop.wait(random.uniform(0.05, 0.25) * (round_ + 1))
+        return blocker
 
     def renew(self) -> bool:
         """Extend the lease; False (and writing must stop) when it was lost."""

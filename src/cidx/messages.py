@@ -515,6 +515,10 @@ class MigrationView:
     ended_at: float | None = None
     detail: str | None = None  # why it stopped (a validation report)
     next_step: str = ""
+    # Where each side lives when the index moves to another store
+    # ("local", "global", "server URL"); None: the project's store.
+    source_place: str | None = None
+    target_place: str | None = None
 
 
 @dataclass(frozen=True)
@@ -524,6 +528,11 @@ class MigrateRequest:
     reembed: str | None = None  # a model id; None: copy the vectors
     batch: int = 512
     retain_seconds: float = 30 * 86400.0
+    # `cidx storage migrate`: the storage mode the project's collection moves
+    # to (SOURCE and TARGET are then chosen by the owner), and for "server"
+    # the server's settings (`ServerSettings` as JSON, never an API key).
+    to_storage: str | None = None
+    server: str | None = None
 
 
 @dataclass(frozen=True)

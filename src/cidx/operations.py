@@ -187,7 +187,8 @@ class Operations:
     def migrate(self, req: MigrateRequest, progress: ProgressFn) -> MigrationReport:
         if self.snapshot is not None:
             raise self.snapshot.error
-        return migrate(self.engine.migrator, str(self.engine.paths.root), req, progress)
+        engine = self.engine
+        return migrate(engine.migrator, engine.config, str(engine.paths.root), req, progress)
 
     def migration(self, req: MigrationRequest, _progress: ProgressFn) -> MigrationReport:
         if self.snapshot is not None and req.action != "status":

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from cidx.collections import Collections
+from cidx.collections import Collections, sync_native_aliases
 from cidx.config import Config, IdentityRecord, collection_name_for, load_config, save_config
 from cidx.errors import CidxError, UsageError
 from cidx.failpoints import failpoint
@@ -38,6 +38,7 @@ from cidx.project import ProjectPaths, require_writable
 from cidx.registry import Registry, mirror_aliases
 from cidx.state import Alias, StateDB
 from cidx.storage import open_store, storage_location
+from cidx.store import NativeAliases
 
 __all__ = [
     "Alias",
@@ -137,7 +138,11 @@ def create_alias(paths: ProjectPaths, name: str, target: str, *, reason: str) ->
     require_writable(paths)
     with metadata(paths) as (config, collections):
         alias = collections.create_alias(name, target, created_by="user", reason=reason)
-        _mirror(paths, config, collections)
+        try:
+            _mirror(paths, config, collections)
+        except BaseException:
+            collections.delete_alias(name)  # the server refused it: not made at all
+            raise
         return alias
 
 
@@ -145,14 +150,22 @@ def remove_alias(paths: ProjectPaths, name: str) -> Alias:
     require_writable(paths)
     with metadata(paths) as (config, collections):
         alias = collections.delete_alias(name)
-        _mirror(paths, config, collections)
+        try:
+            _mirror(paths, config, collections)
+        except BaseException:
+            with collections.db.transaction() as tx:  # kept where it still works
+                collections.db.aliases.put(tx, alias)
+            raise
         return alias
 
 
 def _mirror(paths: ProjectPaths, config: Config, collections: Collections) -> None:
-    """In the global store, the registry keeps the project's aliases too."""
+    """In the global store, the registry keeps the project's aliases too; on a
+    server they are the server's own aliases as well (`sync_native_aliases`)."""
     if config.storage_mode == "global":
         mirror_aliases(paths.root, collections.aliases())
+    if isinstance(collections.store, NativeAliases):
+        sync_native_aliases(collections.store, collections, config.collection)
 
 
 def find_alias(paths: ProjectPaths, name: str) -> Alias | None:

@@ -35,7 +35,10 @@ another place, its collections could not keep their names in the global
 store (those carry the project's place, and the original may still use
 them), so it becomes a project in local mode, self-contained in its
 `.code-indexer/`; `cidx init --storage global` moves it into the global
-store. A backup of the whole global store (`cidx backup --global`) is
+store. A backup of a server-mode index restored into a server-mode project
+(or with `--storage server --qdrant-url URL`) is uploaded to the server,
+into new collections; the old collection goes once the new index is in
+place (`cidx.restore_server`). A backup of the whole global store (`cidx backup --global`) is
 restored the same way into the data folder: the store folder swapped as
 one, and the registry replaced through SQLite's backup API, with every
 project registered there held (its lock taken) meanwhile. These second
@@ -67,17 +70,19 @@ from cidx.archive import (
 )
 from cidx.backup import CollectionCount
 from cidx.compatibility import check_compatible
-from cidx.config import collection_name_for, load_config, save_config
-from cidx.errors import ArchiveError, UsageError
+from cidx.config import Config, collection_name_for, load_config, save_config
+from cidx.errors import ArchiveError, ConfigError, UsageError
 from cidx.failpoints import failpoint
 from cidx.fsutil import disk_full, free_bytes, fsync_folder, is_no_space, private_dir, swap_in
 from cidx.owner.lock import pid_alive
 from cidx.project import INDEX_DIR_NAME, ProjectPaths, project_paths, refuse_broad_root
 from cidx.registry import Registry, belongs_to, registry_exists, registry_path, uses_collection
+from cidx.restore_server import drop_new, drop_replaced, new_names, server_location, server_target
 from cidx.service import WAIT_FOREVER, WaitPolicy, holding_lock
 from cidx.snapshots import format_named, verify_collections
 from cidx.state import StateDB
 from cidx.storage import STORE_DIR_NAME, StorageLocation, global_store_dir, open_store
+from cidx.store.server_settings import ServerSettings
 from cidx.treecopy import remove_tree
 from cidx.userdirs import data_dir
 
@@ -114,8 +119,8 @@ class RestoreResult:
     data_bytes: int
     seconds: float
     kind: str = "project"
-    # Where the restored collections are: "local" or "global". A project
-    # backed up in global mode and restored elsewhere is "local".
+    # Where the restored collections are: "local", "global" or "server". A
+    # project backed up in global mode and restored elsewhere is "local".
     storage_mode: str = "local"
     # Backed up in global mode at another place, or on a Qdrant server,
     # and restored in local mode: the storage mode it was backed up in.
@@ -132,10 +137,14 @@ def restore_archive(
     force: bool = False,
     global_store: bool = False,
     wait: WaitPolicy = WAIT_FOREVER,
+    storage: str | None = None,
+    server: ServerSettings | None = None,
 ) -> RestoreResult:
     """Restore `archive` into the project at `into` (default: the current
     project), replacing its index only with `force` — or, for a backup of the
-    global store, into this user's global store (see the module docstring)."""
+    global store, into this user's global store (see the module docstring).
+    `storage` "local" keeps a server-mode backup's collections in the embedded
+    store; `server` is the server to upload them to (`cidx.restore_server`)."""
     started = time.perf_counter()
     archive = archive.absolute()
     manifest = read_manifest(archive)
@@ -154,13 +163,18 @@ def restore_archive(
             f"store. Run `cidx restore {archive} --into DIR` (without --global) to restore it."
         )
     paths = _target(into)
-    in_global = manifest.storage_mode == "global" and manifest.project_root == str(paths.root)
+    onto = server_target(paths, manifest, storage, server)
+    in_global = (
+        onto is None
+        and manifest.storage_mode == "global"
+        and manifest.project_root == str(paths.root)
+    )
     # An index folder without any of these (left by a restore that failed, or
     # by a command that only took the lock) holds nothing to lose.
     had_index = any(p.exists() for p in (paths.config_file, paths.state_db, paths.qdrant_dir))
     if in_global:
         had_index = _check_global_names(manifest, paths.root) or had_index
-    renames = _local_names(manifest, paths.root) if not in_global else {}
+    renames = _local_names(manifest, paths.root) if not in_global and onto is None else {}
     if had_index and not force:
         where = f" --into {into}" if into is not None else ""
         raise UsageError(
@@ -173,6 +187,9 @@ def restore_archive(
         incoming = paths.root / f"{INDEX_DIR_NAME}.{_INCOMING}.{os.getpid()}.tmp"
         staging = data_dir() / f".restore.{os.getpid()}.tmp"
         restored = ProjectPaths(paths.root, incoming)
+        mode = "global" if in_global else "server" if onto is not None else "local"
+        replaced = _replaced_config(paths) if onto is not None else None
+        swapped = False
         try:
             _room(paths.root, manifest)
             restored.create_index_dir()
@@ -180,23 +197,31 @@ def restore_archive(
                 _remove_stale(data_dir(), _STAGING)
                 private_dir(staging)
                 store = StorageLocation("global", staging / STORE_DIR_NAME)
+            elif onto is not None:
+                store = server_location(onto)
+                renames = new_names(manifest, store)
             else:
                 store = StorageLocation("local", incoming / STORE_DIR_NAME)
             own = {CONFIG_MEMBER: restored.config_file, STATE_MEMBER: restored.state_db}
             _extract(archive, manifest, own, incoming / "incoming", store, renames)
-            relocate(restored, paths.root, "global" if in_global else "local", renames)
+            relocate(restored, paths.root, mode, renames, server=onto)
             _verify(manifest, store, archive, renames)
             failpoint("restore.swap")
             if in_global:
                 _swap_collections(manifest, store, staging)
             _swap(incoming, paths.index_dir, paths.root)
+            swapped = True
             if in_global:
                 _register(manifest, paths.root)
+            if onto is not None:
+                drop_replaced(paths, replaced, renames)
         except OSError as exc:
             if is_no_space(exc):
                 raise disk_full(paths.root, manifest.disk_bytes) from None
             raise
         finally:
+            if onto is not None and not swapped:
+                drop_new(server_location(onto), renames)
             remove_tree(incoming)
             remove_tree(staging)
     moved = manifest.project_root if manifest.project_root != str(paths.root) else None
@@ -208,12 +233,17 @@ def restore_archive(
         index_dir=paths.index_dir,
         replaced=had_index,
         moved_from=moved,
-        storage_mode="global" if in_global else "local",
+        storage_mode=mode,
+        renames=renames,
     )
 
 
 def _result(
-    archive: Path, manifest: ArchiveManifest, started: float, **where: object
+    archive: Path,
+    manifest: ArchiveManifest,
+    started: float,
+    renames: dict[str, str] | None = None,
+    **where: object,
 ) -> RestoreResult:
     return RestoreResult(
         archive=str(archive),
@@ -221,7 +251,10 @@ def _result(
         index_dir=str(where["index_dir"]),
         replaced=bool(where["replaced"]),
         moved_from=where["moved_from"] if isinstance(where["moved_from"], str) else None,
-        collections=[CollectionCount(c.name, c.points) for c in manifest.collections],
+        collections=[
+            CollectionCount((renames or {}).get(c.name, c.name), c.points)
+            for c in manifest.collections
+        ],
         points=manifest.points,
         files=len(manifest.files),
         data_bytes=manifest.data_bytes,
@@ -241,10 +274,11 @@ def relocate(
     root: Path,
     storage_mode: str = "local",
     renames: dict[str, str] | None = None,
+    server: ServerSettings | None = None,
 ) -> None:
     """Fix the index at `paths` (an index folder) for the project at `root`,
-    its collections in `storage_mode` ("local": inside the index folder) and
-    renamed as `renames` says (the old name to the new).
+    its collections in `storage_mode` ("local": inside the index folder; for
+    "server", on `server`) and renamed as `renames` says (the old name to the new).
 
     Nothing else in an index names its place: files are recorded relative to
     the root, and the collections are where the storage mode says. The config
@@ -266,11 +300,20 @@ def relocate(
     update: dict[str, object] = {
         "project_root": str(root),
         "storage_mode": storage_mode,
-        # A server's collections come back as points into the embedded store.
-        "server": config.server if storage_mode == "server" else None,
+        # A server's collections come back as points into the embedded store,
+        # or onto the server they were uploaded to.
+        "server": server if storage_mode == "server" else None,
         "collection": renames.get(config.collection, config.collection),
     }
     save_config(paths, config.model_copy(update=update))
+
+
+def _replaced_config(paths: ProjectPaths) -> Config | None:
+    """The config of the index a restore replaces, if it can be read."""
+    try:
+        return load_config(paths) if paths.config_file.exists() else None
+    except ConfigError:
+        return None
 
 
 def _local_names(manifest: ArchiveManifest, root: Path) -> dict[str, str]:
@@ -351,7 +394,8 @@ def _extract(
         name = (renames or {}).get(collection.name, collection.name)
         format_named(collection.format).install(folder, store, name)
     remove_tree(files)
-    for folder in {*(p.parent for p in own.values()), store.folder}:
+    stores = [store.folder] if store.data_dir is not None and store.server is None else []
+    for folder in {*(p.parent for p in own.values()), *stores}:
         fsync_folder(folder)
 
 

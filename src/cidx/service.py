@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cidx import daemon
-from cidx.errors import AccessError, LockBusyError, NoIndexError, OwnerError, UsageError
+from cidx.errors import AccessError, LockBusyError, NoIndexError, OwnerError
 from cidx.messages import (
     FlushReport,
     FlushRequest,
@@ -55,7 +55,7 @@ from cidx.project import (
     refuse_broad_root,
     require_writable,
 )
-from cidx.storage import StorageMode, probe_server, server_settings, storage_location
+from cidx.storage import StorageMode, probe_server, requested_server, storage_location
 from cidx.walk import refuse_large_first_index
 
 if TYPE_CHECKING:
@@ -454,25 +454,12 @@ def init_project(
     from cidx.config import load_config
     from cidx.engine import Engine, initialize
 
-    if qdrant_url is not None and storage is None:
-        storage = "server"
-    if storage == "server" and qdrant_url is None:
-        raise UsageError("--storage server needs --qdrant-url URL (e.g. https://HOST:6333).")
-    if storage != "server" and qdrant_url is not None:
-        raise UsageError(f"--qdrant-url goes with --storage server, not --storage {storage}.")
-    if qdrant_ca_file is not None and qdrant_url is None:
-        raise UsageError("--qdrant-ca-file goes with --qdrant-url.")
-    if qdrant_shared_collection is not None and qdrant_url is None:
-        raise UsageError("--qdrant-shared-collection goes with --qdrant-url.")
-    server = (
-        server_settings(
-            qdrant_url,
-            Path.cwd(),
-            ca_file=qdrant_ca_file,
-            shared_collection=qdrant_shared_collection,
-        )
-        if qdrant_url is not None
-        else None
+    storage, server = requested_server(
+        storage,
+        qdrant_url,
+        ca_file=qdrant_ca_file,
+        shared_collection=qdrant_shared_collection,
+        base=Path.cwd(),
     )
     paths = project_paths(start)
     refuse_broad_root(paths.root)

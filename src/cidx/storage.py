@@ -12,13 +12,16 @@
              in-process local mode, a testing aid that stands in for a server
 
 The store, `cidx status` and disk usage read the location; nothing else
-derives a storage path from the project root.
+derives a storage path from the project root. `place_key` writes a
+location down (for a migration moving the index to another store, which
+records where each side lives) and `place_location` reads it back.
 
 A collection's name depends on the mode too (`cidx.config.collection_name_for`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +44,14 @@ __all__ = [
     "StorageMode",
     "global_store_dir",
     "location_for",
+    "mode_named",
     "open_store",
+    "place_key",
+    "place_location",
+    "place_name",
     "probe_server",
+    "requested_server",
+    "restore_storage",
     "server_settings",
     "storage_location",
 ]
@@ -137,6 +146,81 @@ def storage_location(paths: ProjectPaths, config: Config) -> StorageLocation:
         folder = local_path(config.server) if config.server.is_local else None
         return StorageLocation("server", folder, config.server)
     return location_for(paths, config.storage_mode)
+
+
+def mode_named(value: str | None, flag: str) -> StorageMode:
+    """The storage mode `value` names; UsageError naming `flag` otherwise."""
+    for mode in STORAGE_MODES:
+        if value == mode:
+            return mode
+    raise UsageError(f"{flag} must be one of {', '.join(STORAGE_MODES)}, not {value!r}.")
+
+
+def place_key(mode: StorageMode, server: ServerSettings | None = None) -> str:
+    """A storage place written down: the mode and, for a server, its settings
+    (never an API key: the settings hold none). Equal places, equal keys."""
+    doc: dict[str, object] = {"mode": mode}
+    if server is not None:
+        doc["server"] = server.model_dump(mode="json")
+    return json.dumps(doc, sort_keys=True)
+
+
+def place_location(paths: ProjectPaths, key: str) -> StorageLocation:
+    """The location a `place_key` names, for the project at `paths`."""
+    doc = json.loads(key)
+    mode: StorageMode = doc["mode"]
+    if mode == "server":
+        server = ServerSettings.model_validate(doc["server"])
+        folder = local_path(server) if server.is_local else None
+        return StorageLocation("server", folder, server)
+    return location_for(paths, mode)
+
+
+def place_name(key: str) -> str:
+    """A `place_key` for people: "local", "global" or "server URL"."""
+    doc = json.loads(key)
+    if doc["mode"] == "server":
+        return f"server {doc['server']['url']}"
+    return str(doc["mode"])
+
+
+def requested_server(
+    storage: StorageMode | None,
+    url: str | None,
+    *,
+    ca_file: str | None = None,
+    shared_collection: str | None = None,
+    base: Path,
+    flag: str = "--storage",
+) -> tuple[StorageMode | None, ServerSettings | None]:
+    """The storage mode and server a command's `--storage`/`--to` and `--qdrant-*`
+    options ask for (a URL alone implies "server"); UsageError for options that
+    do not go together."""
+    if url is not None and storage is None:
+        storage = "server"
+    if storage == "server" and url is None:
+        raise UsageError(f"{flag} server needs --qdrant-url URL (e.g. https://HOST:6333).")
+    if storage != "server" and url is not None:
+        raise UsageError(f"--qdrant-url goes with {flag} server, not {flag} {storage}.")
+    if ca_file is not None and url is None:
+        raise UsageError("--qdrant-ca-file goes with --qdrant-url.")
+    if shared_collection is not None and url is None:
+        raise UsageError("--qdrant-shared-collection goes with --qdrant-url.")
+    if url is None:
+        return storage, None
+    return storage, server_settings(url, base, ca_file=ca_file, shared_collection=shared_collection)
+
+
+def restore_storage(
+    storage: str | None, url: str | None, *, ca_file: str | None, base: Path
+) -> tuple[StorageMode | None, ServerSettings | None]:
+    """What `cidx restore --storage local|server [--qdrant-url URL]` asks for."""
+    if storage not in (None, "local", "server"):
+        raise UsageError(f"--storage of a restore is local or server, not {storage!r}.")
+    if storage == "server" and url is None:
+        return "server", None  # the server-mode project's own server
+    mode: StorageMode | None = storage  # type: ignore[assignment]
+    return requested_server(mode, url, ca_file=ca_file, base=base)
 
 
 def open_store(location: StorageLocation) -> VectorStore:

@@ -38,6 +38,7 @@ from cidx.cli.commands import (
     start,
     status,
     stop,
+    storage,
     sync,
     uninstall,
     watch,
@@ -99,6 +100,7 @@ for module in (
     fix_config,
     backup,
     restore,
+    storage,
 ):
     module.register(app)
 

@@ -60,12 +60,21 @@ def render_restore(result: RestoreResult, as_json: bool) -> None:
         )
     if result.kind == "project" and result.storage_mode == "global":
         out.print(Text("  its collections are back in the global store, registered", style="dim"))
+    if result.kind == "project" and result.storage_mode == "server":
+        names = ", ".join(c.name for c in result.collections)
+        out.print(
+            Text(
+                f"  uploaded to the Qdrant server as {printable(names)} (new collections, "
+                "counted and queried before the old one went)",
+                style="dim",
+            )
+        )
     if result.converted_from == "server":
         out.print(
             Text(
                 "  backed up on a Qdrant server: restored here in local mode (inside "
-                ".code-indexer/), every point included; `cidx init --force --storage server "
-                "--qdrant-url URL` indexes it on a server again from its embedding cache",
+                ".code-indexer/), every point included; `cidx storage migrate --to server "
+                "--qdrant-url URL` moves it to a server",
                 style="dim",
             )
         )

@@ -10,6 +10,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as Bar
@@ -17,7 +18,10 @@ from rich.text import Text
 
 from cidx.cli.render import console, error_console, migration_line, print_json
 from cidx.formatting import printable
-from cidx.messages import MigrationReport, Progress
+from cidx.messages import MigrateRequest, MigrationReport, Progress
+
+if TYPE_CHECKING:
+    from cidx.service import WaitPolicy
 
 
 @contextlib.contextmanager
@@ -87,3 +91,16 @@ def render_migration(report: MigrationReport, as_json: bool) -> None:
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         out.print(Text.assemble((key.ljust(width), "bold"), "  ", printable(value)))
+
+
+def start_migration(request: MigrateRequest, wait: WaitPolicy, as_json: bool) -> None:
+    """Ask the index's owner to start `request` (a progress bar at a terminal)
+    and print where it got to."""
+    from cidx.owner.protocol import MIGRATE
+    from cidx.service import with_index
+
+    with migration_bar(not as_json) as progress:
+        report = with_index(
+            lambda handle: handle.call(MIGRATE, request, progress), kind="migrate", wait=wait
+        )
+    render_migration(report, as_json)

@@ -164,6 +164,29 @@ def storage_mode(value: str | None, local_storage: bool) -> StorageMode | None:
 
 YES = flag("--yes", "-y", help="Do not ask for confirmation (for scripts).")
 
+# A Qdrant server, where a command takes one (`init`, `storage migrate`, `restore`).
+QDRANT_URL = typer.Option(
+    None,
+    "--qdrant-url",
+    metavar="URL",
+    help="The Qdrant server (https://HOST:6333). The API key comes from "
+    "$CIDX_QDRANT_API_KEY or ~/.config/cidx/qdrant-api-key, never from the command line. "
+    "local:FOLDER is qdrant-client's in-process local mode, for tests.",
+)
+QDRANT_CA_FILE = typer.Option(
+    None,
+    "--qdrant-ca-file",
+    metavar="FILE",
+    help="PEM file of the certificate authorities to trust for --qdrant-url (a private CA).",
+)
+QDRANT_SHARED_COLLECTION = typer.Option(
+    None,
+    "--qdrant-shared-collection",
+    metavar="NAME",
+    help="Keep this project in the server collection NAME, shared with other projects "
+    "(each one a tenant of it), instead of in a collection of its own.",
+)
+
 
 def confirmer(yes: bool) -> ConfirmFn | None:
     """How a removal is confirmed: not at all with --yes; else by showing what

@@ -348,8 +348,11 @@ def migration_line(view: MigrationView) -> str:
         f", re-embedding for {view.target_model}" if view.target_model != view.source_model else ""
     )
     queued = f", {view.queued:,} writes queued" if view.queued else ""
+    source, target = view.source, view.target
+    if view.source_place and view.target_place:
+        source, target = f"{source} ({view.source_place})", f"{target} ({view.target_place})"
     return printable(
-        f"{view.source} → {view.target}: {view.phase} ({view.copied:,}{total} points copied"
+        f"{source} → {target}: {view.phase} ({view.copied:,}{total} points copied"
         f"{reembed}{queued}; reads from {view.reads})"
     )
 

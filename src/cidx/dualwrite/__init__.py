@@ -8,6 +8,9 @@ switch to it atomically (cutover), and SOURCE is dropped after a retention
 window (cleanup) — or everything returns to SOURCE (rollback). The state
 machine lives in the state DB (`cidx.state.moves`), so a migration resumes
 from wherever a crash stopped it; `Migrator` advances it in the owner.
+`cidx storage migrate` is the same migration with TARGET in another store
+(`SideStores` routes each side's name to its store; the project's config
+follows the reads, `config_for_reads`).
 """
 
 from cidx.dualwrite._commands import migrate, migration_action
@@ -20,6 +23,8 @@ from cidx.dualwrite._migrator import (
 )
 from cidx.dualwrite._model_change import config_after, model_change
 from cidx.dualwrite._steps import backfill_batch, drain, validate
+from cidx.dualwrite._storage import config_for_reads, storage_move_request, target_name
+from cidx.dualwrite._stores import SideStores
 from cidx.dualwrite._writes import PointWriter, convert
 
 __all__ = [
@@ -29,12 +34,16 @@ __all__ = [
     "MigrationParts",
     "Migrator",
     "PointWriter",
+    "SideStores",
     "backfill_batch",
     "config_after",
+    "config_for_reads",
     "convert",
     "drain",
     "migrate",
     "migration_action",
     "model_change",
+    "storage_move_request",
+    "target_name",
     "validate",
 ]

@@ -22,6 +22,12 @@ index is next opened:
 
 Every step runs under the owner's write lock (`writing`), so a backfill
 batch never interleaves with a live write.
+
+TARGET may live in another store than SOURCE (the index moves there,
+`cidx storage migrate`): the row records each side's place, `SideStores`
+routes each name to its store, and `on_switch` is told after each change
+of the side reads go to (cutover, rollback), so the project's config can
+follow. Nothing else differs: every step addresses collections by name.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from dataclasses import dataclass
 
 from cidx.collections import Collections, _check_name
 from cidx.dualwrite._steps import backfill_batch, drain, validate
+from cidx.dualwrite._stores import SideStores
 from cidx.errors import CidxError, UsageError
 from cidx.failpoints import failpoint
 from cidx.formatting import duration
@@ -43,6 +50,7 @@ from cidx.messages import MigrationView
 from cidx.parts import Models
 from cidx.state import Alias, StateDB
 from cidx.state.moves import CollectionMigration, MoveTable
+from cidx.storage import place_name
 
 __all__ = ["DEFAULT_BATCH", "DEFAULT_RETAIN", "MODEL_CHANGE", "MigrationParts", "Migrator"]
 
@@ -66,13 +74,19 @@ _IDLE_SECONDS = 30.0
 @dataclass(frozen=True)
 class MigrationParts:
     """What a migration works with: the project's collections and models, the
-    owner's write lock, and who to tell when SOURCE is about to go (the
-    project's config names the collection it keeps)."""
+    owner's write lock, who to tell when SOURCE is about to go (the
+    project's config names the collection it keeps) and when reads switch
+    sides, and (to move an index to another store) the stores of the sides."""
 
     collections: Collections
     models: Models
     writing: Callable[[], AbstractContextManager[None]]
     on_cleanup: Callable[[CollectionMigration], None] | None = None
+    on_switch: Callable[[CollectionMigration], None] | None = None
+    sides: SideStores | None = None
+    # Told once a migration is done: SOURCE is gone and its name an alias of
+    # TARGET (registries and servers that keep aliases follow).
+    on_done: Callable[[CollectionMigration], None] | None = None
 
 
 class Migrator:
@@ -92,6 +106,20 @@ class Migrator:
     def active(self) -> CollectionMigration | None:
         return self.table.active()
 
+    def follow(self, move: CollectionMigration | None = None) -> None:
+        """Route the sides of `move` (the migration under way) to their stores,
+        and bring the config to the side reads use (when an index opens)."""
+        move = move or self.table.active()
+        if move is None:
+            return
+        if self.parts.sides is not None:
+            self.parts.sides.follow(move)
+        self._switched(move)
+
+    def _switched(self, move: CollectionMigration) -> None:
+        if move.moves_store and self.parts.on_switch is not None:
+            self.parts.on_switch(move)
+
     # -- starting ------------------------------------------------------------
 
     def start(
@@ -103,10 +131,15 @@ class Migrator:
         batch: int = DEFAULT_BATCH,
         retain_seconds: float = DEFAULT_RETAIN,
         started_by: str = "user",
+        target_store: str | None = None,
     ) -> CollectionMigration:
-        """Prepare the migration of `source` to `target` and start its dual
-        writes; UsageError when it cannot start."""
+        """Prepare the migration of `source` to `target` (in the store at the
+        place `target_store`; None: SOURCE's) and start its dual writes;
+        UsageError when it cannot start."""
         collections = self.parts.collections
+        sides = self.parts.sides
+        if target_store is not None and sides is None:
+            raise UsageError("This index cannot move to another store.")
         with self.parts.writing():
             running = self.table.active()
             if running is not None:
@@ -116,6 +149,12 @@ class Migrator:
                     "status` shows it."
                 )
             real = collections.resolve(source)
+            source_store = sides.place_of(real) if target_store is not None and sides else None
+            if target_store is not None and target_store == source_store:
+                raise UsageError(
+                    f"{real} is in the {place_name(target_store)} store already: there is "
+                    "nothing to move."
+                )
             if not collections.store.collection_exists(real):
                 raise UsageError(
                     f"There is no collection {source!r} to migrate. `cidx collections list` "
@@ -124,7 +163,12 @@ class Migrator:
             _check_name(target, "collection")
             if target == real:
                 raise UsageError(f"{source!r} cannot be migrated to itself.")
-            if collections.store.collection_exists(target) or collections.alias(target):
+            there = sides.store(target_store) if sides is not None else collections.store
+            if (
+                collections.store.collection_exists(target)
+                or there.collection_exists(target)
+                or collections.alias(target)
+            ):
                 raise UsageError(
                     f"{target!r} exists already (a collection or an alias). A migration "
                     "creates its target: pick a new name."
@@ -150,9 +194,12 @@ class Migrator:
                 retain_seconds=retain_seconds,
                 started_by=started_by,
                 started_at=time.time(),
+                source_store=source_store,
+                target_store=target_store,
             )
             with self.db.transaction() as tx:
                 self.table.add(tx, move)
+            self.follow(move)
             move = self._prepare(move)
         self._wake.set()
         return move
@@ -269,6 +316,7 @@ class Migrator:
             self.db.manifest(move.source).copy_to(tx, move.target)
             move = self.table.update(tx, move, phase="cutover", cutover_at=time.time())
         failpoint("migration_cut_over")
+        self._switched(move)
         log.info("migration %s: reads switched from %s to %s", move.id, move.source, move.target)
         return move
 
@@ -291,6 +339,7 @@ class Migrator:
                 with self.db.transaction() as tx:
                     self.db.manifest(move.target).copy_to(tx, move.source)
                     move = self.table.update(tx, move, phase="rolling_back")
+                self._switched(move)
             elif move.phase != "rolling_back":
                 with self.db.transaction() as tx:
                     move = self.table.update(tx, move, phase="rolling_back")
@@ -356,7 +405,13 @@ class Migrator:
                 ),
             )
             self.table.forget(tx, move.id)
-            return self.table.update(tx, move, phase="done", ended_at=now)
+            move = self.table.update(tx, move, phase="done", ended_at=now)
+        if self.parts.on_done is not None:
+            try:
+                self.parts.on_done(move)
+            except CidxError as exc:  # cidx's own aliases work; the next change retries
+                log.warning("the aliases kept outside the index were not changed: %s", exc.message)
+        return move
 
     def _require(self) -> CollectionMigration:
         move = self.table.active()
@@ -397,6 +452,8 @@ class Migrator:
             ended_at=move.ended_at,
             detail=move.detail,
             next_step=_next_step(move),
+            source_place=place_name(move.source_store) if move.source_store else None,
+            target_place=place_name(move.target_store) if move.target_store else None,
         )
 
     # -- the owner's background worker -------------------------------------------
@@ -442,6 +499,11 @@ def _next_step(move: CollectionMigration) -> str:
         return "The owner copies and validates in the background; reads stay on the source."
     if phase == "invalid":
         return "Roll it back with `cidx collections migration rollback`, then migrate again."
+    if phase == "validated" and move.moves_store:
+        return (
+            "Switch reads, and the project's config, to the new store with `cidx collections "
+            "migration cutover`."
+        )
     if phase == "validated":
         return "Switch reads with `cidx collections migration cutover`."
     if phase == "cutover":

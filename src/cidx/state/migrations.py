@@ -255,6 +255,22 @@ def m006_collection_migrations(conn: sqlite3.Connection, _ctx: MigrationContext)
     )
 
 
+def m007_migration_stores(conn: sqlite3.Connection, _ctx: MigrationContext) -> None:
+    """The store each side of a collection migration lives in.
+
+    NULL: the project's own store, as for every migration before; otherwise
+    a place (`cidx.storage.place_key`) — a migration moving an index to
+    another store (`cidx storage migrate`) has one on each side.
+    """
+    _run(
+        conn,
+        """
+        ALTER TABLE collection_migrations ADD COLUMN source_store TEXT;
+        ALTER TABLE collection_migrations ADD COLUMN target_store TEXT
+        """,
+    )
+
+
 Migration = Callable[[sqlite3.Connection, MigrationContext], None]
 
 
@@ -270,6 +286,7 @@ MIGRATIONS: list[Migration] = [
     m004_aliases,
     m005_migrations,
     m006_collection_migrations,
+    m007_migration_stores,
 ]
 
 # Migrations that rewrite a table leave its old pages free: the file is

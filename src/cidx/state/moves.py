@@ -60,6 +60,14 @@ class CollectionMigration:
     cutover_at: float | None = None
     ended_at: float | None = None
     detail: str | None = None
+    # Where each side lives (`cidx.storage.place_key`); None: the project's store.
+    source_store: str | None = None
+    target_store: str | None = None
+
+    @property
+    def moves_store(self) -> bool:
+        """Whether TARGET is in another store than SOURCE (the index moves there)."""
+        return self.source_store != self.target_store
 
     @property
     def active(self) -> bool:

@@ -9,10 +9,10 @@ one it talks to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 DENSE = "dense"
 SPARSE = "sparse"
@@ -194,4 +194,19 @@ class VectorStore(Protocol):
         """Where writers of a store shared between machines claim their
         collections; None for a store only this machine opens (its owner
         lock is enough)."""
+        ...
+
+
+@runtime_checkable
+class NativeAliases(Protocol):
+    """A store that keeps aliases itself (a Qdrant server), so every reader of
+    it — not only this project's cidx — reaches a collection by an alias."""
+
+    def aliases(self) -> dict[str, str]:
+        """Every alias in the store: alias -> collection."""
+        ...
+
+    def set_aliases(self, point: Mapping[str, str], remove: Sequence[str] = ()) -> None:
+        """Point each alias in `point` at its collection and remove those in
+        `remove`, in one atomic change."""
         ...

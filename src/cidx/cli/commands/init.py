@@ -9,6 +9,9 @@ from cidx.cli import render
 from cidx.cli.params import (
     JSON,
     NO_WAIT,
+    QDRANT_CA_FILE,
+    QDRANT_SHARED_COLLECTION,
+    QDRANT_URL,
     WAIT_TIMEOUT,
     flag,
     parse_size,
@@ -42,27 +45,9 @@ def init(
         "index moves between these two), or on a Qdrant server (server, with --qdrant-url).",
     ),
     local_storage: bool = flag("--local-storage", help="The same as --storage local."),
-    qdrant_url: str = typer.Option(
-        None,
-        "--qdrant-url",
-        metavar="URL",
-        help="The Qdrant server for --storage server (https://HOST:6333). The API key comes "
-        "from $CIDX_QDRANT_API_KEY or ~/.config/cidx/qdrant-api-key, never from the command "
-        "line. local:FOLDER is qdrant-client's in-process local mode, for tests.",
-    ),
-    qdrant_ca_file: str = typer.Option(
-        None,
-        "--qdrant-ca-file",
-        metavar="FILE",
-        help="PEM file of the certificate authorities to trust for --qdrant-url (a private CA).",
-    ),
-    qdrant_shared_collection: str = typer.Option(
-        None,
-        "--qdrant-shared-collection",
-        metavar="NAME",
-        help="Keep this project in the server collection NAME, shared with other projects "
-        "(each one a tenant of it), instead of in a collection of its own.",
-    ),
+    qdrant_url: str = QDRANT_URL,
+    qdrant_ca_file: str = QDRANT_CA_FILE,
+    qdrant_shared_collection: str = QDRANT_SHARED_COLLECTION,
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, flag, wait_policy
+from cidx.cli.params import (
+    JSON,
+    NO_WAIT,
+    QDRANT_CA_FILE,
+    QDRANT_URL,
+    WAIT_TIMEOUT,
+    flag,
+    wait_policy,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +35,16 @@ def restore(
         help="The archive is a backup of the global store (`cidx backup --global`): restore "
         "it into your data folder (CIDX_DATA_DIR). Found from the archive when not given.",
     ),
+    storage: str = typer.Option(
+        None,
+        "--storage",
+        metavar="local|server",
+        help="Where a backup of a server-mode index goes: server uploads it to a Qdrant "
+        "server (--qdrant-url, or the server-mode project's own), local into "
+        ".code-indexer/. Default: where the project restored into keeps its index.",
+    ),
+    qdrant_url: str = QDRANT_URL,
+    qdrant_ca_file: str = QDRANT_CA_FILE,
     no_wait: bool = NO_WAIT,
     wait_timeout: float = WAIT_TIMEOUT,
     as_json: bool = JSON,
@@ -37,12 +55,16 @@ def restore(
     # Imported here, not at start-up (see `cidx.cli.commands.backup`).
     from cidx.cli.backup_render import render_restore
     from cidx.restore import restore_archive
+    from cidx.storage import restore_storage
 
+    mode, server = restore_storage(storage, qdrant_url, ca_file=qdrant_ca_file, base=Path.cwd())
     result = restore_archive(
         Path(archive),
         into=into,
         force=force,
         global_store=global_store,
         wait=wait_policy(no_wait, wait_timeout),
+        storage=mode,
+        server=server,
     )
     render_restore(result, as_json)
