@@ -33,6 +33,7 @@ from cidx.config import (
     new_config,
     save_config,
 )
+from cidx.densework import DenseWorker
 from cidx.dualwrite import MODEL_CHANGE, MigrationParts, Migrator, config_after, model_change
 from cidx.embedding import embedding_settings, model_id
 from cidx.errors import (
@@ -44,6 +45,7 @@ from cidx.errors import (
     UsageError,
 )
 from cidx.flush import flush_index
+from cidx.formatting import partial_note
 from cidx.fsutil import disk_usage
 from cidx.holds import Hold, Holds
 from cidx.identity import project_identity
@@ -52,6 +54,7 @@ from cidx.indexer import (
     META_LAST_AT,
     META_LAST_SECONDS,
     META_STORE_DAMAGED,
+    DenseStep,
     Indexer,
     ProgressFn,
 )
@@ -333,6 +336,8 @@ class Engine:
         self.migrator = Migrator(self._migration_parts())
         # Pauses (`cidx pause`, `cidx clone`): no write starts while one holds.
         self.holds = Holds()
+        # The dense pass a staged sync leaves (long-lived owners only).
+        self.dense = DenseWorker(self._dense_step, self.writing, self._dense_stepped)
         self._writer = threading.local()
         # Nonzero while a sync runs: lets `--no-wait` callers see a busy owner.
         self.syncing = 0
@@ -476,6 +481,16 @@ class Engine:
     def indexer(self) -> Indexer:
         return Indexer(self.parts, self.rules, on_writes=self.maybe_flush)
 
+    def _dense_step(self) -> DenseStep | None:
+        if self.migrator.active() is not None:
+            return None  # migrations copy whole points; staging waits for them
+        return self.indexer().dense_pass().step()
+
+    def _dense_stepped(self, step: DenseStep) -> None:
+        self.metrics.embedded.inc(step.embedded)
+        self.metrics.reused.inc(step.chunks - step.embedded)
+        self.maybe_flush(step.chunks)
+
     def check(self) -> list[str]:
         """Cheap consistency checks (milliseconds): is the store readable, and
         does it hold as many points as the manifest lists chunks?"""
@@ -600,19 +615,26 @@ class Engine:
         with self.writing():
             self.syncing += 1
             try:
+                # An owner that keeps running answers from the first seconds
+                # of a large sync and embeds the rest in the background.
+                staged = self.long_lived
                 try:
-                    summary = self.indexer().sync(clear=clear, paths=paths, progress=progress)
+                    summary = self.indexer().sync(
+                        clear=clear, paths=paths, progress=progress, staged=staged
+                    )
                 except StoreDamagedError as exc:
                     # Found damaged while writing: marked, the same sync again
                     # sets the store aside and rebuilds it (once).
                     self._note_damage(exc)
-                    summary = self.indexer().sync(progress=progress)
+                    summary = self.indexer().sync(progress=progress, staged=staged)
             except Exception:
                 self.metrics.errors.inc()
                 raise
             finally:
                 self.syncing -= 1
             summary.initialized, self.created = self.created, False
+            if summary.chunks_pending:
+                self.dense.wake()
             self._record_sync(summary)
             self.problems = self.check()
             return summary
@@ -697,6 +719,9 @@ class Engine:
         # After a sync its summary tells what was repaired; without one, the
         # caller learns here that the answers come from a damaged index.
         warnings = list(self.problems) if summary is None else []
+        partial = next((a for a in answers if a.partial), None)
+        if partial is not None:
+            warnings.append(partial_note(partial.embedded_share))
         model = self.collections.model_of(request.collection or self.collection)
         if model and self.parts.models.variant(model) is None:
             warnings.append(
@@ -771,6 +796,7 @@ class Engine:
             problems=list(self.problems),
             pauses=[hold.view() for hold in self.holds.active()],
             migration=self.migrator.view(),
+            chunks_pending=self.manifest.dense_share().pending,
         )
 
     def _identity_now(self) -> str | None:
@@ -812,6 +838,7 @@ class Engine:
 
     def close(self) -> None:
         self.holds.stop_waiting()
+        self.dense.stop()
         self.migrator.stop_worker()
         if self.lease is not None:
             self.lease.release()

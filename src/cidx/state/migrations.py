@@ -255,6 +255,19 @@ def m006_collection_migrations(conn: sqlite3.Connection, _ctx: MigrationContext)
     )
 
 
+def m007_dense_pending(conn: sqlite3.Connection, _ctx: MigrationContext) -> None:
+    _run(
+        conn,
+        """
+        -- 1: the file's points are in the store with their BM25 vectors, and
+        -- some still wait for their dense vectors (a staged sync wrote them;
+        -- the dense pass fills them in and clears this).
+        ALTER TABLE files ADD COLUMN dense_pending INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX files_dense_pending ON files (collection, dense_pending)
+        """,
+    )
+
+
 Migration = Callable[[sqlite3.Connection, MigrationContext], None]
 
 
@@ -270,6 +283,7 @@ MIGRATIONS: list[Migration] = [
     m004_aliases,
     m005_migrations,
     m006_collection_migrations,
+    m007_dense_pending,
 ]
 
 # Migrations that rewrite a table leave its old pages free: the file is
