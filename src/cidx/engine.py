@@ -358,6 +358,9 @@ class Engine:
         self.problems: list[str] = []
         # This process created the index: the first sync says so, once.
         self.created = False
+        # Set by owners that keep running: a large sync stores BM25 first and
+        # leaves the dense vectors to the background dense pass (`densework`).
+        self.staged = False
 
     @classmethod
     def open(
@@ -615,9 +618,7 @@ class Engine:
         with self.writing():
             self.syncing += 1
             try:
-                # An owner that keeps running answers from the first seconds
-                # of a large sync and embeds the rest in the background.
-                staged = self.long_lived
+                staged = self.staged
                 try:
                     summary = self.indexer().sync(
                         clear=clear, paths=paths, progress=progress, staged=staged

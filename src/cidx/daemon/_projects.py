@@ -250,6 +250,8 @@ class Projects:
         local = slot.local
         if local is None or local.server is None or local.engine.syncing:
             return False
+        if local.engine.dense.active:
+            return False  # its dense pass is not done: released, it would wait for a command
         return local.server.idle_seconds() >= self.idle_release
 
     def _open(self, slot: _Project, max_file_size: int | None = None) -> None:
@@ -274,6 +276,7 @@ class Projects:
         except BaseException:
             stack.close()
             raise
+        local.engine.staged = True  # new projects answer from the first seconds
         slot.lock, slot.stack, slot.local = lock, stack, local
         slot.waiting, slot.error, slot.was_held = False, None, True
         log.info("%s: taken (pid %d)", paths.root, os.getpid())

@@ -1,0 +1,213 @@
+"""Staged indexing: how soon a fresh project answers, and what the dense pass costs.
+
+    python benchmarks/staged_perf.py [--sample 2000] [--probes 6]
+
+On a fresh copy of the benchmark corpus (Django's source), in a private
+home folder, starts `cidx watch` (an owner that keeps running, so its
+first index is staged) and prints, in one run on one machine:
+
+  raw model throughput   chunks/s embedding a random sample of the corpus's
+                         own chunk texts with the bundled model, loaded as
+                         owners load it, in batches the size of the dense
+                         pass's (the baseline)
+  first keyword answer   seconds from starting `cidx watch` until keyword
+                         queries through its socket find each of --probes
+                         definitions spread over the tree (every file's BM25
+                         vectors are in), marked partial; and until the
+                         catch-up sync returned
+  dense pass             its chunks/s (from the owner's log line) ÷ raw
+  queries meanwhile      hybrid queries through the socket during the dense
+                         pass, against the same queries once it ended
+  whole index            seconds until every chunk has its dense vector
+
+Targets (issue 9): first keyword answer < 15 s (before: the whole cold
+index, ~390 s); dense pass >= 0.9 x raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "src"))
+
+from _corpus import queries as corpus_queries
+from _corpus import unpack
+
+from cidx.chunking import chunk_file
+from cidx.embedding import Embedder
+from cidx.indexer import DENSE_BATCH_CHUNKS
+from cidx.messages import QueryRequest, SearchRequest
+from cidx.owner import protocol
+from cidx.owner.client import OwnerClient, OwnerUnavailable
+from cidx.project import ProjectPaths
+from cidx.representation import dense_text
+from cidx.walk import walk_project
+
+_SCRIPT = Path(sys.executable).parent / "cidx"
+CIDX = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cidx"]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))]
+
+
+def chunk_texts(root: Path) -> list[str]:
+    texts: list[str] = []
+    for f in walk_project(root, max_file_size=1024 * 1024).files:
+        try:
+            text = (root / f.rel).read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        texts.extend(dense_text(f.rel, c) for c in chunk_file(f.rel, text).chunks)
+    return texts
+
+
+def raw_throughput(texts: list[str], sample: int) -> float:
+    """chunks/s of the model alone, as an owner loads it, fed as the dense pass feeds it."""
+    picked = random.Random(1).sample(texts, min(sample, len(texts)))
+    embedder = Embedder(long_lived=True)
+    embedder.embed(picked[:64])  # warm-up
+    started = time.perf_counter()
+    for at in range(0, len(picked), DENSE_BATCH_CHUNKS):
+        embedder.embed(picked[at : at + DENSE_BATCH_CHUNKS])
+    return len(picked) / (time.perf_counter() - started)
+
+
+def probes(root: Path, n: int) -> list[tuple[str, str]]:
+    """(function name, its file) for `n` functions spread over the tree."""
+    found: list[tuple[str, str]] = []
+    for path in sorted((root / "django").rglob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        names = [
+            node.name
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef) and len(node.name) > 12
+        ]
+        if names:
+            found.append((names[0], str(path.relative_to(root))))
+    step = max(1, len(found) // n)
+    return found[::step][:n]
+
+
+def events(log: Path) -> list[dict[str, Any]]:
+    out = []
+    for row in log.read_text().splitlines():
+        if row.startswith("{"):
+            out.append(json.loads(row))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sample", type=int, default=2000, help="chunks for the raw baseline")
+    parser.add_argument("--probes", type=int, default=6, help="keyword probes")
+    a = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="cidx-staged-bench-"))
+    home = scratch / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CIDX_", "XDG_"))}
+    env["HOME"] = str(home)
+    try:
+        corpus = unpack(scratch / "corpus")
+        texts = chunk_texts(corpus)
+        raw = raw_throughput(texts, a.sample)
+        print(f"machine: {os.cpu_count()} cores; corpus: {len(texts):,} chunks")
+        print(
+            f"raw model throughput: {raw:.1f} chunks/s ({a.sample} chunks, batches of "
+            f"{DENSE_BATCH_CHUNKS})"
+        )
+        wanted = probes(corpus, a.probes)
+        hybrid = corpus_queries(corpus, n=20)
+
+        log = scratch / "watch.log"
+        with open(log, "w") as fh:
+            began = time.monotonic()
+            watch = subprocess.Popen(
+                [*CIDX, "watch", "--log-format", "json"], cwd=corpus, env=env, stderr=fh
+            )
+        client = OwnerClient(ProjectPaths(corpus).socket_path)
+        found: dict[str, float] = {}
+        partial = False
+        while len(found) < len(wanted):
+            if watch.poll() is not None:
+                raise SystemExit(f"cidx watch exited:\n{log.read_text()}")
+            try:
+                outcome = client.call(
+                    protocol.SEARCH,
+                    SearchRequest(
+                        [QueryRequest(name, limit=3, mode="keyword") for name, _ in wanted]
+                    ),
+                )
+            except OwnerUnavailable:
+                time.sleep(0.1)
+                continue
+            now = time.monotonic() - began
+            for (name, path), answer in zip(wanted, outcome.answers, strict=True):
+                if name not in found and any(r.path == path for r in answer.results):
+                    found[name] = now
+                    partial = partial or answer.partial
+            time.sleep(0.1)
+        first = max(found.values())
+        while not any("catch-up sync" in e["message"] for e in events(log)):
+            time.sleep(0.1)
+        synced = time.monotonic() - began
+        print(
+            f"first keyword answer: {first:.1f} s (all {len(wanted)} probes found, partial "
+            f"answer: {partial}); catch-up sync returned after {synced:.1f} s"
+        )
+
+        during: list[float] = []
+        share_seen: list[float] = []
+
+        def ask() -> tuple[float, Any]:
+            t0 = time.perf_counter()
+            out = client.call(
+                protocol.SEARCH, SearchRequest([QueryRequest(hybrid[len(during) % 20], limit=5)])
+            )
+            return time.perf_counter() - t0, out
+
+        while not any(e["message"].startswith("dense pass:") for e in events(log)):
+            seconds, out = ask()
+            if out.answers[0].partial:
+                during.append(seconds)
+                share_seen.append(out.answers[0].embedded_share)
+            time.sleep(1.0)
+        whole = time.monotonic() - began
+        done = next(e["message"] for e in events(log) if e["message"].startswith("dense pass:"))
+        rate = float(done.split("(")[1].split()[0])
+        after = [ask()[0] for _ in range(20)]
+        print(f"dense pass: {done.removeprefix('dense pass: ')}; {rate / raw:.2f} x raw")
+        print(f"whole index (every chunk embedded): {whole:.1f} s after start")
+        if during:
+            print(
+                f"hybrid query through the socket during the dense pass ({len(during)} queries, "
+                f"embedded share {share_seen[0]:.0%} -> {share_seen[-1]:.0%}): p50 "
+                f"{statistics.median(during) * 1000:.0f} ms, p95 {pct(during, 95) * 1000:.0f} ms; "
+                f"after it: p50 {statistics.median(after) * 1000:.0f} ms"
+            )
+        watch.terminate()
+        watch.wait(timeout=120)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
