@@ -158,7 +158,7 @@ def test_a_stored_v6_database_gets_dense_pending_marks_and_keeps_its_data(
     # m007: every file stored before has its dense vectors.
     assert not rec.dense_pending
     assert manifest.dense_pending() == []
-    assert manifest.dense_share().pending == 0
+    assert manifest.dense_share() is None
     assert db.manifest(name).get_mark("index_format") == "chunker=3;repr=2;sparse=2"
     # A staged write marks a file; the dense pass clears the mark of the
     # version it embedded, not of one written again since.
@@ -167,6 +167,7 @@ def test_a_stored_v6_database_gets_dense_pending_marks_and_keeps_its_data(
         manifest.put(tx, [staged])
     assert [r.path for r in manifest.dense_pending()] == ["src/new.py"]
     share = manifest.dense_share()
+    assert share is not None
     assert (share.chunks, share.pending) == (3, 2) and share.share == pytest.approx(1 / 3)
     rewritten = FileRecord("src/new.py", 11, 2, "h2", "indexed", "python", ("c",), 2.0, True)
     with db.transaction() as tx:
@@ -175,7 +176,7 @@ def test_a_stored_v6_database_gets_dense_pending_marks_and_keeps_its_data(
     assert [r.path for r in manifest.dense_pending()] == ["src/new.py"]
     with db.transaction() as tx:
         manifest.dense_done(tx, [rewritten])
-    assert manifest.dense_pending() == [] and manifest.dense_share().pending == 0
+    assert manifest.dense_pending() == [] and manifest.dense_share() is None
     db.close()
 
 

@@ -485,8 +485,6 @@ class Engine:
         return Indexer(self.parts, self.rules, on_writes=self.maybe_flush)
 
     def _dense_step(self) -> DenseStep | None:
-        if self.migrator.active() is not None:
-            return None  # migrations copy whole points; staging waits for them
         return self.indexer().dense_pass().step()
 
     def _dense_stepped(self, step: DenseStep) -> None:
@@ -797,7 +795,7 @@ class Engine:
             problems=list(self.problems),
             pauses=[hold.view() for hold in self.holds.active()],
             migration=self.migrator.view(),
-            chunks_pending=self.manifest.dense_share().pending,
+            chunks_pending=share.pending if (share := self.manifest.dense_share()) else 0,
         )
 
     def _identity_now(self) -> str | None:

@@ -111,7 +111,7 @@ class Searcher:
             validate_query(request)
         scopes = [self._scope(r) for r in requests]
         share = self.manifest.dense_share()
-        partial = share.pending > 0
+        partial = share is not None
         need_dense = [
             i
             for i, r in enumerate(requests)
@@ -153,7 +153,7 @@ class Searcher:
                 )
                 ranked[i] = self._rank(request, hits, sparse[i])
         return [
-            QueryAnswer(r.text, _results(scored, r), partial, share.share)
+            QueryAnswer(r.text, _results(scored, r), partial, share.share if share else 1.0)
             for r, scored in zip(requests, ranked, strict=True)
         ]
 

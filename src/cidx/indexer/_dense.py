@@ -79,12 +79,17 @@ class DensePass:
         self.manifest = parts.db.manifest(collection)
         self.dim = dim
 
-    def share(self) -> DenseShare:
+    def share(self) -> DenseShare | None:
+        """How far the pass is; None when nothing is pending."""
         return self.manifest.dense_share()
 
     def step(self, chunks: int = DENSE_BATCH_CHUNKS) -> DenseStep | None:
         """Embed the next batch of at least `chunks` chunks (whole files); None
         when nothing is pending."""
+        if self.collections.migration() is not None:
+            # A migration copies whole points between collections: the pass
+            # waits for it to end (staged syncs do not start meanwhile).
+            return None
         pending = sorted(self.manifest.dense_pending(), key=dense_order)
         if not pending:
             return None

@@ -374,7 +374,8 @@ class Indexer:
             self.collections.drop_set_aside(self.collection)
         if summary.chunks_embedded:
             self._prune_cache()  # only new vectors can push the cache past its bound
-        summary.chunks_pending = self.dense_pass().share().pending
+        share = self.dense_pass().share()
+        summary.chunks_pending = share.pending if share is not None else 0
         return summary
 
     def dense_pass(self) -> DensePass:
@@ -385,7 +386,7 @@ class Indexer:
         dense pass ended): this sync returns a whole index."""
         dense = self.dense_pass()
         share = dense.share()
-        if not share.pending:
+        if share is None:
             return
         files = len(self.manifest.dense_pending())
         done_files = done_chunks = 0

@@ -133,15 +133,17 @@ class Manifest:
             ).fetchone()
         return int(row[0]), int(row[1])
 
-    def dense_share(self) -> DenseShare:
-        """Chunks in the store, and how many of them wait for dense vectors."""
+    def dense_share(self) -> DenseShare | None:
+        """Chunks in the store and how many of them wait for dense vectors, or
+        None when none does (the usual case, answered from an index: every
+        search asks)."""
         with self.db.errors():
             any_pending = self.db.conn.execute(
                 "SELECT 1 FROM files WHERE collection = ? AND dense_pending = 1 LIMIT 1",
                 (self.collection,),
             ).fetchone()
-            if any_pending is None:  # the usual case, answered from the index
-                return DenseShare(self.counts()[1], 0)
+            if any_pending is None:
+                return None
             row = self.db.conn.execute(
                 "SELECT COALESCE(SUM(json_array_length(chunk_ids)), 0), "
                 "COALESCE(SUM(json_array_length(chunk_ids) * dense_pending), 0) FROM files "
