@@ -39,8 +39,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _corpus import private_home, unpack
 from _corpus import queries as corpus_queries
-from _corpus import unpack
 
 # The `cidx` command as installed (what a person or an agent runs), else the module.
 _SCRIPT = Path(sys.executable).parent / "cidx"
@@ -145,10 +145,7 @@ def main() -> None:
     a = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="cidx-daemon-bench-"))
-    home = scratch / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CIDX_", "XDG_"))}
-    env["HOME"] = str(home)
+    env = private_home(scratch)
     try:
         corpus = unpack(scratch / "corpus")
         texts = corpus_queries(corpus, n=a.queries)

@@ -44,18 +44,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "src"))
 
+from _corpus import chunk_texts, private_home, unpack
 from _corpus import queries as corpus_queries
-from _corpus import unpack
 
-from cidx.chunking import chunk_file
 from cidx.embedding import Embedder
 from cidx.messages import QueryRequest, SearchRequest
 from cidx.owner import protocol
 from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.priority import background_priority
 from cidx.project import ProjectPaths
-from cidx.representation import dense_text
-from cidx.walk import walk_project
 
 _SCRIPT = Path(sys.executable).parent / "cidx"
 CIDX = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cidx"]
@@ -64,17 +61,6 @@ CIDX = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cidx"]
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))]
-
-
-def chunk_texts(root: Path) -> list[str]:
-    texts: list[str] = []
-    for f in walk_project(root, max_file_size=1024 * 1024).files:
-        try:
-            text = (root / f.rel).read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        texts.extend(dense_text(f.rel, c) for c in chunk_file(f.rel, text).chunks)
-    return texts
 
 
 def raw_throughput(texts: list[str], sample: int) -> float:
@@ -131,10 +117,7 @@ def main() -> None:
     a = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="cidx-staged-bench-"))
-    home = scratch / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CIDX_", "XDG_"))}
-    env["HOME"] = str(home)
+    env = private_home(scratch)
     try:
         corpus = unpack(scratch / "corpus")
         texts = chunk_texts(corpus)
