@@ -206,3 +206,24 @@ def test_the_daemon_stages_a_fresh_project_it_is_asked_about(corpus: Path, held_
 
 def _pending_via_status(root: Path) -> int:
     return int(run_cidx(["status", "--json"], root).json()["chunks_pending"])
+
+
+def test_hybrid_ranking_places_chunks_without_a_dense_vector_by_what_is_known() -> None:
+    from cidx.search import DEFAULT_RANKING, fuse, name_match
+    from cidx.sparse import SparseEncoder
+    from cidx.store import Hit
+
+    encoder = SparseEncoder()
+    query = encoder.query("parse token")
+    embedded = [Hit("a", 0.9, {"symbol": "other"}), Hit("b", 0.5, {"symbol": "x"})]
+    # "c" has no dense vector yet: only the BM25 side found it (with its payload).
+    bm25 = [Hit("c", 8.0, {"symbol": "parse_token"}), Hit("a", 4.0, {}), Hit("b", 2.0, {})]
+    ranked = fuse(embedded, bm25, query, encoder, DEFAULT_RANKING)
+    assert [s.hit.id for s in ranked] == ["c", "a", "b"]
+    r = DEFAULT_RANKING
+    name = name_match(frozenset(query.indices), encoder.name_terms("parse_token"))
+    # The median similarity of the embedded candidates stands in for its own.
+    assert ranked[0].score == pytest.approx(r.dense * 0.9 + r.keyword * 1.0 + r.name * name)
+    # No candidate embedded yet: its keyword signal stands in.
+    alone = fuse([], bm25[:1], query, encoder, DEFAULT_RANKING)
+    assert alone[0].score == pytest.approx(r.dense * 1.0 + r.keyword * 1.0 + r.name * name)
