@@ -24,7 +24,7 @@ from cidx.messages import QueryAnswer, QueryRequest
 from cidx.project import ProjectPaths
 from cidx.state import StateDB
 from tests.conftest import cidx_cmd, run_cidx, write_files
-from tests.helpers import generated_module, opened, sync, until
+from tests.helpers import clean_rebuild, full_snapshot, generated_module, opened, sync, until
 from tests.test_watch import Watcher
 
 QUERIES = ("retry upload queue", "parse token cache", "digest commit branch", "socket render")
@@ -227,3 +227,27 @@ def test_hybrid_ranking_places_chunks_without_a_dense_vector_by_what_is_known() 
     # No candidate embedded yet: its keyword signal stands in.
     alone = fuse([], bm25[:1], query, encoder, DEFAULT_RANKING)
     assert alone[0].score == pytest.approx(r.dense * 1.0 + r.keyword * 1.0 + r.name * name)
+
+
+def test_a_sync_between_a_batch_plan_and_its_write_keeps_the_new_file_pending(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """The worker embeds without the write lock: a file synced meanwhile is
+    not given the vectors of its old text, and keeps its mark."""
+    with opened(corpus) as engine:
+        engine.indexer().sync(staged=True)
+        dense = engine.indexer().dense_pass()
+        batch = dense.plan(chunks=1_000_000)
+        assert batch is not None and len(batch.files) == len(_files())
+        write_files(corpus, {"src/m01.py": generated_module(501, functions=3)})
+        engine.indexer().sync(staged=True, paths=["src/m01.py"])
+        dense.embed(batch)
+        step = dense.apply(batch)
+        assert step.files == len(_files()) - 1
+        assert _pending(corpus) == {"src/m01.py"}
+        while dense.step() is not None:
+            pass
+        assert _pending(corpus) == set()
+        points = list(engine.store.points(engine.collection))
+        assert points and all(p.dense for p in points)
+    assert full_snapshot(corpus) == clean_rebuild(corpus, tmp_path)

@@ -3,10 +3,11 @@
 An owner that keeps running (`cidx watch`, the daemon, `cidx serve`, the
 MCP server) syncs in stages: a sync with much to embed returns once the
 BM25 vectors are stored, and this worker then runs the dense pass
-(`cidx.indexer.DensePass`) one batch at a time, each under the owner's
-write lock, at low priority (`cidx.priority`). Between batches the lock is
-free, so a sync, a pause or a close waits for one batch at most; searches
-never wait for it (the embedder serves a query before the next bulk batch).
+(`cidx.indexer.DensePass`) one batch at a time, at low priority
+(`cidx.priority`): each batch is planned and written under the owner's
+write lock, and embedded without it, so a sync, a pause or a close never
+waits for the model (at most for a batch's reads or writes); searches
+never wait at all (the embedder serves a query before the next bulk batch).
 A batch that fails is tried again after a pause; the work it left stays
 marked in the manifest, so an owner that stops (or is killed) leaves it to
 the next one.
@@ -22,7 +23,7 @@ from contextlib import AbstractContextManager
 
 from cidx.errors import CidxError
 from cidx.holds import Stopping
-from cidx.indexer import DenseStep
+from cidx.indexer import DensePass, DenseStep
 from cidx.priority import background_priority
 
 log = logging.getLogger("cidx.indexer")
@@ -34,16 +35,17 @@ RETRY_SECONDS = 30.0
 
 
 class DenseWorker:
-    """Runs `step` (one batch of the dense pass) under `writing` until it says
-    nothing is pending; `wake` starts it again after a sync left more."""
+    """Runs batches of the dense pass `dense()` gives, planning and writing
+    each under `writing`, until nothing is pending; `wake` starts it again
+    after a sync left more."""
 
     def __init__(
         self,
-        step: Callable[[], DenseStep | None],
+        dense: Callable[[], DensePass],
         writing: Callable[[], AbstractContextManager[None]],
         on_step: Callable[[DenseStep], None],
     ) -> None:
-        self._step = step
+        self._dense = dense
         self._writing = writing
         self._on_step = on_step
         self._wake = threading.Event()
@@ -82,6 +84,23 @@ class DenseWorker:
         if thread is not None:
             thread.join(timeout=120)
 
+    def _batch(self) -> DenseStep | None:
+        """One batch: None when nothing is pending (or the worker is stopping)."""
+        with self._writing():
+            if self._stop.is_set():
+                return None
+            dense = self._dense()
+            batch = dense.plan()
+        if batch is None:
+            return None
+        dense.embed(batch)  # the lock is free meanwhile
+        with self._writing():
+            if self._stop.is_set():
+                return None  # planned work stays marked: the next owner does it
+            step = dense.apply(batch)
+            self._on_step(step)
+        return step
+
     def _run(self) -> None:
         background_priority(thread=True)
         while not self._stop.is_set():
@@ -90,12 +109,7 @@ class DenseWorker:
             started, chunks = time.monotonic(), 0
             while not self._stop.is_set():
                 try:
-                    with self._writing():
-                        if self._stop.is_set():
-                            return
-                        step = self._step()
-                        if step is not None:
-                            self._on_step(step)
+                    step = self._batch()
                 except Stopping:
                     return
                 except Exception as exc:

@@ -337,7 +337,9 @@ class Engine:
         # Pauses (`cidx pause`, `cidx clone`): no write starts while one holds.
         self.holds = Holds()
         # The dense pass a staged sync leaves (long-lived owners only).
-        self.dense = DenseWorker(self._dense_step, self.writing, self._dense_stepped)
+        self.dense = DenseWorker(
+            lambda: self.indexer().dense_pass(), self.writing, self._dense_stepped
+        )
         self._writer = threading.local()
         # Nonzero while a sync runs: lets `--no-wait` callers see a busy owner.
         self.syncing = 0
@@ -483,9 +485,6 @@ class Engine:
 
     def indexer(self) -> Indexer:
         return Indexer(self.parts, self.rules, on_writes=self.maybe_flush)
-
-    def _dense_step(self) -> DenseStep | None:
-        return self.indexer().dense_pass().step()
 
     def _dense_stepped(self, step: DenseStep) -> None:
         self.metrics.embedded.inc(step.embedded)

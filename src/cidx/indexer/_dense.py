@@ -8,8 +8,9 @@ on. The dense pass then embeds the rest, a batch of files at a time: source
 files before tests, tests before documentation, and the most recently
 changed first within each, since those are what people search for. Each
 batch reads the points' texts back from the store (what was indexed, not
-what the file holds now), embeds them through the cache, adds the vectors
-to the points, and only then clears the files' marks: a crash or SIGKILL
+what the file holds now), embeds them through the cache (without holding
+the owner's write lock: a sync goes between), adds the vectors to the
+points of the files still as they were, and only then clears their marks: a crash or SIGKILL
 anywhere leaves marks on points that may already have their vectors, and
 doing a batch again is harmless (the cache answers it).
 """
@@ -18,15 +19,18 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cidx.embedcache import embed_cached
+from cidx.embedcache import cached_only
 from cidx.failpoints import failpoint
 from cidx.representation import dense_text_of
 from cidx.state import DenseShare, FileRecord
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from cidx.parts import IndexParts
 
 log = logging.getLogger("cidx.indexer")
@@ -62,11 +66,30 @@ class DenseStep:
     embedded: int  # of `chunks`, those the model embedded (the rest came from the cache)
 
 
-class DensePass:
-    """Fills in the dense vectors of one collection's pending points, a batch a call.
+@dataclass
+class DenseBatch:
+    """One batch, planned: the files, their points' ids and texts, and the
+    vectors (from the cache, and then from the model for `missing`)."""
 
-    Callers serialise it with syncs (the engine's write lock): a batch and a
-    sync never interleave, so the records a batch read are the ones it marks done.
+    model: str
+    files: list[FileRecord]
+    ids: list[str]
+    texts: list[str]
+    vectors: npt.NDArray[np.float32]
+    # The first index of each text the cache lacks, by the text's hash.
+    missing: dict[bytes, int]
+    hashes: list[bytes]
+    fresh: dict[bytes, npt.NDArray[np.float32]] = field(default_factory=dict)
+
+
+class DensePass:
+    """Fills in the dense vectors of one collection's pending points, a batch at a time.
+
+    A batch is planned (`plan`) and written (`apply`) under the caller's
+    write lock, and embedded (`embed`) without it, so that a sync never waits
+    for the model: `apply` writes only the files whose records are still
+    the ones planned (a file written again since keeps its own mark).
+    `step` does all three, for callers that hold the lock throughout.
     """
 
     def __init__(self, parts: IndexParts, collection: str, dim: int) -> None:
@@ -84,8 +107,17 @@ class DensePass:
         return self.manifest.dense_share()
 
     def step(self, chunks: int = DENSE_BATCH_CHUNKS) -> DenseStep | None:
-        """Embed the next batch of at least `chunks` chunks (whole files); None
-        when nothing is pending."""
+        """Embed and write the next batch of at least `chunks` chunks (whole
+        files); None when nothing is pending."""
+        batch = self.plan(chunks)
+        if batch is None:
+            return None
+        self.embed(batch)
+        return self.apply(batch)
+
+    def plan(self, chunks: int = DENSE_BATCH_CHUNKS) -> DenseBatch | None:
+        """The next batch (files in `dense_order`), with what the cache holds
+        of it; None when nothing is pending."""
         if self.collections.migration() is not None:
             # A migration copies whole points between collections: the pass
             # waits for it to end (staged syncs do not start meanwhile).
@@ -100,21 +132,52 @@ class DensePass:
             ids.extend(record.chunk_ids)
             if len(ids) >= chunks:
                 break
-        # Points the store lacks are drift the next sync's reconcile repairs.
+        # The texts that were indexed, not what the files hold now. Points the
+        # store lacks are drift the next sync's reconcile repairs.
         hits = self.store.retrieve(self.collection, ids) if ids else []
+        texts = [dense_text_of(hit.payload) for hit in hits]
         model = self.collections.model_of(self.collection) or self.config.embedding.model_id
-        models = self.models.variant(model) or self.models
-        done = embed_cached(
-            self.db,
-            model,
-            self.dim,
-            [dense_text_of(hit.payload) for hit in hits],
-            lambda: models.embedder,
+        known = cached_only(self.db, model, self.dim, texts)
+        missing: dict[bytes, int] = {}
+        for i, h in enumerate(known.hashes):
+            if not known.found[i] and h not in missing:
+                missing[h] = i
+        return DenseBatch(
+            model, chosen, [hit.id for hit in hits], texts, known.vectors, missing, known.hashes
         )
-        self.store.set_dense(
-            self.collection, [hit.id for hit in hits], [v.tolist() for v in done.vectors]
-        )
+
+    def embed(self, batch: DenseBatch) -> None:
+        """Run the model on what the cache lacked (no lock needed: nothing is written)."""
+        if not batch.missing:
+            return
+        models = self.models.variant(batch.model) or self.models
+        order = list(batch.missing.items())
+        vectors = models.embedder.embed([batch.texts[i] for _, i in order])
+        batch.fresh = {h: vectors[k] for k, (h, _) in enumerate(order)}
+
+    def apply(self, batch: DenseBatch) -> DenseStep:
+        """Store the vectors of the files still as planned, cache the new ones,
+        and clear those files' marks."""
+        if batch.fresh:
+            with self.db.transaction() as tx:
+                self.db.put_vectors(tx, batch.model, batch.fresh.items())
+            failpoint("after_embed")
+        now = self.manifest.files([r.path for r in batch.files])
+        kept = [
+            r
+            for r in batch.files
+            if (n := now.get(r.path)) is not None and n.dense_pending and n.chunk_ids == r.chunk_ids
+        ]
+        wanted = {pid for r in kept for pid in r.chunk_ids}
+        ids: list[str] = []
+        vectors: list[list[float]] = []
+        for i, pid in enumerate(batch.ids):
+            if pid in wanted:
+                vec = batch.fresh.get(batch.hashes[i])
+                ids.append(pid)
+                vectors.append((vec if vec is not None else batch.vectors[i]).tolist())
+        self.store.set_dense(self.collection, ids, vectors)
         failpoint("after_set_dense")
         with self.db.transaction() as tx:
-            self.manifest.dense_done(tx, chosen)
-        return DenseStep(len(chosen), len(hits), done.embedded)
+            self.manifest.dense_done(tx, kept)
+        return DenseStep(len(kept), len(ids), len(batch.fresh))
