@@ -1,6 +1,6 @@
 """Staged indexing: how soon a fresh project answers, and what the dense pass costs.
 
-    python benchmarks/staged_perf.py [--sample 2000] [--probes 6]
+    python benchmarks/staged_perf.py [--sample 2000] [--probes 6] [--window SECONDS]
 
 On a fresh copy of the benchmark corpus (Django's source), in a private
 home folder, starts `cidx watch` (an owner that keeps running, so its
@@ -15,7 +15,9 @@ first index is staged) and prints, in one run on one machine:
                          definitions spread over the tree (every file's BM25
                          vectors are in), marked partial; and until the
                          catch-up sync returned
-  dense pass             its chunks/s (from the owner's log line) ÷ raw
+  dense pass             its chunks/s (the owner's log line when it ends, or
+                         the embedded share's rise over --window seconds)
+                         ÷ raw, measured before and after (their mean)
   queries meanwhile      hybrid queries through the socket during the dense
                          pass, against the same queries once it ended
   whole index            seconds until every chunk has its dense vector
@@ -49,12 +51,15 @@ from _corpus import chunk_texts, private_home, unpack
 from _corpus import queries as corpus_queries
 
 from cidx.embedding import Embedder
-from cidx.messages import QueryRequest, SearchRequest
+from cidx.messages import NoArgs, QueryAnswer, QueryRequest, SearchRequest
 from cidx.owner import protocol
 from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.priority import background_priority
 from cidx.project import ProjectPaths
 
+# Seconds between the hybrid queries sent during the dense pass (each
+# embeds its query, which the pass yields to).
+QUERY_EVERY = 5.0
 _SCRIPT = Path(sys.executable).parent / "cidx"
 CIDX = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cidx"]
 
@@ -125,6 +130,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sample", type=int, default=2000, help="chunks for the raw baseline")
     parser.add_argument("--probes", type=int, default=6, help="keyword probes")
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=0,
+        help="measure the dense pass over this many seconds (0: until it ends)",
+    )
     a = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="cidx-staged-bench-"))
@@ -133,9 +144,8 @@ def main() -> None:
     try:
         corpus = unpack(scratch / "corpus")
         texts = chunk_texts(corpus)
-        raw = raw_throughput(texts, a.sample)
+        raw_before = raw_throughput(texts, a.sample)
         print(f"machine: {os.cpu_count()} cores; corpus: {len(texts):,} chunks")
-        print(f"raw model throughput: {raw:.1f} chunks/s ({a.sample} chunks)")
         wanted = probes(corpus, a.probes)
         hybrid = corpus_queries(corpus, n=20)
 
@@ -180,34 +190,57 @@ def main() -> None:
             f"catch-up sync returned after {synced:.1f} s"
         )
 
+        total = client.call(protocol.STATUS, NoArgs()).chunks_pending
         during: list[float] = []
-        share_seen: list[float] = []
+        shares: list[tuple[float, float]] = []  # (when, embedded share)
 
-        def ask() -> tuple[float, Any]:
+        def ask() -> tuple[float, QueryAnswer]:
             t0 = time.perf_counter()
             out = client.call(
                 protocol.SEARCH, SearchRequest([QueryRequest(hybrid[len(during) % 20], limit=5)])
             )
-            return time.perf_counter() - t0, out
+            return time.perf_counter() - t0, out.answers[0]
 
-        while not any(e["message"].startswith("dense pass:") for e in events(log)):
-            seconds, out = ask()
-            if out.answers[0].partial:
+        ended = False
+        window_start = time.monotonic()
+        while True:
+            ended = any(e["message"].startswith("dense pass:") for e in events(log))
+            if ended or (a.window and time.monotonic() - window_start >= a.window):
+                break
+            seconds, answer = ask()
+            if answer.partial:
                 during.append(seconds)
-                share_seen.append(out.answers[0].embedded_share)
-            time.sleep(1.0)
-        whole = time.monotonic() - began
-        done = next(e["message"] for e in events(log) if e["message"].startswith("dense pass:"))
-        rate = float(done.split("(")[1].split()[0])
-        after = [ask()[0] for _ in range(20)]
-        print(f"dense pass: {done.removeprefix('dense pass: ')}; {rate / raw:.2f} x raw")
-        print(f"whole index (every chunk embedded): {whole:.1f} s after start")
+                shares.append((time.monotonic(), answer.embedded_share))
+            time.sleep(QUERY_EVERY)
+        if ended:
+            whole = time.monotonic() - began
+            done = next(e["message"] for e in events(log) if e["message"].startswith("dense pass:"))
+            rate = float(done.split("(")[1].split()[0])
+            after = [ask()[0] for _ in range(20)]
+            how = f"the whole pass: {done.removeprefix('dense pass: ')}"
+        else:
+            (t0, s0), (t1, s1) = shares[0], shares[-1]
+            rate = (s1 - s0) * total / (t1 - t0)
+            how = f"{(s1 - s0) * total:,.0f} chunks embedded in a {t1 - t0:.0f} s window"
+        watch.terminate()
+        watch.wait(timeout=120)
+        watch = None
+        raw_after = raw_throughput(texts, a.sample)
+        raw = (raw_before + raw_after) / 2
+        print(
+            f"raw model throughput: {raw_before:.1f} chunks/s before, {raw_after:.1f} after "
+            f"({a.sample} chunks each): {raw:.1f} chunks/s"
+        )
+        print(f"dense pass: {rate:.1f} chunks/s ({how}) = {rate / raw:.2f} x raw")
+        if ended:
+            print(f"whole index (every chunk embedded): {whole:.1f} s after start")
         if during:
+            tail = f"; after it: p50 {statistics.median(after) * 1000:.0f} ms" if ended else ""
             print(
                 f"hybrid query through the socket during the dense pass ({len(during)} queries, "
-                f"embedded share {share_seen[0]:.0%} -> {share_seen[-1]:.0%}): p50 "
-                f"{statistics.median(during) * 1000:.0f} ms, p95 {pct(during, 95) * 1000:.0f} ms; "
-                f"after it: p50 {statistics.median(after) * 1000:.0f} ms"
+                f"embedded share {shares[0][1]:.0%} -> {shares[-1][1]:.0%}): p50 "
+                f"{statistics.median(during) * 1000:.0f} ms, p95 {pct(during, 95) * 1000:.0f} ms"
+                + tail
             )
     finally:
         if watch is not None:
