@@ -13,8 +13,9 @@ first index is staged) and prints, in one run on one machine:
   first keyword answer   seconds from starting `cidx watch` until keyword
                          queries through its socket find each of --probes
                          definitions spread over the tree (every file's BM25
-                         vectors are in), marked partial; and until the
-                         catch-up sync returned
+                         vectors are in), marked partial; until the catch-up
+                         sync returned, and the CPU seconds the owner used
+                         by then (what a busy shared machine does not change)
   dense pass             its chunks/s (the owner's log line when it ends, or
                          the embedded share's rise over --window seconds)
                          ÷ raw, measured before and after (their mean)
@@ -49,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "src"))
 
 from _corpus import chunk_texts, private_home, unpack
 from _corpus import queries as corpus_queries
+from _proc import cpu_seconds
 
 from cidx.embedding import Embedder
 from cidx.messages import NoArgs, QueryAnswer, QueryRequest, SearchRequest
@@ -184,10 +186,13 @@ def main() -> None:
         while not any("catch-up sync" in e["message"] for e in events(log)):
             time.sleep(0.1)
         synced = time.monotonic() - began
+        cpu = cpu_seconds(watch.pid)
         print(
             f"first keyword answer: {first:.1f} s (all {len(wanted)} probes found, partial "
             f"answer: {partial}; the first results of any: {answered or 0:.1f} s); the "
-            f"catch-up sync returned after {synced:.1f} s"
+            f"catch-up sync returned after {synced:.1f} s, the owner having used {cpu:.1f} s "
+            f"of CPU (start, imports, walk, chunking, BM25, writes; load average "
+            f"{os.getloadavg()[0]:.1f})"
         )
 
         total = client.call(protocol.STATUS, NoArgs()).chunks_pending
