@@ -16,8 +16,9 @@ not ranked as if the other side gave it nothing. While a staged sync's
 dense pass runs, some chunks have no dense vector yet: dense searches do
 not see them, and in a hybrid ranking each is given the median similarity
 of the candidates that have one (its keyword signal when none has), so it
-ranks by what is known of it; the answer says it is partial. In every mode a definition
-counts once: a long one cut into windows is shown by its best window.
+ranks by what is known of it; the answer says it is partial. In every
+mode a definition counts once: a long one cut into windows is shown by its
+best window.
 What was measured to choose all this: benchmarks/RESULTS.md.
 """
 

@@ -17,13 +17,14 @@ doing a batch again is harmless (the cache answers it).
 
 from __future__ import annotations
 
-import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cidx.embedcache import cached_only
 from cidx.failpoints import failpoint
+from cidx.messages import IndexSummary, Progress
 from cidx.representation import dense_text_of
 from cidx.state import DenseShare, FileRecord
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
     from cidx.parts import IndexParts
 
-log = logging.getLogger("cidx.indexer")
 
 # Chunks embedded per batch: a query or a sync waits for at most one batch
 # (a few seconds on two cores), and the per-batch costs (a manifest read, a
@@ -181,3 +181,36 @@ class DensePass:
         with self.db.transaction() as tx:
             self.manifest.dense_done(tx, kept)
         return DenseStep(len(kept), len(ids), len(batch.fresh))
+
+
+def complete_dense(
+    dense: DensePass,
+    summary: IndexSummary,
+    emit: Callable[[Progress], None],
+    on_writes: Callable[[int], None],
+) -> None:
+    """Run the pass to its end within a sync (a one-shot command's), counting
+    what it embeds in `summary`; its files and chunks drive the progress bar."""
+    share = dense.share()
+    if share is None:
+        return
+    files = len(dense.manifest.dense_pending())
+    done_files = done_chunks = 0
+    emit(Progress("index", 0, files, 0, share.pending))
+    while (step := dense.step()) is not None:
+        done_files += step.files
+        done_chunks += step.chunks
+        summary.chunks_embedded += step.embedded
+        summary.chunks_reused += step.chunks - step.embedded
+        on_writes(step.chunks)
+        emit(
+            Progress(
+                "index",
+                done_files,
+                files,
+                done_chunks,
+                share.pending,
+                summary.chunks_embedded,
+                summary.chunks_reused,
+            )
+        )

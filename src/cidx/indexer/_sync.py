@@ -22,7 +22,7 @@ from cidx.embedcache import cached_only, embed_cached
 from cidx.errors import StoreDamagedError
 from cidx.failpoints import failpoint
 from cidx.ignore import IgnoreRules
-from cidx.indexer._dense import DensePass
+from cidx.indexer._dense import DensePass, complete_dense
 from cidx.indexer._files import (
     Gone,
     Prepared,
@@ -345,7 +345,9 @@ class Indexer:
             self._write(batch, manifest, summary, stage=stage)
         emit(self._progress(done_files, len(candidates), done_bytes, bytes_total, summary))
         if not staged:
-            self._complete_dense(summary, emit)
+            # What a staged sync left pending (its owner stopped before the
+            # dense pass ended): this sync returns a whole index.
+            complete_dense(self.dense_pass(), summary, emit, self.on_writes)
 
         emit(
             Progress(
@@ -380,35 +382,6 @@ class Indexer:
 
     def dense_pass(self) -> DensePass:
         return DensePass(self.parts, self.collection, self.dim)
-
-    def _complete_dense(self, summary: IndexSummary, emit: ProgressFn) -> None:
-        """Embed whatever a staged sync left pending (an owner stopped before its
-        dense pass ended): this sync returns a whole index."""
-        dense = self.dense_pass()
-        share = dense.share()
-        if share is None:
-            return
-        files = len(self.manifest.dense_pending())
-        done_files = done_chunks = 0
-        # Files and chunks of the dense pass (its chunks drive the bar).
-        emit(Progress("index", 0, files, 0, share.pending))
-        while (step := dense.step()) is not None:
-            done_files += step.files
-            done_chunks += step.chunks
-            summary.chunks_embedded += step.embedded
-            summary.chunks_reused += step.chunks - step.embedded
-            self.on_writes(step.chunks)
-            emit(
-                Progress(
-                    "index",
-                    done_files,
-                    files,
-                    done_chunks,
-                    share.pending,
-                    summary.chunks_embedded,
-                    summary.chunks_reused,
-                )
-            )
 
     def _progress(
         self, files: int, files_total: int, done: int, total: int, summary: IndexSummary
