@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from cidx.parts import IndexParts
 
 
-# Chunks embedded per batch: a query or a sync waits for at most one batch
-# (a few seconds on two cores), and the per-batch costs (a manifest read, a
-# store read and write) stay a small share of the model's time.
+# Chunks embedded per batch: the per-batch costs (a manifest read, a store
+# read and write, under the write lock) stay a small share of the model's
+# time, and an owner that stops waits for one batch (a few seconds) at most.
 DENSE_BATCH_CHUNKS = 256
 
 # Prose, read by people more than searched by meaning: embedded last.
