@@ -9,6 +9,7 @@ registry is the only network the benchmarks need) and unpacked from there.
 from __future__ import annotations
 
 import ast
+import os
 import random
 import re
 import shutil
@@ -64,3 +65,29 @@ def queries(root: Path, n: int = 200, seed: int = 7) -> list[str]:
                         found.append(text)
     random.Random(seed).shuffle(found)
     return found[:n]
+
+
+def chunk_texts(root: Path) -> list[str]:
+    """The dense texts of every chunk of the corpus, as the index embeds them."""
+    from cidx.chunking import chunk_file
+    from cidx.representation import dense_text
+    from cidx.walk import walk_project
+
+    texts: list[str] = []
+    for f in walk_project(root, max_file_size=1024 * 1024).files:
+        try:
+            text = (root / f.rel).read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        texts.extend(dense_text(f.rel, c) for c in chunk_file(f.rel, text).chunks)
+    return texts
+
+
+def private_home(scratch: Path) -> dict[str, str]:
+    """An environment whose home is a new folder in `scratch`: no daemon, index
+    or setting of the user's is touched."""
+    home = scratch / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CIDX_", "XDG_"))}
+    env["HOME"] = str(home)
+    return env

@@ -39,13 +39,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _corpus import private_home, unpack
 from _corpus import queries as corpus_queries
-from _corpus import unpack
+from _proc import cpu_seconds
 
 # The `cidx` command as installed (what a person or an agent runs), else the module.
 _SCRIPT = Path(sys.executable).parent / "cidx"
 CIDX = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cidx"]
-TICK = os.sysconf("SC_CLK_TCK")
 PACKAGES = ["db/models", "contrib/admin", "forms", "template", "utils"]
 BIG_PACKAGE = "core"
 
@@ -65,11 +65,6 @@ def rss_mb(pid: int) -> dict[str, float]:
         if key in wanted:
             out[wanted[key]] = int(row.split()[1]) / 1024
     return out
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def cidx(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -145,10 +140,7 @@ def main() -> None:
     a = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="cidx-daemon-bench-"))
-    home = scratch / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CIDX_", "XDG_"))}
-    env["HOME"] = str(home)
+    env = private_home(scratch)
     try:
         corpus = unpack(scratch / "corpus")
         texts = corpus_queries(corpus, n=a.queries)

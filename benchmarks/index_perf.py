@@ -33,14 +33,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _corpus import chunk_texts, unpack
 from _corpus import queries as corpus_queries
-from _corpus import unpack
 
-from cidx.chunking import chunk_file
 from cidx.embedding import Embedder
 from cidx.messages import QueryRequest
-from cidx.representation import dense_text
-from cidx.walk import walk_project
 
 CIDX = [sys.executable, "-m", "cidx"]
 
@@ -58,13 +55,7 @@ def run(args: list[str], cwd: Path) -> tuple[float, str]:
 
 
 def raw_throughput(root: Path, sample: int) -> tuple[float, int]:
-    texts: list[str] = []
-    for f in walk_project(root, max_file_size=1024 * 1024).files:
-        try:
-            text = (root / f.rel).read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        texts.extend(dense_text(f.rel, c) for c in chunk_file(f.rel, text).chunks)
+    texts = chunk_texts(root)
     picked = random.Random(1).sample(texts, min(sample, len(texts)))
     embedder = Embedder()
     embedder.embed(picked[:64])  # warm-up

@@ -26,7 +26,7 @@ def test_a_stored_v1_database_migrates_and_keeps_its_data(tmp_path: Path) -> Non
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v1.db", copy)
     db = StateDB(copy, collection=COLLECTION)
-    assert db.schema_version == len(MIGRATIONS) == 7
+    assert db.schema_version == len(MIGRATIONS) == 8
     # m002: the vector cache is a rowid table with a unique key.
     ddl = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'embeddings'").fetchone()[0]
     assert "WITHOUT ROWID" not in ddl and "id        INTEGER PRIMARY KEY" in ddl
@@ -74,7 +74,7 @@ def test_a_stored_v3_or_v4_database_gets_a_migrations_table_and_keeps_its_data(
     shutil.copy(DATA / f"state-v{version}.db", copy)
     # Since v3 manifests are per collection: no collection is needed to migrate.
     db = StateDB(copy)
-    assert db.schema_version == len(MIGRATIONS) == 7
+    assert db.schema_version == len(MIGRATIONS) == 8
     manifest = db.manifest(COLLECTION)
     files = manifest.files()
     assert set(files) == {"src/app.py", "docs/a.md"}
@@ -121,7 +121,7 @@ def test_a_stored_v5_database_gets_collection_migrations_and_keeps_its_data(
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v5.db", copy)
     db = StateDB(copy)
-    assert db.schema_version == len(MIGRATIONS) == 7
+    assert db.schema_version == len(MIGRATIONS) == 8
     name = "cidx-0123456789ab-cidx-code-minilm-l6-int8-128"
     rec = db.manifest(name).file("src/app.py")
     assert rec is not None and rec.chunk_ids == ("44444444-4444-5444-8444-444444444444",)
@@ -148,7 +148,7 @@ def test_a_stored_v6_database_keeps_its_migration_and_gets_stores(tmp_path: Path
     copy = tmp_path / "state.db"
     shutil.copy(DATA / "state-v6.db", copy)
     db = StateDB(copy)
-    assert db.schema_version == len(MIGRATIONS) == 7
+    assert db.schema_version == len(MIGRATIONS) == 8
     table = MoveTable(db)
     # m007: the migration under way keeps its row, outbox and tombstones; both
     # of its sides are in the project's own store.
@@ -165,6 +165,42 @@ def test_a_stored_v6_database_keeps_its_migration_and_gets_stores(tmp_path: Path
     with db.transaction() as tx:
         moved = table.update(tx, move, target_store='{"mode": "global"}')
     assert table.active() == moved and moved.moves_store
+    db.close()
+
+
+def test_a_stored_v6_database_gets_dense_pending_marks_and_keeps_its_data(
+    tmp_path: Path,
+) -> None:
+    copy = tmp_path / "state.db"
+    shutil.copy(DATA / "state-v6.db", copy)
+    db = StateDB(copy)
+    assert db.schema_version == len(MIGRATIONS) == 8
+    name = "cidx-0123456789ab-cidx-code-minilm-l6-int8-128"
+    manifest = db.manifest(name)
+    rec = manifest.file("src/app.py")
+    assert rec is not None and rec.chunk_ids == ("44444444-4444-5444-8444-444444444444",)
+    # m008: every file stored before has its dense vectors.
+    assert not rec.dense_pending
+    assert manifest.dense_pending() == []
+    assert manifest.dense_share() is None
+    assert db.manifest(name).get_mark("index_format") == "chunker=3;repr=2;sparse=2"
+    # A staged write marks a file; the dense pass clears the mark of the
+    # version it embedded, not of one written again since.
+    staged = FileRecord("src/new.py", 10, 1, "h", "indexed", "python", ("a", "b"), 1.0, True)
+    with db.transaction() as tx:
+        manifest.put(tx, [staged])
+    assert [r.path for r in manifest.dense_pending()] == ["src/new.py"]
+    share = manifest.dense_share()
+    assert share is not None
+    assert (share.chunks, share.pending) == (3, 2) and share.share == pytest.approx(1 / 3)
+    rewritten = FileRecord("src/new.py", 11, 2, "h2", "indexed", "python", ("c",), 2.0, True)
+    with db.transaction() as tx:
+        manifest.put(tx, [rewritten])
+        manifest.dense_done(tx, [staged])
+    assert [r.path for r in manifest.dense_pending()] == ["src/new.py"]
+    with db.transaction() as tx:
+        manifest.dense_done(tx, [rewritten])
+    assert manifest.dense_pending() == [] and manifest.dense_share() is None
     db.close()
 
 

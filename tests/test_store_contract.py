@@ -256,6 +256,38 @@ def test_deletes(bs: tuple[Backend, VectorStore]) -> None:
         store.delete_by_filter(name, PointFilter())
 
 
+@every
+def test_points_stored_without_dense_vectors_get_them_later(
+    bs: tuple[Backend, VectorStore],
+) -> None:
+    """What a staged sync relies on: a point may hold only its BM25 vector;
+    dense searches skip it until `set_dense` adds one, keeping the rest."""
+    b, store = bs
+    points = _corpus(40)
+    late = {p.id for p in points[::2]}
+    store.create_collection(b.name, DIM)
+    store.upsert(
+        b.name,
+        [PointData(p.id, [], p.sparse, p.payload) if p.id in late else p for p in points],
+    )
+    assert store.count(b.name) == 40
+    dense = StoreQuery((Nearest("dense", points[0].dense, 40),), 40)
+    sparse = StoreQuery((Nearest("sparse", points[0].sparse, 40),), 40)
+    assert {h.id for h in store.query(b.name, dense)} == {p.id for p in points} - late
+    found = {h.id for h in store.query(b.name, sparse)}
+    assert found & late  # BM25 finds points without a dense vector
+    records = {r.id: r.dense for r in store.points(b.name)}
+    assert all(not records[i] for i in late)
+    chosen = [p for p in points if p.id in late]
+    store.set_dense(b.name, [p.id for p in chosen], [p.dense for p in chosen])
+    assert {h.id for h in store.query(b.name, dense)} == {p.id for p in points}
+    assert {h.id for h in store.query(b.name, sparse)} == found
+    by_id = {p.id: p for p in points}
+    for r in store.points(b.name):
+        assert r.payload == by_id[r.id].payload
+        assert r.dense == pytest.approx(by_id[r.id].dense, abs=1e-5)
+
+
 @pytest.mark.parametrize("kind", SERVER_BACKENDS)
 def test_bounded_upsert_batches(kind: str, tmp_path: Path) -> None:
     """Many points in one call go to the server in requests of `upsert_batch`."""

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from cidx.embedding import Embedder
 
-__all__ = ["Embedded", "embed_cached"]
+__all__ = ["Cached", "Embedded", "cached_only", "embed_cached"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,36 @@ class Embedded:
     reused: int  # texts whose vector came from the cache (or a repeat in the batch)
 
 
+@dataclass(frozen=True)
+class Cached:
+    """What the cache holds of some texts, nothing embedded."""
+
+    vectors: npt.NDArray[np.float32]  # one row per text; zeros where `found` is False
+    found: list[bool]
+    hashes: list[bytes]
+    hits: dict[bytes, npt.NDArray[np.float32]]
+
+
+def cached_only(db: StateDB, model: str, dim: int, texts: list[str]) -> Cached:
+    """The vectors the cache already holds for `texts` under `model` (marked
+    used); a staged sync stores these at once and leaves the rest for later."""
+    import numpy as np
+
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    hashes = [text_hash(t) for t in texts]
+    hits = db.cached_vectors(model, sorted(set(hashes))) if texts else {}
+    found = []
+    for i, h in enumerate(hashes):
+        vec = hits.get(h)
+        found.append(vec is not None)
+        if vec is not None:
+            out[i] = vec
+    if hits:
+        with db.transaction() as tx:
+            db.touch_vectors(tx, model, hits.keys())
+    return Cached(out, found, hashes, hits)
+
+
 def embed_cached(
     db: StateDB, model: str, dim: int, texts: list[str], embedder: Callable[[], Embedder]
 ) -> Embedded:
@@ -40,32 +70,24 @@ def embed_cached(
     text is missing from the cache."""
     import numpy as np  # here: callers with nothing to embed never need it
 
-    out = np.zeros((len(texts), dim), dtype=np.float32)
     if not texts:
-        return Embedded(out, 0, 0)
-    hashes = [text_hash(t) for t in texts]
-    cached = db.cached_vectors(model, sorted(set(hashes)))
+        return Embedded(np.zeros((0, dim), dtype=np.float32), 0, 0)
+    known = cached_only(db, model, dim, texts)
+    out = known.vectors
     missing: dict[bytes, int] = {}
-    reused = 0
-    for i, h in enumerate(hashes):
-        vec = cached.get(h)
-        if vec is not None:
-            out[i] = vec
-            reused += 1
-        elif h not in missing:
+    for i, h in enumerate(known.hashes):
+        if not known.found[i] and h not in missing:
             missing[h] = i
+    reused = sum(known.found)
     if missing:
         order = list(missing.items())
         fresh = embedder().embed([texts[i] for _, i in order])
         new = {h: fresh[k] for k, (h, _) in enumerate(order)}
-        for i, h in enumerate(hashes):
+        for i, h in enumerate(known.hashes):
             if h in new:
                 out[i] = new[h]
-        reused += sum(1 for h in hashes if h in new) - len(order)
+        reused += sum(1 for h in known.hashes if h in new) - len(order)
         with db.transaction() as tx:
             db.put_vectors(tx, model, new.items())
         failpoint("after_embed")
-    if cached:
-        with db.transaction() as tx:
-            db.touch_vectors(tx, model, cached.keys())
     return Embedded(out, len(missing), reused)

@@ -33,6 +33,7 @@ from cidx.config import (
     new_config,
     save_config,
 )
+from cidx.densework import DenseWorker
 from cidx.dualwrite import (
     MODEL_CHANGE,
     MigrationParts,
@@ -52,6 +53,7 @@ from cidx.errors import (
     UsageError,
 )
 from cidx.flush import flush_index
+from cidx.formatting import partial_note
 from cidx.fsutil import disk_usage
 from cidx.holds import Hold, Holds
 from cidx.identity import project_identity
@@ -60,6 +62,7 @@ from cidx.indexer import (
     META_LAST_AT,
     META_LAST_SECONDS,
     META_STORE_DAMAGED,
+    DenseStep,
     Indexer,
     ProgressFn,
 )
@@ -352,6 +355,10 @@ class Engine:
         self.migrator = Migrator(self._migration_parts())
         # Pauses (`cidx pause`, `cidx clone`): no write starts while one holds.
         self.holds = Holds()
+        # The dense pass a staged sync leaves (long-lived owners only).
+        self.dense = DenseWorker(
+            lambda: self.indexer().dense_pass(), self.writing, self._dense_stepped
+        )
         self._writer = threading.local()
         # Nonzero while a sync runs: lets `--no-wait` callers see a busy owner.
         self.syncing = 0
@@ -372,6 +379,9 @@ class Engine:
         self.problems: list[str] = []
         # This process created the index: the first sync says so, once.
         self.created = False
+        # Set by owners that keep running: a large sync stores BM25 first and
+        # leaves the dense vectors to the background dense pass (`densework`).
+        self.staged = False
 
     @classmethod
     def open(
@@ -543,6 +553,11 @@ class Engine:
     def indexer(self) -> Indexer:
         return Indexer(self.parts, self.rules, on_writes=self.maybe_flush)
 
+    def _dense_stepped(self, step: DenseStep) -> None:
+        self.metrics.embedded.inc(step.embedded)
+        self.metrics.reused.inc(step.chunks - step.embedded)
+        self.maybe_flush(step.chunks)
+
     def check(self) -> list[str]:
         """Cheap consistency checks (milliseconds): is the store readable, and
         does it hold as many points as the manifest lists chunks?"""
@@ -667,19 +682,24 @@ class Engine:
         with self.writing():
             self.syncing += 1
             try:
+                staged = self.staged
                 try:
-                    summary = self.indexer().sync(clear=clear, paths=paths, progress=progress)
+                    summary = self.indexer().sync(
+                        clear=clear, paths=paths, progress=progress, staged=staged
+                    )
                 except StoreDamagedError as exc:
                     # Found damaged while writing: marked, the same sync again
                     # sets the store aside and rebuilds it (once).
                     self._note_damage(exc)
-                    summary = self.indexer().sync(progress=progress)
+                    summary = self.indexer().sync(progress=progress, staged=staged)
             except Exception:
                 self.metrics.errors.inc()
                 raise
             finally:
                 self.syncing -= 1
             summary.initialized, self.created = self.created, False
+            if summary.chunks_pending:
+                self.dense.wake()
             self._record_sync(summary)
             self.problems = self.check()
             return summary
@@ -769,6 +789,9 @@ class Engine:
         # After a sync its summary tells what was repaired; without one, the
         # caller learns here that the answers come from a damaged index.
         warnings = list(self.problems) if summary is None else []
+        partial = next((a for a in answers if a.partial), None)
+        if partial is not None:
+            warnings.append(partial_note(partial.embedded_share))
         model = self.collections.model_of(request.collection or self.collection)
         if model and self.parts.models.variant(model) is None:
             warnings.append(
@@ -843,6 +866,7 @@ class Engine:
             problems=list(self.problems),
             pauses=[hold.view() for hold in self.holds.active()],
             migration=self.migrator.view(),
+            chunks_pending=share.pending if (share := self.manifest.dense_share()) else 0,
         )
 
     def _identity_now(self) -> str | None:
@@ -884,6 +908,7 @@ class Engine:
 
     def close(self) -> None:
         self.holds.stop_waiting()
+        self.dense.stop()
         self.migrator.stop_worker()
         if self.lease is not None:
             self.lease.release()

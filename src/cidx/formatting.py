@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from cidx.messages import IndexSummary
 
-__all__ = ["count", "duration", "plural", "printable", "size", "sync_counts", "sync_line"]
+__all__ = [
+    "count",
+    "duration",
+    "partial_note",
+    "plural",
+    "printable",
+    "size",
+    "sync_counts",
+    "sync_line",
+]
 
 _UNITS = ("KiB", "MiB", "GiB", "TiB")
 
@@ -52,13 +61,15 @@ def plural(n: int, word: str, plural_form: str | None = None) -> str:
 def sync_counts(summary: IndexSummary) -> str:
     """The figures of a sync: the account of every file it looked at (which
     adds up, see `IndexSummary`), the changes to the index, the chunks."""
+    left = summary.chunks_pending
+    pending = f", {left:,} to embed in the background" if left else ""
     return (
         f"{summary.files_scanned:,} files scanned: {summary.files_indexed:,} indexed, "
         f"{summary.files_empty:,} empty, {summary.files_skipped:,} skipped, "
         f"{summary.files_failed:,} failed; {summary.files_added:,} added, "
         f"{summary.files_modified:,} modified, {summary.files_deleted:,} deleted; "
-        f"chunks: {summary.chunks_embedded:,} embedded, {summary.chunks_reused:,} from cache; "
-        f"{duration(summary.seconds)}"
+        f"chunks: {summary.chunks_embedded:,} embedded, {summary.chunks_reused:,} from cache"
+        f"{pending}; {duration(summary.seconds)}"
     )
 
 
@@ -79,3 +90,11 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return text.translate(_ESCAPES)
+
+
+def partial_note(share: float) -> str:
+    """The one line said of an answer from an index still being embedded."""
+    return (
+        f"Partial answer: {share:.0%} of the index has semantic vectors so far (the rest "
+        "are being embedded in the background); keyword matches are complete."
+    )

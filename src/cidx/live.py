@@ -285,6 +285,7 @@ def run_owner(
             assert isinstance(handle, LocalIndex)
             engine = handle.engine
             engine.long_lived = True  # it answers queries until stopped
+            engine.staged = not once  # ...and has time to embed in the background
             threading.Thread(
                 target=_end_waits_on, args=(stop, engine), name="cidx-stop-waits", daemon=True
             ).start()

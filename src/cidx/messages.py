@@ -84,11 +84,23 @@ class SearchResult:
 class QueryAnswer:
     query: str
     results: list[SearchResult]
+    # Answered while the index is still being embedded (a staged sync's
+    # dense pass runs): keyword matches are complete, meaning covers only
+    # `embedded_share` of the chunks.
+    partial: bool = False
+    embedded_share: float = 1.0
 
     def as_json(self, root: str) -> dict[str, object]:
-        """One `--batch` line: {"query": ..., "root": ..., "results": [...]}; result
-        paths are relative to `root`, the project root."""
-        return {"query": self.query, "root": root, "results": [r.as_json() for r in self.results]}
+        """One `--batch` line: {"query": ..., "root": ..., "partial": ...,
+        "embedded_share": ..., "results": [...]}; result paths are relative
+        to `root`, the project root."""
+        return {
+            "query": self.query,
+            "root": root,
+            "partial": self.partial,
+            "embedded_share": round(self.embedded_share, 4),
+            "results": [r.as_json() for r in self.results],
+        }
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,9 @@ class IndexSummary:
     chunks_reused: int = 0
     points_upserted: int = 0
     points_deleted: int = 0
+    # Chunks in the index still waiting for their dense vectors when the sync
+    # returned (a staged sync leaves them to the owner's dense pass).
+    chunks_pending: int = 0
     seconds: float = 0.0
     rebuilt: bool = False
     initialized: bool = False
@@ -243,6 +258,9 @@ class StatusReport:
     pauses: list[PauseHold] = field(default_factory=list)
     # The collection migration under way (`cidx collections migrate`), if any.
     migration: MigrationView | None = None
+    # Chunks still waiting for their dense vectors (a staged sync's dense pass
+    # runs in the owner, or resumes with the next command).
+    chunks_pending: int = 0
 
 
 @dataclass(frozen=True)

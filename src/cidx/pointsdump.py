@@ -64,6 +64,13 @@ class PointsFormat:
             while True:
                 page, offset = store.page(collection, offset=offset, limit=_PAGE)
                 for point in page:
+                    if not point.dense:
+                        raise ArchiveError(
+                            f"The collection {collection} is still being embedded (the dense "
+                            "pass of a staged index has not ended); it cannot be backed up as "
+                            "it is. Back up again once `cidx status` shows no chunks left to "
+                            "embed."
+                        )
                     if dim is None:
                         dim = len(point.dense)
                     if len(point.dense) != dim:

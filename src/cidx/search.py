@@ -12,8 +12,13 @@ score among the candidates, and how well the name it defines matches the
 query's words. So the score means the same thing from query to query and
 `--min-score` is usable. Candidates are the top of each retriever, and the
 store re-scores all of them under both, so a chunk only one side found is
-not ranked as if the other side gave it nothing. In every mode a definition
-counts once: a long one cut into windows is shown by its best window.
+not ranked as if the other side gave it nothing. While a staged sync's
+dense pass runs, some chunks have no dense vector yet: dense searches do
+not see them, and in a hybrid ranking each is given the median similarity
+of the candidates that have one (its keyword signal when none has), so it
+ranks by what is known of it; the answer says it is partial. In every
+mode a definition counts once: a long one cut into windows is shown by its
+best window.
 What was measured to choose all this: benchmarks/RESULTS.md.
 """
 
@@ -106,6 +111,8 @@ class Searcher:
         for request in requests:
             validate_query(request)
         scopes = [self._scope(r) for r in requests]
+        share = self.manifest.dense_share()
+        partial = share is not None
         need_dense = [
             i
             for i, r in enumerate(requests)
@@ -124,7 +131,7 @@ class Searcher:
         for i, request in enumerate(requests):
             if scopes[i].empty:
                 continue
-            mine = self._store_queries(request, dense.get(i), sparse[i], scopes[i].flt)
+            mine = self._store_queries(request, dense.get(i), sparse[i], scopes[i].flt, partial)
             slots.append((i, len(mine)))
             queries.extend(mine)
         found = self.store.query_batch(self.collection, queries)
@@ -141,11 +148,13 @@ class Searcher:
                 deeper *= 4
                 hits = self.store.query_batch(
                     self.collection,
-                    self._store_queries(request, dense.get(i), sparse[i], scopes[i].flt, deeper),
+                    self._store_queries(
+                        request, dense.get(i), sparse[i], scopes[i].flt, partial, deeper
+                    ),
                 )
                 ranked[i] = self._rank(request, hits, sparse[i])
         return [
-            QueryAnswer(query=r.text, results=_results(scored, r))
+            QueryAnswer(r.text, _results(scored, r), partial, share.share if share else 1.0)
             for r, scored in zip(requests, ranked, strict=True)
         ]
 
@@ -170,6 +179,7 @@ class Searcher:
         dense: list[float] | None,
         sparse: SparseVec,
         flt: PointFilter | None,
+        partial: bool = False,
         deeper: int = 1,
     ) -> list[StoreQuery]:
         spare, depth = self._fetch_sizes(request, deeper)
@@ -178,14 +188,16 @@ class Searcher:
         if request.mode == "semantic":
             return [StoreQuery((Nearest("dense", dense, spare),), spare, filter=flt)]
         searches = (Nearest("dense", dense, depth), Nearest("sparse", sparse, depth))
-        # Both re-score the union of both candidate lists; payloads come once.
+        # Both re-score the union of both candidate lists; payloads come once,
+        # unless some points have no dense vector yet: the dense re-scoring
+        # leaves those out, so the BM25 side brings their payloads.
         return [
             StoreQuery(searches, 2 * depth, filter=flt, rescore=Nearest("dense", dense, 2 * depth)),
             StoreQuery(
                 searches,
                 2 * depth,
                 filter=flt,
-                with_payload=False,
+                with_payload=partial,
                 rescore=Nearest("sparse", sparse, 2 * depth),
             ),
         ]
@@ -194,7 +206,11 @@ class Searcher:
         self, request: QueryRequest, hits: list[list[Hit]], sparse: SparseVec
     ) -> list[_Scored]:
         if len(hits) == 1:
-            scored = [_Scored(h, h.score) for h in hits[0]]
+            # Ties go to the smaller id, as in `fuse`: the store's own order
+            # of equal scores depends on how its segments were written.
+            scored = sorted(
+                (_Scored(h, h.score) for h in hits[0]), key=lambda s: (-s.score, s.hit.id)
+            )
         else:
             scored = fuse(hits[0], hits[1], sparse, self.models.sparse, self.ranking)
         if self.ranking.collapse:
@@ -243,23 +259,30 @@ def fuse(
     encoder: SparseEncoder,
     ranking: Ranking,
 ) -> list[_Scored]:
-    """Hybrid scores of the candidates `dense` holds (with payloads), best first.
+    """Hybrid scores of the candidates, best first.
 
-    `sparse` holds the BM25 scores of the same candidates; one missing there
-    shares no term with the query.
+    `dense` holds the candidates that have a dense vector (with payloads) and
+    their similarity; `sparse` the BM25 scores of all candidates: one missing
+    there shares no term with the query. A candidate only `sparse` holds has
+    no dense vector yet (its payload came with it): it is given the median
+    similarity of the others, or its keyword signal when no candidate has one.
     """
     bm25 = {h.id: h.score for h in sparse}
     best_bm25 = max(bm25.values(), default=0.0)
     words = frozenset(query.indices)
+    similarity = {h.id: max(h.score, 0.0) for h in dense}
+    known = sorted(similarity.values())
+    median = known[len(known) // 2] if known else None
+    embedded = set(similarity)
+    pending = [h for h in sparse if h.id not in embedded and h.payload]
     scored = []
-    for hit in dense:
+    for hit in [*dense, *pending]:
         keyword = bm25.get(hit.id, 0.0) / best_bm25 if best_bm25 > 0 else 0.0
         name = name_match(
             words, encoder.name_terms(defined_name(str(hit.payload.get("symbol", ""))))
         )
-        score = (
-            ranking.dense * max(hit.score, 0.0) + ranking.keyword * keyword + ranking.name * name
-        )
+        meaning = similarity.get(hit.id, keyword if median is None else median)
+        score = ranking.dense * meaning + ranking.keyword * keyword + ranking.name * name
         scored.append(_Scored(hit, score))
     # Ties (rare with float scores) go to the smaller id, so rankings repeat.
     scored.sort(key=lambda s: (-s.score, s.hit.id))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
+from cidx.cli.render_answers import write_json
 from cidx.formatting import duration, printable, size, sync_line
 from cidx.messages import (
     FileIssue,
@@ -228,17 +229,21 @@ def render_outcome(outcome: SearchOutcome, root: str, *, as_json: bool, batch: b
         )
     render_sync_note(outcome.sync, view)
     render_warnings(outcome.warnings)
-    if batch:
-        write = sys.stdout.write
-        for answer in outcome.answers:
-            write(json.dumps(answer.as_json(root), ensure_ascii=False) + "\n")
+    if batch or as_json:
+        write_json(outcome, root, batch=batch)
         return
-    answer = outcome.answers[0]
-    if as_json:
-        sys.stdout.write(json.dumps(answer.as_json(root), ensure_ascii=False, indent=2))
-        sys.stdout.write("\n")
-        return
-    render_results(answer, view)
+    render_results(outcome.answers[0], view)
+
+
+def _chunks(report: StatusReport) -> str:
+    left = report.chunks_pending
+    if not left:
+        return f"{report.chunks:,}"
+    done = (report.chunks - left) / report.chunks if report.chunks else 1.0
+    return (
+        f"{report.chunks:,} ({done:.0%} with semantic vectors; {left:,} to embed, "
+        "keyword search covers all)"
+    )
 
 
 def render_results(answer: QueryAnswer, view: PathView) -> None:
@@ -382,7 +387,7 @@ def render_status(report: StatusReport, as_json: bool) -> None:
         ("Storage", f"{report.storage_mode} — {printable(report.storage_path)}"),
         ("Model", report.model),
         ("Files", files),
-        ("Chunks", f"{report.chunks:,}"),
+        ("Chunks", _chunks(report)),
         ("Points", f"{report.points:,}"),
         ("Size on disk", size(report.disk_bytes)),
     ]

@@ -31,13 +31,14 @@ from cidx.daemon._messages import (
     WatchResult,
 )
 from cidx.daemon._paths import DaemonPaths, daemon_paths
-from cidx.daemon._projects import Projects, background_priority
+from cidx.daemon._projects import Projects
 from cidx.errors import UsageError
 from cidx.fsutil import write_atomic
 from cidx.logs import log_to_file
 from cidx.messages import NoArgs, Progress
 from cidx.owner.protocol import Handler, Verb, dispatch
 from cidx.owner.server import OwnerServer
+from cidx.priority import background_priority
 
 log = logging.getLogger("cidx.daemon")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,14 +29,13 @@ from cidx.errors import CidxError, LockBusyError, UsageError
 from cidx.live import DEFAULT_RESCAN_SECONDS, LiveSync
 from cidx.owner.lock import OwnerLock, read_owner
 from cidx.parts import Models
+from cidx.priority import background_priority
 from cidx.project import ProjectPaths, refuse_broad_root
 from cidx.service import NO_WAIT, LocalIndex, owned
 from cidx.watcher import FileWatcher
 
 log = logging.getLogger("cidx.daemon")
 
-# How much lower than interactive work background syncs run (nice(2) steps).
-NICENESS = 10
 # A watched project that failed is tried again after this long, doubling up to the cap.
 RETRY_SECONDS = 2.0
 MAX_RETRY_SECONDS = 60.0
@@ -266,6 +264,8 @@ class Projects:
         local = slot.local
         if local is None or local.server is None or local.engine.syncing:
             return False
+        if local.engine.dense.active:
+            return False  # its dense pass is not done: released, it would wait for a command
         return local.server.idle_seconds() >= self.idle_release
 
     def _open(self, slot: _Project, max_file_size: int | None = None) -> None:
@@ -290,6 +290,7 @@ class Projects:
         except BaseException:
             stack.close()
             raise
+        local.engine.staged = True  # new projects answer from the first seconds
         slot.lock, slot.stack, slot.local = lock, stack, local
         slot.waiting, slot.error, slot.was_held = False, None, True
         log.info("%s: taken (pid %d)", paths.root, os.getpid())
@@ -392,23 +393,6 @@ class Projects:
             state=slot.state(),
             error=slot.error,
         )
-
-
-def background_priority(*, thread: bool = False) -> None:
-    """Lower the priority of background work: with `thread`, of the calling
-    thread only, where the kernel allows it (Linux; threads it starts
-    inherit it), so that the syncs of watched projects yield to everything
-    else while the daemon answers queries at full priority; otherwise (or
-    without `thread`, where that is not possible) of the whole process."""
-    if thread != sys.platform.startswith("linux"):
-        return  # Linux: per thread, nothing to do for the process; elsewhere the reverse
-    with contextlib.suppress(OSError):
-        if thread:
-            tid = threading.get_native_id()
-            now = os.getpriority(os.PRIO_PROCESS, tid)
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, now + NICENESS))
-        else:
-            os.nice(NICENESS)
 
 
 def _gone(paths: ProjectPaths) -> str:

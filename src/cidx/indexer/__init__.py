@@ -12,9 +12,15 @@ found it damaged and left the `store_damaged` mark — is set aside and
 rebuilt from the files, with vectors from the embedding cache; the damaged
 copy is deleted only once a full sync has completed the new one.
 
-`_files` turns one changed file into points; `_sync` runs the syncs.
+A staged sync stores BM25 vectors first and leaves the dense ones to the
+dense pass (`_dense`), which the manifest's `dense_pending` marks keep
+resumable across crashes.
+
+`_files` turns one changed file into points; `_sync` runs the syncs;
+`_dense` fills in the dense vectors a staged sync left out.
 """
 
+from cidx.indexer._dense import DENSE_BATCH_CHUNKS, DensePass, DenseStep, dense_order
 from cidx.indexer._files import RACY_SECONDS, file_hash, is_racy
 from cidx.indexer._sync import (
     BATCH_CHUNKS,
@@ -24,6 +30,8 @@ from cidx.indexer._sync import (
     META_LAST_AT,
     META_LAST_SECONDS,
     META_STORE_DAMAGED,
+    STAGE_ENV,
+    STAGE_MIN_BYTES,
     Indexer,
     ProgressFn,
     Survey,
@@ -31,6 +39,7 @@ from cidx.indexer._sync import (
 
 __all__ = [
     "BATCH_CHUNKS",
+    "DENSE_BATCH_CHUNKS",
     "INDEX_FORMAT",
     "META_DIRTY",
     "META_FORMAT",
@@ -38,9 +47,14 @@ __all__ = [
     "META_LAST_SECONDS",
     "META_STORE_DAMAGED",
     "RACY_SECONDS",
+    "STAGE_ENV",
+    "STAGE_MIN_BYTES",
+    "DensePass",
+    "DenseStep",
     "Indexer",
     "ProgressFn",
     "Survey",
+    "dense_order",
     "file_hash",
     "is_racy",
 ]

@@ -90,7 +90,15 @@ def prepare_file(
     if old is not None and old.hash == digest and not forced:
         # Touched, not changed: only the stat moves.
         record = FileRecord(
-            f.rel, size, mtime_ns, digest, old.status, old.language, old.chunk_ids, now
+            f.rel,
+            size,
+            mtime_ns,
+            digest,
+            old.status,
+            old.language,
+            old.chunk_ids,
+            now,
+            old.dense_pending,
         )
         count_unchanged(old, summary)
         return Prepared(record)

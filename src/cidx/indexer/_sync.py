@@ -7,7 +7,9 @@ the engine that holds them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -16,10 +18,11 @@ from typing import TYPE_CHECKING
 
 from cidx.chunking import CHUNKER_VERSION
 from cidx.dualwrite import PointWriter
-from cidx.embedcache import embed_cached
+from cidx.embedcache import cached_only, embed_cached
 from cidx.errors import StoreDamagedError
 from cidx.failpoints import failpoint
 from cidx.ignore import IgnoreRules
+from cidx.indexer._dense import DensePass, complete_dense
 from cidx.indexer._files import (
     Gone,
     Prepared,
@@ -51,6 +54,13 @@ ProgressFn = Callable[[Progress], None]
 INDEX_FORMAT = f"chunker={CHUNKER_VERSION};repr={REPRESENTATION_VERSION};sparse={SPARSE_VERSION}"
 # How many chunks to gather before embedding and writing them as one batch.
 BATCH_CHUNKS = 256
+# A staged sync (`Indexer.sync(staged=True)`) stores BM25 first and leaves the
+# dense vectors to the dense pass when its changed files hold at least this
+# many bytes (about 500 chunks, several seconds of the model on two cores);
+# smaller syncs embed before they return, as every sync of a one-shot
+# command does. STAGE_ENV overrides it.
+STAGE_MIN_BYTES = 512 * 1024
+STAGE_ENV = "CIDX_STAGE_MIN_BYTES"
 # Points whose payloads a full sync reads back to catch a damaged store early.
 PROBE_POINTS = 32
 # Walk reports that mean "could not be read" (a failure, tried again on every
@@ -97,6 +107,7 @@ class Indexer:
         collection: str | None = None,
         on_writes: Callable[[int], None] = _no_flush,
     ) -> None:
+        self.parts = parts
         self.paths = parts.paths
         self.config = parts.config
         self.db = parts.db
@@ -229,8 +240,16 @@ class Indexer:
         clear: bool = False,
         paths: Sequence[str] | None = None,
         progress: ProgressFn | None = None,
+        staged: bool = False,
     ) -> IndexSummary:
-        """Bring the store up to date with the files (only `paths`, if given)."""
+        """Bring the store up to date with the files (only `paths`, if given).
+
+        `staged` (an owner that keeps running: it runs the dense pass in the
+        background, `cidx.indexer._dense`): a sync with much to embed stores
+        the BM25 vectors now and leaves the dense ones pending. Otherwise the
+        sync also completes any dense pass left pending, so that it returns
+        a whole index.
+        """
         started = time.perf_counter()
         summary = IndexSummary()
         emit = progress or (lambda _p: None)
@@ -303,6 +322,7 @@ class Indexer:
             self._delete_files(deleted, manifest, summary)
 
         bytes_total = sum(f.size for f in candidates)
+        stage = staged and bytes_total >= stage_min_bytes() and self.collections.migration() is None
         done_files = done_bytes = 0
         batch: list[Prepared] = []
         batch_chunks = 0
@@ -318,12 +338,16 @@ class Indexer:
                 batch.append(prepared)
                 batch_chunks += len(prepared.points)
             if batch_chunks >= BATCH_CHUNKS:
-                self._write(batch, manifest, summary)
+                self._write(batch, manifest, summary, stage=stage)
                 batch, batch_chunks = [], 0
                 emit(self._progress(done_files, len(candidates), done_bytes, bytes_total, summary))
         if batch:
-            self._write(batch, manifest, summary)
+            self._write(batch, manifest, summary, stage=stage)
         emit(self._progress(done_files, len(candidates), done_bytes, bytes_total, summary))
+        if not staged:
+            # What a staged sync left pending (its owner stopped before the
+            # dense pass ended): this sync returns a whole index.
+            complete_dense(self.dense_pass(), summary, emit, self.on_writes)
 
         emit(
             Progress(
@@ -352,7 +376,12 @@ class Indexer:
             self.collections.drop_set_aside(self.collection)
         if summary.chunks_embedded:
             self._prune_cache()  # only new vectors can push the cache past its bound
+        share = self.dense_pass().share()
+        summary.chunks_pending = share.pending if share is not None else 0
         return summary
+
+    def dense_pass(self) -> DensePass:
+        return DensePass(self.parts, self.collection, self.dim)
 
     def _progress(
         self, files: int, files_total: int, done: int, total: int, summary: IndexSummary
@@ -447,7 +476,12 @@ class Indexer:
         return len(orphans), len(broken)
 
     def _write(
-        self, batch: list[Prepared], manifest: dict[str, FileRecord], summary: IndexSummary
+        self,
+        batch: list[Prepared],
+        manifest: dict[str, FileRecord],
+        summary: IndexSummary,
+        *,
+        stage: bool = False,
     ) -> None:
         model = self.collections.model_of(self.collection) or self.config.embedding.model_id
         move = self.collections.migration()
@@ -457,16 +491,25 @@ class Indexer:
             # vectors, and the collection is searched by keywords until cutover.
             model = move.target_model
         texts = [p[1] for item in batch for p in item.points]
-        vectors = self._vectors(model, texts, summary)
+        if stage:
+            # Vectors the cache holds go in now; the rest wait for the dense pass.
+            known = cached_only(self.db, model, self.dim, texts)
+            vectors, found = known.vectors, known.found
+            summary.chunks_reused += sum(found)
+        else:
+            vectors, found = self._vectors(model, texts, summary), [True] * len(texts)
         sparse = self.models.sparse
         points: list[PointData] = []
         i = 0
         for item in batch:
+            pending = False
             for pid, _dense, sparse_src, data in item.points:
-                points.append(
-                    PointData(pid, vectors[i].tolist(), sparse.document(sparse_src), dict(data))
-                )
+                dense = vectors[i].tolist() if found[i] else []
+                pending = pending or not found[i]
+                points.append(PointData(pid, dense, sparse.document(sparse_src), dict(data)))
                 i += 1
+            if pending:
+                item.record = dataclasses.replace(item.record, dense_pending=True)
         # New points first, then the old ones they replace, then the manifest.
         for start in range(0, len(points), 512):
             self.writer.upsert(self.collection, points[start : start + 512])
@@ -518,6 +561,14 @@ class Indexer:
         _, chunks = self.manifest.counts()
         # Room for history (branch switches, reverts) without growing forever.
         self.db.prune_cache(max(50_000, 3 * chunks))
+
+
+def stage_min_bytes() -> int:
+    """Bytes of changed files from which a staged sync leaves dense vectors pending."""
+    try:
+        return max(0, int(os.environ.get(STAGE_ENV) or STAGE_MIN_BYTES))
+    except ValueError:
+        return STAGE_MIN_BYTES
 
 
 def _outermost(paths: Iterable[str]) -> list[str]:

@@ -163,6 +163,7 @@ class McpIndex:
                     # Nobody owned it: keep it, until the idle release.
                     self._stack, self._local = opened, handle
                     handle.engine.long_lived = True
+                    handle.engine.staged = True
                     local = handle
                     log.info("owning the index of %s", self.paths.root)
             if local is not None:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from cidx.formatting import count, duration, size, sync_counts
+from cidx.formatting import count, duration, partial_note, size, sync_counts
 from cidx.messages import IndexSummary, QueryAnswer, StatusReport
 
 MAX_SNIPPET_LINES = 60
@@ -50,6 +50,12 @@ class SearchOutput(BaseModel):
         None,
         description="What the sync run before searching changed, when it changed anything.",
     )
+    partial: bool = Field(
+        False,
+        description="The index is still being embedded: keyword matches are complete, "
+        "meaning covers only embedded_share of it.",
+    )
+    embedded_share: float = Field(1.0, description="Share of chunks with semantic vectors.")
 
 
 def trim_snippet(text: str, start_line: int, max_lines: int = MAX_SNIPPET_LINES) -> str:
@@ -79,6 +85,8 @@ def search_output(answer: QueryAnswer, mode: str, sync: IndexSummary | None) -> 
             for r in answer.results
         ],
         index_update=_changes(sync),
+        partial=answer.partial,
+        embedded_share=round(answer.embedded_share, 4),
     )
 
 
@@ -88,6 +96,8 @@ def search_text(out: SearchOutput) -> str:
     parts = [f"{head}." if count else f"No results for {out.query!r} ({out.mode})."]
     if out.index_update:
         parts.append(f"Index updated first: {out.index_update}.")
+    if out.partial:
+        parts.append(partial_note(out.embedded_share))
     for rank, hit in enumerate(out.results, 1):
         title = f"{rank}. {hit.path}:{hit.start_line}-{hit.end_line}"
         if hit.symbol:

@@ -2,6 +2,6 @@
 
 from cidx.state.aliases import Alias, AliasTable
 from cidx.state.db import StateDB
-from cidx.state.manifest import FileRecord, Manifest
+from cidx.state.manifest import DenseShare, FileRecord, Manifest
 
-__all__ = ["Alias", "AliasTable", "FileRecord", "Manifest", "StateDB"]
+__all__ = ["Alias", "AliasTable", "DenseShare", "FileRecord", "Manifest", "StateDB"]

@@ -2,7 +2,9 @@
 
 Every row says what the last sync of that collection saw of one file (stat,
 hash, status, language) and the ids of the points it wrote for it; the
-next sync trusts it to skip unchanged files. The marks (`get_mark`,
+next sync trusts it to skip unchanged files. A row may say its
+points still wait for their dense vectors (`dense_pending`: a staged sync
+wrote them with BM25 vectors only; `cidx.indexer` fills them in). The marks (`get_mark`,
 `set_mark`) are the collection's own: "a sync is under way", "the store was
 found damaged", the index format and when it was last synced.
 """
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cidx.state.db import StateDB
 
-__all__ = ["FileRecord", "Manifest"]
+__all__ = ["DenseShare", "FileRecord", "Manifest"]
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,26 @@ class FileRecord:
     language: str
     chunk_ids: tuple[str, ...]
     indexed_at: float
+    # Its points are stored without their dense vectors yet.
+    dense_pending: bool = False
+
+
+@dataclass(frozen=True)
+class DenseShare:
+    """How many of a collection's chunks have their dense vectors."""
+
+    chunks: int
+    pending: int
+
+    @property
+    def share(self) -> float:
+        """The embedded share, 0..1 (1 for an empty collection)."""
+        return 1.0 if self.chunks == 0 else (self.chunks - self.pending) / self.chunks
 
 
 _SELECT = (
-    "SELECT path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at FROM files "
-    "WHERE collection = ?"
+    "SELECT path, size, mtime_ns, hash, status, language, chunk_ids, indexed_at, dense_pending "
+    "FROM files WHERE collection = ?"
 )
 
 
@@ -116,16 +133,54 @@ class Manifest:
             ).fetchone()
         return int(row[0]), int(row[1])
 
+    def dense_share(self) -> DenseShare | None:
+        """Chunks in the store and how many of them wait for dense vectors, or
+        None when none does (the usual case, answered from an index: every
+        search asks)."""
+        with self.db.errors():
+            any_pending = self.db.conn.execute(
+                "SELECT 1 FROM files WHERE collection = ? AND dense_pending = 1 LIMIT 1",
+                (self.collection,),
+            ).fetchone()
+            if any_pending is None:
+                return None
+            row = self.db.conn.execute(
+                "SELECT COALESCE(SUM(json_array_length(chunk_ids)), 0), "
+                "COALESCE(SUM(json_array_length(chunk_ids) * dense_pending), 0) FROM files "
+                "WHERE collection = ? AND status = 'indexed'",
+                (self.collection,),
+            ).fetchone()
+        return DenseShare(int(row[0]), int(row[1]))
+
+    def dense_pending(self) -> list[FileRecord]:
+        """The files whose points wait for their dense vectors."""
+        with self.db.errors():
+            rows = self.db.conn.execute(
+                _SELECT + " AND dense_pending = 1", (self.collection,)
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def dense_done(self, conn: sqlite3.Connection, records: Iterable[FileRecord]) -> None:
+        """The points of these files (as the records list them) have their dense
+        vectors now; a file written again since keeps its own mark."""
+        with self.db.errors():
+            conn.executemany(
+                "UPDATE files SET dense_pending = 0 WHERE collection = ? AND path = ? "
+                "AND chunk_ids = ?",
+                [(self.collection, r.path, json.dumps(list(r.chunk_ids))) for r in records],
+            )
+
     def put(self, conn: sqlite3.Connection, records: Iterable[FileRecord]) -> None:
         with self.db.errors():
             conn.executemany(
                 "INSERT INTO files "
                 "(collection, path, size, mtime_ns, hash, status, language, chunk_ids, "
-                "indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "indexed_at, dense_pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (collection, path) DO UPDATE SET "
                 "size = excluded.size, mtime_ns = excluded.mtime_ns, hash = excluded.hash, "
                 "status = excluded.status, language = excluded.language, "
-                "chunk_ids = excluded.chunk_ids, indexed_at = excluded.indexed_at",
+                "chunk_ids = excluded.chunk_ids, indexed_at = excluded.indexed_at, "
+                "dense_pending = excluded.dense_pending",
                 [
                     (
                         self.collection,
@@ -137,6 +192,7 @@ class Manifest:
                         r.language,
                         json.dumps(list(r.chunk_ids)),
                         r.indexed_at,
+                        int(r.dense_pending),
                     )
                     for r in records
                 ],
@@ -165,8 +221,9 @@ class Manifest:
         with self.db.errors():
             conn.execute(
                 "INSERT INTO files (collection, path, size, mtime_ns, hash, status, language, "
-                "chunk_ids, indexed_at) SELECT ?, path, size, mtime_ns, hash, status, language, "
-                "chunk_ids, indexed_at FROM files WHERE collection = ?",
+                "chunk_ids, indexed_at, dense_pending) SELECT ?, path, size, mtime_ns, hash, "
+                "status, language, chunk_ids, indexed_at, dense_pending FROM files "
+                "WHERE collection = ?",
                 (target, self.collection),
             )
             conn.execute(
@@ -213,7 +270,7 @@ class Manifest:
 
 
 def _record(row: tuple[object, ...]) -> FileRecord:
-    path, size, mtime_ns, hash_, status, language, chunk_ids, indexed_at = row
+    path, size, mtime_ns, hash_, status, language, chunk_ids, indexed_at, pending = row
     return FileRecord(
         path=str(path),
         size=int(size),  # type: ignore[call-overload]
@@ -223,4 +280,5 @@ def _record(row: tuple[object, ...]) -> FileRecord:
         language=str(language),
         chunk_ids=tuple(json.loads(str(chunk_ids))),
         indexed_at=float(indexed_at),  # type: ignore[arg-type]
+        dense_pending=bool(pending),
     )

@@ -271,6 +271,19 @@ def m007_migration_stores(conn: sqlite3.Connection, _ctx: MigrationContext) -> N
     )
 
 
+def m008_dense_pending(conn: sqlite3.Connection, _ctx: MigrationContext) -> None:
+    _run(
+        conn,
+        """
+        -- 1: the file's points are in the store with their BM25 vectors, and
+        -- some still wait for their dense vectors (a staged sync wrote them;
+        -- the dense pass fills them in and clears this).
+        ALTER TABLE files ADD COLUMN dense_pending INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX files_dense_pending ON files (collection, dense_pending)
+        """,
+    )
+
+
 Migration = Callable[[sqlite3.Connection, MigrationContext], None]
 
 
@@ -287,6 +300,7 @@ MIGRATIONS: list[Migration] = [
     m005_migrations,
     m006_collection_migrations,
     m007_migration_stores,
+    m008_dense_pending,
 ]
 
 # Migrations that rewrite a table leave its old pages free: the file is

@@ -36,6 +36,8 @@ class SparseVec:
 @dataclass(frozen=True)
 class PointData:
     id: str  # a UUID string
+    # Empty: the point is stored without its dense vector for now (a staged
+    # sync writes BM25 first; `set_dense` adds it). Dense searches skip it.
     dense: list[float]
     sparse: SparseVec
     payload: dict[str, Any]
@@ -154,6 +156,10 @@ class VectorStore(Protocol):
     def drop_set_aside(self, name: str) -> list[Path]: ...
 
     def upsert(self, name: str, points: Sequence[PointData]) -> None: ...
+
+    def set_dense(self, name: str, ids: Sequence[str], vectors: Sequence[list[float]]) -> None:
+        """Give existing points their dense vectors, leaving the rest of each as it is."""
+        ...
 
     def delete(self, name: str, ids: Sequence[str]) -> None: ...
 

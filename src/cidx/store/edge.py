@@ -228,19 +228,22 @@ class EdgeStore:
         if last is not None and last[0] is points:
             batch = last[1]
         else:
-            batch = [
-                q.Point(
-                    p.id,
-                    {
-                        DENSE: p.dense,
-                        SPARSE: q.SparseVector(p.sparse.indices, p.sparse.values),
-                    },
-                    p.payload,
-                )
-                for p in points
-            ]
+            batch = [q.Point(p.id, _vectors(p), p.payload) for p in points]
             self._last_batch = (points, batch)
         self._update(name, shard, q.UpdateOperation.upsert_points(batch))
+
+    def set_dense(self, name: str, ids: Sequence[str], vectors: Sequence[list[float]]) -> None:
+        """Add dense vectors to points stored without them (measured with
+        qdrant-edge-py 0.9.0: a point may hold only its sparse vector, dense
+        searches skip it, and updating its vectors keeps the sparse one)."""
+        if not ids:
+            return
+        shard = self._shard(name)
+        self._room_for(name, sum(4 * len(v) + 64 for v in vectors))
+        op = q.UpdateOperation.update_vectors(
+            [q.PointVectors(i, {DENSE: v}) for i, v in zip(ids, vectors, strict=True)]
+        )
+        self._update(name, shard, op)
 
     def delete(self, name: str, ids: Sequence[str]) -> None:
         """Delete points, leaving the BM25 statistics as if they had never been there.
@@ -515,6 +518,11 @@ def _failure(what: str, path: Path, exc: BaseException) -> CidxError:
 def _point_bytes(point: PointData) -> int:
     payload = sum(len(v) if isinstance(v, str) else 16 for v in point.payload.values())
     return 4 * len(point.dense) + 8 * len(point.sparse.indices) + payload + POINT_OVERHEAD
+
+
+def _vectors(point: PointData) -> dict[str, Any]:
+    sparse = q.SparseVector(point.sparse.indices, point.sparse.values)
+    return {DENSE: point.dense, SPARSE: sparse} if point.dense else {SPARSE: sparse}
 
 
 def _vector(search: Nearest) -> Any:

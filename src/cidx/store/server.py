@@ -387,17 +387,26 @@ class ServerStore:
         size = self.settings.upsert_batch
         for start in range(0, len(points), size):
             batch = [
-                m.PointStruct(
-                    id=p.id,
-                    vector={
-                        DENSE: p.dense,
-                        SPARSE: m.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
-                    },
-                    payload=p.payload,
-                )
+                m.PointStruct(id=p.id, vector=_vectors(p), payload=p.payload)
                 for p in points[start : start + size]
             ]
             self._write(name, batch)
+
+    def set_dense(self, name: str, ids: Sequence[str], vectors: Sequence[list[float]]) -> None:
+        """Add dense vectors to points stored without them (the rest of each stays)."""
+        size = self.settings.upsert_batch
+        pairs = list(zip(ids, vectors, strict=True))
+        for start in range(0, len(pairs), size):
+            batch = [
+                m.PointVectors(id=i, vector={DENSE: v}) for i, v in pairs[start : start + size]
+            ]
+            self._call(
+                "write vectors",
+                lambda batch=batch: self.client.update_vectors(  # type: ignore[misc]
+                    name, batch, wait=True, ordering=m.WriteOrdering.MEDIUM
+                ),
+                name,
+            )
 
     def _write(self, name: str, batch: list[m.PointStruct]) -> None:
         self._call(
@@ -770,6 +779,12 @@ class ServerStore:
             verify=_tls(self.settings),
             timeout=self.settings.timeout,
         )
+
+
+def _vectors(point: PointData) -> dict[str, Any]:
+    """A point's named vectors; one stored before its dense vector has only BM25's."""
+    sparse = m.SparseVector(indices=point.sparse.indices, values=point.sparse.values)
+    return {DENSE: point.dense, SPARSE: sparse} if point.dense else {SPARSE: sparse}
 
 
 def _version(text: str) -> tuple[int, int] | None:

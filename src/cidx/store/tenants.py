@@ -169,6 +169,10 @@ class TenantStore:
             ],
         )
 
+    def set_dense(self, name: str, ids: Sequence[str], vectors: Sequence[list[float]]) -> None:
+        self._known(name)
+        self.inner.set_dense(self.shared, [_point_id(name, i) for i in ids], vectors)
+
     def delete(self, name: str, ids: Sequence[str]) -> None:
         self._known(name)
         self.inner.delete(self.shared, [_point_id(name, i) for i in ids])
