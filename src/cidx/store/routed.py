@@ -94,6 +94,9 @@ class RoutedStore:
     def upsert(self, name: str, points: Sequence[PointData]) -> None:
         self.store_of(name).upsert(name, points)
 
+    def set_dense(self, name: str, ids: Sequence[str], vectors: Sequence[list[float]]) -> None:
+        self.store_of(name).set_dense(name, ids, vectors)
+
     def delete(self, name: str, ids: Sequence[str]) -> None:
         self.store_of(name).delete(name, ids)
 
