@@ -522,7 +522,7 @@ class MigrateRequest:
     source: str
     target: str
     reembed: str | None = None  # a model id; None: copy the vectors
-    batch: int = 512
+    batch: int | None = None  # None: the default for a copy or a re-embedding
     retain_seconds: float = 30 * 86400.0
 
 

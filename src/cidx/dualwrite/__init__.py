@@ -15,6 +15,7 @@ from cidx.dualwrite._migrator import (
     DEFAULT_BATCH,
     DEFAULT_RETAIN,
     MODEL_CHANGE,
+    REEMBED_BATCH,
     MigrationParts,
     Migrator,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_RETAIN",
     "MODEL_CHANGE",
+    "REEMBED_BATCH",
     "MigrationParts",
     "Migrator",
     "PointWriter",

@@ -44,11 +44,22 @@ from cidx.parts import Models
 from cidx.state import Alias, StateDB
 from cidx.state.moves import CollectionMigration, MoveTable
 
-__all__ = ["DEFAULT_BATCH", "DEFAULT_RETAIN", "MODEL_CHANGE", "MigrationParts", "Migrator"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_RETAIN",
+    "MODEL_CHANGE",
+    "REEMBED_BATCH",
+    "MigrationParts",
+    "Migrator",
+]
 
 log = logging.getLogger("cidx.dualwrite")
 
-DEFAULT_BATCH = 512
+# Points per backfill step (under the write lock): a copy's batch takes about
+# a quarter of a second on 2 cores, and bigger ones cost less per point; a
+# re-embedding batch is embedded in that step too, so it is kept smaller.
+DEFAULT_BATCH = 2048
+REEMBED_BATCH = 512
 DEFAULT_RETAIN = 30 * 86400.0
 # `started_by` of the migration a change of the embedding model starts: it
 # cuts over by itself once validated, and cleans up at once (the old model's
@@ -100,7 +111,7 @@ class Migrator:
         target: str,
         *,
         reembed: str | None = None,
-        batch: int = DEFAULT_BATCH,
+        batch: int | None = None,
         retain_seconds: float = DEFAULT_RETAIN,
         started_by: str = "user",
     ) -> CollectionMigration:
@@ -129,6 +140,8 @@ class Migrator:
                     f"{target!r} exists already (a collection or an alias). A migration "
                     "creates its target: pick a new name."
                 )
+            if batch is None:
+                batch = DEFAULT_BATCH if reembed is None else REEMBED_BATCH
             if not 1 <= batch <= 65_536:
                 raise UsageError(f"--batch must be between 1 and 65536, not {batch}.")
             source_model = collections.model_of(real) or collections.model
@@ -175,6 +188,7 @@ class Migrator:
             move = self.table.active()
             if move is None:
                 return False
+            self.table.requeue()  # a write a crash stopped part-way
             collections, models = self.parts.collections, self.parts.models
             # Writes that failed on the other side are retried first, for as
             # long as retrying gets somewhere.

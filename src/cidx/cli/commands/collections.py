@@ -107,7 +107,12 @@ def migrate(
         help="Embed every point again with MODEL (a model id, e.g. "
         "cidx-code-minilm-l6-int8@256) instead of copying its vectors.",
     ),
-    batch: int = typer.Option(512, "--batch", metavar="N", help="Points per backfill batch."),
+    batch: int = typer.Option(
+        None,
+        "--batch",
+        metavar="N",
+        help="Points per backfill batch (default 2048, or 512 when re-embedding).",
+    ),
     retain: str = typer.Option(
         "30d",
         "--retain",
