@@ -527,6 +527,14 @@ class MigrateRequest:
 
 
 @dataclass(frozen=True)
+class ConfigSetRequest:
+    """`cidx config set KEY VALUE`."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
 class MigrationRequest:
     action: Literal["status", "cutover", "rollback", "cleanup"] = "status"
     force: bool = False

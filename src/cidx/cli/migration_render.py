@@ -67,7 +67,8 @@ def render_migration(report: MigrationReport, as_json: bool) -> None:
         out.print(Text(printable(report.done)))
     view = report.migration
     if view is None:
-        out.print("No collection migration has run in this index.")
+        if not report.done:
+            out.print("No collection migration has run in this index.")
         return
     rows = [
         ("Migration", f"{view.id} (started by {view.started_by}, {_when(view.started_at)})"),

@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_RETAIN",
     "MODEL_CHANGE",
+    "NAMING_CHANGE",
     "REEMBED_BATCH",
     "MigrationParts",
     "Migrator",
@@ -65,6 +66,11 @@ DEFAULT_RETAIN = 30 * 86400.0
 # cuts over by itself once validated, and cleans up at once (the old model's
 # vectors are not wanted back, and keeping them would embed every write twice).
 MODEL_CHANGE = "model change"
+# `started_by` of the migration a change of the config's naming scheme starts
+# (`cidx.dualwrite._config_change`): it cuts over and cleans up by itself too,
+# the old name becoming an alias of the new one.
+NAMING_CHANGE = "naming change"
+_BY_ITSELF = frozenset({MODEL_CHANGE, NAMING_CHANGE})
 # The background worker rests this many times as long as each step took:
 # measured, an unpaced backfill tripled the p50 of searches answered
 # meanwhile on 2 cores (benchmarks/RESULTS.md, "Collection migration").
@@ -215,10 +221,10 @@ class Migrator:
                         detail="; ".join(problems) or None,
                     )
                 failpoint("migration_validated")
-            elif phase == "validated" and move.started_by == MODEL_CHANGE:
+            elif phase == "validated" and move.started_by in _BY_ITSELF:
                 self._cut_over(move)
             elif phase == "cutover" and (
-                move.started_by == MODEL_CHANGE or time.time() >= _cleanup_after(move)
+                move.started_by in _BY_ITSELF or time.time() >= _cleanup_after(move)
             ):
                 self._clean_up(self._begin_cleanup(move))
             elif phase == "cleanup":
