@@ -93,8 +93,23 @@ def synthetic(n: int, seed: int = 7) -> list[PointData]:
     return points
 
 
-def bench_backfill(folder: Path, n: int, batch: int) -> tuple[float, float, float]:
-    """(copy_collection points/s, the backfill's points/s, seconds to validate)."""
+class Clock:
+    """Wall and CPU time (this process's, every thread) since it was made: on a
+    machine shared with other jobs, CPU time is the steadier measure of cost."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def rates(self, n: float) -> tuple[float, float]:
+        """`n` per wall second and per CPU second."""
+        return n / (time.perf_counter() - self.wall), n / (time.process_time() - self.cpu)
+
+
+def bench_backfill(
+    folder: Path, n: int, batch: int
+) -> tuple[tuple[float, float], tuple[float, float], float]:
+    """(copy_collection points/s, the backfill's points/s, each by wall and by
+    CPU time; seconds to validate)."""
     store = EdgeStore(folder / "store")
     db = StateDB(folder / "state.db")
     try:
@@ -103,36 +118,37 @@ def bench_backfill(folder: Path, n: int, batch: int) -> tuple[float, float, floa
         for start in range(0, n, 512):
             store.upsert("src", points[start : start + 512])
         store.flush()
-        started = time.perf_counter()
+        clock = Clock()
         copy_collection(store, "src", store, "plain", DIM, batch=batch)
-        plain = n / (time.perf_counter() - started)
+        plain = clock.rates(n)
         lock = threading.RLock()
         collections = Collections(store, db, DIM, "src", model="cidx-code-minilm-l6-int8@128")
         migrator = Migrator(MigrationParts(collections, Models(128), lambda: lock))
-        started = time.perf_counter()
+        clock = Clock()
         move = migrator.start("src", "dst", batch=batch)
         while move.phase in ("prepare", "backfill"):
             migrator.step()
             move = migrator.active() or move
+        migrated = clock.rates(n)
         backfilled = time.perf_counter()
         move = migrator.run() or move
         validated = time.perf_counter()
         assert move.phase == "validated", move
-        return plain, n / (backfilled - started), validated - backfilled
+        return plain, migrated, validated - backfilled
     finally:
         store.close()
         db.close()
 
 
-def _timed_sync(engine: Engine, *, clear: bool) -> float:
-    """Chunks/s of a full rebuild (`clear`) or of a re-index of every file."""
+def _timed_sync(engine: Engine, *, clear: bool) -> tuple[float, float]:
+    """Chunks/s (wall, CPU) of a full rebuild (`clear`) or of a re-index of every file."""
     if not clear:
         engine.manifest.set_mark(META_FORMAT, "an older format")  # every file again
-    started = time.perf_counter()
+    clock = Clock()
     summary = engine.sync(clear=clear)
-    seconds = time.perf_counter() - started
+    rates = clock.rates(summary.chunks_reused)
     assert summary.chunks_embedded == 0, "every vector should come from the cache"
-    return summary.chunks_reused / seconds
+    return rates
 
 
 def _query_times(
@@ -162,7 +178,9 @@ def bench_project(root: Path, repeats: int) -> dict[str, float]:
             engine.long_lived = True
             engine.sync()  # embeds once: the timed syncs reuse the cache
             source = engine.collection
-            rounds: dict[str, list[float]] = {k: [] for k in ("plain", "dual", "plain_c", "dual_c")}
+            rounds: dict[str, list[tuple[float, float]]] = {
+                k: [] for k in ("plain", "dual", "plain_c", "dual_c")
+            }
             for i in range(repeats):
                 rounds["plain"].append(_timed_sync(engine, clear=False))
                 rounds["plain_c"].append(_timed_sync(engine, clear=True))
@@ -181,7 +199,8 @@ def bench_project(root: Path, repeats: int) -> dict[str, float]:
             engine.migrator.stop_worker()
             return {
                 "points": float(engine.store.count(source)),
-                **{k: statistics.median(v) for k, v in rounds.items()},
+                **{k: statistics.median(w for w, _ in v) for k, v in rounds.items()},
+                **{f"{k}_cpu": statistics.median(c for _, c in v) for k, v in rounds.items()},
                 "before": statistics.median(before),
                 "during": statistics.median(during) if during else float("nan"),
                 "during_n": float(len(during)),
@@ -199,6 +218,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"date: {started}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         os.environ.setdefault("CIDX_DATA_DIR", str(folder / "data"))
@@ -207,11 +228,14 @@ def main() -> None:
             f"\ncopy backfill of {args.points:,} synthetic points (384-d + sparse + payload), "
             f"batches of {args.batch}"
         )
-        print(f"  copy_collection (baseline)   {plain:10,.0f} points/s")
-        ratio = migrated / plain
-        print(f"  migration backfill           {migrated:10,.0f} points/s  ({ratio:.2f}x)")
+        print("                               wall points/s       CPU points/s")
+        print(f"  copy_collection (baseline)   {plain[0]:10,.0f}        {plain[1]:10,.0f}")
+        print(
+            f"  migration backfill           {migrated[0]:10,.0f} ({migrated[0] / plain[0]:.2f}x)"
+            f" {migrated[1]:10,.0f} ({migrated[1] / plain[1]:.2f}x)"
+        )
         print(f"  then validation              {validating:10.2f} s")
-        print(f"  target >= 5,000 points/s: {'met' if migrated >= 5000 else 'NOT met'}")
+        print(f"  target >= 5,000 points/s: {'met' if migrated[0] >= 5000 else 'NOT met'}")
 
         root = folder / "project"
         shutil.copytree(args.project or Path(__file__).resolve().parent.parent / "src", root)
@@ -224,17 +248,25 @@ def main() -> None:
             ("re-index of every file", "plain", "dual"),
             ("full rebuild (--clear)", "plain_c", "dual_c"),
         ):
-            overhead = 1 - figures[dual_key] / figures[plain_key]
-            print(f"  {label}")
-            print(f"    no migration (baseline)    {figures[plain_key]:10,.0f} chunks/s")
-            print(f"    dual writes on             {figures[dual_key]:10,.0f} chunks/s")
-            print(f"    overhead {overhead:.1%}")
+            print(f"  {label}                wall chunks/s   CPU chunks/s")
+            print(
+                f"    no migration (baseline)    {figures[plain_key]:10,.0f}"
+                f"      {figures[plain_key + '_cpu']:10,.0f}"
+            )
+            print(
+                f"    dual writes on             {figures[dual_key]:10,.0f}"
+                f"      {figures[dual_key + '_cpu']:10,.0f}"
+            )
+            wall = 1 - figures[dual_key] / figures[plain_key]
+            cpu = 1 - figures[dual_key + "_cpu"] / figures[plain_key + "_cpu"]
+            print(f"    overhead {wall:.1%} by wall time, {cpu:.1%} by CPU time")
         ratio = figures["during"] / figures["before"]
         print("\nhybrid query p50, in process")
         print(f"  before a migration           {figures['before'] * 1000:8.1f} ms")
         print(f"  during its backfill          {figures['during'] * 1000:8.1f} ms  ({ratio:.2f}x)")
         print(f"  ({figures['during_n']:.0f} queries answered while the backfill ran)")
         print("  target within 1.2x")
+        print(f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

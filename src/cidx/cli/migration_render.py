@@ -10,14 +10,19 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as Bar
 from rich.text import Text
 
+from cidx.cli.params import wait_policy
 from cidx.cli.render import console, error_console, migration_line, print_json
 from cidx.formatting import printable
 from cidx.messages import MigrationReport, Progress
+from cidx.owner.protocol import Verb
+
+A = TypeVar("A")
 
 
 @contextlib.contextmanager
@@ -50,6 +55,27 @@ def migration_bar(enabled: bool = True) -> Iterator[Callable[[Progress], None]]:
     finally:
         if task is not None:
             bar.stop()
+
+
+def call_migrating(
+    verb: Verb[A, MigrationReport],
+    request: A,
+    *,
+    no_wait: bool,
+    wait_timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Ask the index's owner for `verb`, which may copy a collection (a bar
+    shows the copy), and print the report."""
+    from cidx.service import with_index
+
+    with migration_bar(not as_json) as progress:
+        report = with_index(
+            lambda handle: handle.call(verb, request, progress),
+            kind="migrate",
+            wait=wait_policy(no_wait, wait_timeout),
+        )
+    render_migration(report, as_json)
 
 
 def _when(seconds: float | None) -> str:

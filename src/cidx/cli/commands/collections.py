@@ -125,20 +125,13 @@ def migrate(
 ) -> None:
     """Migrate SOURCE to a new collection TARGET without downtime: dual writes,
     backfill, validation. `cidx collections migration cutover` then switches reads."""
-    from cidx.cli.migration_render import migration_bar, render_migration
+    from cidx.cli.migration_render import call_migrating
     from cidx.cli.params import parse_period
     from cidx.messages import MigrateRequest
     from cidx.owner.protocol import MIGRATE
-    from cidx.service import with_index
 
     request = MigrateRequest(source, target, reembed, batch, parse_period(retain, "--retain"))
-    with migration_bar(not as_json) as progress:
-        report = with_index(
-            lambda handle: handle.call(MIGRATE, request, progress),
-            kind="migrate",
-            wait=wait_policy(no_wait, wait_timeout),
-        )
-    render_migration(report, as_json)
+    call_migrating(MIGRATE, request, no_wait=no_wait, wait_timeout=wait_timeout, as_json=as_json)
 
 
 Action = Literal["status", "cutover", "rollback", "cleanup"]

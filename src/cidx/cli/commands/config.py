@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, wait_policy
+from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT
 
 config_app = typer.Typer(
     help="Change settings of the project's config.", no_args_is_help=True, rich_markup_mode=None
@@ -31,16 +31,14 @@ def set_(
 ) -> None:
     """Set KEY to VALUE (naming_scheme: readable or hashed). A new naming scheme
     migrates the project's collection to its new name without downtime."""
-    from cidx.cli.migration_render import migration_bar, render_migration
+    from cidx.cli.migration_render import call_migrating
     from cidx.messages import ConfigSetRequest
     from cidx.owner.protocol import CONFIG_SET
-    from cidx.service import with_index
 
-    request = ConfigSetRequest(key, value)
-    with migration_bar(not as_json) as progress:
-        report = with_index(
-            lambda handle: handle.call(CONFIG_SET, request, progress),
-            kind="migrate",
-            wait=wait_policy(no_wait, wait_timeout),
-        )
-    render_migration(report, as_json)
+    call_migrating(
+        CONFIG_SET,
+        ConfigSetRequest(key, value),
+        no_wait=no_wait,
+        wait_timeout=wait_timeout,
+        as_json=as_json,
+    )
