@@ -13,6 +13,7 @@ from cidx.config import (
     new_config,
     save_config,
 )
+from cidx.dualwrite import wanted_change
 from cidx.embedding import embedding_settings
 from cidx.errors import ConfigError
 from cidx.project import ProjectPaths, find_root
@@ -94,13 +95,13 @@ def test_a_stored_v1_config_keeps_its_collection(tmp_path: Path) -> None:
     old = json.loads((Path(__file__).parent / "data" / "config-v1.json").read_text())
     paths.config_file.write_text(json.dumps(old))
     config = load_config(paths)
-    assert config.schema_version == CONFIG_SCHEMA_VERSION == 4
+    assert config.schema_version == CONFIG_SCHEMA_VERSION == 5
     assert config.storage_mode == "local" and config.server is None
     # The random id of a v1 index stays what its collection is named after.
     assert (config.identity.id, config.identity.source) == (old["project_id"], "legacy")
     assert config.project_id is None and config.collection == old["collection"]
     # Brought forward on disk, once.
-    assert json.loads(paths.config_file.read_text())["schema_version"] == 4
+    assert json.loads(paths.config_file.read_text())["schema_version"] == 5
 
 
 def test_a_stored_v2_config_is_brought_forward_unchanged(tmp_path: Path) -> None:
@@ -111,12 +112,12 @@ def test_a_stored_v2_config_is_brought_forward_unchanged(tmp_path: Path) -> None
     old = json.loads((Path(__file__).parent / "data" / "config-v2.json").read_text())
     paths.config_file.write_text(json.dumps(old))
     config = load_config(paths)
-    assert config.schema_version == CONFIG_SCHEMA_VERSION == 4
+    assert config.schema_version == CONFIG_SCHEMA_VERSION == 5
     assert config.storage_mode == "local" and config.server is None
     assert config.identity.id == old["identity"]["id"] == "github.com/acme/tool"
     assert config.collection == old["collection"]
     on_disk = json.loads(paths.config_file.read_text())
-    assert on_disk == {**old, "schema_version": 4, "server": None}
+    assert on_disk == {**old, "schema_version": 5, "server": None, "naming_scheme": "readable"}
 
 
 def test_a_stored_v3_server_config_keeps_its_own_collection(tmp_path: Path) -> None:
@@ -128,7 +129,7 @@ def test_a_stored_v3_server_config_keeps_its_own_collection(tmp_path: Path) -> N
     old = json.loads((Path(__file__).parent / "data" / "config-v3.json").read_text())
     paths.config_file.write_text(json.dumps(old))
     config = load_config(paths)
-    assert config.schema_version == CONFIG_SCHEMA_VERSION == 4
+    assert config.schema_version == CONFIG_SCHEMA_VERSION == 5
     assert config.storage_mode == "server" and config.server is not None
     assert config.server.url == "local:/srv/qdrant-test"
     assert config.server.shared_collection is None
@@ -136,9 +137,34 @@ def test_a_stored_v3_server_config_keeps_its_own_collection(tmp_path: Path) -> N
     on_disk = json.loads(paths.config_file.read_text())
     assert on_disk == {
         **old,
-        "schema_version": 4,
+        "schema_version": 5,
         "server": {**old["server"], "shared_collection": None},
+        "naming_scheme": "readable",
     }
+
+
+def test_a_stored_v4_config_keeps_its_names_under_the_readable_scheme(tmp_path: Path) -> None:
+    """v5 adds "naming_scheme"; a v4 config (tests/data/config-v4.json, as the
+    v4 code wrote it) names its collection the "readable" way, so it gets
+    that scheme and keeps its collection: opening it migrates nothing."""
+    paths = _paths(tmp_path)
+    paths.index_dir.mkdir()
+    old = json.loads((Path(__file__).parent / "data" / "config-v4.json").read_text())
+    paths.config_file.write_text(json.dumps(old))
+    config = load_config(paths)
+    assert config.schema_version == CONFIG_SCHEMA_VERSION == 5
+    assert config.naming_scheme == "readable" and config.collection == old["collection"]
+    root = Path(old["project_root"])
+    assert wanted_change(ProjectPaths(root), config) is None
+    assert json.loads(paths.config_file.read_text()) == {
+        **old,
+        "schema_version": 5,
+        "naming_scheme": "readable",
+    }
+    hashed = config.model_copy(update={"naming_scheme": "hashed"})
+    change = wanted_change(ProjectPaths(root), hashed)
+    assert change is not None and change.reembed is None
+    assert change.target == "cidx-d855f75f82-cidx-code-minilm-l6-int8-128"
 
 
 def test_a_server_config_needs_its_server_block(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +222,43 @@ def test_a_migration_refuses_what_it_cannot_do(migrator: Migrator) -> None:
     migrator.cleanup(force=True)
     assert migrator.parts.collections.resolve("src") == "dst"
     assert not migrator.parts.collections.store.collection_exists("src")
+
+
+def test_a_dual_write_notes_its_batch_in_one_row_and_a_stopped_one_reaches_the_outbox(
+    migrator: Migrator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collections = migrator.parts.collections
+    db, store = collections.db, collections.store
+    table = MoveTable(db)
+    move = migrator.start("src", "dst")
+    migrator.run()
+    writer = PointWriter(collections, migrator.parts.models)
+    writer.upsert("src", [kit.point(i, 1) for i in range(100)])
+    # Both sides took it: nothing stays noted, nothing was queued per point.
+    assert table.outbox_size(move.id) == 0
+    assert db.get_meta("collection_migration_in_flight") is None
+
+    # A write killed after its note (the state a SIGKILL leaves): the next
+    # write moves the noted ids to the outbox before noting its own.
+    with db.transaction() as tx:
+        table.in_flight(tx, move.id, [kit.pid(i) for i in range(10)])
+    writer.delete("src", [kit.pid(250)])
+    assert {e.point_id for e in table.outbox(move.id)} == {kit.pid(i) for i in range(10)}
+
+    # The read side refusing a write: the write fails, its ids are queued.
+    real_upsert = store.upsert
+
+    def refuse(name: str, points: Sequence[PointData]) -> None:
+        if name == "src":
+            raise OSError("disk on fire")
+        real_upsert(name, points)
+
+    monkeypatch.setattr(store, "upsert", refuse)
+    with pytest.raises(OSError):
+        writer.upsert("src", [kit.point(i, 2) for i in range(20, 30)])
+    monkeypatch.undo()
+    queued = {e.point_id for e in table.outbox(move.id)}
+    assert queued == {kit.pid(i) for i in [*range(10), *range(20, 30)]}
+    migrator.run()  # drained, validated
+    assert table.outbox_size(move.id) == 0
+    assert (migrator.active() or pytest.fail()).phase == "validated"

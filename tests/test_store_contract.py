@@ -12,7 +12,7 @@ that reason otherwise.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +206,47 @@ def test_points_are_written_counted_read_and_scrolled(bs: tuple[Backend, VectorS
     # Upserting the same ids again replaces, never duplicates.
     store.upsert(name, points[:10])
     assert store.count(name) == 120
+
+
+@every
+def test_copy_page_copies_whole_points_page_by_page_leaving_out_what_skip_names(
+    bs: tuple[Backend, VectorStore],
+) -> None:
+    b, store = bs
+    points = _corpus(90)
+    name = _filled(b, store, points)
+    copy = f"{b.name}-copy"
+    store.create_collection(copy, DIM)
+    left_out = {points[3].id, points[50].id}
+    asked: list[list[str]] = []
+
+    def skip(ids: Sequence[str]) -> set[str]:
+        asked.append(list(ids))
+        return left_out & set(ids)
+
+    offset: str | None = None
+    written = 0
+    while True:
+        n, offset = store.copy_page(name, copy, offset=offset, limit=40, skip=skip)
+        written += n
+        if offset is None:
+            break
+    assert [len(ids) for ids in asked] == [40, 40, 10]
+    assert written == 88 and store.count(copy) == 88
+    want = {p.id: p for p in points if p.id not in left_out}
+    got: dict[str, PointData] = {}
+    offset = None
+    while True:
+        page, offset = store.page(copy, offset=offset, limit=50)
+        got.update((p.id, p) for p in page)
+        if offset is None:
+            break
+    assert set(got) == set(want)
+    for pid, point in want.items():
+        assert got[pid].payload == point.payload
+        assert got[pid].sparse.indices == point.sparse.indices
+        assert got[pid].sparse.values == pytest.approx(point.sparse.values, abs=1e-5)
+        assert got[pid].dense == pytest.approx(point.dense, abs=1e-5)
 
 
 @every

@@ -18,15 +18,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cidx.errors import ConfigError
+from cidx.errors import ConfigError, UsageError
 from cidx.fsutil import write_atomic
-from cidx.identity import collection_name, project_identity
+from cidx.identity import NAMING_SCHEMES, NamingScheme, collection_name, project_identity
 from cidx.project import ProjectPaths
 from cidx.store.server_settings import ServerSettings
 
 StorageMode = Literal["local", "global", "server"]
 
-CONFIG_SCHEMA_VERSION = 4
+CONFIG_SCHEMA_VERSION = 5
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
 
 
@@ -60,6 +60,9 @@ class Config(BaseModel):
     project_id: str | None = None
     identity: IdentityRecord
     storage_mode: StorageMode = "local"
+    # What collection names look like (`cidx.identity.collection_name`); a
+    # change migrates the project's collection to its new name (`cidx.dualwrite`).
+    naming_scheme: NamingScheme = "readable"
     # The Qdrant server, in "server" mode (and only then). Never holds the API key.
     server: ServerSettings | None = None
     embedding: EmbeddingSettings
@@ -99,6 +102,8 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     # v4 adds "shared_collection" to the "server" block (absent: a collection
     # per project, as before); stepped up for the same reason.
     3: lambda doc: doc,
+    # v5 adds "naming_scheme"; every earlier name is a "readable" one.
+    4: lambda doc: {**doc, "naming_scheme": "readable"},
 }
 
 
@@ -127,8 +132,14 @@ def new_config(
     )
 
 
-def collection_name_for(mode: StorageMode, project_id: str, model_id: str, root: Path) -> str:
-    """The name of a project's collection in a store of `mode`.
+def collection_name_for(
+    mode: StorageMode,
+    project_id: str,
+    model_id: str,
+    root: Path,
+    scheme: NamingScheme = "readable",
+) -> str:
+    """The name of a project's collection in a store of `mode`, in the naming `scheme`.
 
     A project-local store holds one project: its identity and the model make
     the name. The shared store holds every project in global mode, and two
@@ -136,8 +147,8 @@ def collection_name_for(mode: StorageMode, project_id: str, model_id: str, root:
     there, so the name also hashes the project's root.
     """
     if mode == "global":
-        return collection_name(project_id, model_id, place=root)
-    return collection_name(project_id, model_id)
+        return collection_name(project_id, model_id, place=root, scheme=scheme)
+    return collection_name(project_id, model_id, scheme=scheme)
 
 
 def load_config(paths: ProjectPaths) -> Config:
@@ -192,6 +203,24 @@ def _migrate(raw: dict[str, Any], path: Path) -> dict[str, Any]:
         version += 1
         doc["schema_version"] = version
     return doc
+
+
+# Settings `cidx config set` changes, each with the values it takes.
+SETTABLE: dict[str, tuple[str, ...]] = {"naming_scheme": NAMING_SCHEMES}
+
+
+def with_setting(config: Config, key: str, value: str) -> Config:
+    """`config` with `key` set to `value`; UsageError naming what is allowed."""
+    if key not in SETTABLE:
+        raise UsageError(
+            f"{key!r} is not a setting `cidx config set` changes; it changes "
+            f"{', '.join(sorted(SETTABLE))}."
+        )
+    if value not in SETTABLE[key]:
+        raise UsageError(
+            f"{value!r} is not a value of {key}; give one of {', '.join(SETTABLE[key])}."
+        )
+    return config.model_copy(update={key: value})
 
 
 def save_config(paths: ProjectPaths, config: Config) -> None:

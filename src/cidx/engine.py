@@ -32,16 +32,18 @@ from cidx.config import (
     load_config,
     new_config,
     save_config,
+    with_setting,
 )
 from cidx.densework import DenseWorker
 from cidx.dualwrite import (
     MODEL_CHANGE,
+    NAMING_CHANGE,
     MigrationParts,
     Migrator,
     SideStores,
     config_after,
     config_for_reads,
-    model_change,
+    wanted_change,
 )
 from cidx.embedding import embedding_settings, model_id
 from cidx.errors import (
@@ -50,6 +52,7 @@ from cidx.errors import (
     LockBusyError,
     ServerError,
     StoreDamagedError,
+    StoreError,
     UsageError,
 )
 from cidx.flush import flush_index
@@ -68,10 +71,13 @@ from cidx.indexer import (
 )
 from cidx.lease import LeaseHeldError, WriterLease, held_error, query_note
 from cidx.messages import (
+    ConfigSetRequest,
     FileIssue,
     FlushReport,
     IndexRequest,
     IndexSummary,
+    MigrationReport,
+    Progress,
     QueryAnswer,
     QueryRequest,
     SearchOutcome,
@@ -299,7 +305,7 @@ def _to_bundled_model(paths: ProjectPaths, config: Config) -> Config:
         update={
             "embedding": embedding_settings(config.embedding.max_length),
             "collection": collection_name_for(
-                config.storage_mode, config.identity.id, wanted, paths.root
+                config.storage_mode, config.identity.id, wanted, paths.root, config.naming_scheme
             ),
         }
     )
@@ -452,13 +458,40 @@ class Engine:
     def _follow_model(self) -> None:
         """Resume a collection migration, or start one to the bundled model when
         the index holds another one's vectors (`cidx.dualwrite`)."""
-        change = model_change(self.paths, self.config)
+        change = wanted_change(self.paths, self.config)
         if change is not None and self.migrator.active() is None:
-            wanted, target, note = change
-            _note(note)
-            self.migrator.start(self.collection, target, reembed=wanted, started_by=MODEL_CHANGE)
+            _note(change.note)
+            self.migrator.start(
+                self.collection,
+                change.target,
+                reembed=change.reembed,
+                started_by=change.started_by,
+            )
         if self.migrator.active() is not None:
             self.migrator.start_worker()
+
+    def set_setting(self, request: ConfigSetRequest, progress: ProgressFn) -> MigrationReport:
+        """`cidx config set`: the config with the setting, saved; and when the
+        setting changes the collection's name, its migration, copied and cut
+        over here (the owner's worker finishes it if this stops)."""
+        with self.writing():
+            changed = with_setting(self.config, request.key, request.value)
+            if changed != self.config:
+                self._use_config(changed)
+        self._follow_model()
+        move = self.migrator.active()
+        if move is None:
+            done = f"{request.key} is {request.value}; the collection is {self.collection}."
+            return MigrationReport(str(self.paths.root), done, None)
+
+        def told(m: CollectionMigration) -> None:
+            total = m.total or 0
+            progress(Progress("migrate", m.copied, total, min(m.copied, total), total))
+
+        self.migrator.run(on_progress=told)
+        view = self.migrator.view(self.migrator.table.get(move.id) or move)
+        done = f"{request.key} is {request.value}; the collection is {self.collection}."
+        return MigrationReport(str(self.paths.root), done, view)
 
     def _migrated(self, move: CollectionMigration) -> None:
         """A migration's SOURCE is about to go: the config follows it to TARGET."""
@@ -713,8 +746,9 @@ class Engine:
         would otherwise sync nothing without a word.
         """
         move = self.migrator.active()
-        if move is not None and move.started_by == MODEL_CHANGE:
-            # `cidx index` brings the index up to date: with the new model too.
+        if move is not None and move.started_by in (MODEL_CHANGE, NAMING_CHANGE):
+            # `cidx index` brings the index up to date: with the new model
+            # and name too.
             self.migrator.run()
         if request.clear or not request.paths:
             return self.sync(clear=request.clear, progress=progress)
@@ -813,7 +847,15 @@ class Engine:
                     f"There is no collection or alias {collection!r} in this index. "
                     "`cidx project info` lists its collections and aliases."
                 )
-            answers = Searcher(self.parts, collection=collection).search_batch(requests)
+            searcher = Searcher(self.parts, collection=collection)
+            try:
+                answers = searcher.search_batch(requests)
+            except StoreError:
+                # A migration's cleanup dropped the collection while this
+                # search read it: its name now reaches the new one.
+                if self.collections.resolve(collection or self.collection) == searcher.collection:
+                    raise
+                answers = Searcher(self.parts, collection=collection).search_batch(requests)
         except StoreDamagedError as exc:
             self._note_damage(exc)
             raise

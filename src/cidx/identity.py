@@ -16,9 +16,12 @@ Credentials in a remote URL never leave `normalize_remote`: they are not
 part of the id, and nothing else here keeps the raw URL.
 
 `collection_name` turns an id and a model into a name valid as a folder on
-Linux, macOS and Windows and as a Qdrant collection: a readable lowercase
-slug plus a hash of the exact id, so ids that slug alike (`my-repo`,
-`my_repo`, `My-Repo`) still get different names.
+Linux, macOS and Windows and as a Qdrant collection, in one of the naming
+schemes (the config's `naming_scheme`): "readable", a lowercase slug of the
+id plus a hash of the exact id, so ids that slug alike (`my-repo`,
+`my_repo`, `My-Repo`) still get different names; or "hashed", the hash
+alone, for stores others can list (a Qdrant server, the global store),
+where a name should not tell which repository it holds.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 __all__ = [
+    "NAMING_SCHEMES",
     "Identity",
+    "NamingScheme",
     "collection_name",
     "git_remotes",
     "model_slug",
@@ -42,6 +47,8 @@ __all__ = [
 ]
 
 Source = Literal["config", "git-remote", "path"]
+NamingScheme = Literal["readable", "hashed"]
+NAMING_SCHEMES: tuple[NamingScheme, ...] = ("readable", "hashed")
 
 # Longest slug kept in a collection name: names stay well under the 255
 # bytes folders and Qdrant allow, and readable in a listing.
@@ -187,8 +194,14 @@ def _slug(text: str, limit: int | None = _SLUG_MAX) -> str:
     return slug or "project"
 
 
-def collection_name(project_id: str, model_id: str, *, place: Path | None = None) -> str:
-    """A collection name for a project and a model.
+def collection_name(
+    project_id: str,
+    model_id: str,
+    *,
+    place: Path | None = None,
+    scheme: NamingScheme = "readable",
+) -> str:
+    """A collection name for a project and a model, in the naming `scheme`.
 
     `place`, the project's root, is given for stores shared by several
     projects (the per-user global store): two clones of one repository there
@@ -196,4 +209,6 @@ def collection_name(project_id: str, model_id: str, *, place: Path | None = None
     """
     exact = project_id if place is None else f"{project_id}\0{os.path.realpath(place)}"
     digest = hashlib.sha256(exact.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    if scheme == "hashed":
+        return f"cidx-{digest}-{model_slug(model_id)}"
     return f"cidx-{_slug(project_id)}-{digest}-{model_slug(model_id)}"

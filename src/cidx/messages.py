@@ -544,13 +544,21 @@ class MigrateRequest:
     source: str
     target: str
     reembed: str | None = None  # a model id; None: copy the vectors
-    batch: int = 512
+    batch: int | None = None  # None: the default for a copy or a re-embedding
     retain_seconds: float = 30 * 86400.0
     # `cidx storage migrate`: the storage mode the project's collection moves
     # to (SOURCE and TARGET are then chosen by the owner), and for "server"
     # the server's settings (`ServerSettings` as JSON, never an API key).
     to_storage: str | None = None
     server: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfigSetRequest:
+    """`cidx config set KEY VALUE`."""
+
+    key: str
+    value: str
 
 
 @dataclass(frozen=True)

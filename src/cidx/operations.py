@@ -24,6 +24,7 @@ from cidx.errors import AccessError, UsageError
 from cidx.formatting import duration
 from cidx.fsutil import disk_usage
 from cidx.messages import (
+    ConfigSetRequest,
     FlushReport,
     FlushRequest,
     IndexRequest,
@@ -88,6 +89,7 @@ class Operations:
             protocol.SNAPSHOT.name: self.snapshot_to,
             protocol.MIGRATE.name: self.migrate,
             protocol.MIGRATION.name: self.migration,
+            protocol.CONFIG_SET.name: self.config_set,
         }
 
     def handle(self, verb: Verb[Any, R], args: Any, progress: ProgressFn) -> R:
@@ -189,6 +191,11 @@ class Operations:
             raise self.snapshot.error
         engine = self.engine
         return migrate(engine.migrator, engine.config, str(engine.paths.root), req, progress)
+
+    def config_set(self, req: ConfigSetRequest, progress: ProgressFn) -> MigrationReport:
+        if self.snapshot is not None:
+            raise self.snapshot.error
+        return self.engine.set_setting(req, progress)
 
     def migration(self, req: MigrationRequest, _progress: ProgressFn) -> MigrationReport:
         if self.snapshot is not None and req.action != "status":

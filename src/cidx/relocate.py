@@ -57,7 +57,7 @@ from cidx.config import Config, IdentityRecord, load_config, read_config, save_c
 from cidx.errors import CidxError, ConfigError, NoIndexError, StoreError
 from cidx.failpoints import failpoint
 from cidx.fsutil import fsync_folder, write_atomic
-from cidx.identity import collection_name, model_slug, project_identity
+from cidx.identity import NamingScheme, collection_name, model_slug, project_identity
 from cidx.messages import ConfigChange, FixReport, QueryRequest, RelocationKind, Verification
 from cidx.owner.lock import OwnerLock
 from cidx.owner.waiting import WAIT_FOREVER, WaitPolicy, take_lock
@@ -321,15 +321,16 @@ def _plan(
     # The global store's names carry the project's place too (the seam).
     place = paths.root if location.mode != "local" else None
     model = config.embedding.model_id
-    primary = collection_name(who.id, model, place=place)
+    scheme = config.naming_scheme
+    primary = collection_name(who.id, model, place=place, scheme=scheme)
     renames = [(config.collection, primary)] if primary != config.collection else []
     # Other collections made under the old identity (another model's, during
     # a migration) follow it; anything else in the store is left alone.
     old_prefixes = (
-        _id_prefix(config.identity.id, None),
+        _id_prefix(config.identity.id, None, scheme),
         f"cidx-{config.identity.id[:12]}-",  # names given before identities were derived
     )
-    new_prefix = _id_prefix(who.id, place)
+    new_prefix = _id_prefix(who.id, place, scheme)
     for name in _collections_in(location):
         if name == config.collection or name == primary:
             continue
@@ -342,9 +343,9 @@ def _plan(
     return _Plan(config.model_copy(update=update), renames)
 
 
-def _id_prefix(project_id: str, place: Path | None) -> str:
+def _id_prefix(project_id: str, place: Path | None, scheme: NamingScheme) -> str:
     """What every collection name of `project_id` starts with (the model's slug follows)."""
-    name = collection_name(project_id, "m", place=place)
+    name = collection_name(project_id, "m", place=place, scheme=scheme)
     return name[: -len(model_slug("m"))]
 
 

@@ -184,7 +184,11 @@ def plan_update(paths: ProjectPaths, config: Config) -> RemoteUpdate:
         return RemoteUpdate(config.identity.id, derived.id, derived.source, [], "unchanged", [])
     # In the global store the name also hashes the root (`collection_name_for`).
     new = collection_name_for(
-        config.storage_mode, derived.id, config.embedding.model_id, paths.root
+        config.storage_mode,
+        derived.id,
+        config.embedding.model_id,
+        paths.root,
+        config.naming_scheme,
     )
     return RemoteUpdate(
         config.identity.id,

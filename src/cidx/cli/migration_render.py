@@ -10,18 +10,19 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as Bar
 from rich.text import Text
 
+from cidx.cli.params import wait_policy
 from cidx.cli.render import console, error_console, migration_line, print_json
 from cidx.formatting import printable
-from cidx.messages import MigrateRequest, MigrationReport, Progress
+from cidx.messages import MigrationReport, Progress
+from cidx.owner.protocol import Verb
 
-if TYPE_CHECKING:
-    from cidx.service import WaitPolicy
+A = TypeVar("A")
 
 
 @contextlib.contextmanager
@@ -56,6 +57,27 @@ def migration_bar(enabled: bool = True) -> Iterator[Callable[[Progress], None]]:
             bar.stop()
 
 
+def call_migrating(
+    verb: Verb[A, MigrationReport],
+    request: A,
+    *,
+    no_wait: bool,
+    wait_timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Ask the index's owner for `verb`, which may copy a collection (a bar
+    shows the copy), and print the report."""
+    from cidx.service import with_index
+
+    with migration_bar(not as_json) as progress:
+        report = with_index(
+            lambda handle: handle.call(verb, request, progress),
+            kind="migrate",
+            wait=wait_policy(no_wait, wait_timeout),
+        )
+    render_migration(report, as_json)
+
+
 def _when(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -71,7 +93,8 @@ def render_migration(report: MigrationReport, as_json: bool) -> None:
         out.print(Text(printable(report.done)))
     view = report.migration
     if view is None:
-        out.print("No collection migration has run in this index.")
+        if not report.done:
+            out.print("No collection migration has run in this index.")
         return
     rows = [
         ("Migration", f"{view.id} (started by {view.started_by}, {_when(view.started_at)})"),
@@ -91,16 +114,3 @@ def render_migration(report: MigrationReport, as_json: bool) -> None:
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         out.print(Text.assemble((key.ljust(width), "bold"), "  ", printable(value)))
-
-
-def start_migration(request: MigrateRequest, wait: WaitPolicy, as_json: bool) -> None:
-    """Ask the index's owner to start `request` (a progress bar at a terminal)
-    and print where it got to."""
-    from cidx.owner.protocol import MIGRATE
-    from cidx.service import with_index
-
-    with migration_bar(not as_json) as progress:
-        report = with_index(
-            lambda handle: handle.call(MIGRATE, request, progress), kind="migrate", wait=wait
-        )
-    render_migration(report, as_json)

@@ -1,7 +1,8 @@
 """Zero-downtime migration of a collection to another, with dual writes.
 
-`cidx collections migrate SOURCE TARGET [--reembed MODEL]` and a change of
-the embedding model run through here. While a migration runs, every write
+`cidx collections migrate SOURCE TARGET [--reembed MODEL]`, a change of
+the embedding model and a change of the config's naming scheme run through
+here. While a migration runs, every write
 of points goes to both collections (`PointWriter`, the one write path),
 SOURCE is backfilled into TARGET batch by batch, TARGET is validated, reads
 switch to it atomically (cutover), and SOURCE is dropped after a retention
@@ -14,14 +15,16 @@ follows the reads, `config_for_reads`).
 """
 
 from cidx.dualwrite._commands import migrate, migration_action
+from cidx.dualwrite._config_change import CollectionChange, config_after, wanted_change
 from cidx.dualwrite._migrator import (
     DEFAULT_BATCH,
     DEFAULT_RETAIN,
     MODEL_CHANGE,
+    NAMING_CHANGE,
+    REEMBED_BATCH,
     MigrationParts,
     Migrator,
 )
-from cidx.dualwrite._model_change import config_after, model_change
 from cidx.dualwrite._steps import backfill_batch, drain, validate
 from cidx.dualwrite._storage import config_for_reads, storage_move_request, target_name
 from cidx.dualwrite._stores import SideStores
@@ -31,6 +34,9 @@ __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_RETAIN",
     "MODEL_CHANGE",
+    "NAMING_CHANGE",
+    "REEMBED_BATCH",
+    "CollectionChange",
     "MigrationParts",
     "Migrator",
     "PointWriter",
@@ -42,8 +48,8 @@ __all__ = [
     "drain",
     "migrate",
     "migration_action",
-    "model_change",
     "storage_move_request",
     "target_name",
     "validate",
+    "wanted_change",
 ]

@@ -52,16 +52,33 @@ from cidx.state import Alias, StateDB
 from cidx.state.moves import CollectionMigration, MoveTable
 from cidx.storage import place_name
 
-__all__ = ["DEFAULT_BATCH", "DEFAULT_RETAIN", "MODEL_CHANGE", "MigrationParts", "Migrator"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_RETAIN",
+    "MODEL_CHANGE",
+    "NAMING_CHANGE",
+    "REEMBED_BATCH",
+    "MigrationParts",
+    "Migrator",
+]
 
 log = logging.getLogger("cidx.dualwrite")
 
-DEFAULT_BATCH = 512
+# Points per backfill step (under the write lock): a copy's batch takes about
+# a quarter of a second on 2 cores, and bigger ones cost less per point; a
+# re-embedding batch is embedded in that step too, so it is kept smaller.
+DEFAULT_BATCH = 2048
+REEMBED_BATCH = 512
 DEFAULT_RETAIN = 30 * 86400.0
 # `started_by` of the migration a change of the embedding model starts: it
 # cuts over by itself once validated, and cleans up at once (the old model's
 # vectors are not wanted back, and keeping them would embed every write twice).
 MODEL_CHANGE = "model change"
+# `started_by` of the migration a change of the config's naming scheme starts
+# (`cidx.dualwrite._config_change`): it cuts over and cleans up by itself too,
+# the old name becoming an alias of the new one.
+NAMING_CHANGE = "naming change"
+_BY_ITSELF = frozenset({MODEL_CHANGE, NAMING_CHANGE})
 # The background worker rests this many times as long as each step took:
 # measured, an unpaced backfill tripled the p50 of searches answered
 # meanwhile on 2 cores (benchmarks/RESULTS.md, "Collection migration").
@@ -128,7 +145,7 @@ class Migrator:
         target: str,
         *,
         reembed: str | None = None,
-        batch: int = DEFAULT_BATCH,
+        batch: int | None = None,
         retain_seconds: float = DEFAULT_RETAIN,
         started_by: str = "user",
         target_store: str | None = None,
@@ -173,6 +190,8 @@ class Migrator:
                     f"{target!r} exists already (a collection or an alias). A migration "
                     "creates its target: pick a new name."
                 )
+            if batch is None:
+                batch = DEFAULT_BATCH if reembed is None else REEMBED_BATCH
             if not 1 <= batch <= 65_536:
                 raise UsageError(f"--batch must be between 1 and 65536, not {batch}.")
             source_model = collections.model_of(real) or collections.model
@@ -222,6 +241,7 @@ class Migrator:
             move = self.table.active()
             if move is None:
                 return False
+            self.table.requeue()  # a write a crash stopped part-way
             collections, models = self.parts.collections, self.parts.models
             # Writes that failed on the other side are retried first, for as
             # long as retrying gets somewhere.
@@ -248,10 +268,10 @@ class Migrator:
                         detail="; ".join(problems) or None,
                     )
                 failpoint("migration_validated")
-            elif phase == "validated" and move.started_by == MODEL_CHANGE:
+            elif phase == "validated" and move.started_by in _BY_ITSELF:
                 self._cut_over(move)
             elif phase == "cutover" and (
-                move.started_by == MODEL_CHANGE or time.time() >= _cleanup_after(move)
+                move.started_by in _BY_ITSELF or time.time() >= _cleanup_after(move)
             ):
                 self._clean_up(self._begin_cleanup(move))
             elif phase == "cleanup":

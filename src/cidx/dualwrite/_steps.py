@@ -37,26 +37,43 @@ def backfill_batch(
 ) -> CollectionMigration:
     """Copy the next batch of SOURCE into TARGET; `move` with the cursor after it
     (and the phase `validate` once SOURCE is exhausted)."""
-    store = collections.store
     table = MoveTable(collections.db)
-    points, following = store.page(move.source, offset=move.cursor, limit=move.batch)
-    ids = [p.id for p in points]
-    # Under the write lock SOURCE's copy of a point is its newest, so writing
-    # it over TARGET's never loses a write; points TARGET already holds are
-    # skipped only when copying them would cost embedding them again.
-    present = (
-        {hit.id for hit in store.retrieve(move.target, ids)} if ids and move.reembed else set()
-    )
-    buried = table.buried(move.id, ids) if ids else set()
-    todo = [p for p in points if p.id not in present and p.id not in buried]
-    if todo:
-        store.upsert(move.target, convert(collections, models, todo, move, move.target))
+    if move.reembed:
+        copied, following = _reembed_batch(collections, models, move)
+    else:
+        # Under the write lock SOURCE's copy of a point is its newest, so
+        # writing it over TARGET's never loses a write.
+        copied, following = collections.store.copy_page(
+            move.source,
+            move.target,
+            offset=move.cursor,
+            limit=move.batch,
+            skip=lambda ids: table.buried(move.id, ids),
+        )
     failpoint("backfill_batch")
-    changes: dict[str, object] = {"cursor": following, "copied": move.copied + len(todo)}
+    changes: dict[str, object] = {"cursor": following, "copied": move.copied + copied}
     if following is None:
         changes["phase"] = "validate"
     with collections.db.transaction() as tx:
         return table.update(tx, move, **changes)
+
+
+def _reembed_batch(
+    collections: Collections, models: Models, move: CollectionMigration
+) -> tuple[int, str | None]:
+    """The next batch of SOURCE embedded for TARGET's model, leaving out the
+    points TARGET holds already (embedding them again would be the cost)."""
+    store = collections.store
+    points, following = store.page(move.source, offset=move.cursor, limit=move.batch)
+    ids = [p.id for p in points]
+    if not ids:
+        return 0, following
+    skipped = {hit.id for hit in store.retrieve(move.target, ids)}
+    skipped |= MoveTable(collections.db).buried(move.id, ids)
+    todo = [p for p in points if p.id not in skipped]
+    if todo:
+        store.upsert(move.target, convert(collections, models, todo, move, move.target))
+    return len(todo), following
 
 
 def drain(collections: Collections, models: Models, move: CollectionMigration) -> int:
@@ -67,6 +84,7 @@ def drain(collections: Collections, models: Models, move: CollectionMigration) -
     if mirror is None:
         return 0
     store = collections.store
+    table.requeue()
     entries = table.outbox(move.id, DRAIN_BATCH)
     if not entries:
         return 0

@@ -5,21 +5,23 @@ front end asked for the sync) goes through `PointWriter`. Outside a
 migration it writes the collection. While a collection migration runs, it
 writes the side reads use and then mirrors the write to the other side:
 
-1. the ids go into the migration's outbox (and, while the backfill runs,
-   deleted ids become tombstones), in one transaction;
+1. the ids are noted in flight (one row; while the backfill runs, deleted
+   ids also become tombstones), in one transaction;
 2. the read side is written (a failure here fails the write, as without a
    migration);
 3. the other side is written (converted for its model when the migration
-   re-embeds); once it succeeded the ids leave the outbox. A failure there
-   leaves them queued, with the error, for `drain` to retry.
+   re-embeds); once it succeeded the note is cleared. A failure there puts
+   the ids in the migration's outbox, with the error, for `drain` to retry.
 
-(Writing both sides at once from two threads was measured no faster: most
-of an upsert is building the engine's points, which holds the interpreter.)
-
-An id in the outbox means "the other side may lag for this point": `drain`
+A write stopped between 1 and 3 (an error, a SIGKILL) leaves its note; the
+next write, or the migration's next step, moves its ids to the outbox. An
+id in the outbox means "the other side may lag for this point": `drain`
 copies the point's current state from the read side (or deletes it when
 the read side no longer has it), which is right whatever happened to it
-meanwhile, so a crash (SIGKILL) between any two steps loses nothing.
+meanwhile, so a crash between any two steps loses nothing.
+
+(Writing both sides at once from two threads was measured no faster: the
+engine holds the interpreter while it writes, benchmarks/RESULTS.md.)
 """
 
 from __future__ import annotations
@@ -123,13 +125,17 @@ class PointWriter:
             return
         table = MoveTable(self.collections.db)
         with self.collections.db.transaction() as tx:
-            table.queue(tx, move.id, ids)
+            table.in_flight(tx, move.id, ids)
             if move.phase == "backfill":
                 # A deleted point must not come back with the backfill; one
                 # written again is no longer deleted.
                 (table.bury if deleting else table.unbury)(tx, move.id, ids)
         failpoint("dualwrite_queued")
-        write(route.read)
+        try:
+            write(route.read)
+        except BaseException:
+            table.requeue()
+            raise
         failpoint("dualwrite_read_side")
         self._mirror(move, ids, lambda: mirror(move, other))
 
@@ -164,8 +170,10 @@ class PointWriter:
                 exc,
             )
             with self.collections.db.transaction() as tx:
+                table.queue(tx, move.id, ids)
                 table.failed(tx, move.id, ids, str(exc)[:500])
+                table.landed(tx)
             return
         failpoint("dualwrite_mirrored")
         with self.collections.db.transaction() as tx:
-            table.done(tx, move.id, ids)
+            table.landed(tx)

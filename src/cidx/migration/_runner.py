@@ -136,9 +136,10 @@ def misplaced(paths: ProjectPaths, config: Config) -> tuple[Place, Place] | None
     other = _other(mode)
     there = location_for(paths, other)
     pid, model = config.identity.id, config.embedding.model_id
-    target = Place(mode, collection_name_for(mode, pid, model, paths.root))
+    scheme = config.naming_scheme
+    target = Place(mode, collection_name_for(mode, pid, model, paths.root, scheme))
     for name in dict.fromkeys(
-        (config.collection, collection_name_for(other, pid, model, paths.root))
+        (config.collection, collection_name_for(other, pid, model, paths.root, scheme))
     ):
         if there.holds(name) and (other == "local" or _ours(name, paths.root)):
             return Place(other, name), target

@@ -24,6 +24,7 @@ from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from cidx.errors import UsageError
 from cidx.messages import (
+    ConfigSetRequest,
     FlushReport,
     FlushRequest,
     IndexRequest,
@@ -78,9 +79,27 @@ MIGRATION: Verb[MigrationRequest, MigrationReport] = Verb(
     "migration", MigrationRequest, MigrationReport
 )
 
+# Change a setting of the project's config (`cidx config set`), and migrate
+# its collection when the setting names it.
+CONFIG_SET: Verb[ConfigSetRequest, MigrationReport] = Verb(
+    "config_set", ConfigSetRequest, MigrationReport
+)
+
 VERBS: dict[str, Verb[Any, Any]] = {
     v.name: v
-    for v in (PING, SEARCH, INDEX, STATUS, FLUSH, PAUSE, RESUME, SNAPSHOT, MIGRATE, MIGRATION)
+    for v in (
+        PING,
+        SEARCH,
+        INDEX,
+        STATUS,
+        FLUSH,
+        PAUSE,
+        RESUME,
+        SNAPSHOT,
+        MIGRATE,
+        MIGRATION,
+        CONFIG_SET,
+    )
 }
 
 

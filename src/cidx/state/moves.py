@@ -8,6 +8,7 @@ another process's change on its next write or read, as with aliases.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["ACTIVE_PHASES", "CUT_OVER_PHASES", "CollectionMigration", "MoveTable", "OutboxEntry"]
 
 _VERSION_KEY = "collection_migrations_version"
+# The ids of the dual write under way (`MoveTable.in_flight`), as JSON.
+_IN_FLIGHT_KEY = "collection_migration_in_flight"
 
 # Phases in which SOURCE and TARGET both receive every write.
 DUAL_WRITE_PHASES = frozenset({"backfill", "validate", "invalid", "validated", "cutover"})
@@ -169,6 +172,35 @@ class MoveTable:
                 [(migration_id, pid, now) for pid in ids],
             )
 
+    def in_flight(self, conn: sqlite3.Connection, migration_id: str, ids: Sequence[str]) -> None:
+        """Note, in one row, that a write of `ids` is under way: the other side
+        may lag for them until `landed`. What a write stopped part-way (a
+        failure, a crash) left noted goes into the outbox first, so a batch
+        costs two one-row writes, not two of a row per point."""
+        self._requeue(conn)
+        with self.db.errors():
+            self.db.set_meta(_IN_FLIGHT_KEY, json.dumps([migration_id, list(ids)]), conn)
+
+    def landed(self, conn: sqlite3.Connection) -> None:
+        """The write `in_flight` noted reached both sides."""
+        with self.db.errors():
+            self.db.set_meta(_IN_FLIGHT_KEY, None, conn)
+
+    def requeue(self) -> None:
+        """Queue in the outbox the ids of a write stopped part-way."""
+        if self.db.get_meta(_IN_FLIGHT_KEY) is not None:
+            with self.db.transaction() as tx:
+                self._requeue(tx)
+
+    def _requeue(self, conn: sqlite3.Connection) -> None:
+        with self.db.errors():
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (_IN_FLIGHT_KEY,)).fetchone()
+            if row is None:
+                return
+            migration_id, ids = json.loads(row[0])
+            self.queue(conn, migration_id, ids)
+            self.landed(conn)
+
     def done(self, conn: sqlite3.Connection, migration_id: str, ids: Iterable[str]) -> None:
         with self.db.errors():
             conn.executemany(
@@ -216,14 +248,19 @@ class MoveTable:
 
     def unbury(self, conn: sqlite3.Connection, migration_id: str, ids: Iterable[str]) -> None:
         with self.db.errors():
+            if not self._any_buried(conn, migration_id):
+                return  # the common case: one lookup, not one delete per point
             conn.executemany(
                 "DELETE FROM collection_migration_tombstones WHERE migration = ? AND point_id = ?",
                 [(migration_id, pid) for pid in ids],
             )
 
     def buried(self, migration_id: str, ids: Sequence[str]) -> set[str]:
+        """Those of `ids` deleted during the backfill (one lookup when none was)."""
         found: set[str] = set()
         with self.db.errors():
+            if not self._any_buried(self.db.conn, migration_id):
+                return found
             for start in range(0, len(ids), 500):
                 part = ids[start : start + 500]
                 found.update(
@@ -236,11 +273,21 @@ class MoveTable:
                 )
         return found
 
+    def _any_buried(self, conn: sqlite3.Connection, migration_id: str) -> bool:
+        return (
+            conn.execute(
+                "SELECT 1 FROM collection_migration_tombstones WHERE migration = ? LIMIT 1",
+                (migration_id,),
+            ).fetchone()
+            is not None
+        )
+
     def forget(self, conn: sqlite3.Connection, migration_id: str) -> None:
         """Drop the outbox and tombstones of a migration that has ended."""
         with self.db.errors():
             for table in ("collection_migration_outbox", "collection_migration_tombstones"):
                 conn.execute(f"DELETE FROM {table} WHERE migration = ?", (migration_id,))
+        self.landed(conn)
 
     def _bump(self, conn: sqlite3.Connection) -> None:
         self.db.set_meta(_VERSION_KEY, str(self.version() + 1), conn)

@@ -9,7 +9,7 @@ one it talks to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -138,6 +138,10 @@ class CollectionInfo:
     disk_bytes: int | None
 
 
+# Given a page's ids, those a copy leaves out.
+SkipFn = Callable[[Sequence[str]], Collection[str]]
+
+
 class VectorStore(Protocol):
     """Collections of points: what the indexer and the searcher need."""
 
@@ -180,6 +184,20 @@ class VectorStore(Protocol):
         self, name: str, *, offset: str | None = None, limit: int = 256
     ) -> tuple[list[PointData], str | None]: ...
 
+    def copy_page(
+        self,
+        source: str,
+        target: str,
+        *,
+        offset: str | None = None,
+        limit: int = 256,
+        skip: SkipFn | None = None,
+    ) -> tuple[int, str | None]:
+        """Copy the page `page(source, offset=offset, limit=limit)` would read into
+        `target` (same store), leaving out the ids `skip` names among the page's:
+        (points written, the id the next page starts at, None at the end)."""
+        ...
+
     def retrieve(self, name: str, ids: Sequence[str]) -> list[Hit]: ...
 
     def count(self, name: str, flt: PointFilter | None = None) -> int: ...
@@ -216,3 +234,22 @@ class NativeAliases(Protocol):
         """Point each alias in `point` at its collection and remove those in
         `remove`, in one atomic change."""
         ...
+
+
+def copy_page_by_points(
+    store: VectorStore,
+    source: str,
+    target: str,
+    *,
+    offset: str | None,
+    limit: int,
+    skip: SkipFn | None,
+) -> tuple[int, str | None]:
+    """`VectorStore.copy_page` through `page` and `upsert`, for backends with no
+    cheaper way to move a point between two of their collections."""
+    points, following = store.page(source, offset=offset, limit=limit)
+    left_out = skip([p.id for p in points]) if skip is not None and points else ()
+    if left_out:
+        points = [p for p in points if p.id not in left_out]
+    store.upsert(target, points)
+    return len(points), following

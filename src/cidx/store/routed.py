@@ -26,8 +26,10 @@ from cidx.store.base import (
     PointData,
     PointFilter,
     PointRecord,
+    SkipFn,
     StoreQuery,
     VectorStore,
+    copy_page_by_points,
 )
 
 __all__ = ["RoutedStore"]
@@ -120,6 +122,21 @@ class RoutedStore:
         self, name: str, *, offset: str | None = None, limit: int = 256
     ) -> tuple[list[PointData], str | None]:
         return self.store_of(name).page(name, offset=offset, limit=limit)
+
+    def copy_page(
+        self,
+        source: str,
+        target: str,
+        *,
+        offset: str | None = None,
+        limit: int = 256,
+        skip: SkipFn | None = None,
+    ) -> tuple[int, str | None]:
+        store = self.store_of(source)
+        if store is self.store_of(target):
+            return store.copy_page(source, target, offset=offset, limit=limit, skip=skip)
+        # Between stores: read from the one, write to the other.
+        return copy_page_by_points(self, source, target, offset=offset, limit=limit, skip=skip)
 
     def retrieve(self, name: str, ids: Sequence[str]) -> list[Hit]:
         return self.store_of(name).retrieve(name, ids)

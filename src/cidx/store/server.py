@@ -65,8 +65,10 @@ from cidx.store.base import (
     PointData,
     PointFilter,
     PointRecord,
+    SkipFn,
     SparseVec,
     StoreQuery,
+    copy_page_by_points,
 )
 from cidx.store.server_claims import CLAIMS, ServerClaims
 from cidx.store.server_faults import (
@@ -552,6 +554,17 @@ class ServerStore:
             yield from records
             if offset is None:
                 return
+
+    def copy_page(
+        self,
+        source: str,
+        target: str,
+        *,
+        offset: str | None = None,
+        limit: int = 256,
+        skip: SkipFn | None = None,
+    ) -> tuple[int, str | None]:
+        return copy_page_by_points(self, source, target, offset=offset, limit=limit, skip=skip)
 
     def retrieve(self, name: str, ids: Sequence[str]) -> list[Hit]:
         records = self._call(

@@ -42,7 +42,9 @@ from cidx.store.base import (
     PointData,
     PointFilter,
     PointRecord,
+    SkipFn,
     StoreQuery,
+    copy_page_by_points,
 )
 from cidx.store.server import ServerStore
 from cidx.store.server_wire import TENANT_FIELD
@@ -215,6 +217,17 @@ class TenantStore:
         return [
             PointData(_own_id(p.payload), p.dense, p.sparse, _own(p.payload)) for p in points
         ], following
+
+    def copy_page(
+        self,
+        source: str,
+        target: str,
+        *,
+        offset: str | None = None,
+        limit: int = 256,
+        skip: SkipFn | None = None,
+    ) -> tuple[int, str | None]:
+        return copy_page_by_points(self, source, target, offset=offset, limit=limit, skip=skip)
 
     def retrieve(self, name: str, ids: Sequence[str]) -> list[Hit]:
         self._known(name)

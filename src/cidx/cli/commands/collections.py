@@ -107,7 +107,12 @@ def migrate(
         help="Embed every point again with MODEL (a model id, e.g. "
         "cidx-code-minilm-l6-int8@256) instead of copying its vectors.",
     ),
-    batch: int = typer.Option(512, "--batch", metavar="N", help="Points per backfill batch."),
+    batch: int = typer.Option(
+        None,
+        "--batch",
+        metavar="N",
+        help="Points per backfill batch (default 2048, or 512 when re-embedding).",
+    ),
     retain: str = typer.Option(
         "30d",
         "--retain",
@@ -120,12 +125,13 @@ def migrate(
 ) -> None:
     """Migrate SOURCE to a new collection TARGET without downtime: dual writes,
     backfill, validation. `cidx collections migration cutover` then switches reads."""
-    from cidx.cli.migration_render import start_migration
+    from cidx.cli.migration_render import call_migrating
     from cidx.cli.params import parse_period
     from cidx.messages import MigrateRequest
+    from cidx.owner.protocol import MIGRATE
 
     request = MigrateRequest(source, target, reembed, batch, parse_period(retain, "--retain"))
-    start_migration(request, wait_policy(no_wait, wait_timeout), as_json)
+    call_migrating(MIGRATE, request, no_wait=no_wait, wait_timeout=wait_timeout, as_json=as_json)
 
 
 Action = Literal["status", "cutover", "rollback", "cleanup"]

@@ -18,7 +18,6 @@ from cidx.cli.params import (
     QDRANT_SHARED_COLLECTION,
     QDRANT_URL,
     WAIT_TIMEOUT,
-    wait_policy,
 )
 
 storage_app = typer.Typer(
@@ -60,9 +59,10 @@ def migrate(
     """Start moving the index to another store: every write goes to both from now
     on, the points are copied and validated; `cidx collections migration
     cutover` then switches reads (and the config) to the new store."""
-    from cidx.cli.migration_render import start_migration
+    from cidx.cli.migration_render import call_migrating
     from cidx.cli.params import parse_period
     from cidx.dualwrite import storage_move_request
+    from cidx.owner.protocol import MIGRATE
 
     request = storage_move_request(
         to,
@@ -73,4 +73,4 @@ def migrate(
         batch=batch,
         retain_seconds=parse_period(retain, "--retain"),
     )
-    start_migration(request, wait_policy(no_wait, wait_timeout), as_json)
+    call_migrating(MIGRATE, request, no_wait=no_wait, wait_timeout=wait_timeout, as_json=as_json)
