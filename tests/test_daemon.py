@@ -245,6 +245,26 @@ def test_the_thin_query_path_answers_as_the_full_command_line(
         check=True,
     )
     assert json.loads(thin.stdout) == json.loads(full.stdout)
+    # Human output too: the same text, written without loading rich.
+    human = [arg for arg in args if arg != "--json"]
+    thin_human = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cidx", *human],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {line.split("|")[-1].strip() for line in thin_human.stderr.splitlines()}
+    assert not imported & {"typer", "rich", "pygments", "numpy", "onnxruntime"}
+    full_human = subprocess.run(
+        [sys.executable, "-c", "import sys; from cidx.cli.app import main; main()", *human],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert thin_human.stdout == full_human.stdout
+    assert thin_human.stdout.startswith(" 1. src/m") and "\x1b" not in thin_human.stdout
     # What the short way does not handle, the full command line does, as ever.
     bad = run_cidx(["query", "upload", "-n", "0"], root, check=False)
     assert bad.returncode == 2 and "--limit must be between 1 and 1000" in bad.stderr
