@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -370,3 +371,25 @@ def test_a_project_in_the_global_store_is_served_by_the_daemon(
     assert (status["storage_mode"], status["owner_pid"]) == ("global", pid)
     daemon.stop()
     _assert_no_daemon_left(pid, [root])
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_background_indexing_stays_under_the_cpu_cap(daemon: Daemon, tmp_path: Path) -> None:
+    # Small chunks, many of them: the model's batches are what the cap paces.
+    root = _project(tmp_path / "proj", range(60))
+    started = daemon.start("--cpu-cap", "20")
+    pid = started["pid"]
+    assert started["cpu_cap_percent"] == 20
+    assert "capped at 20 % of the CPU" in run_cidx(["status", "--daemon"], tmp_path).stdout
+    cpu, wall = _cpu_seconds(pid), time.monotonic()
+    run_cidx(["watch"], root)  # the daemon indexes it from nothing, in the background
+    until(lambda: _caught_up(root, pid), "the background index", 300)
+    share = (_cpu_seconds(pid) - cpu) / (time.monotonic() - wall) / (os.cpu_count() or 1)
+    # One model thread of two cores takes ~45 % uncapped; 20 % with a 2 s burst allowance.
+    assert share < 0.27, f"the daemon took {share:.0%} of the machine"
+    found = run_cidx(["query", "module 42", "--json", "-n", "20"], root).results()
+    assert found
