@@ -314,6 +314,7 @@ class Projects:
             local.engine, FileWatcher(slot.paths.root), rescan_interval=self.rescan_interval
         )
         slot.keeper = keeper
+        local.operations.health = keeper.health
         slot.thread = threading.Thread(
             target=self._run_keeper,
             args=(slot, keeper, slot.stop),
@@ -341,6 +342,7 @@ class Projects:
             return
         slot.stop.set()
         if slot.local is not None:
+            slot.local.operations.health = None
             slot.local.engine.holds.stop_waiting()
         if slot.thread is not None:
             slot.thread.join(timeout=60)

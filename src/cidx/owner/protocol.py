@@ -26,6 +26,7 @@ from cidx.errors import UsageError
 from cidx.messages import (
     FlushReport,
     FlushRequest,
+    Health,
     IndexRequest,
     IndexSnapshot,
     IndexSummary,
@@ -44,6 +45,7 @@ from cidx.messages import (
     SnapshotRequest,
     StatusReport,
 )
+from cidx.metrics import MetricsSnapshot
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 64 * 1024 * 1024
@@ -78,9 +80,27 @@ MIGRATION: Verb[MigrationRequest, MigrationReport] = Verb(
     "migration", MigrationRequest, MigrationReport
 )
 
+# What a live owner says of its index's freshness (`GET /healthz`), and its
+# instruments (`GET /metrics`): a `cidx serve` answered through the daemon asks.
+HEALTH: Verb[NoArgs, Health] = Verb("health", NoArgs, Health)
+METRICS: Verb[NoArgs, MetricsSnapshot] = Verb("metrics", NoArgs, MetricsSnapshot)
+
 VERBS: dict[str, Verb[Any, Any]] = {
     v.name: v
-    for v in (PING, SEARCH, INDEX, STATUS, FLUSH, PAUSE, RESUME, SNAPSHOT, MIGRATE, MIGRATION)
+    for v in (
+        PING,
+        SEARCH,
+        INDEX,
+        STATUS,
+        FLUSH,
+        PAUSE,
+        RESUME,
+        SNAPSHOT,
+        MIGRATE,
+        MIGRATION,
+        HEALTH,
+        METRICS,
+    )
 }
 
 
