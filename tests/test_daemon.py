@@ -228,44 +228,36 @@ def test_the_thin_query_path_answers_as_the_full_command_line(
     root = _project(tmp_path / "proj", range(3))
     pid = daemon.start("--watch", str(root))["pid"]
     until(lambda: _caught_up(root, pid), "the project live")
-    args = ["query", "upload retry queue", "--json", "-n", "3", "--path", "src/"]
-    thin = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "cidx", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    imported = {line.split("|")[-1].strip() for line in thin.stderr.splitlines()}
-    assert not imported & {"typer", "pydantic", "numpy", "onnxruntime", "rich.syntax"}
-    full = subprocess.run(
-        [sys.executable, "-c", "import sys; from cidx.cli.app import main; main()", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(thin.stdout) == json.loads(full.stdout)
+    args = ["query", "upload retry queue", "-n", "3", "--path", "src/"]
+
+    def thin(*extra: str) -> tuple[str, set[str]]:
+        """The installed entry point's answer, and the modules it imported."""
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "cidx", *args, *extra],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return proc.stdout, {line.split("|")[-1].strip() for line in proc.stderr.splitlines()}
+
+    def full(*extra: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", "from cidx.cli.app import main; main()", *args, *extra],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    out, imported = thin("--json")
+    assert not imported & {"typer", "pydantic", "numpy", "onnxruntime", "rich"}
+    assert json.loads(out) == json.loads(full("--json"))
     # Human output too: the same text, written without loading rich.
-    human = [arg for arg in args if arg != "--json"]
-    thin_human = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "cidx", *human],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    imported = {line.split("|")[-1].strip() for line in thin_human.stderr.splitlines()}
+    out, imported = thin()
     assert not imported & {"typer", "rich", "pygments", "numpy", "onnxruntime"}
-    full_human = subprocess.run(
-        [sys.executable, "-c", "import sys; from cidx.cli.app import main; main()", *human],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert thin_human.stdout == full_human.stdout
-    assert thin_human.stdout.startswith(" 1. src/m") and "\x1b" not in thin_human.stdout
+    assert out == full()
+    assert out.startswith(" 1. src/m") and "\x1b" not in out
     # What the short way does not handle, the full command line does, as ever.
     bad = run_cidx(["query", "upload", "-n", "0"], root, check=False)
     assert bad.returncode == 2 and "--limit must be between 1 and 1000" in bad.stderr

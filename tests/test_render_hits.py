@@ -57,7 +57,7 @@ def test_layout_without_a_terminal_is_plain_text(tmp_path: Path) -> None:
         " 1. up.py:9-12  0.6123  retry_upload  [function]",
         "    also in copy.py:1-4",
         "❱  9 def retry_upload(queue):",
-        "❱ 10     \"\"\"Retry the upload queue.\"\"\"",
+        '❱ 10     """Retry the upload queue."""',
         "  11     count = 3  # attempts",
         "❱ 12     return queue.pop('\\x1b[31mred')",
         "",
