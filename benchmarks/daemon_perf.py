@@ -281,6 +281,13 @@ def main() -> None:
             for label, share in shares.items():
                 print(f"daemon CPU, {label}: {share / base:.2f} x the uncapped run")
         cidx(["stop"], scratch, env)
+    except BaseException:
+        # What the daemon logged is what explains a failure: keep it.
+        for log in home.rglob("daemon.log*"):
+            kept = Path(tempfile.gettempdir()) / f"{scratch.name}-{log.name}"
+            shutil.copy2(log, kept)
+            print(f"daemon log kept: {kept}", file=sys.stderr)
+        raise
     finally:
         subprocess.run([*CIDX, "stop"], cwd=scratch, env=env, capture_output=True)
         shutil.rmtree(scratch, ignore_errors=True)
