@@ -1,6 +1,6 @@
 """The per-user daemon: `cidx query` through it, its memory, and queries during background work.
 
-    python benchmarks/daemon_perf.py [--files 40] [--queries 30]
+    python benchmarks/daemon_perf.py [--files 40] [--queries 30] [--caps 100 25]
 
 Builds six projects from the benchmark corpus (Django's source: five of
 --files Python files each from different packages, and a sixth, larger one
@@ -14,13 +14,16 @@ is touched. Prints, in one run on one machine:
   RSS                    one `cidx watch` on one project, then one daemon
                          watching five (both after queries loaded the model):
                          in all, the process's own memory, and mapped files
-  background work        the daemon indexes the sixth project from scratch:
-                         its CPU share meanwhile, and queries on another
-                         project answered through the daemon's socket during
-                         that index against the same queries idle
+  background work        the daemon indexes a fresh copy of the sixth project,
+                         under its default CPU cap, then restarted with each
+                         cap of --caps (100: none, the baseline): its CPU
+                         share meanwhile, and queries on another project
+                         answered through the daemon's socket during that
+                         index against the same queries idle
 
-Targets (issue 9): daemon query p50 < 120 ms; daemon RSS with 5 projects
-< 1.5 x one `cidx watch`.
+Targets: daemon query p50 < 120 ms (human and --json); daemon RSS with 5
+projects < 1.5 x one `cidx watch`; background indexing under 50 % of the
+machine on average (the default cap).
 """
 
 from __future__ import annotations
@@ -137,6 +140,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=40, help="Python files per project")
     parser.add_argument("--queries", type=int, default=30, help="queries per figure")
+    parser.add_argument(
+        "--caps",
+        nargs="*",
+        default=["100", "25"],
+        help="CPU caps (percent) to index the background project under, after the default",
+    )
     a = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="cidx-daemon-bench-"))
@@ -203,7 +212,9 @@ def main() -> None:
                 f"{len(roots)} projects {five:4.0f} MB = {five / one:.2f} x"
             )
 
-        # Queries through the socket, idle, then while the daemon indexes `big`.
+        # Queries through the socket, idle, then while the daemon indexes a
+        # fresh copy of `big` in the background: under the default CPU cap
+        # (this daemon), then restarted with each other cap of --caps.
         sys.path.insert(0, str(Path(__file__).parents[1] / "src"))
         from cidx.messages import QueryRequest, SearchRequest
         from cidx.owner import protocol
@@ -218,23 +229,57 @@ def main() -> None:
             return time.perf_counter() - began
 
         idle = [ask(t) for t in texts]
-        cpu0, wall0 = cpu_seconds(pid), time.monotonic()
-        cidx(["watch"], big, env)
-        busy: list[float] = []
-        while not caught_up(big, env, pid):
-            busy.extend(ask(t) for t in texts[:5])
-        cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0) / (os.cpu_count() or 1)
-        index_seconds = time.monotonic() - wall0
         print(line("socket query, daemon idle", idle))
-        print(
-            line("socket query, daemon indexing", busy)
-            + f"  ({statistics.median(busy) / statistics.median(idle):.2f} x idle)"
-        )
-        print(
-            f"background index of {a.files * 4} files: {index_seconds:.1f} s, daemon CPU "
-            f"{cpu * 100:.0f} % of the machine (niced; model threads: half the cores)"
-        )
+        shares: dict[str, float] = {}
+        for n, cap in enumerate(["default", *a.caps]):
+            if cap != "default":
+                cidx(["stop"], scratch, env)
+                pid = int(
+                    json.loads(cidx(["start", "--json", f"--cpu-cap={cap}"], scratch, env).stdout)[
+                        "pid"
+                    ]
+                )
+                for root in roots:
+                    wait_for(
+                        lambda r=root, p=pid: caught_up(r, env, p), f"the daemon on {root.name}"
+                    )
+            state = json.loads(cidx(["status", "--daemon", "--json"], scratch, env).stdout)[
+                "daemon"
+            ]
+            label = f"cap {state['cpu_cap_percent']:g} %" + (
+                " (default)" if cap == "default" else ""
+            )
+            copy = scratch / f"big{n}"
+            shutil.copytree(big, copy)
+            cpu0, wall0 = cpu_seconds(pid), time.monotonic()
+            cidx(["watch"], copy, env)
+            busy: list[float] = []
+            while not caught_up(copy, env, pid):
+                busy.extend(ask(t) for t in texts[:5])
+            seconds = time.monotonic() - wall0
+            share = (cpu_seconds(pid) - cpu0) / seconds / (os.cpu_count() or 1)
+            shares[label] = share
+            print(
+                line(f"socket query, indexing, {label}", busy)
+                + f"  ({statistics.median(busy) / statistics.median(idle):.2f} x idle)"
+            )
+            print(
+                f"background index of {a.files * 4} files, {label}: {seconds:.1f} s, daemon CPU "
+                f"{share * 100:.0f} % of the machine"
+            )
+            cidx(["watch", "--stop"], copy, env)
+        base = next((v for k, v in shares.items() if k.startswith("cap 100")), None)
+        if base:
+            for label, share in shares.items():
+                print(f"daemon CPU, {label}: {share / base:.2f} x the uncapped run")
         cidx(["stop"], scratch, env)
+    except BaseException:
+        # What the daemon logged is what explains a failure: keep it.
+        for log in Path(env["HOME"]).rglob("daemon.log*"):
+            kept = Path(tempfile.gettempdir()) / f"{scratch.name}-{log.name}"
+            shutil.copy2(log, kept)
+            print(f"daemon log kept: {kept}", file=sys.stderr)
+        raise
     finally:
         subprocess.run([*CIDX, "stop"], cwd=scratch, env=env, capture_output=True)
         shutil.rmtree(scratch, ignore_errors=True)

@@ -106,7 +106,6 @@ def copy_and_validate(migrator: Migrator, move: CollectionMigration) -> tuple[fl
     return backfilled - started, time.perf_counter() - backfilled
 
 
-
 class Clock:
     """Wall and CPU time (this process's, every thread) since it was made: on a
     machine shared with other jobs, CPU time is the steadier measure of cost."""

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -227,24 +228,36 @@ def test_the_thin_query_path_answers_as_the_full_command_line(
     root = _project(tmp_path / "proj", range(3))
     pid = daemon.start("--watch", str(root))["pid"]
     until(lambda: _caught_up(root, pid), "the project live")
-    args = ["query", "upload retry queue", "--json", "-n", "3", "--path", "src/"]
-    thin = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "cidx", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    imported = {line.split("|")[-1].strip() for line in thin.stderr.splitlines()}
-    assert not imported & {"typer", "pydantic", "numpy", "onnxruntime", "rich.syntax"}
-    full = subprocess.run(
-        [sys.executable, "-c", "import sys; from cidx.cli.app import main; main()", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(thin.stdout) == json.loads(full.stdout)
+    args = ["query", "upload retry queue", "-n", "3", "--path", "src/"]
+
+    def thin(*extra: str) -> tuple[str, set[str]]:
+        """The installed entry point's answer, and the modules it imported."""
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "cidx", *args, *extra],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return proc.stdout, {line.split("|")[-1].strip() for line in proc.stderr.splitlines()}
+
+    def full(*extra: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", "from cidx.cli.app import main; main()", *args, *extra],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    out, imported = thin("--json")
+    assert not imported & {"typer", "pydantic", "numpy", "onnxruntime", "rich"}
+    assert json.loads(out) == json.loads(full("--json"))
+    # Human output too: the same text, written without loading rich.
+    out, imported = thin()
+    assert not imported & {"typer", "rich", "pygments", "numpy", "onnxruntime"}
+    assert out == full()
+    assert out.startswith(" 1. src/m") and "\x1b" not in out
     # What the short way does not handle, the full command line does, as ever.
     bad = run_cidx(["query", "upload", "-n", "0"], root, check=False)
     assert bad.returncode == 2 and "--limit must be between 1 and 1000" in bad.stderr
@@ -350,3 +363,25 @@ def test_a_project_in_the_global_store_is_served_by_the_daemon(
     assert (status["storage_mode"], status["owner_pid"]) == ("global", pid)
     daemon.stop()
     _assert_no_daemon_left(pid, [root])
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_background_indexing_stays_under_the_cpu_cap(daemon: Daemon, tmp_path: Path) -> None:
+    # Small chunks, many of them: the model's batches are what the cap paces.
+    root = _project(tmp_path / "proj", range(60))
+    started = daemon.start("--cpu-cap", "20")
+    pid = started["pid"]
+    assert started["cpu_cap_percent"] == 20
+    assert "capped at 20 % of the CPU" in run_cidx(["status", "--daemon"], tmp_path).stdout
+    cpu, wall = _cpu_seconds(pid), time.monotonic()
+    run_cidx(["watch"], root)  # the daemon indexes it from nothing, in the background
+    until(lambda: _caught_up(root, pid), "the background index", 300)
+    share = (_cpu_seconds(pid) - cpu) / (time.monotonic() - wall) / (os.cpu_count() or 1)
+    # One model thread of two cores takes ~45 % uncapped; 20 % with a 2 s burst allowance.
+    assert share < 0.27, f"the daemon took {share:.0%} of the machine"
+    found = run_cidx(["query", "module 42", "--json", "-n", "20"], root).results()
+    assert found

@@ -247,3 +247,58 @@ def test_a_fragment_of_an_interrupted_create_or_drop_is_moved_out_of_the_way(
     assert fragment.name.startswith("c.damaged-")
     again.drop_collection("c")
     assert list(data.iterdir()) == []
+
+
+def _resident_vectors_kb(shard: Path) -> int:
+    """Resident memory of this process's mappings of the shard's dense vector files."""
+    total, current = 0, ""
+    for row in Path("/proc/self/smaps").read_text().splitlines():
+        head = row.split()
+        if head and not head[0].endswith(":"):
+            current = head[5] if len(head) > 5 else ""
+        elif (
+            head
+            and head[0] == "Rss:"
+            and current.startswith(str(shard))
+            and "vector_storage-dense" in current
+        ):
+            total += int(head[1])
+    return total
+
+
+def test_new_shards_map_dense_vectors_cold_and_older_shards_still_open(tmp_path: Path) -> None:
+    import qdrant_edge as q
+
+    data = tmp_path / "qdrant-data"
+    # A shard as cidx created them before: the engine's default placement,
+    # which loads the whole first 32 MiB vector chunk when the shard opens.
+    old = q.EdgeShard.create(
+        str(data / "old"),
+        q.EdgeConfig(
+            vectors={"dense": q.EdgeVectorParams(size=DIM, distance=q.Distance.Cosine)},
+            sparse_vectors={"sparse": q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
+            optimizers=q.EdgeOptimizersConfig(indexing_threshold=0),
+        ),
+    )
+    old.close()
+    store = EdgeStore(data)
+    try:
+        store.create_collection("new", DIM)
+        pts = _points()
+        for name in ("old", "new"):
+            store.upsert(name, pts)
+            top = store.query(name, StoreQuery((Nearest("dense", pts[1].dense, 1),), 1))
+            assert top[0].id == pts[1].id
+    finally:
+        store.close()
+    again = EdgeStore(data)
+    try:
+        for name in ("old", "new"):
+            top = again.query(name, StoreQuery((Nearest("dense", pts[2].dense, 1),), 1))
+            assert top[0].id == pts[2].id and again.count(name) == len(pts)
+        # Opened again: the older shard's chunk is loaded whole, the new one's
+        # only as far as its vectors go.
+        assert _resident_vectors_kb(data / "old") >= 16 * 1024
+        assert _resident_vectors_kb(data / "new") <= 1024
+    finally:
+        again.close()

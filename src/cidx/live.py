@@ -274,7 +274,7 @@ def run_owner(
     paths.create_index_dir()
     setup_logging(paths, fmt=log_format)
     stop = threading.Event()
-    restore = _stop_on_signals(stop)
+    restore = stop_on_signals(stop)
     # What opening the index finds (a moved project) goes to this owner's log,
     # which is on stderr already.
     wait = dataclasses.replace(wait, on_notice=None)
@@ -295,6 +295,7 @@ def run_owner(
                 keeper = LiveSync(engine, watcher, rescan_interval=rescan_interval)
             else:
                 keeper = PeriodicSync(engine, interval)
+            handle.operations.health = keeper.health
             cleanup = on_ready(engine, keeper) if on_ready is not None else None
             log.info(
                 "cidx %s: owning %s (pid %d, %s)",
@@ -330,7 +331,7 @@ def _how(interval: float | None, *, once: bool, polling: bool) -> str:
     return "polling the disk for changes" if polling else "file events"
 
 
-def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+def stop_on_signals(stop: threading.Event) -> Callable[[], None]:
     """SIGINT and SIGTERM set `stop` (the owner then flushes and closes)."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None

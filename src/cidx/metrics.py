@@ -172,4 +172,59 @@ class Metrics:
         """Bring the gauges read together up to date, before a scrape reads them all."""
         if self.on_scrape is not None:
             self.on_scrape()
-        self._read_migration()
+        if self._migration is not None:  # else they keep their values (0, or loaded)
+            self._read_migration()
+
+
+@dataclass(frozen=True)
+class InstrumentValue:
+    """One instrument's value at a moment: `value` (counter, gauge), `values`
+    (labelled counter), or `counts`, `total` and `count` (histogram)."""
+
+    name: str
+    value: float = 0.0
+    values: dict[str, float] = field(default_factory=dict)
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """Every instrument of an owner, read together (the owner socket's `metrics`):
+    what a `cidx serve` answered through the daemon exposes as its own."""
+
+    instruments: list[InstrumentValue] = field(default_factory=list)
+
+
+def snapshot(metrics: Metrics) -> MetricsSnapshot:
+    """The values of `metrics` now, gauges read as for a scrape."""
+    metrics.refresh()
+    out = []
+    for i in metrics.instruments():
+        if isinstance(i, Counter | Gauge):
+            out.append(InstrumentValue(i.name, value=i.current()))
+        elif isinstance(i, LabelledCounter):
+            out.append(InstrumentValue(i.name, values=i.current()))
+        else:
+            counts, total, count = i.snapshot()
+            out.append(InstrumentValue(i.name, counts=counts, total=total, count=count))
+    return MetricsSnapshot(out)
+
+
+def load(metrics: Metrics, taken: MetricsSnapshot) -> None:
+    """Set `metrics` to the values of `taken` (instruments it does not name stay)."""
+    by_name = {i.name: i for i in metrics.instruments()}
+    for v in taken.instruments:
+        i = by_name.get(v.name)
+        if isinstance(i, Counter):
+            with i._lock:
+                i.value = v.value
+        elif isinstance(i, Gauge):
+            i.read, i.value = None, v.value
+        elif isinstance(i, LabelledCounter):
+            with i._lock:
+                i.values = dict(v.values)
+        elif isinstance(i, Histogram) and len(v.counts) == len(i.buckets):
+            with i._lock:
+                i.counts, i.total, i.count = list(v.counts), v.total, v.count

@@ -27,6 +27,7 @@ from cidx.messages import (
     ConfigSetRequest,
     FlushReport,
     FlushRequest,
+    Health,
     IndexRequest,
     IndexSnapshot,
     IndexSummary,
@@ -45,6 +46,8 @@ from cidx.messages import (
     SnapshotRequest,
     StatusReport,
 )
+from cidx.metrics import MetricsSnapshot
+from cidx.metrics import snapshot as metrics_snapshot
 from cidx.owner import protocol
 from cidx.owner.protocol import Verb
 from cidx.snapshots import take_snapshot
@@ -78,6 +81,9 @@ class Operations:
         self.engine = engine
         self.live = live
         self.snapshot = snapshot
+        # How current the index is, while something keeps it live (set by the
+        # owner that runs the keeper: `cidx watch`, `serve`, the daemon).
+        self.health: Callable[[], Health] | None = None
         self.table: dict[str, protocol.Handler] = {
             protocol.PING.name: self.ping,
             protocol.SEARCH.name: self.search,
@@ -90,6 +96,8 @@ class Operations:
             protocol.MIGRATE.name: self.migrate,
             protocol.MIGRATION.name: self.migration,
             protocol.CONFIG_SET.name: self.config_set,
+            protocol.HEALTH.name: self.freshness,
+            protocol.METRICS.name: self.metrics,
         }
 
     def handle(self, verb: Verb[Any, R], args: Any, progress: ProgressFn) -> R:
@@ -128,6 +136,18 @@ class Operations:
         ):
             engine.write_lock.release()
         return engine.search_outcome(req, progress, sync=not self.live)
+
+    def freshness(self, _args: NoArgs, _progress: ProgressFn) -> Health:
+        health = self.health
+        if health is None:
+            raise UsageError(
+                f"Nothing keeps the index of {self.engine.paths.root} live, so it has no "
+                "freshness to report. Run `cidx watch` there."
+            )
+        return health()
+
+    def metrics(self, _args: NoArgs, _progress: ProgressFn) -> MetricsSnapshot:
+        return metrics_snapshot(self.engine.metrics)
 
     def index(self, req: IndexRequest, progress: ProgressFn) -> IndexSummary:
         if self.snapshot is not None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from cidx.collections import Collections
 from cidx.config import Config
+from cidx.cpucap import CpuCap
 from cidx.embedding import max_length_of
 from cidx.project import ProjectPaths
 from cidx.sparse import SparseEncoder
@@ -42,8 +43,10 @@ class Models:
         long_lived: bool = False,
         model: ModelFile | None = None,
         threads: int | None = None,
+        cap: CpuCap | None = None,
     ) -> None:
         self.max_length = max_length
+        self.cap = cap  # paces the model's bulk work (the daemon's CPU cap)
         self.model = model  # None: the bundled model
         # The model's threads (None: one per core); fewer for background work.
         self.threads = threads
@@ -70,6 +73,7 @@ class Models:
                         long_lived=self.long_lived,
                         model=self.model,
                         threads=self.threads,
+                        cap=self.cap,
                     )
         return self._embedder
 
@@ -85,7 +89,13 @@ class Models:
         with self._lock:
             found = self._variants.get(length)
             if found is None:
-                found = Models(length, long_lived=self.long_lived, model=self.model)
+                found = Models(
+                    length,
+                    long_lived=self.long_lived,
+                    model=self.model,
+                    threads=self.threads,
+                    cap=self.cap,
+                )
                 self._variants[length] = found
         return found
 

@@ -16,9 +16,20 @@ def render_start(result: StartResult, as_json: bool) -> None:
         return
     out = console()
     verb = "Started" if result.started else "Already running:"
-    out.print(Text(f"{verb} the cidx daemon (pid {result.pid}); log: {printable(result.log_file)}"))
+    out.print(
+        Text(
+            f"{verb} the cidx daemon (pid {result.pid}, {_cap(result.cpu_cap_percent)}); "
+            f"log: {printable(result.log_file)}"
+        )
+    )
     for watch in result.watching:
         render_watch(watch, False)
+
+
+def _cap(percent: float) -> str:
+    if percent >= 100:
+        return "background indexing not capped"
+    return f"background indexing capped at {percent:g} % of the CPU"
 
 
 def render_stop(result: StopResult, as_json: bool) -> None:
@@ -65,8 +76,8 @@ def render_daemon(report: DaemonReport, as_json: bool) -> None:
     out.print(
         Text(
             f"The cidx daemon runs: pid {state.pid}, up {duration(state.uptime_seconds)}, "
-            f"{size(state.rss_bytes)} resident; idle projects released after "
-            f"{duration(state.idle_release_seconds)}."
+            f"{size(state.rss_bytes)} resident, {_cap(state.cpu_cap_percent)}; idle projects "
+            f"released after {duration(state.idle_release_seconds)}."
         )
     )
     out.print(Text(f"log: {printable(state.log_file)}", style="dim"))

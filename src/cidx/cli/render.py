@@ -4,7 +4,9 @@ Results go to stdout; progress, notes and errors go to stderr, so
 `cidx query ... --json | jq` always sees clean JSON. The consoles never
 parse markup: paths, symbols, snippets and queries are the user's text and
 are printed as they are, with control characters escaped (`printable`).
-Styles are applied with `Text` only.
+Styles are applied with `Text` only. A query's results are written by
+`cidx.cli.render_hits`, without rich, so that the short way to an owner
+(`cidx.cli.thin`) prints them without loading it.
 
 Paths read as `git grep` shows them: relative to the folder the command was
 run in. JSON keeps them relative to the project root and names the root.
@@ -13,19 +15,16 @@ run in. JSON keeps them relative to the project root and names the root.
 from __future__ import annotations
 
 import json
-import os
-import re
 import sys
 from collections import Counter
-from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
 from cidx.cli.render_answers import write_json
+from cidx.cli.render_hits import PathView, path_view, write_results
 from cidx.formatting import duration, printable, size, sync_line
 from cidx.messages import (
     FileIssue,
@@ -33,18 +32,11 @@ from cidx.messages import (
     InitResult,
     MigrationView,
     PauseHold,
-    QueryAnswer,
     SearchOutcome,
     StatusReport,
 )
 from cidx.owner.lock import OwnerInfo
 from cidx.owner.protocol import to_jsonable
-
-if TYPE_CHECKING:
-    from rich.syntax import Syntax
-
-SNIPPET_LINES = 12
-
 
 # Output that is not a terminal (a pipe, a file, an agent) is never cut to
 # an assumed 80 columns.
@@ -86,22 +78,6 @@ def waiting(owner: OwnerInfo | None) -> None:
         f"Waiting for {owner.describe()}, which is using this project's index. Stop it "
         f"(`kill {owner.pid}`) or press Ctrl-C to stop waiting…"
     )
-
-
-@dataclass(frozen=True)
-class PathView:
-    """Shows root-relative paths relative to the folder a command ran in."""
-
-    root: Path
-    cwd: Path
-
-    def show(self, rel: str) -> str:
-        here = os.path.relpath(self.root / rel, self.cwd)
-        return printable(here.replace(os.sep, "/"))
-
-
-def path_view(root: str | Path) -> PathView:
-    return PathView(Path(root), Path.cwd())
 
 
 # -- init / index -----------------------------------------------------------
@@ -232,7 +208,7 @@ def render_outcome(outcome: SearchOutcome, root: str, *, as_json: bool, batch: b
     if batch or as_json:
         write_json(outcome, root, batch=batch)
         return
-    render_results(outcome.answers[0], view)
+    write_results(outcome.answers[0], view)
 
 
 def _chunks(report: StatusReport) -> str:
@@ -244,92 +220,6 @@ def _chunks(report: StatusReport) -> str:
         f"{report.chunks:,} ({done:.0%} with semantic vectors; {left:,} to embed, "
         "keyword search covers all)"
     )
-
-
-def render_results(answer: QueryAnswer, view: PathView) -> None:
-    out = console()
-    if not answer.results:
-        out.print(Text("No results.", style="dim"))
-        return
-    terms = query_terms(answer.query)
-    for rank, r in enumerate(answer.results, 1):
-        header = Text()
-        header.append(f"{rank:>2}. ", style="dim")
-        header.append(f"{view.show(r.path)}:{r.start_line}-{r.end_line}", style="bold cyan")
-        header.append(f"  {r.score:.4f}", style="green")
-        if r.symbol:
-            header.append(f"  {printable(r.symbol)}", style="bold magenta")
-        header.append(f"  [{r.kind}]", style="dim")
-        out.print(header)
-        if r.also:
-            where = ", ".join(f"{view.show(a.path)}:{a.start_line}-{a.end_line}" for a in r.also)
-            out.print(Text(f"    also in {where}", style="dim"))
-        first, lines = snippet(r.text, r.start_line, terms)
-        out.print(
-            _syntax()(
-                "\n".join(code_printable(line) for line in lines),
-                _lexer(r.language),
-                line_numbers=True,
-                start_line=first,
-                word_wrap=False,
-                theme="ansi_dark",
-                background_color="default",
-                highlight_lines=_matching_lines(lines, first, terms),
-            )
-        )
-        out.print()
-
-
-# Control characters other than tab in source text would drive the terminal.
-_CODE_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0A, 0x20), 0x7F)}
-
-
-def _syntax() -> type[Syntax]:
-    # Highlighting loads pygments: only output with snippets pays for it.
-    from rich.syntax import Syntax
-
-    return Syntax
-
-
-def code_printable(line: str) -> str:
-    """One line of a snippet with control characters (but tabs) escaped; the
-    carriage return of a CRLF line ending is dropped."""
-    return line.removesuffix("\r").translate(_CODE_ESCAPES)
-
-
-def query_terms(query: str) -> set[str]:
-    return {w.lower() for w in re.findall(r"[A-Za-z0-9_]{3,}", query)}
-
-
-def snippet(
-    text: str, start_line: int, terms: set[str], max_lines: int = SNIPPET_LINES
-) -> tuple[int, list[str]]:
-    """The window of `max_lines` lines with the most query terms (first line on ties)."""
-    lines = text.split("\n")
-    if len(lines) <= max_lines:
-        return start_line, lines
-    hits = [sum(1 for t in terms if t in line.lower()) for line in lines]
-    best, best_score = 0, sum(hits[:max_lines])
-    score = best_score
-    for i in range(1, len(lines) - max_lines + 1):
-        score += hits[i + max_lines - 1] - hits[i - 1]
-        if score > best_score:
-            best, best_score = i, score
-    # Keep the definition's first line in view when the best window is near it.
-    if best <= 2:
-        best = 0
-    return start_line + best, lines[best : best + max_lines]
-
-
-def _matching_lines(lines: list[str], first: int, terms: set[str]) -> set[int]:
-    return {first + i for i, line in enumerate(lines) if any(t in line.lower() for t in terms)}
-
-
-_LEXERS = {"tsx": "tsx", "csharp": "csharp", "cpp": "cpp", "text": "text", "bash": "bash"}
-
-
-def _lexer(language: str) -> str:
-    return _LEXERS.get(language, language or "text")
 
 
 # -- status -----------------------------------------------------------------

@@ -152,8 +152,14 @@ def _ask(query: _Query) -> int | None:
         return None
     from cidx.cli.render_answers import notes_needed, write_json
 
-    if query.as_json and not notes_needed(outcome):
-        write_json(outcome, str(paths.root), batch=False)
+    if not notes_needed(outcome):
+        # Nothing for stderr: the answer alone, without loading rich.
+        if query.as_json:
+            write_json(outcome, str(paths.root), batch=False)
+        else:
+            from cidx.cli.render_hits import path_view, write_results
+
+            write_results(outcome.answers[0], path_view(paths.root))
         return 0
     from cidx.cli import render
 

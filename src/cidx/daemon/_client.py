@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from cidx.daemon import _protocol
+from cidx.daemon import _protocol, _settings
 from cidx.daemon._messages import (
     AdoptRequest,
     DaemonReport,
@@ -57,13 +57,19 @@ def status() -> DaemonReport:
     return DaemonReport(running=state is not None, daemon=state)
 
 
-def start(watch: list[Path] | None = None, *, idle_release: float | None = None) -> StartResult:
-    """Start the daemon unless it runs, then have it watch `watch` (idempotent)."""
+def start(
+    watch: list[Path] | None = None,
+    *,
+    idle_release: float | None = None,
+    cpu_cap: float | None = None,
+) -> StartResult:
+    """Start the daemon unless it runs, then have it watch `watch` (idempotent).
+    `cpu_cap`: its background CPU cap in percent (None: the settings file's)."""
     dp = daemon_paths()
     state = _state(dp)
     started = state is None
     if state is None:
-        state = _launch(dp, idle_release)
+        state = _launch(dp, idle_release, _settings.cpu_cap(cpu_cap))
     watching = [keep_live_at(dp, find_root(path)) for path in watch or []]
     return StartResult(
         pid=state.pid,
@@ -71,10 +77,16 @@ def start(watch: list[Path] | None = None, *, idle_release: float | None = None)
         socket=str(dp.socket),
         log_file=str(dp.log_file),
         watching=watching,
+        cpu_cap_percent=state.cpu_cap_percent,
     )
 
 
-def run_here(watch: list[Path] | None = None, *, idle_release: float | None = None) -> int:
+def run_here(
+    watch: list[Path] | None = None,
+    *,
+    idle_release: float | None = None,
+    cpu_cap: float | None = None,
+) -> int:
     """Be the daemon in this process until stopped (`cidx start --foreground`, for
     service managers: systemd, launchd); its exit code. Nothing happens (0)
     when a daemon runs already."""
@@ -82,14 +94,15 @@ def run_here(watch: list[Path] | None = None, *, idle_release: float | None = No
 
     return run(
         idle_release=DEFAULT_IDLE_RELEASE if idle_release is None else idle_release,
+        cpu_cap=_settings.cpu_cap(cpu_cap),
         watch=[str(find_root(path)) for path in watch or []],
     )
 
 
-def _launch(dp: DaemonPaths, idle_release: float | None) -> DaemonState:
+def _launch(dp: DaemonPaths, idle_release: float | None, cpu_cap: float) -> DaemonState:
     """Start a detached daemon process and wait until it answers."""
     dp.create()
-    command = [sys.executable, "-m", "cidx.daemon"]
+    command = [sys.executable, "-m", "cidx.daemon", "--cpu-cap", repr(cpu_cap)]
     if idle_release is not None:
         command += ["--idle-release", repr(idle_release)]
     # Only what fails before logging is set up ever reaches this file.

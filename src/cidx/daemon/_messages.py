@@ -35,6 +35,8 @@ class DaemonState:
     socket: str
     log_file: str
     projects: list[HeldProject] = field(default_factory=list)
+    # The share of the machine's CPU its background syncs take, on average (100: no cap).
+    cpu_cap_percent: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class StartResult:
     socket: str
     log_file: str
     watching: list[WatchResult] = field(default_factory=list)
+    cpu_cap_percent: float = 100.0
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cidx.cpucap import DEFAULT_PERCENT, CpuCap
 from cidx.daemon import _protocol, _watched
 from cidx.daemon._messages import (
     AdoptRequest,
@@ -122,6 +123,7 @@ class Daemon:
             uptime_seconds=time.monotonic() - self._started,
             rss_bytes=rss_bytes(),
             idle_release_seconds=self.projects.idle_release,
+            cpu_cap_percent=self.projects.cap.percent,
             socket=str(self.dp.socket),
             log_file=str(self.dp.log_file),
             projects=self.projects.view(),
@@ -154,8 +156,14 @@ def _root(text: str) -> Path:
     return path
 
 
-def run(*, idle_release: float = DEFAULT_IDLE_RELEASE, watch: list[str] | None = None) -> int:
-    """Be the user's daemon until stopped; 0 also when another one runs already."""
+def run(
+    *,
+    idle_release: float = DEFAULT_IDLE_RELEASE,
+    cpu_cap: float = DEFAULT_PERCENT,
+    watch: list[str] | None = None,
+) -> int:
+    """Be the user's daemon until stopped; 0 also when another one runs already.
+    `cpu_cap`: the share of the machine its background syncs take, on average."""
     os.umask(0o077)
     dp = daemon_paths()
     dp.create()
@@ -172,13 +180,19 @@ def run(*, idle_release: float = DEFAULT_IDLE_RELEASE, watch: list[str] | None =
         projects = Projects(
             idle_release=idle_release,
             threads=model_threads(),
+            cap=CpuCap(cpu_cap),
             on_watched=lambda roots: _watched.save(dp.watched, roots),
         )
         daemon = Daemon(dp, projects, stop)
         server = OwnerServer(daemon, dp.socket, verbs=_protocol.VERBS, same_user_only=True)
         server.start()
         _stop_on_signals(stop)
-        log.info("cidx daemon started (pid %d, socket %s)", os.getpid(), dp.socket)
+        log.info(
+            "cidx daemon started (pid %d, socket %s, background CPU cap %g %%)",
+            os.getpid(),
+            dp.socket,
+            cpu_cap,
+        )
         for root in [*_watched.load(dp.watched), *(watch or [])]:
             try:
                 projects.watch(Path(root))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cidx.config import load_config
+from cidx.cpucap import CpuCap
 from cidx.daemon import DAEMON_KIND
 from cidx.daemon._messages import HeldProject, ProjectState, WatchResult
 from cidx.embedding import DEFAULT_MAX_LENGTH
@@ -83,9 +84,12 @@ class Projects:
         threads: int | None,
         on_watched: Callable[[list[str]], None],
         rescan_interval: float = DEFAULT_RESCAN_SECONDS,
+        cap: CpuCap | None = None,
     ) -> None:
         self.idle_release = idle_release
         self.threads = threads
+        # Paces the syncs of watched projects (their keeper threads), no other work.
+        self.cap = cap or CpuCap(100)
         self.rescan_interval = rescan_interval
         self._on_watched = on_watched
         self._models: dict[int, Models] = {}
@@ -105,7 +109,7 @@ class Projects:
             models = self._models.get(length)
             if models is None:
                 models = self._models[length] = Models(
-                    length, long_lived=True, threads=self.threads
+                    length, long_lived=True, threads=self.threads, cap=self.cap
                 )
             return models
 
@@ -325,6 +329,7 @@ class Projects:
             local.engine, FileWatcher(slot.paths.root), rescan_interval=self.rescan_interval
         )
         slot.keeper = keeper
+        local.operations.health = keeper.health
         slot.thread = threading.Thread(
             target=self._run_keeper,
             args=(slot, keeper, slot.stop),
@@ -337,7 +342,8 @@ class Projects:
     def _run_keeper(self, slot: _Project, keeper: LiveSync, stop: threading.Event) -> None:
         background_priority(thread=True)
         try:
-            keeper.run(stop)
+            with self.cap.background():
+                keeper.run(stop)
         except BaseException as exc:
             if not stop.is_set():
                 slot.error = _describe(exc)
@@ -351,6 +357,7 @@ class Projects:
             return
         slot.stop.set()
         if slot.local is not None:
+            slot.local.operations.health = None
             slot.local.engine.holds.stop_waiting()
         if slot.thread is not None:
             slot.thread.join(timeout=60)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from cidx.cpucap import CpuCap
 from cidx.embedding._settings import DEFAULT_MAX_LENGTH, EMBEDDING_DIM, MODEL_NAME, model_id
 from cidx.errors import ModelError
 
@@ -113,10 +114,12 @@ class Embedder:
         threads: int | None = None,
         long_lived: bool = False,
         model: ModelFile | None = None,
+        cap: CpuCap | None = None,
     ) -> None:
         """`long_lived`: this process will embed many queries (an owner), so
         spend load time to make each single query faster. `model`: another
-        model file than the bundled one."""
+        model file than the bundled one. `cap`: paces bulk work between
+        batches (the daemon's background syncs)."""
         import onnxruntime as ort
         from tokenizers import BertWordPieceTokenizer
 
@@ -135,6 +138,7 @@ class Embedder:
         self._tokenizer.no_padding()
         self._tok_lock = threading.Lock()
         self.turns = Turns()
+        self.cap = cap
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -197,6 +201,8 @@ class Embedder:
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             if bulk:
+                if self.cap is not None:
+                    self.cap.pace()
                 self.turns.between_batches()
             out[batch] = self._run([ids_list[i] for i in batch])
             if on_batch is not None:

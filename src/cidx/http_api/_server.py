@@ -33,11 +33,11 @@ from cidx.errors import CidxError, UsageError
 from cidx.http_api._app import HealthSource, Searchable, create_app, log
 from cidx.http_api._info import INFO_FILE_NAME, ServeInfo, remove_info, write_info
 from cidx.http_api._settings import HttpSettings
+from cidx.served import ServedIndex
 
 if TYPE_CHECKING:
     from uvicorn.server import ServerState
 
-    from cidx.engine import Engine
 
 # Requests in flight at shutdown get this long before the engine closes.
 DRAIN_SECONDS = 10.0
@@ -275,13 +275,14 @@ def _serve(server: _Uvicorn, sock: socket.socket) -> None:
         server.accepting.set()  # a failed start wakes `start` too
 
 
-def starter(settings: HttpSettings) -> Callable[[Engine, HealthSource], Callable[[], None]]:
-    """An `on_ready` for `live.run_owner`: serve HTTP on its engine until it stops."""
+def starter(settings: HttpSettings) -> Callable[[ServedIndex, HealthSource], Callable[[], None]]:
+    """An `on_ready` for `cidx.served.serve`: answer HTTP for its index until it stops
+    (the engine of this process, or the daemon's through its socket)."""
 
-    def start(engine: Engine, keeper: HealthSource) -> Callable[[], None]:
-        paths = engine.paths
+    def start(index: ServedIndex, keeper: HealthSource) -> Callable[[], None]:
+        paths = index.paths
         server = HttpServer(
-            engine, keeper, settings, root=paths.root, info_file=paths.index_dir / INFO_FILE_NAME
+            index, keeper, settings, root=paths.root, info_file=paths.index_dir / INFO_FILE_NAME
         )
         server.start()
         return server.stop

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 from cidx.errors import ERROR_CLASSES, OwnerError
 from cidx.messages import NoArgs, OwnerState, Progress
 from cidx.owner import protocol
+from cidx.owner.address import socket_address
 from cidx.owner.protocol import Verb
-from cidx.owner.server import socket_address
 
 T = TypeVar("T")
 

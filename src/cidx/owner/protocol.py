@@ -27,6 +27,7 @@ from cidx.messages import (
     ConfigSetRequest,
     FlushReport,
     FlushRequest,
+    Health,
     IndexRequest,
     IndexSnapshot,
     IndexSummary,
@@ -45,6 +46,7 @@ from cidx.messages import (
     SnapshotRequest,
     StatusReport,
 )
+from cidx.metrics import MetricsSnapshot
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 64 * 1024 * 1024
@@ -85,6 +87,11 @@ CONFIG_SET: Verb[ConfigSetRequest, MigrationReport] = Verb(
     "config_set", ConfigSetRequest, MigrationReport
 )
 
+# What a live owner says of its index's freshness (`GET /healthz`), and its
+# instruments (`GET /metrics`): a `cidx serve` answered through the daemon asks.
+HEALTH: Verb[NoArgs, Health] = Verb("health", NoArgs, Health)
+METRICS: Verb[NoArgs, MetricsSnapshot] = Verb("metrics", NoArgs, MetricsSnapshot)
+
 VERBS: dict[str, Verb[Any, Any]] = {
     v.name: v
     for v in (
@@ -99,6 +106,8 @@ VERBS: dict[str, Verb[Any, Any]] = {
         MIGRATE,
         MIGRATION,
         CONFIG_SET,
+        HEALTH,
+        METRICS,
     )
 }
 

@@ -18,7 +18,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -26,6 +26,7 @@ from cidx.errors import CidxError, UsageError, wire_name
 from cidx.failpoints import failpoint
 from cidx.messages import Progress
 from cidx.owner import protocol
+from cidx.owner.address import socket_address
 from cidx.owner.protocol import Verb
 
 R = TypeVar("R")
@@ -39,23 +40,7 @@ class Handles(Protocol):
 
 log = logging.getLogger(__name__)
 
-# Longest path bind()/connect() accept; longer ones go through /proc.
-_SUN_PATH_MAX = 100
 _PROGRESS_INTERVAL = 0.1
-
-
-@contextlib.contextmanager
-def socket_address(path: Path) -> Iterator[str]:
-    """A path for bind/connect that fits in sun_path, however deep the project."""
-    text = str(path)
-    if len(text.encode()) < _SUN_PATH_MAX:
-        yield text
-        return
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        yield f"/proc/self/fd/{fd}/{path.name}"
-    finally:
-        os.close(fd)
 
 
 # macOS: getsockopt(SOL_LOCAL, LOCAL_PEERCRED) gives a `struct xucred`, whose

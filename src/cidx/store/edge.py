@@ -68,6 +68,17 @@ CREATE_BYTES = WRITE_ALLOWANCE
 POINT_OVERHEAD = 512
 
 
+# Dense vectors are read through the page cache as searches touch them ("cold"),
+# not loaded whole into the process when the shard opens (the engine's default,
+# "cached"): its first storage chunk is 32 MiB, all of it resident from the
+# start even for a few hundred points, which made every open project cost
+# ~34 MB (a daemon holding five, 1.85 x one `cidx watch`; benchmarks/RESULTS.md).
+# An exact search scans every vector, so what a search uses is resident after
+# the first one either way. Fixed in a segment when it is created: shards
+# created before keep loading as they are.
+DENSE_MEMORY = q.Memory.Cold
+
+
 def shard_exists(path: Path) -> bool:
     """Whether `path` is a complete shard (its config is written last on creation)."""
     return (path / "edge_config.json").exists()
@@ -105,7 +116,9 @@ class EdgeStore:
             # written: the engine refuses to create over its segments.
             path.rename(self._aside(name, SET_ASIDE))
         config = q.EdgeConfig(
-            vectors={DENSE: q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine)},
+            vectors={
+                DENSE: q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine, memory=DENSE_MEMORY)
+            },
             sparse_vectors={SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
             optimizers=q.EdgeOptimizersConfig(indexing_threshold=0),
         )

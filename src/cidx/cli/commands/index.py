@@ -10,6 +10,7 @@ from cidx import service
 from cidx.cli import render
 from cidx.cli.params import JSON, NO_WAIT, WAIT_TIMEOUT, flag, wait_policy
 from cidx.cli.progress import progress_bar
+from cidx.cli.render_hits import path_view
 from cidx.errors import UsageError
 from cidx.messages import IndexRequest, IndexSummary
 from cidx.project import project_paths
@@ -51,4 +52,4 @@ def index(
         render.note(
             "An ignore file is among the paths, so everything it can affect was synced too."
         )
-    render.render_summary(summary, as_json, verbose=verbose, view=render.path_view(project.root))
+    render.render_summary(summary, as_json, verbose=verbose, view=path_view(project.root))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cidx import live
+from cidx import served
 from cidx.cli.params import (
     LOG_FORMAT,
     NO_WAIT,
@@ -50,6 +50,8 @@ def serve(
     """Keep the index live until Ctrl-C and, with --http, serve it over HTTP.
 
     Other cidx commands on this project are answered by this process meanwhile.
+    When the cidx daemon runs (`cidx start`), it keeps the project live instead
+    (without --interval), and this process answers HTTP through it.
     """
     fmt = log_format_value(log_format)
     if http is None and token is not None:
@@ -57,8 +59,7 @@ def serve(
     from cidx import http_api  # only this command needs the HTTP layer
 
     settings = http_api.http_settings(http, token) if http is not None else None
-    ok = live.run_owner(
-        kind="serve",
+    ok = served.serve(
         interval=None if interval is None else seconds(interval, "--interval", least=0.1),
         log_format=fmt,
         wait=wait_policy(no_wait, wait_timeout),

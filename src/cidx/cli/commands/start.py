@@ -29,6 +29,14 @@ def start(
         help="Release a project no command used for this long (default 1800; not for "
         "watched ones). Applies when the daemon starts.",
     ),
+    cpu_cap: float = typer.Option(
+        None,
+        "--cpu-cap",
+        metavar="PCT",
+        help="Keep background indexing under this share of the machine's CPU, on average "
+        "(1-100; default 50, or cpu_cap_percent in the user's daemon.json; 100: no cap). "
+        "Queries are never slowed by it. Applies when the daemon starts.",
+    ),
     foreground: bool = flag(
         "--foreground",
         help="Run the daemon in this process until SIGTERM (for systemd, launchd).",
@@ -42,5 +50,5 @@ def start(
     """
     idle = None if idle_release is None else seconds(idle_release, "--idle-release", least=1.0)
     if foreground:
-        raise typer.Exit(daemon.run_here(list(watch or []), idle_release=idle))
-    render_start(daemon.start(list(watch or []), idle_release=idle), as_json)
+        raise typer.Exit(daemon.run_here(list(watch or []), idle_release=idle, cpu_cap=cpu_cap))
+    render_start(daemon.start(list(watch or []), idle_release=idle, cpu_cap=cpu_cap), as_json)
