@@ -18,6 +18,11 @@ Each figure beside a baseline measured in the same run:
                     branch switch does: every point written again), and a
                     full rebuild (`cidx index --clear`, which also empties
                     and re-creates both collections). Target: overhead < 10 %.
+                    And the same alternating rounds for indexing new code,
+                    where the model embeds every chunk (a copy of some of the
+                    project's files with every definition renamed, so that
+                    nothing comes from the cache): what indexing costs a user
+                    while a migration runs.
   query p50         in-process hybrid query p50 before a migration and while
                     its backfill runs in the owner's background worker.
                     Target: within 1.2x.
@@ -164,6 +169,32 @@ def _timed_sync(engine: Engine, *, clear: bool) -> tuple[float, float]:
     return rates
 
 
+def _new_code(root: Path, tag: str, files: int) -> Path:
+    """`files` of the project's Python files copied into a new folder, every
+    definition renamed by `tag`: each chunk's text is new to the cache."""
+    folder = root / f"new_{tag}"
+    folder.mkdir()
+    sources = sorted(p for p in root.rglob("*.py") if "new_" not in str(p))[:files]
+    for i, path in enumerate(sources):
+        text = path.read_text(encoding="utf-8")
+        text = text.replace("def ", f"def {tag}_").replace("class ", f"class {tag.upper()}")
+        (folder / f"{i:03d}_{path.name}").write_text(text, encoding="utf-8")
+    return folder
+
+
+def _timed_new_code(engine: Engine, tag: str, files: int) -> tuple[float, float]:
+    """Chunks/s (wall, CPU) of indexing new code, the model embedding it; the
+    code is removed again (untimed) afterwards."""
+    folder = _new_code(engine.paths.root, tag, files)
+    clock = Clock()
+    summary = engine.sync()
+    rates = clock.rates(summary.chunks_embedded + summary.chunks_reused)
+    assert summary.chunks_embedded > 0, "new code should be embedded"
+    shutil.rmtree(folder)
+    engine.sync()
+    return rates
+
+
 def _query_times(
     engine: Engine, rounds: int, while_: Callable[[], bool] = lambda: True
 ) -> list[float]:
@@ -183,7 +214,7 @@ def _copying(engine: Engine) -> bool:
     return move is not None and move.phase == "backfill"
 
 
-def bench_project(root: Path, repeats: int) -> dict[str, float]:
+def bench_project(root: Path, repeats: int, new_files: int) -> dict[str, float]:
     paths = ProjectPaths(root)
     with OwnerLock(paths, "bench"):
         engine, _ = Engine.open(paths)
@@ -192,15 +223,19 @@ def bench_project(root: Path, repeats: int) -> dict[str, float]:
             engine.sync()  # embeds once: the timed syncs reuse the cache
             source = engine.collection
             rounds: dict[str, list[tuple[float, float]]] = {
-                k: [] for k in ("plain", "dual", "plain_c", "dual_c")
+                k: [] for k in ("plain", "dual", "plain_c", "dual_c", "plain_e", "dual_e")
             }
             for i in range(repeats):
                 rounds["plain"].append(_timed_sync(engine, clear=False))
                 rounds["plain_c"].append(_timed_sync(engine, clear=True))
+                if new_files:
+                    rounds["plain_e"].append(_timed_new_code(engine, f"p{i}", new_files))
                 engine.migrator.start(source, f"bench-target-{i}")
                 engine.migrator.run()
                 rounds["dual"].append(_timed_sync(engine, clear=False))
                 rounds["dual_c"].append(_timed_sync(engine, clear=True))
+                if new_files:
+                    rounds["dual_e"].append(_timed_new_code(engine, f"d{i}", new_files))
                 engine.migrator.rollback()
             _query_times(engine, 1)  # warm up
             before = _query_times(engine, 5)
@@ -212,8 +247,8 @@ def bench_project(root: Path, repeats: int) -> dict[str, float]:
             engine.migrator.stop_worker()
             return {
                 "points": float(engine.store.count(source)),
-                **{k: statistics.median(w for w, _ in v) for k, v in rounds.items()},
-                **{f"{k}_cpu": statistics.median(c for _, c in v) for k, v in rounds.items()},
+                **{k: statistics.median(w for w, _ in v) for k, v in rounds.items() if v},
+                **{f"{k}_cpu": statistics.median(c for _, c in v) for k, v in rounds.items() if v},
                 "before": statistics.median(before),
                 "during": statistics.median(during) if during else float("nan"),
                 "during_n": float(len(during)),
@@ -228,6 +263,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     parser.add_argument("--project", type=Path, default=None)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--new-files", type=int, default=20, help="files of new code per round (0: none)"
+    )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -252,7 +290,7 @@ def main() -> None:
 
         root = folder / "project"
         shutil.copytree(args.project or Path(__file__).resolve().parent.parent / "src", root)
-        figures = bench_project(root, args.repeats)
+        figures = bench_project(root, args.repeats, args.new_files)
         print(
             f"\nindexing from the embedding cache ({figures['points']:,.0f} chunks; medians of "
             f"{args.repeats} alternating rounds), target overhead < 10 %"
@@ -272,6 +310,23 @@ def main() -> None:
             )
             wall = 1 - figures[dual_key] / figures[plain_key]
             cpu = 1 - figures[dual_key + "_cpu"] / figures[plain_key + "_cpu"]
+            print(f"    overhead {wall:.1%} by wall time, {cpu:.1%} by CPU time")
+        if "plain_e" in figures:
+            print(
+                f"\nindexing new code ({args.new_files} files a round, the model embedding "
+                "every chunk), target overhead < 10 %"
+            )
+            print("                               wall chunks/s   CPU chunks/s")
+            print(
+                f"    no migration (baseline)    {figures['plain_e']:10,.1f}"
+                f"      {figures['plain_e_cpu']:10,.1f}"
+            )
+            print(
+                f"    dual writes on             {figures['dual_e']:10,.1f}"
+                f"      {figures['dual_e_cpu']:10,.1f}"
+            )
+            wall = 1 - figures["dual_e"] / figures["plain_e"]
+            cpu = 1 - figures["dual_e_cpu"] / figures["plain_e_cpu"]
             print(f"    overhead {wall:.1%} by wall time, {cpu:.1%} by CPU time")
         ratio = figures["during"] / figures["before"]
         print("\nhybrid query p50, in process")

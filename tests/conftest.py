@@ -35,10 +35,10 @@ def _isolated_home(
     # Nor the developer's global store: each test has its own data folder.
     monkeypatch.setenv("CIDX_DATA_DIR", str(home / "cidx-data"))
     monkeypatch.delenv("XDG_DATA_HOME", raising=False)
-    # Nor the developer's cidx daemon, its state or its logs.
-    for name in ("XDG_RUNTIME_DIR", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+    # Nor the developer's cidx daemon, its settings, its state or its logs.
+    for name in ("XDG_RUNTIME_DIR", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("CIDX_STATE_DIR", "CIDX_LOG_DIR", "CIDX_CACHE_DIR"):
+    for name in ("CIDX_STATE_DIR", "CIDX_LOG_DIR", "CIDX_CACHE_DIR", "CIDX_CONFIG_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("CIDX_FAILPOINT", raising=False)
 
