@@ -6,7 +6,7 @@ prefetches re-scored by one vector, each under the same payload filter
 (`path`, `path` prefix, `language`, `kind`); a collection with the same
 named vectors ("dense", cosine; "sparse", with the IDF modifier); points
 with the same vectors and payload. Kept apart from the client code so the
-mapping can be read, and checked against store/edge.py, alone.
+mapping can be read, and checked against store/edge_wire.py, alone.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def request_for(query: StoreQuery, params: m.SearchParams | None) -> m.QueryRequ
     if query.fusion.method == "rrf":
         # Qdrant's weighted RRF adds 1 / (rank / weight + k - 1) per source:
         # a weight stretches its source's ranks, so at the default k = 60 a
-        # larger weight makes a source's ranks count *less* (see store/edge.py);
+        # larger weight makes a source's ranks count *less* (see store/edge_wire.py);
         # the embedded engine and the server share the formula.
         fused = m.RrfQuery(
             rrf=m.Rrf(
