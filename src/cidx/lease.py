@@ -250,3 +250,31 @@ class WriterLease:
                 # The server is unreachable for now: try again next round; the
                 # lease lasts `ttl`, three rounds.
                 log.warning("could not renew the writer lease on %s", self.key, exc_info=True)
+
+
+def take_lease(lease: WriterLease | None, root: Path, collection: str) -> None:
+    """Hold `lease` (None: the store needs none) before writing `collection`;
+    LeaseHeldError when another machine (or process) writes it."""
+    if lease is None or lease.held:
+        return
+    holder = lease.acquire()
+    if holder is not None:
+        raise held_error(root, collection, holder)
+
+
+def sync_refused(lease: WriterLease | None, root: Path, collection: str) -> str | None:
+    """Take `lease` for a search's sync: None when it may sync, else the note
+    that it answers from the index as another machine keeps it.
+
+    Any number of machines query; the one writing keeps it current. Its
+    claim is trusted until it expires: no request per query.
+    """
+    if lease is None:
+        return None
+    holder = lease.refused()
+    if holder is None:
+        try:
+            take_lease(lease, root, collection)
+        except LeaseHeldError as exc:
+            holder = exc.holder
+    return query_note(holder) if holder is not None else None

@@ -9,12 +9,13 @@ it imports the client library. Gauges may be callables read at scrape time.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cidx.messages import MigrationView
+    from cidx.messages import IndexSummary, MigrationView
 
 # Query latency: most answers take milliseconds; the tail matters up to seconds.
 QUERY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -148,6 +149,23 @@ class Metrics:
         # Run first by `refresh`: sets gauges that are cheaper read together.
         self.on_scrape: Callable[[], None] | None = None
         self._migration: Callable[[], MigrationView | None] | None = None
+
+    def record_sync(self, summary: IndexSummary) -> None:
+        """Count a finished sync: what it embedded, reused and changed, and how long it took."""
+        self.syncs.inc()
+        self.embedded.inc(summary.chunks_embedded)
+        self.reused.inc(summary.chunks_reused)
+        self.files_changed.inc(summary.files_changed + summary.files_deleted)
+        self.sync_seconds.observe(summary.seconds)
+        self.last_sync.set(time.time())
+
+    def record_queries(self, count: int, seconds: float) -> None:
+        """Count `count` queries answered together in `seconds`, each taking its share."""
+        if count:
+            each = seconds / count
+            for _ in range(count):
+                self.query_seconds.observe(each)
+            self.queries.inc(count)
 
     def watch_migration(self, view: Callable[[], MigrationView | None]) -> None:
         """Export the progress of the collection migration `view` reports."""

@@ -452,7 +452,8 @@ def init_project(
     index on the Qdrant server at `qdrant_url` (given alone, it implies "server").
     """
     from cidx.config import load_config
-    from cidx.engine import Engine, initialize
+    from cidx.engine import Engine
+    from cidx.initialize import initialize
 
     storage, server = requested_server(
         storage,

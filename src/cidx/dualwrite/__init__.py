@@ -14,8 +14,15 @@ from wherever a crash stopped it; `Migrator` advances it in the owner.
 follows the reads, `config_for_reads`).
 """
 
-from cidx.dualwrite._commands import migrate, migration_action
-from cidx.dualwrite._config_change import CollectionChange, config_after, wanted_change
+from cidx.dualwrite._aliases import names_after_cleanup
+from cidx.dualwrite._commands import finish_config_change, migrate, migration_action
+from cidx.dualwrite._config_change import (
+    CollectionChange,
+    config_after,
+    follow_config,
+    note_for_user,
+    wanted_change,
+)
 from cidx.dualwrite._migrator import (
     DEFAULT_BATCH,
     DEFAULT_RETAIN,
@@ -46,8 +53,12 @@ __all__ = [
     "config_for_reads",
     "convert",
     "drain",
+    "finish_config_change",
+    "follow_config",
     "migrate",
     "migration_action",
+    "names_after_cleanup",
+    "note_for_user",
     "storage_move_request",
     "target_name",
     "validate",

@@ -13,15 +13,44 @@ from cidx.config import Config
 from cidx.dualwrite._migrator import Migrator
 from cidx.dualwrite._storage import target_name
 from cidx.errors import UsageError
-from cidx.messages import MigrateRequest, MigrationReport, MigrationRequest, Progress
+from cidx.messages import (
+    MigrateRequest,
+    MigrationReport,
+    MigrationRequest,
+    MigrationView,
+    Progress,
+)
 from cidx.state.moves import CollectionMigration
 from cidx.storage import mode_named, place_key
 from cidx.store.server_settings import ServerSettings
 
-__all__ = ["STORAGE_MOVE", "migrate", "migration_action"]
+__all__ = ["STORAGE_MOVE", "finish_config_change", "migrate", "migration_action"]
 
 # `started_by` of a migration that moves the index to another store.
 STORAGE_MOVE = "storage migrate"
+
+
+def _told(progress: Callable[[Progress], None]) -> Callable[[CollectionMigration], None]:
+    """A migration's progress, as a progress bar takes it."""
+
+    def told(m: CollectionMigration) -> None:
+        total = m.total or 0
+        progress(Progress("migrate", m.copied, total, min(m.copied, total), total))
+
+    return told
+
+
+def finish_config_change(
+    migrator: Migrator, progress: Callable[[Progress], None]
+) -> MigrationView | None:
+    """Copy, validate, cut over and clean up the migration a config change
+    started (the owner's worker finishes it if this stops); it as it ends,
+    or None when the change started none."""
+    move = migrator.active()
+    if move is None:
+        return None
+    migrator.run(on_progress=_told(progress))
+    return migrator.view(migrator.table.get(move.id) or move)
 
 
 def migrate(
@@ -50,12 +79,7 @@ def migrate(
         target_store=store,
     )
     migrator.start_worker()
-
-    def told(m: CollectionMigration) -> None:
-        total = m.total or 0
-        progress(Progress("migrate", m.copied, total, min(m.copied, total), total))
-
-    migrator.run(on_progress=told)
+    migrator.run(on_progress=_told(progress))
     view = migrator.view()
     phase = view.phase if view is not None else "done"
     return MigrationReport(

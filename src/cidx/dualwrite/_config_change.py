@@ -11,16 +11,26 @@ alias of the new one. `config_after` is the config once it has.
 
 from __future__ import annotations
 
+import logging
+import sys
 from dataclasses import dataclass
 
 from cidx.config import Config, collection_name_for
-from cidx.dualwrite._migrator import MODEL_CHANGE, NAMING_CHANGE
+from cidx.dualwrite._migrator import MODEL_CHANGE, NAMING_CHANGE, Migrator
 from cidx.embedding import embedding_settings, max_length_of, model_id
 from cidx.identity import NAMING_SCHEMES
 from cidx.project import ProjectPaths
 from cidx.state.moves import CollectionMigration
 
-__all__ = ["CollectionChange", "config_after", "wanted_change"]
+__all__ = [
+    "CollectionChange",
+    "config_after",
+    "follow_config",
+    "note_for_user",
+    "wanted_change",
+]
+
+log = logging.getLogger("cidx.dualwrite")
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,27 @@ def wanted_change(paths: ProjectPaths, config: Config) -> CollectionChange | Non
         f"{config.collection} to {named} (searches keep answering meanwhile; the old name "
         "stays an alias of the new one).",
     )
+
+
+def follow_config(migrator: Migrator, paths: ProjectPaths, config: Config, collection: str) -> None:
+    """Resume the collection migration under way, or start the one `config`
+    asks for (`wanted_change`) from `collection`, in the owner's worker."""
+    change = wanted_change(paths, config)
+    if change is not None and migrator.active() is None:
+        note_for_user(change.note)
+        migrator.start(
+            collection, change.target, reembed=change.reembed, started_by=change.started_by
+        )
+    if migrator.active() is not None:
+        migrator.start_worker()
+
+
+def note_for_user(note: str) -> None:
+    """Log `note`, and tell it on stderr too when nothing logs there."""
+    log.warning("%s", note)
+    # One-shot commands log to the file only; this note is for the user too.
+    if not any(type(h) is logging.StreamHandler for h in logging.getLogger("cidx").handlers):
+        print(f"cidx: {note}", file=sys.stderr)
 
 
 def config_after(config: Config, move: CollectionMigration) -> Config | None:

@@ -42,7 +42,6 @@ from cidx.store.base import (
     SPARSE,
     CollectionInfo,
     Hit,
-    Nearest,
     PointData,
     PointFilter,
     PointRecord,
@@ -50,6 +49,7 @@ from cidx.store.base import (
     SparseVec,
     StoreQuery,
 )
+from cidx.store.edge_wire import filter_for, point_vectors, request_for
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ class EdgeStore:
         if last is not None and last[0] is points:
             batch = last[1]
         else:
-            batch = [q.Point(p.id, _vectors(p), p.payload) for p in points]
+            batch = [q.Point(p.id, point_vectors(p), p.payload) for p in points]
             self._last_batch = (points, batch)
         self._update(name, shard, q.UpdateOperation.upsert_points(batch))
 
@@ -412,7 +412,7 @@ class EdgeStore:
         self, name: str, with_payload: Any, with_vector: Any, batch: int, flt: PointFilter | None
     ) -> Iterator[Any]:
         shard = self._shard(name)
-        condition = _filter(flt) if flt and not flt.is_empty() else None
+        condition = filter_for(flt) if flt and not flt.is_empty() else None
         offset: Any = None
         while True:
             try:
@@ -448,7 +448,7 @@ class EdgeStore:
     def count(self, name: str, flt: PointFilter | None = None) -> int:
         shard = self._shard(name)
         request = q.CountRequest(
-            exact=True, filter=_filter(flt) if flt and not flt.is_empty() else None
+            exact=True, filter=filter_for(flt) if flt and not flt.is_empty() else None
         )
         try:
             return int(shard.count(request))
@@ -467,7 +467,7 @@ class EdgeStore:
         if not queries:
             return []
         shard = self._shard(name)
-        requests = [_request(query) for query in queries]
+        requests = [request_for(query) for query in queries]
         try:
             if len(requests) == 1:
                 results = [shard.query(requests[0])]
@@ -576,83 +576,3 @@ def _point_bytes(point: PointData) -> int:
 def _record_bytes(dense: int, sparse: int, payload: dict[str, Any]) -> int:
     text = sum(len(v) if isinstance(v, str) else 16 for v in payload.values())
     return 4 * dense + 8 * sparse + text + POINT_OVERHEAD
-
-
-def _vectors(point: PointData) -> dict[str, Any]:
-    sparse = q.SparseVector(point.sparse.indices, point.sparse.values)
-    return {DENSE: point.dense, SPARSE: sparse} if point.dense else {SPARSE: sparse}
-
-
-def _vector(search: Nearest) -> Any:
-    if isinstance(search.vector, SparseVec):
-        return q.Query.Nearest(
-            q.SparseVector(search.vector.indices, search.vector.values), using=SPARSE
-        )
-    return q.Query.Nearest(search.vector, using=DENSE)
-
-
-def _request(query: StoreQuery) -> Any:
-    flt = _filter(query.filter) if query.filter and not query.filter.is_empty() else None
-    if query.rescore is not None:
-        if query.fusion is not None:
-            raise ValueError("a query either fuses or re-scores its searches, not both")
-        return q.QueryRequest(
-            limit=query.limit,
-            prefetches=[
-                q.Prefetch(limit=s.limit, query=_vector(s), filter=flt) for s in query.searches
-            ],
-            query=_vector(query.rescore),
-            filter=flt,
-            with_payload=query.with_payload,
-        )
-    if query.fusion is None:
-        if len(query.searches) != 1:
-            raise ValueError("a query without fusion takes exactly one search")
-        return q.QueryRequest(
-            limit=query.limit,
-            query=_vector(query.searches[0]),
-            filter=flt,
-            with_payload=query.with_payload,
-        )
-    prefetches = [q.Prefetch(limit=s.limit, query=_vector(s), filter=flt) for s in query.searches]
-    fusion: Any
-    if query.fusion.method == "rrf":
-        # Weighted RRF adds 1 / (rank / weight + k - 1) per source (as in
-        # qdrant-client and the server): at the default k = 60 a larger
-        # weight compresses its source's rank differences, so its order
-        # counts *less* — weights (4, 1) over dense, sparse let the sparse
-        # order decide. Only at a small k does a weight favour its source.
-        # cidx's own ranking uses no weights; test_store_contract checks the
-        # server store behaves the same.
-        weights = list(query.fusion.weights) if query.fusion.weights else None
-        fusion = q.Fusion.Rrf(k=query.fusion.rrf_k, weights=weights)
-    else:
-        fusion = q.Fusion.Dbsf()
-    return q.QueryRequest(
-        limit=query.limit,
-        prefetches=prefetches,
-        query=fusion,
-        filter=flt,
-        with_payload=query.with_payload,
-    )
-
-
-def _filter(flt: PointFilter | None) -> Any:
-    if flt is None:
-        return None
-    if flt.tenant is not None:
-        raise ValueError("an embedded store holds one project per collection: no tenants")
-    must: list[Any] = []
-    if flt.paths:
-        must.append(q.FieldCondition("path", match=q.MatchAny(list(flt.paths))))
-    if flt.path_prefixes:
-        must.append(
-            q.Filter(
-                should=[q.FieldCondition("path", match=q.MatchPrefix(p)) for p in flt.path_prefixes]
-            )
-        )
-    if flt.languages:
-        must.append(q.FieldCondition("language", match=q.MatchAny(list(flt.languages))))
-    if flt.kinds:
-        must.append(q.FieldCondition("kind", match=q.MatchAny(list(flt.kinds))))
-    return q.Filter(must=must)

@@ -37,14 +37,7 @@ process at a time, no snapshots, aliases kept in its folder).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import logging
-import random
-import ssl
-import threading
-import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,57 +47,54 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as m
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from cidx.errors import ConfigError, ServerError, StoreError
+from cidx.errors import StoreError
 from cidx.fsutil import disk_usage
 from cidx.store.base import (
     DENSE,
     PAYLOAD_INDEXES,
-    SPARSE,
     CollectionInfo,
     Hit,
     PointData,
     PointFilter,
     PointRecord,
     SkipFn,
-    SparseVec,
     StoreQuery,
     copy_page_by_points,
 )
+from cidx.store.server_calls import ServerCalls
 from cidx.store.server_claims import CLAIMS, ServerClaims
+from cidx.store.server_connect import MAX_SERVER, MIN_SERVER, Connection, open_client, tls
 from cidx.store.server_faults import (
-    Failure,
     already_exists,
-    describe,
     quiet,
-    reason,
-    transient,
     wrapped,
 )
 from cidx.store.server_settings import (
-    API_KEY_ENV,
     ServerSettings,
-    api_key_file,
     local_path,
 )
-from cidx.store.server_wire import Snapshot, filter_for, request_for, snapshot_of
+from cidx.store.server_wire import (
+    Snapshot,
+    collection_config,
+    delete_ops,
+    filter_for,
+    point_data,
+    point_record,
+    point_struct,
+    request_for,
+    search_params,
+    snapshot_of,
+)
 
 __all__ = ["MAX_SERVER", "MIN_SERVER", "ServerStore", "Snapshot"]
 
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Server versions this client is used with: 1.19 added prefix matching on
-# keyword indexes (`path_prefixes`); a new major version may change the API.
-MIN_SERVER = (1, 19)
-MAX_SERVER = (2, 0)  # exclusive
 # Searches per request of a batch.
 QUERY_BATCH = 64
 # Ids per delete request.
 DELETE_BATCH = 1024
-# Backoff between attempts: 0.25 s, doubling, at most 8 s, with jitter.
-BACKOFF_FIRST = 0.25
-BACKOFF_MAX = 8.0
 _NO_SNAPSHOTS = (
     "Snapshots need a Qdrant server: the in-process local mode of {url} (a testing aid) has "
     "none. Point the index at a server (`cidx init --force --storage server --qdrant-url "
@@ -115,30 +105,16 @@ _NO_SNAPSHOTS = (
 class ServerStore:
     """Collections on one Qdrant server (or in qdrant-client's local mode)."""
 
-    def __init__(
-        self,
-        client: QdrantClient,
-        settings: ServerSettings,
-        *,
-        local: bool,
-        key_source: str | None = None,
-        api_key: str | None = None,
-    ) -> None:
-        self.client = client
+    def __init__(self, connection: Connection, settings: ServerSettings) -> None:
+        self.client = connection.client
         self.settings = settings
         self.url = settings.url
-        self.local = local
-        # Where the API key came from, for messages; the key itself is kept
-        # only for snapshot transfers, which go around the client.
-        self._key_source = key_source
-        self._api_key = api_key
-        self._checked = local
+        self.local = connection.local
+        # The API key is kept only for snapshot transfers, which go around
+        # the client.
+        self._api_key = connection.api_key
+        self._calls = ServerCalls(connection, settings)
         self._claims: ServerClaims | None = None
-        self._check_lock = threading.Lock()
-        # Local mode is not thread-safe; a server client is.
-        self._guard: contextlib.AbstractContextManager[Any] = (
-            threading.RLock() if local else contextlib.nullcontext()
-        )
 
     # -- opening -----------------------------------------------------------
 
@@ -148,120 +124,16 @@ class ServerStore:
 
         `api_key` defaults to `$CIDX_QDRANT_API_KEY` or the key file.
         """
-        if settings.is_local:
-            folder = local_path(settings)
-            try:
-                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                client = QdrantClient(path=str(folder), force_disable_check_same_thread=True)
-            except (OSError, RuntimeError) as exc:
-                # portalocker's lock: another process has the folder open.
-                raise StoreError(
-                    f"Cannot open the local-mode Qdrant folder {folder} ({exc}). It is open in "
-                    "another process: stop the other cidx process using it, then run the "
-                    "command again."
-                ) from None
-            return cls(client, settings, local=True)
-        from cidx.store.server_settings import api_key as configured_key
-
-        source: str | None = None
-        if api_key is None:
-            import os
-
-            api_key = configured_key()
-            if api_key:
-                source = (
-                    f"from ${API_KEY_ENV}"
-                    if os.environ.get(API_KEY_ENV, "").strip()
-                    else f"in {api_key_file()}"
-                )
-        elif api_key:
-            source = "given"
-        secure = settings.url.startswith("https://")
-        if api_key and not secure and not settings.loopback:
-            raise ServerError(
-                f"Refusing to send the Qdrant API key over plain HTTP to {settings.url}: anyone "
-                "on the way could read it. Serve Qdrant over TLS and use an https:// URL "
-                "(`cidx init --force --storage server --qdrant-url https://HOST:6333`)."
-            )
-        extra: dict[str, Any] = {}
-        if settings.ca_file:
-            extra["verify"] = _tls(settings)
-        with warnings.catch_warnings():
-            # The client warns about a key over plain HTTP; only loopback gets here.
-            warnings.simplefilter("ignore", UserWarning)
-            client = QdrantClient(
-                url=settings.url,
-                port=None,
-                api_key=api_key or None,
-                timeout=max(1, round(settings.timeout)),
-                check_compatibility=False,
-                **extra,
-            )
-        return cls(client, settings, local=False, key_source=source, api_key=api_key or None)
+        return cls(open_client(settings, api_key), settings)
 
     @classmethod
     def in_memory(cls, settings: ServerSettings | None = None) -> ServerStore:
         """Local mode in memory (tests): nothing survives `close`."""
         client = QdrantClient(location=":memory:", force_disable_check_same_thread=True)
-        return cls(client, settings or ServerSettings(url="local:/memory"), local=True)
-
-    def _check_server(self) -> None:
-        """Once: that the server answers, accepts the key and runs a usable version."""
-        if self._checked:
-            return
-        with self._check_lock:
-            if self._checked:
-                return
-            info = self._attempts("reach", self.client.info, None)
-            version = str(getattr(info, "version", "") or "")
-            parsed = _version(version)
-            if parsed is None or not MIN_SERVER <= parsed < MAX_SERVER:
-                raise ServerError(
-                    f"The Qdrant server at {self.url} runs version {version or 'unknown'}, which "
-                    f"this cidx cannot use: it needs Qdrant {_dotted(MIN_SERVER)} or newer, below "
-                    f"{_dotted(MAX_SERVER)}. Upgrade the server (see docs/server.md), or use a "
-                    "cidx release made for this version."
-                )
-            self._checked = True
-
-    # -- calling the server -----------------------------------------------
+        return cls(Connection(client, local=True), settings or ServerSettings(url="local:/memory"))
 
     def _call(self, what: str, fn: Callable[[], T], collection: str | None = None) -> T:
-        self._check_server()
-        return self._attempts(what, fn, collection)
-
-    def _attempts(self, what: str, fn: Callable[[], T], collection: str | None) -> T:
-        attempt = 0
-        while True:
-            try:
-                with self._guard, quiet(self.local):
-                    return fn()
-            except Exception as exc:
-                wait = transient(exc)
-                if wait is None or attempt >= self.settings.retries:
-                    log.debug("qdrant request failed: %s", what, exc_info=True)
-                    raise self._error(what, collection, exc, attempt + 1) from None
-                delay = wait or min(BACKOFF_MAX, BACKOFF_FIRST * 2**attempt)
-                delay *= random.uniform(0.5, 1.0)
-                attempt += 1
-                log.info(
-                    "qdrant server %s: %s failed (%s); attempt %d in %.2f s",
-                    self.url,
-                    what,
-                    reason(exc),
-                    attempt + 1,
-                    delay,
-                )
-                time.sleep(delay)
-
-    def _error(self, what: str, collection: str | None, exc: Exception, tries: int) -> StoreError:
-        where = f"the Qdrant server at {self.url}"
-        if self.local:
-            where = f"the local-mode Qdrant in {local_path(self.settings)}"
-        failure = Failure(
-            what, collection, where, tries, self._key_source, self.settings.timeout, self.local
-        )
-        return describe(failure, exc)
+        return self._calls.call(what, fn, collection)
 
     # -- collections -------------------------------------------------------
 
@@ -274,47 +146,9 @@ class ServerStore:
         return self._call("look up a collection", lambda: self.client.collection_exists(name), name)
 
     def create_collection(self, name: str, dim: int) -> None:
-        s = self.settings
-        quantization: m.ScalarQuantization | m.BinaryQuantization | None = None
-        if s.quantization == "scalar":
-            quantization = m.ScalarQuantization(
-                scalar=m.ScalarQuantizationConfig(
-                    type=m.ScalarType.INT8, quantile=0.99, always_ram=True
-                )
-            )
-        elif s.quantization == "binary":
-            quantization = m.BinaryQuantization(binary=m.BinaryQuantizationConfig(always_ram=True))
-
         def create() -> None:
             try:
-                self.client.create_collection(
-                    name,
-                    vectors_config={
-                        DENSE: m.VectorParams(
-                            size=dim, distance=m.Distance.COSINE, on_disk=s.on_disk or None
-                        )
-                    },
-                    sparse_vectors_config={
-                        SPARSE: m.SparseVectorParams(
-                            modifier=m.Modifier.IDF,
-                            index=m.SparseIndexParams(on_disk=s.on_disk or None),
-                        )
-                    },
-                    hnsw_config=m.HnswConfigDiff(
-                        m=s.hnsw_m,
-                        ef_construct=s.hnsw_ef_construct,
-                        full_scan_threshold=s.full_scan_threshold_kb,
-                    ),
-                    optimizers_config=(
-                        m.OptimizersConfigDiff(indexing_threshold=s.indexing_threshold_kb)
-                        if s.indexing_threshold_kb is not None
-                        else None
-                    ),
-                    quantization_config=quantization,
-                    shard_number=s.shard_number,
-                    replication_factor=s.replication_factor,
-                    write_consistency_factor=s.write_consistency_factor,
-                )
+                self.client.create_collection(name, **collection_config(self.settings, dim))
             except (UnexpectedResponse, ValueError) as exc:
                 # A retried create whose first attempt got through.
                 if not already_exists(exc):
@@ -388,11 +222,7 @@ class ServerStore:
     def upsert(self, name: str, points: Sequence[PointData]) -> None:
         size = self.settings.upsert_batch
         for start in range(0, len(points), size):
-            batch = [
-                m.PointStruct(id=p.id, vector=_vectors(p), payload=p.payload)
-                for p in points[start : start + size]
-            ]
-            self._write(name, batch)
+            self._write(name, [point_struct(p) for p in points[start : start + size]])
 
     def set_dense(self, name: str, ids: Sequence[str], vectors: Sequence[list[float]]) -> None:
         """Add dense vectors to points stored without them (the rest of each stays)."""
@@ -439,17 +269,7 @@ class ServerStore:
                     name,
                 )
             ]
-            ops: list[Any] = []
-            if present:
-                empty = m.SparseVector(indices=[], values=[])
-                ops.append(
-                    m.UpdateVectorsOperation(
-                        update_vectors=m.UpdateVectors(
-                            points=[m.PointVectors(id=i, vector={SPARSE: empty}) for i in present]
-                        )
-                    )
-                )
-            ops.append(m.DeleteOperation(delete=m.PointIdsList(points=list(chunk))))
+            ops = delete_ops(present, chunk)
             self._call(
                 "delete points",
                 lambda ops=ops: self.client.batch_update_points(  # type: ignore[misc]
@@ -480,13 +300,7 @@ class ServerStore:
         self, name: str, *, batch: int = 512, flt: PointFilter | None = None
     ) -> Iterator[PointRecord]:
         for record in self._scroll(name, True, [DENSE], batch, flt):
-            vectors = record.vector
-            dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
-            yield PointRecord(
-                str(record.id),
-                dict(record.payload or {}),
-                [float(x) for x in dense] if isinstance(dense, list) else None,  # type: ignore[arg-type]
-            )
+            yield point_record(record)
 
     def page(
         self,
@@ -511,21 +325,7 @@ class ServerStore:
             ),
             name,
         )
-        points = []
-        for record in records:
-            vectors: Any = record.vector if isinstance(record.vector, dict) else {}
-            dense = vectors.get(DENSE) or []
-            sparse = vectors.get(SPARSE)
-            points.append(
-                PointData(
-                    str(record.id),
-                    [float(x) for x in dense],
-                    SparseVec(list(sparse.indices), list(sparse.values))
-                    if sparse is not None
-                    else SparseVec([], []),
-                    dict(record.payload or {}),
-                )
-            )
+        points = [point_data(record) for record in records]
         return points, None if following is None else str(following)
 
     def _scroll(
@@ -607,16 +407,7 @@ class ServerStore:
     def _search_params(self) -> m.SearchParams | None:
         if self.local:
             return None  # local mode always searches exactly, and warns about params
-        s = self.settings
-        return m.SearchParams(
-            hnsw_ef=s.hnsw_ef,
-            exact=s.exact,
-            quantization=(
-                m.QuantizationSearchParams(rescore=True, oversampling=2.0)
-                if s.quantization != "none"
-                else None
-            ),
-        )
+        return search_params(self.settings)
 
     # -- maintenance -------------------------------------------------------
 
@@ -634,7 +425,7 @@ class ServerStore:
         """Nothing: every write returned once the server had it in its WAL."""
 
     def close(self) -> None:
-        with self._guard, quiet(self.local):
+        with self._calls.guard, quiet(self.local):
             self.client.close()
 
     # -- aliases (native, changed atomically) ------------------------------
@@ -723,7 +514,7 @@ class ServerStore:
     def download_snapshot(self, name: str, snapshot: Snapshot, dest: Path) -> Path:
         """Copy a snapshot from the server to `dest` (a file), checking its sha256."""
         self._no_local_snapshots()
-        self._check_server()
+        self._calls.check()
         tmp = dest.with_name(f".{dest.name}.part")
         digest = hashlib.sha256()
 
@@ -740,7 +531,7 @@ class ServerStore:
                         digest.update(block)
                         out.write(block)
 
-        self._attempts("download a snapshot", wrapped(fetch), name)
+        self._calls.attempts("download a snapshot", wrapped(fetch), name)
         if snapshot.checksum and digest.hexdigest() != snapshot.checksum:
             tmp.unlink(missing_ok=True)
             raise StoreError(
@@ -753,7 +544,7 @@ class ServerStore:
     def restore_snapshot(self, name: str, source: Path) -> None:
         """Replace (or create) collection `name` from a snapshot file on this machine."""
         self._no_local_snapshots()
-        self._check_server()
+        self._calls.check()
 
         def upload() -> None:
             with self._http() as http, source.open("rb") as f:
@@ -766,7 +557,7 @@ class ServerStore:
                 if reply.status_code not in (200, 202):
                     raise UnexpectedResponse.for_response(reply)
 
-        self._attempts("restore a snapshot", wrapped(upload), name)
+        self._calls.attempts("restore a snapshot", wrapped(upload), name)
 
     def cluster_settings(self, name: str) -> dict[str, int | None]:
         """How `name` is laid out: shard_number, replication_factor,
@@ -789,39 +580,6 @@ class ServerStore:
         return httpx.Client(
             base_url=self.url,
             headers=headers,
-            verify=_tls(self.settings),
+            verify=tls(self.settings),
             timeout=self.settings.timeout,
         )
-
-
-def _vectors(point: PointData) -> dict[str, Any]:
-    """A point's named vectors; one stored before its dense vector has only BM25's."""
-    sparse = m.SparseVector(indices=point.sparse.indices, values=point.sparse.values)
-    return {DENSE: point.dense, SPARSE: sparse} if point.dense else {SPARSE: sparse}
-
-
-def _version(text: str) -> tuple[int, int] | None:
-    parts = text.lstrip("v").split(".")
-    try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
-        return None
-
-
-def _dotted(version: tuple[int, int]) -> str:
-    return f"{version[0]}.{version[1]}"
-
-
-def _tls(settings: ServerSettings) -> ssl.SSLContext:
-    """Certificate checks for the server: the system's authorities, or only
-    those in `ca_file`. Never switched off."""
-    if not settings.ca_file:
-        return ssl.create_default_context()
-    try:
-        return ssl.create_default_context(cafile=settings.ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            f"Cannot read the certificate authorities in {settings.ca_file} ({exc}). Give a PEM "
-            "file: `cidx init --force --storage server --qdrant-url URL --qdrant-ca-file FILE` "
-            '(or fix "ca_file" in the "server" block of .code-indexer/config.json).'
-        ) from None
