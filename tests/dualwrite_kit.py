@@ -102,11 +102,19 @@ def query_loop(
     errors and empty answers into `report`."""
     rng = random.Random(5)
     while not stop.is_set():
-        vector = [rng.uniform(-1, 1) for _ in range(DIM)]
+        query = StoreQuery(
+            (Nearest("dense", [rng.uniform(-1, 1) for _ in range(DIM)], 5),), 5, with_payload=False
+        )
+        name = reads()
         try:
-            hits = store.query(
-                reads(), StoreQuery((Nearest("dense", vector, 5),), 5, with_payload=False)
-            )
+            try:
+                hits = store.query(name, query)
+            except Exception:
+                # As the engine's search does: a cleanup dropped the collection
+                # between naming it and querying it; reads moved on meanwhile.
+                if reads() == name:
+                    raise
+                hits = store.query(reads(), query)
             report["empty"] += not hits
         except Exception as exc:
             report["errors"].append(repr(exc))
