@@ -1,6 +1,6 @@
 """The per-user daemon: `cidx query` through it, its memory, and queries during background work.
 
-    python benchmarks/daemon_perf.py [--files 40] [--queries 30] [--caps 100 25]
+    python benchmarks/daemon_perf.py [--files 40] [--queries 30] [--caps 100 25] [--quiet-index]
 
 Builds six projects from the benchmark corpus (Django's source: five of
 --files Python files each from different packages, and a sixth, larger one
@@ -19,7 +19,9 @@ is touched. Prints, in one run on one machine:
                          cap of --caps (100: none, the baseline): its CPU
                          share meanwhile, and queries on another project
                          answered through the daemon's socket during that
-                         index against the same queries idle
+                         index against the same queries idle (with
+                         --quiet-index, no queries: the CPU share is then
+                         the sync's alone, not the queries' too)
 
 Targets: daemon query p50 < 120 ms (human and --json); daemon RSS with 5
 projects < 1.5 x one `cidx watch`; background indexing under 50 % of the
@@ -146,6 +148,11 @@ def main() -> None:
         default=["100", "25"],
         help="CPU caps (percent) to index the background project under, after the default",
     )
+    parser.add_argument(
+        "--quiet-index",
+        action="store_true",
+        help="no queries during the background index: its CPU share is the sync's alone",
+    )
     a = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="cidx-daemon-bench-"))
@@ -255,14 +262,18 @@ def main() -> None:
             cidx(["watch"], copy, env)
             busy: list[float] = []
             while not caught_up(copy, env, pid):
-                busy.extend(ask(t) for t in texts[:5])
+                if a.quiet_index:
+                    time.sleep(0.25)  # polling only: the daemon's CPU is the sync's alone
+                else:
+                    busy.extend(ask(t) for t in texts[:5])
             seconds = time.monotonic() - wall0
             share = (cpu_seconds(pid) - cpu0) / seconds / (os.cpu_count() or 1)
             shares[label] = share
-            print(
-                line(f"socket query, indexing, {label}", busy)
-                + f"  ({statistics.median(busy) / statistics.median(idle):.2f} x idle)"
-            )
+            if busy:
+                print(
+                    line(f"socket query, indexing, {label}", busy)
+                    + f"  ({statistics.median(busy) / statistics.median(idle):.2f} x idle)"
+                )
             print(
                 f"background index of {a.files * 4} files, {label}: {seconds:.1f} s, daemon CPU "
                 f"{share * 100:.0f} % of the machine"
