@@ -174,7 +174,9 @@ def _new_code(root: Path, tag: str, files: int) -> Path:
     definition renamed by `tag`: each chunk's text is new to the cache."""
     folder = root / f"new_{tag}"
     folder.mkdir()
-    sources = sorted(p for p in root.rglob("*.py") if "new_" not in str(p))[:files]
+    sources = sorted(
+        p for p in root.rglob("*.py") if not p.relative_to(root).parts[0].startswith("new_")
+    )[:files]
     for i, path in enumerate(sources):
         text = path.read_text(encoding="utf-8")
         text = text.replace("def ", f"def {tag}_").replace("class ", f"class {tag.upper()}")
