@@ -24,7 +24,7 @@ from cidx import daemon
 from cidx.errors import CidxError, OwnerError
 from cidx.interrupts import wait_for
 from cidx.live import run_owner, stop_on_signals
-from cidx.logs import LogFormat
+from cidx.logs import LogFormat, setup_logging
 from cidx.messages import Health, NoArgs, QueryAnswer, QueryRequest, SearchRequest
 from cidx.metrics import Metrics, load
 from cidx.owner import protocol
@@ -48,7 +48,8 @@ class ServedIndex(Protocol):
 
 
 class Freshness(Protocol):
-    """What an endpoint needs of the keeper (`LiveSync`, `PeriodicSync`, an `OwnerView`)."""
+    """What an endpoint needs of the keeper (`LiveSync`, `PeriodicSync`, an `OwnerView`);
+    `cidx.http_api` calls it `HealthSource`."""
 
     def health(self) -> Health: ...
 
@@ -117,8 +118,6 @@ def _through_daemon(
     start: Path | None, log_format: LogFormat, on_ready: OnReady | None
 ) -> bool | None:
     """Serve with the daemon keeping the project live; None when it cannot."""
-    from cidx.logs import setup_logging
-
     paths = project_paths(start)
     result = daemon.keep_live(paths.root)
     if result is None:

@@ -63,7 +63,9 @@ def storage_move_request(
 def target_name(config: Config, root: Path, mode: StorageMode, taken: Callable[[str], bool]) -> str:
     """The name of the project's collection in a store of `mode`: the one that
     mode gives it, or (`taken` says it is) the first free variant."""
-    base = collection_name_for(mode, config.identity.id, config.embedding.model_id, root)
+    base = collection_name_for(
+        mode, config.identity.id, config.embedding.model_id, root, config.naming_scheme
+    )
     candidates = [base, f"{base}-{mode}", *(f"{base}-{mode}-{n}" for n in range(2, 1000))]
     for name in candidates:
         if not taken(name):

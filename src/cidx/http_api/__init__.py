@@ -8,7 +8,7 @@ errors), `_server` (uvicorn on a thread of the owner, drain on stop) and
 commands never load Starlette, uvicorn or prometheus-client.
 """
 
-from cidx.http_api._app import HealthSource, Searchable, create_app
+from cidx.http_api._app import Searchable, create_app
 from cidx.http_api._info import INFO_FILE_MODE, INFO_FILE_NAME, ServeInfo
 from cidx.http_api._request import SEARCH_PARAMS, search_request
 from cidx.http_api._server import DRAIN_SECONDS, HttpServer, starter

@@ -36,8 +36,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cidx.errors import CidxError, InvalidQuery, LockBusyError, OwnerError, UsageError
 from cidx.http_api._collector import exposition
 from cidx.http_api._request import SEARCH_LABELS, parse_query, search_request
-from cidx.messages import Health, QueryAnswer, QueryRequest
+from cidx.messages import QueryAnswer, QueryRequest
 from cidx.metrics import Counter, Metrics
+from cidx.served import Freshness as HealthSource
 
 log = logging.getLogger("cidx.http")
 
@@ -55,12 +56,6 @@ class Searchable(Protocol):
     metrics: Metrics
 
     def search_batch(self, requests: list[QueryRequest]) -> list[QueryAnswer]: ...
-
-
-class HealthSource(Protocol):
-    """What the endpoint needs of the live keeper (`LiveSync` or `PeriodicSync`)."""
-
-    def health(self) -> Health: ...
 
 
 def json_response(

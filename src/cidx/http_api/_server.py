@@ -30,10 +30,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from cidx import __version__
 from cidx.errors import CidxError, UsageError
-from cidx.http_api._app import HealthSource, Searchable, create_app, log
+from cidx.http_api._app import Searchable, create_app, log
 from cidx.http_api._info import INFO_FILE_NAME, ServeInfo, remove_info, write_info
 from cidx.http_api._settings import HttpSettings
-from cidx.served import ServedIndex
+from cidx.served import Freshness, ServedIndex
 
 if TYPE_CHECKING:
     from uvicorn.server import ServerState
@@ -188,7 +188,7 @@ class HttpServer:
     def __init__(
         self,
         engine: Searchable,
-        keeper: HealthSource,
+        keeper: Freshness,
         settings: HttpSettings,
         *,
         root: Path,
@@ -275,11 +275,11 @@ def _serve(server: _Uvicorn, sock: socket.socket) -> None:
         server.accepting.set()  # a failed start wakes `start` too
 
 
-def starter(settings: HttpSettings) -> Callable[[ServedIndex, HealthSource], Callable[[], None]]:
+def starter(settings: HttpSettings) -> Callable[[ServedIndex, Freshness], Callable[[], None]]:
     """An `on_ready` for `cidx.served.serve`: answer HTTP for its index until it stops
     (the engine of this process, or the daemon's through its socket)."""
 
-    def start(index: ServedIndex, keeper: HealthSource) -> Callable[[], None]:
+    def start(index: ServedIndex, keeper: Freshness) -> Callable[[], None]:
         paths = index.paths
         server = HttpServer(
             index, keeper, settings, root=paths.root, info_file=paths.index_dir / INFO_FILE_NAME
