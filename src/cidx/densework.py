@@ -71,10 +71,6 @@ class DenseWorker:
                 self._thread = threading.Thread(target=self._run, name="cidx-dense", daemon=True)
                 self._thread.start()
 
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until nothing is pending (or `timeout`); whether it is so."""
-        return self._idle.wait(timeout)
-
     def stop(self) -> None:
         """End the thread after the batch in progress; what is left stays pending."""
         with self._lock:

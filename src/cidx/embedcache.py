@@ -40,7 +40,6 @@ class Cached:
     vectors: npt.NDArray[np.float32]  # one row per text; zeros where `found` is False
     found: list[bool]
     hashes: list[bytes]
-    hits: dict[bytes, npt.NDArray[np.float32]]
 
 
 def cached_only(db: StateDB, model: str, dim: int, texts: list[str]) -> Cached:
@@ -60,7 +59,7 @@ def cached_only(db: StateDB, model: str, dim: int, texts: list[str]) -> Cached:
     if hits:
         with db.transaction() as tx:
             db.touch_vectors(tx, model, hits.keys())
-    return Cached(out, found, hashes, hits)
+    return Cached(out, found, hashes)
 
 
 def embed_cached(

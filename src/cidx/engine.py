@@ -300,7 +300,7 @@ class Engine:
 
     def _dense_stepped(self, step: DenseStep) -> None:
         self.metrics.embedded.inc(step.embedded)
-        self.metrics.reused.inc(step.chunks - step.embedded)
+        self.metrics.reused.inc(step.reused)
         self.maybe_flush(step.chunks)
 
     def check(self) -> list[str]:

@@ -20,7 +20,7 @@ resumable across crashes.
 `_dense` fills in the dense vectors a staged sync left out.
 """
 
-from cidx.indexer._dense import DENSE_BATCH_CHUNKS, DensePass, DenseStep, dense_order
+from cidx.indexer._dense import DensePass, DenseStep
 from cidx.indexer._files import RACY_SECONDS, file_hash, is_racy
 from cidx.indexer._sync import (
     BATCH_CHUNKS,
@@ -31,7 +31,6 @@ from cidx.indexer._sync import (
     META_LAST_SECONDS,
     META_STORE_DAMAGED,
     STAGE_ENV,
-    STAGE_MIN_BYTES,
     Indexer,
     ProgressFn,
     Survey,
@@ -39,7 +38,6 @@ from cidx.indexer._sync import (
 
 __all__ = [
     "BATCH_CHUNKS",
-    "DENSE_BATCH_CHUNKS",
     "INDEX_FORMAT",
     "META_DIRTY",
     "META_FORMAT",
@@ -48,13 +46,11 @@ __all__ = [
     "META_STORE_DAMAGED",
     "RACY_SECONDS",
     "STAGE_ENV",
-    "STAGE_MIN_BYTES",
     "DensePass",
     "DenseStep",
     "Indexer",
     "ProgressFn",
     "Survey",
-    "dense_order",
     "file_hash",
     "is_racy",
 ]

@@ -63,7 +63,13 @@ class DenseStep:
 
     files: int
     chunks: int
-    embedded: int  # of `chunks`, those the model embedded (the rest came from the cache)
+    embedded: int  # texts the model embedded for the batch (the rest came from the cache)
+
+    @property
+    def reused(self) -> int:
+        """Chunks written from the cache. `embedded` counts the whole batch's new
+        texts, also of files rewritten since it was planned and so not written."""
+        return max(0, self.chunks - self.embedded)
 
 
 @dataclass
@@ -201,7 +207,7 @@ def complete_dense(
         done_files += step.files
         done_chunks += step.chunks
         summary.chunks_embedded += step.embedded
-        summary.chunks_reused += step.chunks - step.embedded
+        summary.chunks_reused += step.reused
         on_writes(step.chunks)
         emit(
             Progress(
