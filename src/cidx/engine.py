@@ -475,7 +475,7 @@ class Engine:
         """
         syncing = request.sync and sync
         notes: list[str] = []
-        refused = sync_refused(self.lease, self.paths.root, self.collection) if syncing else None
+        refused = sync_refused(self.lease) if syncing else None
         if refused is not None:
             syncing, notes = False, [refused]
         summary = self.sync(progress=progress) if syncing else None

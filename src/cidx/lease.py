@@ -262,7 +262,7 @@ def take_lease(lease: WriterLease | None, root: Path, collection: str) -> None:
         raise held_error(root, collection, holder)
 
 
-def sync_refused(lease: WriterLease | None, root: Path, collection: str) -> str | None:
+def sync_refused(lease: WriterLease | None) -> str | None:
     """Take `lease` for a search's sync: None when it may sync, else the note
     that it answers from the index as another machine keeps it.
 
@@ -272,9 +272,6 @@ def sync_refused(lease: WriterLease | None, root: Path, collection: str) -> str 
     if lease is None:
         return None
     holder = lease.refused()
-    if holder is None:
-        try:
-            take_lease(lease, root, collection)
-        except LeaseHeldError as exc:
-            holder = exc.holder
+    if holder is None and not lease.held:
+        holder = lease.acquire()
     return query_note(holder) if holder is not None else None

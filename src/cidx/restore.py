@@ -77,11 +77,17 @@ from cidx.fsutil import disk_full, free_bytes, fsync_folder, is_no_space, privat
 from cidx.owner.lock import pid_alive
 from cidx.project import INDEX_DIR_NAME, ProjectPaths, project_paths, refuse_broad_root
 from cidx.registry import Registry, belongs_to, registry_exists, registry_path, uses_collection
-from cidx.restore_server import drop_new, drop_replaced, new_names, server_location, server_target
+from cidx.restore_server import drop_new, drop_replaced, new_names, server_target
 from cidx.service import WAIT_FOREVER, WaitPolicy, holding_lock
 from cidx.snapshots import format_named, verify_collections
 from cidx.state import StateDB
-from cidx.storage import STORE_DIR_NAME, StorageLocation, global_store_dir, open_store
+from cidx.storage import (
+    STORE_DIR_NAME,
+    StorageLocation,
+    global_store_dir,
+    open_store,
+    server_location,
+)
 from cidx.store.server_settings import ServerSettings
 from cidx.treecopy import remove_tree
 from cidx.userdirs import data_dir

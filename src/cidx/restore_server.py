@@ -25,9 +25,9 @@ from cidx.config import Config, load_config
 from cidx.errors import CidxError, ConfigError, UsageError
 from cidx.project import ProjectPaths
 from cidx.storage import StorageLocation, open_store, storage_location
-from cidx.store.server_settings import ServerSettings, local_path
+from cidx.store.server_settings import ServerSettings
 
-__all__ = ["drop_new", "drop_replaced", "new_names", "server_location", "server_target"]
+__all__ = ["drop_new", "drop_replaced", "new_names", "server_target"]
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,6 @@ def server_target(
             "whose server the backup could go to."
         )
     return own
-
-
-def server_location(server: ServerSettings) -> StorageLocation:
-    return StorageLocation("server", local_path(server) if server.is_local else None, server)
 
 
 def new_names(manifest: ArchiveManifest, location: StorageLocation) -> dict[str, str]:

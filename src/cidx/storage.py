@@ -140,11 +140,15 @@ def location_for(paths: ProjectPaths, mode: StorageMode) -> StorageLocation:
     return StorageLocation("local", paths.index_dir / STORE_DIR_NAME)
 
 
+def server_location(server: ServerSettings) -> StorageLocation:
+    """The location of collections on the server `server` names."""
+    return StorageLocation("server", local_path(server) if server.is_local else None, server)
+
+
 def storage_location(paths: ProjectPaths, config: Config) -> StorageLocation:
     """The location `config.storage_mode` names for the project at `paths`."""
     if config.storage_mode == "server" and config.server is not None:
-        folder = local_path(config.server) if config.server.is_local else None
-        return StorageLocation("server", folder, config.server)
+        return server_location(config.server)
     return location_for(paths, config.storage_mode)
 
 
@@ -170,9 +174,7 @@ def place_location(paths: ProjectPaths, key: str) -> StorageLocation:
     doc = json.loads(key)
     mode: StorageMode = doc["mode"]
     if mode == "server":
-        server = ServerSettings.model_validate(doc["server"])
-        folder = local_path(server) if server.is_local else None
-        return StorageLocation("server", folder, server)
+        return server_location(ServerSettings.model_validate(doc["server"]))
     return location_for(paths, mode)
 
 
@@ -243,8 +245,7 @@ def open_store(location: StorageLocation) -> VectorStore:
 def probe_server(settings: ServerSettings) -> None:
     """Raise the store's own error when the server cannot be used (unreachable,
     refusing the key, an unsupported version), before any config names it."""
-    folder = local_path(settings) if settings.is_local else None
-    store = open_store(StorageLocation("server", folder, settings))
+    store = open_store(server_location(settings))
     try:
         store.list_collections()
     finally:
