@@ -412,7 +412,7 @@ class EdgeStore:
         self, name: str, with_payload: Any, with_vector: Any, batch: int, flt: PointFilter | None
     ) -> Iterator[Any]:
         shard = self._shard(name)
-        condition = filter_for(flt) if flt and not flt.is_empty() else None
+        condition = filter_for(flt)
         offset: Any = None
         while True:
             try:
@@ -447,9 +447,7 @@ class EdgeStore:
 
     def count(self, name: str, flt: PointFilter | None = None) -> int:
         shard = self._shard(name)
-        request = q.CountRequest(
-            exact=True, filter=filter_for(flt) if flt and not flt.is_empty() else None
-        )
+        request = q.CountRequest(exact=True, filter=filter_for(flt))
         try:
             return int(shard.count(request))
         except BaseException as exc:

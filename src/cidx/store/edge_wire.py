@@ -35,7 +35,7 @@ def _vector(search: Nearest) -> Any:
 
 def request_for(query: StoreQuery) -> Any:
     """The engine's request for `query`: the same shape the server store sends."""
-    flt = filter_for(query.filter) if query.filter and not query.filter.is_empty() else None
+    flt = filter_for(query.filter)
     if query.rescore is not None:
         if query.fusion is not None:
             raise ValueError("a query either fuses or re-scores its searches, not both")
@@ -81,8 +81,9 @@ def request_for(query: StoreQuery) -> Any:
 
 
 def filter_for(flt: PointFilter | None) -> Any:
-    """The engine's filter for `flt` (None for none); an embedded store has no tenants."""
-    if flt is None:
+    """The engine's filter for `flt` (None for none, or an empty one); an embedded
+    store has no tenants."""
+    if flt is None or flt.is_empty():
         return None
     if flt.tenant is not None:
         raise ValueError("an embedded store holds one project per collection: no tenants")
