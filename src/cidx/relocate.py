@@ -43,7 +43,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -52,21 +51,20 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from cidx.collections import Collections
 from cidx.config import Config, IdentityRecord, load_config, read_config, save_config
-from cidx.errors import CidxError, ConfigError, NoIndexError, StoreError
+from cidx.errors import ConfigError, NoIndexError, StoreError
 from cidx.failpoints import failpoint
 from cidx.fsutil import fsync_folder, write_atomic
 from cidx.identity import NamingScheme, collection_name, model_slug, project_identity
-from cidx.messages import ConfigChange, FixReport, QueryRequest, RelocationKind, Verification
+from cidx.messages import ConfigChange, FixReport, RelocationKind, Verification
 from cidx.owner.lock import OwnerLock
 from cidx.owner.waiting import WAIT_FOREVER, WaitPolicy, take_lock
-from cidx.parts import IndexParts, Models
 from cidx.pause import Paused
 from cidx.project import ProjectPaths, project_paths
 from cidx.sharedcopy import own_shared_collections
 from cidx.state import Alias, StateDB
-from cidx.storage import StorageLocation, open_store, storage_location
+from cidx.storage import StorageLocation, storage_location
+from cidx.verification import verify
 
 __all__ = [
     "Relocation",
@@ -74,7 +72,6 @@ __all__ = [
     "detect",
     "fix_config",
     "fix_held",
-    "verify",
 ]
 
 NoticeFn = Callable[[str], None]
@@ -82,9 +79,6 @@ NoticeFn = Callable[[str], None]
 # The state database's meta key holding the plan of a fix under way.
 JOURNAL_KEY = "relocation"
 BACKUP_INFIX = ".backup-"
-# Indexed chunks tried as the sample query (the first with words to search for).
-_SAMPLES = 5
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 
 
 @dataclass(frozen=True)
@@ -522,84 +516,3 @@ def _state(paths: ProjectPaths, config: Config) -> Iterator[StateDB]:
         yield db
     finally:
         db.close()
-
-
-# -- verification ---------------------------------------------------------------
-
-
-def verify(paths: ProjectPaths, config: Config, *, quick: bool = False) -> Verification:
-    """Check the index `config` names: its manifest and store agree, and a
-    sample query finds its chunk. `quick` reads the manifest and checks the
-    shard is in place, without opening it."""
-    location = storage_location(paths, config)
-    with _state(paths, config) as db:
-        manifest = db.manifest(config.collection)
-        files, chunks = manifest.counts()
-        problems: list[str] = []
-        shard = location.collection_dir(config.collection)
-        if quick or location.mode != "local":
-            if chunks and location.mode == "local" and not (shard / "edge_config.json").is_file():
-                problems.append(
-                    f"The manifest lists {chunks:,} chunks but the shard {shard} is missing. "
-                    "Run `cidx index` to rebuild it."
-                )
-            if quick:
-                return Verification(files, chunks, problems=problems)
-        return _verify_store(paths, config, location, db, files, chunks, problems)
-
-
-def _verify_store(
-    paths: ProjectPaths,
-    config: Config,
-    location: StorageLocation,
-    db: StateDB,
-    files: int,
-    chunks: int,
-    problems: list[str],
-) -> Verification:
-    store = open_store(location)
-    try:
-        collections = Collections(store, db, config.embedding.dim, config.collection)
-        try:
-            points = store.count(config.collection) if collections.exists(config.collection) else 0
-        except CidxError as exc:
-            problems.append(exc.message)
-            return Verification(files, chunks, None, problems=problems)
-        if points != chunks:
-            problems.append(
-                f"The store holds {points:,} points but the manifest lists {chunks:,} chunks. "
-                "Run `cidx index` to repair the index."
-            )
-        parts = IndexParts(
-            paths, config, location, db, store, collections, Models(config.embedding.max_length)
-        )
-        query, found = _sample_query(parts)
-        if query is not None and not found:
-            problems.append(
-                f"The sample query {query!r} did not find its own chunk. Run `cidx doctor` to "
-                "check the index."
-            )
-        return Verification(files, chunks, points, query, found, problems)
-    finally:
-        store.close()
-
-
-def _sample_query(parts: IndexParts) -> tuple[str | None, bool | None]:
-    """A keyword query made from an indexed chunk, and whether it finds that
-    chunk's text (any copy of it: identical chunks are equally good answers)."""
-    from cidx.search import Searcher  # the chunking languages: only when verifying
-
-    collection = parts.config.collection
-    ids = parts.db.manifest(collection).sample_chunk_ids(_SAMPLES)
-    if not ids:
-        return None, None
-    for hit in parts.store.retrieve(collection, ids):
-        symbol = str(hit.payload.get("symbol") or "")
-        text = str(hit.payload.get("text") or "")
-        words = _WORD.findall(symbol) or _WORD.findall(text)
-        if not words:
-            continue
-        query = " ".join(words[:8])
-        results = Searcher(parts).search(QueryRequest(query, limit=10, mode="keyword"))
-        return query, any(r.text == text for r in results)
-    return None, None
