@@ -44,8 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _corpus import private_home, unpack
-from _corpus import queries as corpus_queries
+from _corpus import private_home, queries as corpus_queries, unpack
 from _proc import cpu_seconds
 
 # The `cidx` command as installed (what a person or an agent runs), else the module.

@@ -34,8 +34,7 @@ from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _corpus import CACHE, unpack
-from _corpus import queries as corpus_queries
+from _corpus import CACHE, queries as corpus_queries, unpack
 
 CIDX = [sys.executable, "-m", "cidx"]
 

@@ -33,8 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _corpus import chunk_texts, unpack
-from _corpus import queries as corpus_queries
+from _corpus import chunk_texts, queries as corpus_queries, unpack
 
 from cidx.embedding import Embedder
 from cidx.messages import QueryRequest

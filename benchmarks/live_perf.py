@@ -32,8 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _corpus import queries as corpus_queries
-from _corpus import unpack
+from _corpus import queries as corpus_queries, unpack
 
 from cidx.messages import NoArgs, QueryRequest, SearchOutcome, SearchRequest
 from cidx.owner import protocol

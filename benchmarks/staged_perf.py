@@ -48,8 +48,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "src"))
 
-from _corpus import chunk_texts, private_home, unpack
-from _corpus import queries as corpus_queries
+from _corpus import chunk_texts, private_home, queries as corpus_queries, unpack
 from _proc import cpu_seconds
 
 from cidx.embedding import Embedder

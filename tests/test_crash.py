@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cidx, write_files
-from tests.helpers import clean_rebuild, full_snapshot
-from tests.helpers import generated_module as _module
+from tests.helpers import clean_rebuild, full_snapshot, generated_module as _module
 
 # Every test here kills real indexing processes and rebuilds for comparison.
 pytestmark = pytest.mark.slow

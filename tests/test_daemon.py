@@ -252,6 +252,8 @@ def test_the_thin_query_path_answers_as_the_full_command_line(
 
     out, imported = thin("--json")
     assert not imported & {"typer", "pydantic", "numpy", "onnxruntime", "rich"}
+    # Nor the messages and instruments of the other commands (cidx.answers has a query's).
+    assert not imported & {"cidx.messages", "cidx.metrics", "cidx.owner.protocol"}
     assert json.loads(out) == json.loads(full("--json"))
     # Human output too: the same text, written without loading rich.
     out, imported = thin()
@@ -261,6 +263,33 @@ def test_the_thin_query_path_answers_as_the_full_command_line(
     # What the short way does not handle, the full command line does, as ever.
     bad = run_cidx(["query", "upload", "-n", "0"], root, check=False)
     assert bad.returncode == 2 and "--limit must be between 1 and 1000" in bad.stderr
+
+
+def test_a_query_the_daemon_adopts_and_syncs_loads_no_progress_display(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    """A project the daemon serves unwatched syncs before each query; when the
+    sync finds nothing to index, the short path draws nothing and loads no rich."""
+    root = _project(tmp_path / "proj", range(3))
+    # Edited a minute before the index, so no sync has to look at them again
+    # (a file changed within the index's clock tick is read once more).
+    for path in root.rglob("*.py"):
+        os.utime(path, (time.time() - 60, time.time() - 60))
+    run_cidx(["index"], root)
+    daemon.start()
+    for _ in range(2):  # adopted by the first, answered by the adopted owner next
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "cidx", "query", "upload retry queue"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()}
+        assert "cidx.owner.client" in imported and "cidx.cli.app" not in imported
+        assert not imported & {"rich", "rich.progress", "typer"}
+        assert proc.stdout.startswith(" 1. src/m")
+    assert str(root) in daemon.projects()
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")

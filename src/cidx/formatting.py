@@ -8,7 +8,7 @@ strings only: no rich, no markup.
 
 from __future__ import annotations
 
-from cidx.messages import IndexSummary
+from cidx.answers import IndexSummary
 
 __all__ = [
     "count",

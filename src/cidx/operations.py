@@ -46,10 +46,9 @@ from cidx.messages import (
     SnapshotRequest,
     StatusReport,
 )
-from cidx.metrics import MetricsSnapshot
-from cidx.metrics import snapshot as metrics_snapshot
-from cidx.owner import protocol
-from cidx.owner.protocol import Verb
+from cidx.metrics import MetricsSnapshot, snapshot as metrics_snapshot
+from cidx.owner import protocol, wire
+from cidx.owner.wire import Verb
 from cidx.snapshots import take_snapshot
 
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ class Operations:
         # How current the index is, while something keeps it live (set by the
         # owner that runs the keeper: `cidx watch`, `serve`, the daemon).
         self.health: Callable[[], Health] | None = None
-        self.table: dict[str, protocol.Handler] = {
+        self.table: dict[str, wire.Handler] = {
             protocol.PING.name: self.ping,
             protocol.SEARCH.name: self.search,
             protocol.INDEX.name: self.index,
@@ -101,7 +100,7 @@ class Operations:
         }
 
     def handle(self, verb: Verb[Any, R], args: Any, progress: ProgressFn) -> R:
-        return protocol.dispatch(self.table, verb, args, progress, "This index")
+        return wire.dispatch(self.table, verb, args, progress, "This index")
 
     # -- the handlers ------------------------------------------------------
 

@@ -41,8 +41,8 @@ from cidx.operations import MAX_PAUSE_SECONDS
 from cidx.owner import protocol
 from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.owner.lock import OwnerLock, lock_is_held, read_owner
-from cidx.owner.protocol import from_jsonable, to_jsonable
 from cidx.owner.waiting import WAIT_FOREVER, WaitPolicy, take_lock
+from cidx.owner.wire import from_jsonable, to_jsonable
 from cidx.project import ProjectPaths, project_paths
 
 __all__ = [

@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from cidx.answers import QUERY_MODES, QueryMode, QueryRequest
 from cidx.errors import InvalidQuery
-from cidx.messages import QUERY_MODES, QueryMode, QueryRequest
 
 __all__ = [
     "DEFAULT_LIMIT",

@@ -29,7 +29,7 @@ from cidx.messages import Health, NoArgs, QueryAnswer, QueryRequest, SearchReque
 from cidx.metrics import Metrics, load
 from cidx.owner import protocol
 from cidx.owner.client import OwnerClient, OwnerUnavailable
-from cidx.owner.protocol import Verb
+from cidx.owner.wire import Verb
 from cidx.project import ProjectPaths, project_paths
 from cidx.service import WAIT_FOREVER, WaitPolicy
 

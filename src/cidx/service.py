@@ -46,8 +46,8 @@ from cidx.operations import Operations, Snapshot
 from cidx.owner import protocol
 from cidx.owner.client import OwnerClient, OwnerUnavailable
 from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
-from cidx.owner.protocol import Verb
 from cidx.owner.waiting import NO_WAIT, WAIT_FOREVER, WaitPolicy, busy_error, take_lock
+from cidx.owner.wire import Verb
 from cidx.project import (
     ProjectPaths,
     project_paths,
@@ -554,8 +554,7 @@ def update_remote(
     """Move the project's data to the names its identity gives now, or (`dry_run`)
     say what would move. Needs the index to itself: a live owner is waited for."""
     from cidx.config import load_config
-    from cidx.renaming import plan_update
-    from cidx.renaming import update_remote as move
+    from cidx.renaming import plan_update, update_remote as move
 
     paths = project_paths(start)
     if not paths.exists():

@@ -43,7 +43,7 @@ def render_doctor(report: DoctorReport, as_json: bool) -> None:
 
 
 def print_json_data(report: DoctorReport) -> dict[str, object]:
-    from cidx.owner.protocol import to_jsonable
+    from cidx.owner.wire import to_jsonable
 
     data: dict[str, object] = to_jsonable(report)
     data["healthy"] = report.healthy

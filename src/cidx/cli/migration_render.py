@@ -12,15 +12,20 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-from rich.progress import Progress as Bar
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress as Bar,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 from cidx.cli.params import wait_policy
 from cidx.cli.render import console, error_console, migration_line, print_json
 from cidx.formatting import printable
 from cidx.messages import MigrationReport, Progress
-from cidx.owner.protocol import Verb
+from cidx.owner.wire import Verb
 
 A = TypeVar("A")
 

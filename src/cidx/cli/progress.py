@@ -16,14 +16,12 @@ from collections.abc import Callable, Iterator
 
 from rich.progress import (
     BarColumn,
+    Progress as Bar,
     ProgressColumn,
     Task,
     TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
-)
-from rich.progress import (
-    Progress as Bar,
 )
 from rich.text import Text
 
@@ -87,7 +85,7 @@ def _lines() -> Callable[[Progress], None]:
     def update(p: Progress) -> None:
         nonlocal last
         now = time.monotonic()
-        if p.phase != "index" or now - last < every:
+        if not p.shows_work or now - last < every:
             return
         last = now
         sys.stderr.write(progress_line(p, now - started) + "\n")
@@ -112,7 +110,7 @@ def _bar() -> Iterator[Callable[[Progress], None]]:
     def update(p: Progress) -> None:
         nonlocal task
         if task is None:
-            if p.phase != "index" or p.files_total == 0:
+            if not p.shows_work:
                 return
             bar.start()
             task = bar.add_task("Indexing", total=max(p.bytes_total, 1))

@@ -36,7 +36,7 @@ from cidx.messages import (
     StatusReport,
 )
 from cidx.owner.lock import OwnerInfo
-from cidx.owner.protocol import to_jsonable
+from cidx.owner.wire import to_jsonable
 
 # Output that is not a terminal (a pipe, a file, an agent) is never cut to
 # an assumed 80 columns.

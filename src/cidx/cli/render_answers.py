@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 
-from cidx.messages import SearchOutcome
+from cidx.answers import SearchOutcome
 
 
 def notes_needed(outcome: SearchOutcome) -> bool:

@@ -48,7 +48,7 @@ def render_flush(report: FlushReport, as_json: bool) -> None:
 
 
 def _as_dict(value: object) -> dict[str, object]:
-    from cidx.owner.protocol import to_jsonable
+    from cidx.owner.wire import to_jsonable
 
     data = to_jsonable(value)
     assert isinstance(data, dict)

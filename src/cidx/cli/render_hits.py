@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from cidx.answers import QueryAnswer
 from cidx.formatting import printable
-from cidx.messages import QueryAnswer
 
 SNIPPET_LINES = 12
 TAB_SIZE = 4

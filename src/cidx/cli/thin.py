@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from cidx.answers import Progress
 from cidx.errors import CidxError
-from cidx.messages import Progress
 
 
 def main() -> None:
@@ -113,8 +113,8 @@ def run(argv: list[str]) -> int | None:
 
 
 def _ask(query: _Query) -> int | None:
-    from cidx.messages import SearchRequest
-    from cidx.owner import protocol
+    from cidx.answers import SearchRequest
+    from cidx.owner import wire
     from cidx.owner.client import OwnerClient, OwnerUnavailable
     from cidx.project import project_paths
     from cidx.query import DEFAULT_LIMIT, query_request, rebase_globs
@@ -146,7 +146,7 @@ def _ask(query: _Query) -> int | None:
         )
         with _LazyProgress() as progress:
             outcome = client.call(
-                protocol.SEARCH, SearchRequest([request], sync=query.sync), on_progress=progress
+                wire.SEARCH, SearchRequest([request], sync=query.sync), on_progress=progress
             )
     except (CidxError, OwnerUnavailable, OSError):
         return None
@@ -168,7 +168,8 @@ def _ask(query: _Query) -> int | None:
 
 
 class _LazyProgress:
-    """The sync progress display, loaded only if the owner reports progress."""
+    """The sync progress display, loaded only once the owner reports work to
+    show (a sync that finds nothing changed reports none)."""
 
     def __init__(self) -> None:
         self._stack = contextlib.ExitStack()
@@ -176,6 +177,8 @@ class _LazyProgress:
 
     def __call__(self, p: Progress) -> None:
         if self._show is None:
+            if not p.shows_work:
+                return
             from cidx.cli.progress import progress_bar
 
             self._show = self._stack.enter_context(progress_bar())

@@ -37,8 +37,8 @@ from cidx.errors import UsageError
 from cidx.fsutil import write_atomic
 from cidx.logs import log_to_file
 from cidx.messages import NoArgs, Progress
-from cidx.owner.protocol import Handler, Verb, dispatch
 from cidx.owner.server import OwnerServer
+from cidx.owner.wire import Handler, Verb, dispatch
 from cidx.priority import background_priority
 
 log = logging.getLogger("cidx.daemon")

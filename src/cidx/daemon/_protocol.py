@@ -18,7 +18,7 @@ from cidx.daemon._messages import (
     WatchResult,
 )
 from cidx.messages import NoArgs
-from cidx.owner.protocol import Verb
+from cidx.owner.wire import Verb
 
 STATE: Verb[NoArgs, DaemonState] = Verb("daemon_state", NoArgs, DaemonState)
 # Take ownership of a project's index (a command in it found no owner).

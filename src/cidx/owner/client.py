@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cidx.answers import NoArgs, OwnerState, Progress
 from cidx.errors import ERROR_CLASSES, OwnerError
-from cidx.messages import NoArgs, OwnerState, Progress
-from cidx.owner import protocol
+from cidx.owner import wire
 from cidx.owner.address import socket_address
-from cidx.owner.protocol import Verb
+from cidx.owner.wire import Verb
 
 T = TypeVar("T")
 
@@ -58,12 +58,12 @@ class OwnerClient:
         sock = self._connect()
         with sock, sock.makefile("rb") as reader:
             try:
-                sock.sendall(protocol.request(verb.name, args))
+                sock.sendall(wire.request(verb.name, args))
             except (BrokenPipeError, ConnectionResetError) as exc:
                 raise OwnerUnavailable(str(self.socket_path)) from exc
             while True:
                 try:
-                    line = reader.readline(protocol.MAX_LINE)
+                    line = reader.readline(wire.MAX_LINE)
                 except ConnectionResetError:
                     line = b""
                 if not line:
@@ -71,13 +71,13 @@ class OwnerClient:
                         "The process that owns this index stopped while answering. "
                         "Run the command again."
                     )
-                message = protocol.decode(line)
+                message = wire.decode(line)
                 kind = message.get("type")
                 if kind == "progress":
                     if on_progress is not None:
-                        on_progress(protocol.from_jsonable(Progress, message["data"]))
+                        on_progress(wire.from_jsonable(Progress, message["data"]))
                 elif kind == "result":
-                    return protocol.from_jsonable(verb.result, message["data"])
+                    return wire.from_jsonable(verb.result, message["data"])
                 elif kind == "error":
                     cls = ERROR_CLASSES.get(str(message.get("class")), OwnerError)
                     raise cls(str(message.get("message")))
@@ -85,4 +85,4 @@ class OwnerClient:
                     raise OwnerError(f"The owner sent an unknown reply type {kind!r}.")
 
     def ping(self) -> OwnerState:
-        return self.call(protocol.PING, NoArgs())
+        return self.call(wire.PING, NoArgs())

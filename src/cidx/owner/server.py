@@ -25,9 +25,9 @@ from typing import Any, Protocol, TypeVar
 from cidx.errors import CidxError, UsageError, wire_name
 from cidx.failpoints import failpoint
 from cidx.messages import Progress
-from cidx.owner import protocol
+from cidx.owner import protocol, wire
 from cidx.owner.address import socket_address
-from cidx.owner.protocol import Verb
+from cidx.owner.wire import Verb
 
 R = TypeVar("R")
 
@@ -160,22 +160,20 @@ class OwnerServer:
                     log.warning("refused a connection from another user")
                     with contextlib.suppress(OSError):
                         conn.sendall(
-                            protocol.error(
-                                "AccessError", "This cidx socket serves its own user only."
-                            )
+                            wire.error("AccessError", "This cidx socket serves its own user only.")
                         )
                     return
-                line = reader.readline(protocol.MAX_LINE)
+                line = reader.readline(wire.MAX_LINE)
                 if not line:
                     return
                 try:
-                    message = protocol.decode(line)
+                    message = wire.decode(line)
                     reply = self._dispatch(message, conn)
                 except CidxError as exc:
-                    reply = protocol.error(wire_name(exc), exc.message)
+                    reply = wire.error(wire_name(exc), exc.message)
                 except Exception as exc:
                     log.exception("owner request failed")
-                    reply = protocol.error("OwnerError", f"The owner process failed: {exc!r}.")
+                    reply = wire.error("OwnerError", f"The owner process failed: {exc!r}.")
                 with contextlib.suppress(OSError):
                     conn.sendall(reply)
         finally:
@@ -184,9 +182,9 @@ class OwnerServer:
                 self.last_request = time.monotonic()
 
     def _dispatch(self, message: dict[str, Any], conn: socket.socket) -> bytes:
-        if message.get("v") != protocol.PROTOCOL_VERSION:
+        if message.get("v") != wire.PROTOCOL_VERSION:
             raise UsageError(
-                f"This owner speaks protocol {protocol.PROTOCOL_VERSION}, the client "
+                f"This owner speaks protocol {wire.PROTOCOL_VERSION}, the client "
                 f"{message.get('v')!r}. Use the same cidx version for all commands."
             )
         op = str(message.get("op"))
@@ -195,7 +193,7 @@ class OwnerServer:
             raise UsageError(f"The owner does not know the request {op!r}.")
         # Lets a test stop the owner exactly while a client waits on it.
         failpoint(f"owner_request_{op}")
-        args = protocol.from_jsonable(verb.args, message.get("args") or {})
+        args = wire.from_jsonable(verb.args, message.get("args") or {})
         last = 0.0
 
         def send_progress(p: Progress) -> None:
@@ -205,6 +203,6 @@ class OwnerServer:
                 return
             last = now
             with contextlib.suppress(OSError):
-                conn.sendall(protocol.progress(p))
+                conn.sendall(wire.progress(p))
 
-        return protocol.result(self.operations.handle(verb, args, send_progress))
+        return wire.result(self.operations.handle(verb, args, send_progress))

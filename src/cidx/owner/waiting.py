@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from cidx.daemon import DAEMON_KIND
-from cidx.daemon import release as daemon_release
+from cidx.daemon import DAEMON_KIND, release as daemon_release
 from cidx.errors import LockBusyError
 from cidx.owner.lock import OwnerInfo, OwnerLock, read_owner
 from cidx.project import ProjectPaths

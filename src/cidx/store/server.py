@@ -43,8 +43,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from qdrant_client import QdrantClient
-from qdrant_client import models as m
+from qdrant_client import QdrantClient, models as m
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from cidx.errors import StoreError

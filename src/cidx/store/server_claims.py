@@ -18,8 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from qdrant_client import QdrantClient
-from qdrant_client import models as m
+from qdrant_client import QdrantClient, models as m
 
 from cidx.store.base import Claim
 

@@ -23,10 +23,10 @@ from cidx.errors import ConfigError, ServerError, StoreError
 from cidx.store.server_settings import (
     API_KEY_ENV,
     ServerSettings,
+    api_key as configured_key,
     api_key_file,
     local_path,
 )
-from cidx.store.server_settings import api_key as configured_key
 
 __all__ = ["MAX_SERVER", "MIN_SERVER", "Connection", "check_version", "open_client", "tls"]
 
