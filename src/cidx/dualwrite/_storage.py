@@ -38,7 +38,7 @@ def storage_move_request(
     ca_file: str | None,
     shared_collection: str | None,
     base: Path,
-    batch: int,
+    batch: int | None,
     retain_seconds: float,
 ) -> MigrateRequest:
     """What `cidx storage migrate --to MODE [--qdrant-url URL ...]` asks the

@@ -44,7 +44,9 @@ def migrate(
     qdrant_url: str = QDRANT_URL,
     qdrant_ca_file: str = QDRANT_CA_FILE,
     qdrant_shared_collection: str = QDRANT_SHARED_COLLECTION,
-    batch: int = typer.Option(512, "--batch", metavar="N", help="Points per backfill batch."),
+    batch: int = typer.Option(
+        None, "--batch", metavar="N", help="Points per backfill batch (default 2048)."
+    ),
     retain: str = typer.Option(
         "30d",
         "--retain",
