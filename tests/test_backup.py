@@ -23,6 +23,7 @@ import pytest
 import zstandard
 
 from cidx.archive import CHECKSUMS, MANIFEST
+from cidx.embedding import model_id
 from cidx.errors import ExitCode
 from cidx.project import ProjectPaths
 from tests.conftest import DEMO_PROJECT, cidx_cmd, run_cidx, write_files
@@ -161,14 +162,22 @@ def test_restore_into_a_fresh_checkout_embeds_nothing_again(proj: Path, tmp_path
 def test_an_archive_of_an_earlier_cidx_restores(tmp_path: Path) -> None:
     """tests/data/backup-v1.tar.zst: the demo project backed up by the cidx that
     introduced archive format 1 (config and state schemas of that time); later
-    versions bring its config and state database forward when restoring."""
+    versions bring its config and state database forward when restoring. Its
+    vectors are of an earlier bundled model: restored as they are, the index
+    then moves to the bundled model on its next `cidx index`."""
     stored = Path(__file__).parent / "data" / "backup-v1.tar.zst"
     checkout = tmp_path / "demo"
     write_files(checkout, DEMO_PROJECT)
     result = run_cidx(["restore", str(stored), "--into", str(checkout), "--json"], tmp_path).json()
     assert result["points"] == 6 and result["moved_from"] == "/tmp/fx/demo"
+    config = ProjectPaths(checkout).config_file
+    assert json.loads(config.read_text())["embedding"]["model_id"] != model_id()
     top = run_cidx(["query", "retry failed uploads", "--json"], checkout).results()
     assert top[0]["path"] == "src/uploads/retry.py"
+    run_cidx(["index"], checkout)
+    assert json.loads(config.read_text())["embedding"]["model_id"] == model_id()
+    top = run_cidx(["query", "retry failed uploads", "--mode", "semantic", "--json"], checkout)
+    assert top.results()[0]["path"] == "src/uploads/retry.py"
     assert run_cidx(["doctor"], checkout).returncode == 0
 
 

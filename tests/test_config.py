@@ -14,7 +14,7 @@ from cidx.config import (
     save_config,
 )
 from cidx.dualwrite import wanted_change
-from cidx.embedding import embedding_settings
+from cidx.embedding import embedding_settings, model_id
 from cidx.errors import ConfigError
 from cidx.project import ProjectPaths, find_root
 
@@ -146,7 +146,9 @@ def test_a_stored_v3_server_config_keeps_its_own_collection(tmp_path: Path) -> N
 def test_a_stored_v4_config_keeps_its_names_under_the_readable_scheme(tmp_path: Path) -> None:
     """v5 adds "naming_scheme"; a v4 config (tests/data/config-v4.json, as the
     v4 code wrote it) names its collection the "readable" way, so it gets
-    that scheme and keeps its collection: opening it migrates nothing."""
+    that scheme and keeps its collection's name: opening it migrates nothing
+    but the model (the v4 cidx shipped an older one), into the same name with
+    the bundled model's part."""
     paths = _paths(tmp_path)
     paths.index_dir.mkdir()
     old = json.loads((Path(__file__).parent / "data" / "config-v4.json").read_text())
@@ -155,7 +157,13 @@ def test_a_stored_v4_config_keeps_its_names_under_the_readable_scheme(tmp_path: 
     assert config.schema_version == CONFIG_SCHEMA_VERSION == 5
     assert config.naming_scheme == "readable" and config.collection == old["collection"]
     root = Path(old["project_root"])
-    assert wanted_change(ProjectPaths(root), config) is None
+    stored, bundled = old["embedding"]["model_id"], model_id()
+    assert stored != bundled
+    change = wanted_change(ProjectPaths(root), config)
+    assert change is not None and change.reembed == bundled
+    assert change.target == old["collection"].replace(
+        stored.replace("@", "-"), bundled.replace("@", "-")
+    )
     assert json.loads(paths.config_file.read_text()) == {
         **old,
         "schema_version": 5,
@@ -163,8 +171,8 @@ def test_a_stored_v4_config_keeps_its_names_under_the_readable_scheme(tmp_path: 
     }
     hashed = config.model_copy(update={"naming_scheme": "hashed"})
     change = wanted_change(ProjectPaths(root), hashed)
-    assert change is not None and change.reembed is None
-    assert change.target == "cidx-d855f75f82-cidx-code-minilm-l6-int8-128"
+    assert change is not None and change.reembed == bundled
+    assert change.target == f"cidx-d855f75f82-{bundled.replace('@', '-')}"
 
 
 def test_a_server_config_needs_its_server_block(tmp_path: Path) -> None:

@@ -4,9 +4,12 @@ the global store, safely.
 Nothing in an archive is trusted and nothing of the current index is
 touched until the restored one has proven itself:
 
-1. the manifest is read first: an archive of a newer format, of a newer
-   config or state schema, or of another embedding model is refused before
-   a byte is extracted (`check_compatible`);
+1. the manifest is read first: an archive of a newer format, or of a newer
+   config or state schema, is refused before a byte is extracted
+   (`check_compatible`). Vectors of another embedding model (a backup taken
+   before cidx shipped its current model) are restored as they are; the
+   index then migrates to the bundled model when it is next opened, as any
+   index of an older cidx does;
 2. the project's owner lock is taken (a running `cidx watch` is waited for,
    as `--wait-timeout` allows), so no process uses the index meanwhile;
 3. every member is extracted into a new folder beside the index,

@@ -26,7 +26,7 @@ from cidx.embedding._settings import DEFAULT_MAX_LENGTH, EMBEDDING_DIM, MODEL_NA
 from cidx.errors import ModelError
 
 # Pinned here, not read from the package, so a swapped file is caught.
-MODEL_FILE = "data/cidx-code-minilm-l6-int8.onnx"
+MODEL_FILE = "data/cidx-code2-minilm-l6-int8.onnx"
 MODEL_SHA256 = "9af27eb039cd5701fa77332befb0a88d484a7a32e3d8dc497de2571a6a6fea1d"
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 # Small batches of length-sorted texts beat large ones on a few CPU cores:
