@@ -80,6 +80,89 @@ def test_doc_comment_pairs_have_the_first_sentence_and_code_without_the_doc() ->
         assert pair.language == language
 
 
+# prosemirror style: `///` docs on a class's methods, an `@internal` one, a
+# directive between the doc and the code.
+TS_TRIPLE = """\
+export class Mark {
+  /// @internal
+  constructor(readonly type: MarkType, readonly attrs: Attrs) {}
+
+  /// Given a set of marks, create a new set which contains this one as
+  /// well, in the right position. If this mark is already in the set,
+  /// the set itself is returned.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  addToSet(set: readonly Mark[]): readonly Mark[] {
+    let copy, placed = false
+    // Walk the set once, keeping its order.
+    for (let i = 0; i < set.length; i++) copy = set.slice(0, i)
+    return copy || set
+  }
+}
+"""
+# `//` blocks: a doc, a licence header, commented-out code, and a note
+# separated from the function by a blank line.
+JS_LINES = """\
+// Copyright (c) 2024 Example Authors. Licensed under the MIT License.
+function licensedHelper(a, b) {
+  const sum = a + b;
+  return sum * 2;
+}
+
+// Split a path into its segments, dropping empty ones.
+// Leading and trailing slashes are ignored.
+function splitPathSegments(path) {
+  const parts = path.split("/");
+  return parts.filter(Boolean);
+}
+
+// const old = legacyRouter(options);
+// old.mount();
+function mountRouterTable(options) {
+  const table = new Table(options);
+  return table.mount();
+}
+
+// Helpers for the routing table below, kept in one place.
+
+function joinRouteParts(parts) {
+  const joined = parts.join("/");
+  return "/" + joined;
+}
+"""
+
+
+def test_line_comment_docs_above_js_and_ts_definitions() -> None:
+    docs = {
+        p.symbol: p for p in _pairs("typescript", "src/mark.ts", TS_TRIPLE) if p.source == "doc"
+    }
+    assert list(docs) == ["Mark.addToSet"]
+    pair = docs["Mark.addToSet"]
+    assert pair.query == (
+        "Given a set of marks, create a new set which contains this one as well, "
+        "in the right position."
+    )
+    assert "right position" not in pair.code and "set itself" not in pair.code
+    # Comments inside the body and directives stay code.
+    assert "// Walk the set once" in pair.code and "eslint-disable" in pair.code
+
+    js = {p.symbol: p for p in _pairs("javascript", "lib/paths.js", JS_LINES) if p.source == "doc"}
+    assert list(js) == ["splitPathSegments"]
+    assert js["splitPathSegments"].query == "Split a path into its segments, dropping empty ones."
+    assert "Leading and trailing" not in js["splitPathSegments"].code
+    assert js["splitPathSegments"].language == "javascript"
+    # The undocumented ones still give name pairs, with their code intact.
+    names = {
+        p.symbol: p for p in _pairs("javascript", "lib/paths.js", JS_LINES) if p.source == "name"
+    }
+    assert set(names) == {
+        "licensedHelper",
+        "splitPathSegments",
+        "mountRouterTable",
+        "joinRouteParts",
+    }
+    assert "Copyright" in names["licensedHelper"].code
+
+
 def test_name_pairs_split_identifiers() -> None:
     assert name_words("UploadQueue.retryFailedUploads") == ["retry", "failed", "uploads"]
     assert name_words("parse_HTTPHeader") == ["parse", "http", "header"]

@@ -183,11 +183,47 @@ def line_comment_doc(text: str, markers: tuple[str, ...]) -> tuple[str, list[str
     return "\n".join(doc), kept
 
 
+# `//` lines above a JS/TS definition that are tool directives, not prose about it.
+_JS_DIRECTIVE = re.compile(
+    r"^//\s*(?:eslint|@ts-|#|prettier-|istanbul |c8 |biome-|jshint|global |noinspection)"
+    r"|^///\s*<"
+)
+_LICENCE = re.compile(r"copyright|licen[cs]e|spdx|all rights reserved", re.IGNORECASE)
+
+
+def js_line_doc(text: str) -> tuple[str, list[str]] | None:
+    """A `///` or `//` comment block directly above a JS/TS definition, and the rest of it.
+
+    The block ends at the first line of code; a blank line starts it afresh, so only
+    the block touching the definition counts. Tool directives inside it are
+    skipped; a licence header or commented-out code (a line ending in `;`, `{`
+    or `}` before the first blank comment line) is no doc at all.
+    """
+    lines = text.split("\n")
+    block: list[int] = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped:
+            block = []
+        elif not stripped.startswith("//"):
+            break
+        elif not _JS_DIRECTIVE.match(stripped):
+            block.append(i)
+    doc = [re.sub(r"^///?\s?", "", lines[i].strip()) for i in block]
+    if not any(line.strip() for line in doc) or _LICENCE.search(" ".join(doc)):
+        return None
+    first_paragraph = "\n".join(doc).strip("\n").split("\n\n")[0].split("\n")
+    if any(line.rstrip().endswith((";", "{", "}")) for line in first_paragraph):
+        return None
+    taken = set(block)
+    return "\n".join(doc), [line for i, line in enumerate(lines) if i not in taken]
+
+
 def doc_and_code(language: str, text: str) -> tuple[str, list[str]] | None:
     if language == "python":
         return python_doc(text)
     if language in ("javascript", "typescript", "tsx"):
-        return jsdoc(text)
+        return jsdoc(text) or js_line_doc(text)
     if language == "go":
         return line_comment_doc(text, ("//",))
     if language == "rust":
