@@ -163,6 +163,22 @@ def test_line_comment_docs_above_js_and_ts_definitions() -> None:
     assert "Copyright" in names["licensedHelper"].code
 
 
+def test_only_the_first_piece_of_a_long_definition_gives_a_doc_pair() -> None:
+    steps = "\n".join(
+        f"  // Step {i}: move the cursor past the next token here.\n"
+        f"  cursor = advanceCursor(cursor, tokens[{i}], options);\n"
+        for i in range(60)
+    )
+    text = (
+        "// Scan a template for placeholders, one token at a time.\n"
+        f"function scanTemplate(tokens, options) {{\n  let cursor = 0;\n{steps}  return cursor;\n}}\n"
+    )
+    pairs = _pairs("javascript", "lib/scan.js", text)
+    assert len({p.code for p in pairs if p.source == "name"}) > 1  # it was cut into pieces
+    docs = [p.query for p in pairs if p.source == "doc"]
+    assert docs == ["Scan a template for placeholders, one token at a time."]
+
+
 def test_name_pairs_split_identifiers() -> None:
     assert name_words("UploadQueue.retryFailedUploads") == ["retry", "failed", "uploads"]
     assert name_words("parse_HTTPHeader") == ["parse", "http", "header"]

@@ -249,10 +249,19 @@ def mine_file(language: str, package: str, rel: str, text: str) -> Iterator[Pair
     lang = chunked.language
     # An npm package of one language may ship files of the other.
     language = {"tsx": "typescript"}.get(lang, lang)
+    previous: Chunk | None = None
     for chunk in chunked.chunks:
+        # A long definition is cut into (overlapping) pieces; only the first starts with its doc,
+        # a later one may start with a comment from inside the body.
+        continued = (
+            previous is not None
+            and (previous.kind, previous.symbol) == (chunk.kind, chunk.symbol)
+            and previous.start_line < chunk.start_line <= previous.end_line + 1
+        )
+        previous = chunk
         if chunk.kind not in DEFINITIONS or not chunk.symbol:
             continue
-        found = doc_and_code(lang, chunk.text)
+        found = None if continued else doc_and_code(lang, chunk.text)
         if found is not None:
             doc, kept = found
             code_text = "\n".join(kept).strip("\n")
