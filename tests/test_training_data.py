@@ -179,6 +179,37 @@ def test_only_the_first_piece_of_a_long_definition_gives_a_doc_pair() -> None:
     assert docs == ["Scan a template for placeholders, one token at a time."]
 
 
+# date-fns style: a stray block left above, then a doc of tags only.
+JS_TAGS = """\
+/**
+ * The {@link addDays} function options.
+ */
+
+/**
+ * @name addDays
+ * @category Day Helpers
+ * @summary Add the specified number of days to the given date.
+ *
+ * @param date - The date to be changed
+ * @returns The new date with the days added
+ */
+export function addDays(date, amount, options) {
+  const _date = toDate(date, options?.in);
+  return constructFrom(_date, _date.getDate() + amount);
+}
+"""
+
+
+def test_jsdoc_is_the_block_next_to_the_code_and_may_say_it_in_a_summary_tag() -> None:
+    docs = [p for p in _pairs("javascript", "addDays.js", JS_TAGS) if p.source == "doc"]
+    assert [p.query for p in docs] == ["Add the specified number of days to the given date."]
+    assert "function options" not in docs[0].code and "@summary" not in docs[0].code
+    assert first_sentence("@name f\n@description\nParses a duration from an ISO string.\n") == (
+        "Parses a duration from an ISO string."
+    )
+    assert first_sentence("@param x - the value\n@returns the value doubled") == ""
+
+
 def test_name_pairs_split_identifiers() -> None:
     assert name_words("UploadQueue.retryFailedUploads") == ["retry", "failed", "uploads"]
     assert name_words("parse_HTTPHeader") == ["parse", "http", "header"]

@@ -65,6 +65,10 @@ _BAD_STARTS = ("see ", "see:", "like ", "same as ", "alias ", "an alias", "depre
                "fixme", "xxx", "internal ", "@", ":", "..", "#", "-", "|", "```", "<", "copyright",
                "license", "spdx", "eslint", "istanbul", "prettier", "jshint", "noinspection")  # fmt: skip
 _SENTENCE = re.compile(r"(.+?[.!?])(?:\s|$)")
+# A JSDoc tag's text: the rest of its line and the lines after it, up to a blank line or tag.
+_TAG_TEXT = r"\b(.*(?:\n(?![ \t]*@)(?![ \t]*$).*)*)"
+_SUMMARY_TAG = re.compile(r"(?m)^[ \t]*@summary" + _TAG_TEXT)
+_DESCRIPTION_TAG = re.compile(r"(?m)^[ \t]*@description" + _TAG_TEXT)
 
 
 def clean_markup(text: str) -> str:
@@ -82,9 +86,13 @@ def clean_markup(text: str) -> str:
 
 def first_sentence(doc: str, name: str = "") -> str:
     """The query a doc comment gives: its first sentence, or "" if it says too little."""
-    paragraph = next((p for p in re.split(r"\n\s*\n", clean_markup(doc)) if p.strip()), "")
-    # JSDoc: tags end the description.
+    doc = clean_markup(doc)
+    paragraph = next((p for p in re.split(r"\n\s*\n", doc) if p.strip()), "")
+    # JSDoc: tags end the description; a doc of tags only may say it in one of them.
     paragraph = re.split(r"(?m)^\s*@\w", paragraph)[0]
+    if not paragraph.strip():
+        tag = _SUMMARY_TAG.search(doc) or _DESCRIPTION_TAG.search(doc)
+        paragraph = tag.group(1) if tag else ""
     flat = " ".join(paragraph.split())
     m = _SENTENCE.match(flat)
     text = (m.group(1) if m else flat).strip()
@@ -142,8 +150,12 @@ _JSDOC = re.compile(r"/\*\*(?!/)(.*?)\*/", re.S)
 
 def jsdoc(text: str) -> tuple[str, list[str]] | None:
     """(the JSDoc block above the definition, the chunk with every JSDoc block removed)."""
-    m = _JSDOC.search(text)
-    if m is None or (text[: m.start()].strip(" \t\n") and not _only_comments(text[: m.start()])):
+    m = None
+    for found in _JSDOC.finditer(text):  # the last block of the comments above the code
+        if text[: found.start()].strip(" \t\n") and not _only_comments(text[: found.start()]):
+            break
+        m = found
+    if m is None:
         return None
     body = m.group(1)
     doc = "\n".join(re.sub(r"^\s*\*\s?", "", line) for line in body.split("\n"))
