@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from training.fetch import wanted
 from training.hygiene import (
     BENCHMARK_PACKAGES,
     ContentFilter,
@@ -264,6 +265,14 @@ def test_every_benchmark_corpus_is_named_by_the_hygiene_filter() -> None:
     for corpus in CORPORA:
         assert corpus.package in named, corpus
         assert is_benchmark_package(corpus.package)
+
+
+def test_fetch_keeps_source_files_and_leaves_tests_and_declarations() -> None:
+    for rel in ("src/AbiItem.ts", "lib/index.js", "src/view/input.tsx", "core/Hex.mts"):
+        assert wanted("typescript", rel), rel
+    for rel in ("src/index.d.ts", "core/_test/Hex.ts", "core/Hex.test-d.ts", "src/a.test.tsx",
+                "core/Cbor.fuzz.ts", "src/__mocks__/fs.ts", "dist/index.js", "src/x.bench.ts"):  # fmt: skip
+        assert not wanted("typescript", rel), rel
 
 
 def test_dedup_keeps_one_pair_per_code_and_source() -> None:
