@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from training.fetch import wanted
 from training.hygiene import (
     BENCHMARK_PACKAGES,
     ContentFilter,
@@ -80,6 +81,136 @@ def test_doc_comment_pairs_have_the_first_sentence_and_code_without_the_doc() ->
         assert pair.language == language
 
 
+# prosemirror style: `///` docs on a class's methods, an `@internal` one, a
+# directive between the doc and the code.
+TS_TRIPLE = """\
+export class Mark {
+  /// @internal
+  constructor(readonly type: MarkType, readonly attrs: Attrs) {}
+
+  /// Given a set of marks, create a new set which contains this one as
+  /// well, in the right position. If this mark is already in the set,
+  /// the set itself is returned.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  addToSet(set: readonly Mark[]): readonly Mark[] {
+    let copy, placed = false
+    // Walk the set once, keeping its order.
+    for (let i = 0; i < set.length; i++) copy = set.slice(0, i)
+    return copy || set
+  }
+}
+"""
+# `//` blocks: a doc, a licence header, commented-out code, and a note
+# separated from the function by a blank line.
+JS_LINES = """\
+// Copyright (c) 2024 Example Authors. Licensed under the MIT License.
+function licensedHelper(a, b) {
+  const sum = a + b;
+  return sum * 2;
+}
+
+// Split a path into its segments, dropping empty ones.
+// Leading and trailing slashes are ignored.
+function splitPathSegments(path) {
+  const parts = path.split("/");
+  return parts.filter(Boolean);
+}
+
+// const old = legacyRouter(options);
+// old.mount();
+function mountRouterTable(options) {
+  const table = new Table(options);
+  return table.mount();
+}
+
+// Helpers for the routing table below, kept in one place.
+
+function joinRouteParts(parts) {
+  const joined = parts.join("/");
+  return "/" + joined;
+}
+"""
+
+
+def test_line_comment_docs_above_js_and_ts_definitions() -> None:
+    docs = {
+        p.symbol: p for p in _pairs("typescript", "src/mark.ts", TS_TRIPLE) if p.source == "doc"
+    }
+    assert list(docs) == ["Mark.addToSet"]
+    pair = docs["Mark.addToSet"]
+    assert pair.query == (
+        "Given a set of marks, create a new set which contains this one as well, "
+        "in the right position."
+    )
+    assert "right position" not in pair.code and "set itself" not in pair.code
+    # Comments inside the body and directives stay code.
+    assert "// Walk the set once" in pair.code and "eslint-disable" in pair.code
+
+    js = {p.symbol: p for p in _pairs("javascript", "lib/paths.js", JS_LINES) if p.source == "doc"}
+    assert list(js) == ["splitPathSegments"]
+    assert js["splitPathSegments"].query == "Split a path into its segments, dropping empty ones."
+    assert "Leading and trailing" not in js["splitPathSegments"].code
+    assert js["splitPathSegments"].language == "javascript"
+    # The undocumented ones still give name pairs, with their code intact.
+    names = {
+        p.symbol: p for p in _pairs("javascript", "lib/paths.js", JS_LINES) if p.source == "name"
+    }
+    assert set(names) == {
+        "licensedHelper",
+        "splitPathSegments",
+        "mountRouterTable",
+        "joinRouteParts",
+    }
+    assert "Copyright" in names["licensedHelper"].code
+
+
+def test_only_the_first_piece_of_a_long_definition_gives_a_doc_pair() -> None:
+    steps = "\n".join(
+        f"  // Step {i}: move the cursor past the next token here.\n"
+        f"  cursor = advanceCursor(cursor, tokens[{i}], options);\n"
+        for i in range(60)
+    )
+    text = (
+        "// Scan a template for placeholders, one token at a time.\n"
+        f"function scanTemplate(tokens, options) {{\n  let cursor = 0;\n{steps}  return cursor;\n}}\n"
+    )
+    pairs = _pairs("javascript", "lib/scan.js", text)
+    assert len({p.code for p in pairs if p.source == "name"}) > 1  # it was cut into pieces
+    docs = [p.query for p in pairs if p.source == "doc"]
+    assert docs == ["Scan a template for placeholders, one token at a time."]
+
+
+# date-fns style: a stray block left above, then a doc of tags only.
+JS_TAGS = """\
+/**
+ * The {@link addDays} function options.
+ */
+
+/**
+ * @name addDays
+ * @category Day Helpers
+ * @summary Add the specified number of days to the given date.
+ *
+ * @param date - The date to be changed
+ * @returns The new date with the days added
+ */
+export function addDays(date, amount, options) {
+  const _date = toDate(date, options?.in);
+  return constructFrom(_date, _date.getDate() + amount);
+}
+"""
+
+
+def test_jsdoc_is_the_block_next_to_the_code_and_may_say_it_in_a_summary_tag() -> None:
+    docs = [p for p in _pairs("javascript", "addDays.js", JS_TAGS) if p.source == "doc"]
+    assert [p.query for p in docs] == ["Add the specified number of days to the given date."]
+    assert "function options" not in docs[0].code and "@summary" not in docs[0].code
+    assert first_sentence("@name f\n@description\nParses a duration from an ISO string.\n") == (
+        "Parses a duration from an ISO string."
+    )
+    assert first_sentence("@param x - the value\n@returns the value doubled") == ""
+
+
 def test_name_pairs_split_identifiers() -> None:
     assert name_words("UploadQueue.retryFailedUploads") == ["retry", "failed", "uploads"]
     assert name_words("parse_HTTPHeader") == ["parse", "http", "header"]
@@ -134,6 +265,14 @@ def test_every_benchmark_corpus_is_named_by_the_hygiene_filter() -> None:
     for corpus in CORPORA:
         assert corpus.package in named, corpus
         assert is_benchmark_package(corpus.package)
+
+
+def test_fetch_keeps_source_files_and_leaves_tests_and_declarations() -> None:
+    for rel in ("src/AbiItem.ts", "lib/index.js", "src/view/input.tsx", "core/Hex.mts"):
+        assert wanted("typescript", rel), rel
+    for rel in ("src/index.d.ts", "core/_test/Hex.ts", "core/Hex.test-d.ts", "src/a.test.tsx",
+                "core/Cbor.fuzz.ts", "src/__mocks__/fs.ts", "dist/index.js", "src/x.bench.ts"):  # fmt: skip
+        assert not wanted("typescript", rel), rel
 
 
 def test_dedup_keeps_one_pair_per_code_and_source() -> None:

@@ -44,10 +44,11 @@ EXTENSIONS = {
 SKIP_DIRS = frozenset(
     {"test", "tests", "testing", "__tests__", "testdata", "spec", "benches", "bench",
      "benchmarks", "examples", "example", "fixtures", "docs", "dist", "build", "bundles",
-     "umd", "min", "target", "scripts"}
+     "umd", "min", "target", "scripts", "_test", "__mocks__", "__fixtures__"}
 )  # fmt: skip
 SKIP_SUFFIXES = (".d.ts", ".d.mts", ".d.cts", ".min.js", "_test.go", ".test.js", ".spec.js",
-                 ".test.ts", ".spec.ts", ".map")  # fmt: skip
+                 ".test.ts", ".spec.ts", ".test.tsx", ".spec.tsx", ".test-d.ts", ".bench.ts",
+                 ".fuzz.ts", ".map")  # fmt: skip
 PERMISSIVE = re.compile(
     r"\b(mit|bsd|apache|isc|0bsd|unlicense|psf|python software foundation|zlib|cc0|"
     r"expat|public domain|boost|bsl)\b",

@@ -65,6 +65,10 @@ _BAD_STARTS = ("see ", "see:", "like ", "same as ", "alias ", "an alias", "depre
                "fixme", "xxx", "internal ", "@", ":", "..", "#", "-", "|", "```", "<", "copyright",
                "license", "spdx", "eslint", "istanbul", "prettier", "jshint", "noinspection")  # fmt: skip
 _SENTENCE = re.compile(r"(.+?[.!?])(?:\s|$)")
+# A JSDoc tag's text: the rest of its line and the lines after it, up to a blank line or tag.
+_TAG_TEXT = r"\b(.*(?:\n(?![ \t]*@)(?![ \t]*$).*)*)"
+_SUMMARY_TAG = re.compile(r"(?m)^[ \t]*@summary" + _TAG_TEXT)
+_DESCRIPTION_TAG = re.compile(r"(?m)^[ \t]*@description" + _TAG_TEXT)
 
 
 def clean_markup(text: str) -> str:
@@ -82,9 +86,13 @@ def clean_markup(text: str) -> str:
 
 def first_sentence(doc: str, name: str = "") -> str:
     """The query a doc comment gives: its first sentence, or "" if it says too little."""
-    paragraph = next((p for p in re.split(r"\n\s*\n", clean_markup(doc)) if p.strip()), "")
-    # JSDoc: tags end the description.
+    doc = clean_markup(doc)
+    paragraph = next((p for p in re.split(r"\n\s*\n", doc) if p.strip()), "")
+    # JSDoc: tags end the description; a doc of tags only may say it in one of them.
     paragraph = re.split(r"(?m)^\s*@\w", paragraph)[0]
+    if not paragraph.strip():
+        tag = _SUMMARY_TAG.search(doc) or _DESCRIPTION_TAG.search(doc)
+        paragraph = tag.group(1) if tag else ""
     flat = " ".join(paragraph.split())
     m = _SENTENCE.match(flat)
     text = (m.group(1) if m else flat).strip()
@@ -142,8 +150,12 @@ _JSDOC = re.compile(r"/\*\*(?!/)(.*?)\*/", re.S)
 
 def jsdoc(text: str) -> tuple[str, list[str]] | None:
     """(the JSDoc block above the definition, the chunk with every JSDoc block removed)."""
-    m = _JSDOC.search(text)
-    if m is None or (text[: m.start()].strip(" \t\n") and not _only_comments(text[: m.start()])):
+    m = None
+    for found in _JSDOC.finditer(text):  # the last block of the comments above the code
+        if text[: found.start()].strip(" \t\n") and not _only_comments(text[: found.start()]):
+            break
+        m = found
+    if m is None:
         return None
     body = m.group(1)
     doc = "\n".join(re.sub(r"^\s*\*\s?", "", line) for line in body.split("\n"))
@@ -183,11 +195,47 @@ def line_comment_doc(text: str, markers: tuple[str, ...]) -> tuple[str, list[str
     return "\n".join(doc), kept
 
 
+# `//` lines above a JS/TS definition that are tool directives, not prose about it.
+_JS_DIRECTIVE = re.compile(
+    r"^//\s*(?:eslint|@ts-|#|prettier-|istanbul |c8 |biome-|jshint|global |noinspection)"
+    r"|^///\s*<"
+)
+_LICENCE = re.compile(r"copyright|licen[cs]e|spdx|all rights reserved", re.IGNORECASE)
+
+
+def js_line_doc(text: str) -> tuple[str, list[str]] | None:
+    """A `///` or `//` comment block directly above a JS/TS definition, and the rest of it.
+
+    The block ends at the first line of code; a blank line starts it afresh, so only
+    the block touching the definition counts. Tool directives inside it are
+    skipped; a licence header or commented-out code (a line ending in `;`, `{`
+    or `}` before the first blank comment line) is no doc at all.
+    """
+    lines = text.split("\n")
+    block: list[int] = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped:
+            block = []
+        elif not stripped.startswith("//"):
+            break
+        elif not _JS_DIRECTIVE.match(stripped):
+            block.append(i)
+    doc = [re.sub(r"^///?\s?", "", lines[i].strip()) for i in block]
+    if not any(line.strip() for line in doc) or _LICENCE.search(" ".join(doc)):
+        return None
+    first_paragraph = "\n".join(doc).strip("\n").split("\n\n")[0].split("\n")
+    if any(line.rstrip().endswith((";", "{", "}")) for line in first_paragraph):
+        return None
+    taken = set(block)
+    return "\n".join(doc), [line for i, line in enumerate(lines) if i not in taken]
+
+
 def doc_and_code(language: str, text: str) -> tuple[str, list[str]] | None:
     if language == "python":
         return python_doc(text)
     if language in ("javascript", "typescript", "tsx"):
-        return jsdoc(text)
+        return jsdoc(text) or js_line_doc(text)
     if language == "go":
         return line_comment_doc(text, ("//",))
     if language == "rust":
@@ -213,10 +261,19 @@ def mine_file(language: str, package: str, rel: str, text: str) -> Iterator[Pair
     lang = chunked.language
     # An npm package of one language may ship files of the other.
     language = {"tsx": "typescript"}.get(lang, lang)
+    previous: Chunk | None = None
     for chunk in chunked.chunks:
+        # A long definition is cut into (overlapping) pieces; only the first starts with its doc,
+        # a later one may start with a comment from inside the body.
+        continued = (
+            previous is not None
+            and (previous.kind, previous.symbol) == (chunk.kind, chunk.symbol)
+            and previous.start_line < chunk.start_line <= previous.end_line + 1
+        )
+        previous = chunk
         if chunk.kind not in DEFINITIONS or not chunk.symbol:
             continue
-        found = doc_and_code(lang, chunk.text)
+        found = None if continued else doc_and_code(lang, chunk.text)
         if found is not None:
             doc, kept = found
             code_text = "\n".join(kept).strip("\n")
