@@ -27,7 +27,7 @@ from cidx.errors import ModelError
 
 # Pinned here, not read from the package, so a swapped file is caught.
 MODEL_FILE = "data/cidx-code2-minilm-l6-int8.onnx"
-MODEL_SHA256 = "9af27eb039cd5701fa77332befb0a88d484a7a32e3d8dc497de2571a6a6fea1d"
+MODEL_SHA256 = "f656d8b49a06b956fef56d1051fde7353e8b77e012a18ba2dc912cd831894935"
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 # Small batches of length-sorted texts beat large ones on a few CPU cores:
 # less padding, and the activations stay in cache.
