@@ -71,6 +71,7 @@ from _quality_variants import (
     VARIANTS,
     Scores,
     fetch_raw,
+    first_tuned_model,
     load_queries,
     previous_model,
 )
@@ -245,7 +246,7 @@ def _old_hybrid(engine: Engine, text: str) -> list[Hit]:
 
 
 def embed_speed(benches: list[Path], rounds: int = 2) -> str:
-    """Raw embedding throughput of the previous and the bundled model on the corpora's chunk texts.
+    """Raw embedding throughput of the earlier models and the bundled one on the corpora's chunk texts.
 
     Both in this process, on the same texts (every chunk's dense text, as
     the indexer embeds them), at max length 128, alternating so that load
@@ -263,7 +264,11 @@ def embed_speed(benches: list[Path], rounds: int = 2) -> str:
             rel = path.relative_to(root).as_posix()
             chunked = chunk_file(rel, path.read_text(encoding="utf-8", errors="replace"))
             texts += [dense_text(rel, c) for c in chunked.chunks]
-    models = {"previous (all-MiniLM-L6-v2 int8)": previous_model(), "bundled": bundled_model()}
+    models = {
+        "previous (all-MiniLM-L6-v2 int8)": previous_model(),
+        "first code-tuned": first_tuned_model(),
+        "bundled": bundled_model(),
+    }
     embedders = {name: Embedder(128, model=m) for name, m in models.items()}
     best: dict[str, float] = {}
     for _ in range(rounds):
