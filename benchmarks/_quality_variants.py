@@ -184,10 +184,13 @@ for _mode in ("hybrid", "semantic", "keyword"):
     VARIANTS[f"cidx {_mode}, windows not collapsed"] = _cidx(
         _mode, Ranking(DEFAULT_RANKING.dense, DEFAULT_RANKING.keyword, DEFAULT_RANKING.name, False)
     )
+# The shipped weights as (dense share of dense + BM25, name weight relative to those two).
+SHIPPED_ALPHA = DEFAULT_RANKING.dense / (DEFAULT_RANKING.dense + DEFAULT_RANKING.keyword)
+SHIPPED_NAME = DEFAULT_RANKING.name / (DEFAULT_RANKING.dense + DEFAULT_RANKING.keyword)
 for _alpha, _beta in (
     (0.7, 0.0), (0.8, 0.0), (0.9, 0.0),
-    (0.7, 0.25), (0.9, 0.25),
-    (0.8, 0.1), (0.8, 0.4), (0.8, 0.6),
+    (0.7, 0.1), (0.9, 0.1),
+    (0.8, 0.25), (0.8, 0.4), (0.8, 0.6),
 ):  # fmt: skip
     VARIANTS[f"cidx hybrid a={_alpha:g} name={_beta:g}"] = _cidx("hybrid", _weights(_alpha, _beta))
 
@@ -337,29 +340,33 @@ def _named(
     return run
 
 
-VARIANTS["client cidx formula a=0.8 name=0.25 (as shipped, windows not collapsed)"] = _named(
-    0.8, 0.25
+VARIANTS["client cidx formula (as shipped, windows not collapsed)"] = _named(
+    SHIPPED_ALPHA, SHIPPED_NAME
 )
-VARIANTS["client cidx formula, missing scores imputed"] = _named(0.8, 0.25, impute=True)
+VARIANTS["client cidx formula, missing scores imputed"] = _named(
+    SHIPPED_ALPHA, SHIPPED_NAME, impute=True
+)
 VARIANTS["client cidx formula, missing scores imputed, depth 100"] = _named(
-    0.8, 0.25, impute=True, depth=100
+    SHIPPED_ALPHA, SHIPPED_NAME, impute=True, depth=100
 )
-VARIANTS["client cidx formula, depth 20"] = _named(0.8, 0.25, depth=20)
-VARIANTS["client cidx formula, depth 200"] = _named(0.8, 0.25, depth=200)
+VARIANTS["client cidx formula, depth 20"] = _named(SHIPPED_ALPHA, SHIPPED_NAME, depth=20)
+VARIANTS["client cidx formula, depth 200"] = _named(SHIPPED_ALPHA, SHIPPED_NAME, depth=200)
 VARIANTS["client cidx formula, name = F1 with qualified symbol"] = _named(
-    0.8, 0.25, name="qualified-f1"
+    SHIPPED_ALPHA, SHIPPED_NAME, name="qualified-f1"
 )
 VARIANTS["client cidx formula, name = share of name terms in query"] = _named(
-    0.8, 0.25, name="last-coverage"
+    SHIPPED_ALPHA, SHIPPED_NAME, name="last-coverage"
 )
 VARIANTS["client cidx formula, name = share of query terms in symbol"] = _named(
-    0.8, 0.25, name="query-coverage"
+    SHIPPED_ALPHA, SHIPPED_NAME, name="query-coverage"
 )
 for _g in (0.05, 0.1):
-    VARIANTS[f"client cidx formula + path terms {_g:g}"] = _named(0.8, 0.25, path=_g)
+    VARIANTS[f"client cidx formula + path terms {_g:g}"] = _named(
+        SHIPPED_ALPHA, SHIPPED_NAME, path=_g
+    )
 for _g in (0.1, 0.25):
     VARIANTS[f"client cidx formula + embedded name cosine {_g:g}"] = _named(
-        0.8, 0.25, name_vector=_g
+        SHIPPED_ALPHA, SHIPPED_NAME, name_vector=_g
     )
     VARIANTS[f"client cos+bm25/max a=0.8 + embedded name cosine {_g:g} (no name match)"] = _named(
         0.8, 0.0, name_vector=_g
