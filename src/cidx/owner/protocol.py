@@ -1,7 +1,8 @@
 """Every operation an owner answers, declared once as a `Verb`.
 
-The wire format, and the two verbs a query needs, are in `cidx.owner.wire`
-(re-exported here); `cidx.operations` holds the one handler of each verb.
+The wire format and the two verbs a query needs are in `cidx.owner.wire`
+(the verbs re-exported here, so this is the table of them all);
+`cidx.operations` holds the one handler of each verb.
 """
 
 from __future__ import annotations
@@ -28,23 +29,7 @@ from cidx.messages import (
     StatusReport,
 )
 from cidx.metrics import MetricsSnapshot
-from cidx.owner.wire import (
-    MAX_LINE as MAX_LINE,
-    PING as PING,
-    PROTOCOL_VERSION as PROTOCOL_VERSION,
-    SEARCH as SEARCH,
-    Handler as Handler,
-    Verb as Verb,
-    decode as decode,
-    dispatch as dispatch,
-    encode as encode,
-    error as error,
-    from_jsonable as from_jsonable,
-    progress as progress,
-    request as request,
-    result as result,
-    to_jsonable as to_jsonable,
-)
+from cidx.owner.wire import PING as PING, SEARCH as SEARCH, Verb
 
 INDEX: Verb[IndexRequest, IndexSummary] = Verb("index", IndexRequest, IndexSummary)
 STATUS: Verb[NoArgs, StatusReport] = Verb("status", NoArgs, StatusReport)
