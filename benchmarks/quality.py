@@ -62,6 +62,7 @@ from cidx.store import Fusion, Hit, Nearest, StoreQuery
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _corpora import BY_NAME, LANGUAGES, ensure
+from _models import first_tuned_model, previous_model
 from _quality_variants import (
     BASELINE,
     BEFORE,
@@ -71,9 +72,7 @@ from _quality_variants import (
     VARIANTS,
     Scores,
     fetch_raw,
-    first_tuned_model,
     load_queries,
-    previous_model,
 )
 
 PUBLIC = ("requests", "jinja2")
