@@ -2,7 +2,7 @@
 
 `previous_model`: the general-purpose all-MiniLM-L6-v2 int8 (from a PyPI
 package); `first_tuned_model`: cidx's first code-tuned model (from git
-history). Each is a `ModelFile` with its own name, so its vectors never
+history); `candidate_model`: any exported file, e.g. a training run's. Each is a `ModelFile` with its own name, so its vectors never
 mix with the bundled model's in an index or the embedding cache.
 """
 
@@ -48,3 +48,13 @@ def first_tuned_model() -> Any:
         tmp.write_bytes(data)
         tmp.replace(out)
     return ModelFile("cidx-code-minilm-l6-int8", out, _FIRST_TUNED_SHA256)
+
+
+def candidate_model(path: Path) -> Any:
+    """An exported model file not bundled yet (a training run's), named by its sha256."""
+    import hashlib
+
+    from cidx.embedding._model import ModelFile
+
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    return ModelFile(f"candidate-{sha256[:12]}", path, sha256)

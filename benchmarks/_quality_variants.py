@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _models import first_tuned_model, previous_model
+from _models import candidate_model, first_tuned_model, previous_model
 
 from cidx.chunking import Chunk
 from cidx.engine import Engine
@@ -417,8 +417,14 @@ def _embedding(engine: Engine, settings: Any, model: Any = None) -> Iterator[Non
     old_config, old_parts = engine.config, engine.parts
     config = old_config.model_copy(update={"embedding": settings})
     engine.config = config
+    # The collections record the model id the vectors are cached and looked
+    # up under: without it, this variant's vectors would be stored as (and
+    # mixed with) the bundled model's.
     engine.parts = dataclasses.replace(
-        old_parts, config=config, models=Models(settings.max_length, model=model)
+        old_parts,
+        config=config,
+        models=Models(settings.max_length, model=model),
+        collections=dataclasses.replace(old_parts.collections, model=settings.model_id),
     )
     try:
         yield
@@ -511,6 +517,16 @@ def _model(make: Callable[[], Any]) -> IndexVariant:
         return _embedding(engine, settings, model)
 
     return apply
+
+
+def add_candidates(paths: list[Path]) -> list[str]:
+    """An index variant per exported model file (`--candidate`); their names."""
+    names = []
+    for path in paths:
+        name = f"model: candidate {path.name}"
+        INDEX_VARIANTS[name] = _model(lambda path=path: candidate_model(path))
+        names.append(name)
+    return names
 
 
 _NEW_KINDS = {"interface ": "class ", "type ": "class ", "enum ": "class ", "object ": "class "}

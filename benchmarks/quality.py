@@ -71,6 +71,7 @@ from _quality_variants import (
     SHIPPED,
     VARIANTS,
     Scores,
+    add_candidates,
     fetch_raw,
     load_queries,
 )
@@ -322,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         help="also rebuild the index per index-time variant (all, or those matching)",
     )  # fmt: skip
     ap.add_argument(
+        "--candidate", nargs="+", type=Path, default=[], metavar="ONNX",
+        help="also index and query with these exported model files (training runs)",
+    )  # fmt: skip
+    ap.add_argument(
         "--latency",
         type=int,
         default=None,
@@ -361,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         ivars += [
             n for n in INDEX_VARIANTS if n != SHIPPED and any(fnmatch.fnmatch(n, g) for g in globs)
         ]
+    ivars += add_candidates(a.candidate)
     rows: dict[str, Row] = {}
     for bench in benches:
         print(f"{bench.name}: {len(ivars)} index and {len(names)} query variants", file=sys.stderr)

@@ -311,3 +311,32 @@ def test_mining_end_to_end_writes_pairs_and_a_manifest(tmp_path: Path) -> None:
     assert ("python", "uploads-1.0") in listed and ("rust", "librust-versions-dev-1.0") in listed
     for entry in data["packages"]:
         assert entry["split"] == ("val" if is_validation(entry["name"]) else "train")
+
+
+def _pair(query: str, code: str, package: str = "p") -> dict[str, str]:
+    return {"query": query, "code": code, "language": "rust", "package": package, "source": "doc"}
+
+
+def test_hard_negatives_are_siblings_from_the_same_package_never_the_pair_itself() -> None:
+    from training.negatives import hard_negatives
+
+    pairs = [
+        _pair("Read a big-endian u16.", "fn get_u16(&mut self) -> u16 { self.read_be(2) }"),
+        _pair("Read a little-endian i16.", "fn get_i16_le(&mut self) -> i16 { self.read_le(2) }"),
+        _pair("Drop every byte.", "fn clear(&mut self) { self.len = 0 }"),
+        # Same code as the first, asked by name: never its negative.
+        _pair("get u16", "fn get_u16(&mut self) -> u16 { self.read_be(2) }"),
+        # The best match for the first query, but in another package.
+        _pair("Read u16 big-endian.", "fn get_u16_be(&mut self) -> u16 { read(2) }", "other"),
+        # Documented exactly as the first: overloads are no negatives of each other.
+        _pair("Read a big-endian u16.", "fn get_u16_checked(&mut self) -> u16 { self.read_be(2) }"),
+    ]
+    negatives = hard_negatives(pairs, seed=1)
+    assert negatives[0] == 1  # the i16 sibling: shares "read", "16" with the query
+    assert negatives[3] in (1, 5)
+    assert negatives[4] is None  # alone in its package
+    assert negatives == hard_negatives(pairs, seed=1)
+    for i, j in enumerate(negatives):
+        if j is not None:
+            assert pairs[j]["package"] == pairs[i]["package"]
+            assert pairs[j]["code"] != pairs[i]["code"]

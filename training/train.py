@@ -8,7 +8,10 @@ unpacks it). The loss is the symmetric InfoNCE of sentence-transformers'
 MultipleNegativesRankingLoss: each query's own code is the positive, the
 batch's other code the negatives, and the other way round. A batch holds
 one language (negatives from the same language are the ones the model has
-to learn to tell apart) and never the same code twice.
+to learn to tell apart) and never the same code twice. With
+`--hard-negatives` each query also meets a sibling from its own package
+that BM25 finds for it (`training.negatives`); `--init` starts from an
+earlier run's weights instead of the base model's.
 
 Reproducible and resumable: seeds are pinned, the batch order is a function
 of the seed alone, and a checkpoint (model, optimiser, schedule, step) is
@@ -34,6 +37,7 @@ import torch
 
 from training.bert import BertEncoder, load_pretrained, mean_pool
 from training.mine import code_key
+from training.negatives import hard_negatives
 
 HERE = Path(__file__).parent
 VOCAB = HERE.parent / "src" / "cidx" / "embedding" / "data" / "vocab.txt"
@@ -136,13 +140,34 @@ def used_by_package(pairs: list[dict[str, str]], batches: list[list[int]]) -> di
     return dict(sorted(counts.items()))
 
 
-def contrastive_loss(q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+def contrastive_loss(
+    q: torch.Tensor, c: torch.Tensor, extra: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Symmetric InfoNCE; `extra` code (hard negatives) only competes for the queries."""
     logits = SCALE * q @ c.T
     labels = torch.arange(len(q), device=q.device)
+    to_code = torch.cat([logits, SCALE * q @ extra.T], 1) if extra is not None else logits
     return (
-        torch.nn.functional.cross_entropy(logits, labels)
+        torch.nn.functional.cross_entropy(to_code, labels)
         + torch.nn.functional.cross_entropy(logits.T, labels)
     ) / 2
+
+
+def batch_negatives(
+    pairs: list[dict[str, str]], batch: list[int], negatives: list[int | None]
+) -> list[str]:
+    """The hard negatives' code for a batch: each once, none that is a positive in it."""
+    taken = {code_key(pairs[i]["code"]) for i in batch}
+    out = []
+    for i in batch:
+        j = negatives[i]
+        if j is None:
+            continue
+        key = code_key(pairs[j]["code"])
+        if key not in taken:
+            taken.add(key)
+            out.append(pairs[j]["code"])
+    return out
 
 
 @torch.no_grad()
@@ -199,13 +224,22 @@ def main(argv: list[str] | None = None) -> int:
         help="train neither the embeddings nor the first N layers (more: faster on a CPU; "
         "the shipped model trained all but the first)",
     )
+    ap.add_argument(
+        "--hard-negatives",
+        action="store_true",
+        help="give each query one more negative: code of its package BM25 ranks high for it",
+    )
+    ap.add_argument(
+        "--init", type=Path, default=None, help="start from these fine-tuned weights (final.pt)"
+    )
+    ap.add_argument("--seed", type=int, default=SEED, help="seed of the batch order")
     ap.add_argument("--save-every", type=int, default=20)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--threads", type=int, default=None)
     a = ap.parse_args(argv)  # fmt: skip
 
-    random.seed(SEED)
-    torch.manual_seed(SEED)
+    random.seed(a.seed)
+    torch.manual_seed(a.seed)
     if a.threads:
         torch.set_num_threads(a.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -213,10 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     tok = tokenizer()
     train = load_pairs(a.pairs / "train.jsonl")
     val = load_pairs(a.pairs / "val.jsonl")
-    batches = make_batches(train, a.batch, SEED)
+    batches = make_batches(train, a.batch, a.seed)
     steps = min(a.steps, len(batches))
+    negatives = hard_negatives(train, a.seed) if a.hard_negatives else None
 
     model = load_pretrained(a.base, a.layers).to(device)
+    if a.init is not None:
+        model.load_state_dict(torch.load(a.init, map_location=device, weights_only=False))
     frozen = [model.embeddings, *model.encoder.layer[: a.freeze_layers]]
     for module in frozen:
         for p in module.parameters():
@@ -249,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         "base": str(a.base), "pairs": {"train": len(train), "val": len(val)},
         "batches_available": len(batches), "steps": steps, "batch": a.batch, "lr": a.lr,
         "warmup": a.warmup, "layers": a.layers or model.config.num_hidden_layers,
-        "freeze_layers": a.freeze_layers, "seed": SEED, "device": device,
+        "freeze_layers": a.freeze_layers, "seed": a.seed, "device": device,
+        "init": str(a.init) if a.init else None, "hard_negatives": a.hard_negatives,
         "hardware": {"machine": platform.machine(), "processor": platform.processor(),
                      "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
                      "cuda": torch.cuda.get_device_name(0) if device == "cuda" else None},
@@ -263,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         items = [train[i] for i in batches[step]]
         q = embed(model, *encode(tok, [p["query"] for p in items], QUERY_MAX, device))
-        c = embed(model, *encode(tok, [p["code"] for p in items], CODE_MAX, device))
-        loss = contrastive_loss(q, c)
+        codes = [p["code"] for p in items]
+        hard = batch_negatives(train, batches[step], negatives) if negatives else []
+        c = embed(model, *encode(tok, codes + hard, CODE_MAX, device))
+        loss = contrastive_loss(q, c[: len(items)], c[len(items) :] if hard else None)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()

@@ -84,6 +84,18 @@ def test_train_resume_export_and_load(tmp_path: Path) -> None:
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [0, 1, 2, 3, 4, 5]
 
+    # A second stage from those weights, with hard negatives and another batch order.
+    hard = tmp_path / "hard"
+    stage = ["--base", str(base), "--pairs", str(pairs), "--out", str(hard), "--batch", "4",
+             "--init", str(out / "final.pt"), "--hard-negatives", "--seed", "7", "--steps", "2",
+             "--warmup", "1", "--eval-every", "2"]  # fmt: skip
+    assert train.main(stage) == 0
+    second = json.loads((hard / "run.json").read_text())
+    assert second["hard_negatives"] and second["seed"] == 7 and second["init"]
+    before = torch.load(out / "final.pt", weights_only=False)
+    after = torch.load(hard / "final.pt", weights_only=False)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
     onnx_file = tmp_path / "model.onnx"
     digest = export.export(base, out / "final.pt", onnx_file)
     from cidx.embedding import Embedder
