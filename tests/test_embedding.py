@@ -149,3 +149,25 @@ def test_bulk_embedding_waits_between_batches_while_a_query_embeds(embedder: Emb
     bulk.join(timeout=60)
     assert not bulk.is_alive() and sum(done) == 48
     assert query.shape == (1, 384)
+
+
+def test_models_of_another_model_file_make_its_vectors_only(tmp_path: Path) -> None:
+    """`Models.variant` names the models that make a model id's vectors: a
+    Models holding another model file (as benchmarks load earlier models)
+    makes that file's vectors, at any max length, and never the bundled
+    model's."""
+    from cidx.embedding._model import ModelFile, bundled_model
+    from cidx.parts import Models
+
+    bundled = bundled_model()
+    other = ModelFile("other-model", bundled.path, bundled.sha256)
+    models = Models(128, model=other)
+    assert models.variant("other-model@128") is models
+    longer = models.variant("other-model@256")
+    assert longer is not None and longer.max_length == 256 and longer.model is other
+    assert models.variant(model_id(128)) is None
+    assert models.variant("other-model@abc") is None
+
+    plain = Models(128)
+    assert plain.variant(model_id(128)) is plain
+    assert plain.variant("other-model@128") is None

@@ -81,7 +81,8 @@ class Models:
         """The models that make vectors of the model id `model` (these, or the
         same model with another max length: its vectors differ), or None when
         this cidx cannot make them. A migration to another model uses both."""
-        length = max_length_of(model)
+        # Each model file makes its own vectors only (benchmarks load others).
+        length = max_length_of(model, self.model.name) if self.model else max_length_of(model)
         if length is None:
             return None
         if length == self.max_length:

@@ -20,11 +20,11 @@ def model_id(max_length: int = DEFAULT_MAX_LENGTH) -> str:
     return f"{MODEL_NAME}@{max_length}"
 
 
-def max_length_of(model: str) -> int | None:
-    """The max length of the bundled model's id `model`, or None when `model`
-    is not the bundled model (this cidx cannot make its vectors)."""
-    name, _, length = model.partition("@")
-    if name != MODEL_NAME or not length.isdigit() or not 16 <= int(length) <= 512:
+def max_length_of(model: str, name: str = MODEL_NAME) -> int | None:
+    """The max length of the model id `model` of the model called `name` (the
+    bundled one unless told), or None when `model` is another model's."""
+    named, _, length = model.partition("@")
+    if named != name or not length.isdigit() or not 16 <= int(length) <= 512:
         return None
     return int(length)
 
