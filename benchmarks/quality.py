@@ -5,9 +5,10 @@
     python benchmarks/quality.py requests jinja2       # named corpora
     python benchmarks/quality.py --index-variants 'model*' --only 'cidx hybrid'   # previous model vs shipped
     python benchmarks/quality.py --index-variants      # also rebuild per index-time variant
+    python benchmarks/quality.py --candidate run.onnx --only 'cidx *'   # a training run's export
     python benchmarks/quality.py --index-variants 'bm25*' --only 'cidx*'
     python benchmarks/quality.py --latency 7           # query latency on 7 copies of every corpus
-    python benchmarks/quality.py --embed-speed         # previous vs bundled model, chunks/s
+    python benchmarks/quality.py --embed-speed         # every earlier model vs the bundled one, chunks/s
     python benchmarks/quality.py --list                # every variant's name
 
 Corpora (`_corpora.py`: Python wheels, npm tarballs, Debian Go and Rust
@@ -62,7 +63,7 @@ from cidx.store import Fusion, Hit, Nearest, StoreQuery
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _corpora import BY_NAME, LANGUAGES, ensure
-from _models import first_tuned_model, previous_model
+from _models import first_tuned_model, previous_model, second_tuned_model
 from _quality_variants import (
     BASELINE,
     BEFORE,
@@ -267,6 +268,7 @@ def embed_speed(benches: list[Path], rounds: int = 2) -> str:
     models = {
         "previous (all-MiniLM-L6-v2 int8)": previous_model(),
         "first code-tuned": first_tuned_model(),
+        "second code-tuned": second_tuned_model(),
         "bundled": bundled_model(),
     }
     embedders = {name: Embedder(128, model=m) for name, m in models.items()}
@@ -336,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--embed-speed",
         action="store_true",
-        help="embedding speed of the previous and the bundled model",
+        help="embedding speed of every earlier model and the bundled one",
     )
     ap.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
     ap.add_argument("--list", action="store_true", help="list the variants and exit")

@@ -26,8 +26,8 @@ from cidx.embedding._settings import DEFAULT_MAX_LENGTH, EMBEDDING_DIM, MODEL_NA
 from cidx.errors import ModelError
 
 # Pinned here, not read from the package, so a swapped file is caught.
-MODEL_FILE = "data/cidx-code2-minilm-l6-int8.onnx"
-MODEL_SHA256 = "f656d8b49a06b956fef56d1051fde7353e8b77e012a18ba2dc912cd831894935"
+MODEL_FILE = "data/cidx-code3-minilm-l6-int8.onnx"
+MODEL_SHA256 = "a8a410f83f38be6c36b05c08601388de396ddbd47d047a027a062a5c10eb9de7"
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 # Small batches of length-sorted texts beat large ones on a few CPU cores:
 # less padding, and the activations stay in cache.
