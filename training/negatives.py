@@ -43,14 +43,16 @@ def hard_negatives(pairs: Sequence[dict[str, Any]], seed: int) -> list[int | Non
         groups[(pair["language"], pair["package"])].append(i)
     rng = random.Random(seed)
     chosen: list[int | None] = [None] * len(pairs)
-    for key in sorted(groups):
-        members = groups[key]
+    for group in sorted(groups):
+        members = groups[group]
         # One document per distinct code (a code's doc and name pairs share it).
+        keys = [code_key(pairs[i]["code"]) for i in members]
+        questions = [_normal(pairs[i]["query"]) for i in members]
         codes: dict[str, int] = {}
         asked: dict[str, set[str]] = defaultdict(set)  # every query of each code
-        for i in members:
-            codes.setdefault(code_key(pairs[i]["code"]), i)
-            asked[code_key(pairs[i]["code"])].add(_normal(pairs[i]["query"]))
+        for i, key, question in zip(members, keys, questions, strict=True):
+            codes.setdefault(key, i)
+            asked[key].add(question)
         doc_ids = list(codes.values())
         doc_keys = list(codes)
         if len(doc_ids) < 2:
@@ -71,12 +73,11 @@ def hard_negatives(pairs: Sequence[dict[str, Any]], seed: int) -> list[int | Non
                     queries[row, terms[t]] = 1.0
         scores = queries @ matrix.T
         for row, i in enumerate(members):
-            own, query = code_key(pairs[i]["code"]), _normal(pairs[i]["query"])
             picks: list[int] = []
             for col in np.argsort(-scores[row], kind="stable"):
                 if scores[row, col] <= 0 or len(picks) == TOP:
                     break
-                if doc_keys[col] == own or query in asked[doc_keys[col]]:
+                if doc_keys[col] == keys[row] or questions[row] in asked[doc_keys[col]]:
                     continue
                 picks.append(doc_ids[col])
             if picks:
