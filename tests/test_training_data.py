@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from training.fetch import wanted
 from training.hygiene import (
     BENCHMARK_PACKAGES,
@@ -340,3 +342,58 @@ def test_hard_negatives_are_siblings_from_the_same_package_never_the_pair_itself
         if j is not None:
             assert pairs[j]["package"] == pairs[i]["package"]
             assert pairs[j]["code"] != pairs[i]["code"]
+
+
+def _unit(*xs: float) -> list[float]:
+    v = np.array(xs, dtype=np.float32)
+    return list(v / np.linalg.norm(v))
+
+
+def test_model_negatives_are_the_models_mistakes_never_a_copy_of_the_answer() -> None:
+    from training.negatives import TOP, model_negatives
+
+    pairs = [_pair(f"query {i}", f"fn f{i}() {{ {i} }}") for i in range(6)]
+    pairs.append(_pair("query 6", "fn f6() { 6 }", "other"))
+    codes = np.array([
+        _unit(1, 0, 0),        # 0: the answer to query 0
+        _unit(1, 0.1, 0),      # 1: a copy of 0 (cosine > 0.99): never 0's negative
+        _unit(0.8, 0.6, 0),    # 2, 3, 4: what the model ranks next for query 0
+        _unit(0.7, 0.7, 0.1),
+        _unit(0.6, 0.8, 0),
+        _unit(0, 0, 1),        # 5: far from everything
+        _unit(1, 0, 0),        # 6: the best match, but in another package
+    ], dtype=np.float32)  # fmt: skip
+    queries = codes.copy()
+    for seed in range(20):
+        negatives = model_negatives(pairs, seed, queries, codes)
+        assert negatives[0] in (2, 3, 4)
+        assert negatives[6] is None  # alone in its package
+        assert negatives == model_negatives(pairs, seed, queries, codes)
+    assert TOP == 3
+
+
+def test_mining_negatives_with_the_bundled_model_writes_one_per_pair(tmp_path: Path) -> None:
+    from cidx.embedding._model import bundled_model
+    from training.negatives import main
+
+    pairs = [
+        _pair("Read a big-endian u16.", "fn get_u16(&mut self) -> u16 { self.read_be(2) }"),
+        _pair("Read a little-endian i16.", "fn get_i16_le(&mut self) -> i16 { self.read_le(2) }"),
+        _pair("Drop every byte.", "fn clear(&mut self) { self.len = 0 }"),
+        _pair("get u16", "fn get_u16(&mut self) -> u16 { self.read_be(2) }"),
+        _pair("Read u16 big-endian.", "fn get_u16_be(&mut self) -> u16 { read(2) }", "other"),
+    ]
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    out = tmp_path / "negatives.json"
+    args = ["--pairs", str(folder), "--model", str(bundled_model().path), "--seed", "3"]
+    assert main([*args, "--out", str(out)]) == 0
+    negatives = json.loads(out.read_text())["negatives"]
+    assert len(negatives) == len(pairs)
+    assert negatives[4] is None
+    assert negatives[0] in (1, 2) and negatives[3] in (1, 2)  # never its own code
+    assert negatives[1] in (0, 2)
+    again = tmp_path / "again.json"
+    assert main([*args, "--out", str(again)]) == 0
+    assert json.loads(again.read_text())["negatives"] == negatives

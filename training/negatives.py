@@ -1,22 +1,33 @@
-"""Hard negatives: for each pair, code from its own package that BM25 finds for its query.
+"""Hard negatives: for each pair, code from its own package that a ranker finds for its query.
 
 In-batch negatives from one package already share its vocabulary, but a
 random 31 of a package's functions rarely hold the sibling a query is
 really confused with (`get_u16` and `get_i16_le`, `max_by` and
 `max_by_key`). Each pair here gets one such sibling: a random one of the
-`TOP` codes of the same package that cidx's own BM25 ranks highest for the
-pair's query, never the pair's own code, nor code whose query is the
-same text (overloads documented alike are no negatives of each other).
+`TOP` codes of the same package that a ranker puts highest for the pair's
+query, never the pair's own code, nor code whose query is the same text
+(overloads documented alike are no negatives of each other).
 
-The choice is a function of the pairs and the seed alone, so a run that
-resumes trains on the same negatives.
+Two rankers: cidx's own BM25 (`hard_negatives`), or an embedding model's
+own mistakes (`model_negatives`, from vectors of every query and code;
+`python -m training.negatives` computes them with an exported model and
+writes the choice to a file `train.py --negatives` reads). The model's
+candidates also skip code whose vector is all but the positive's own (a
+copy in another file that differs in a comment or a type).
+
+The choice is a function of the pairs, the vectors and the seed alone, so a
+run that resumes trains on the same negatives.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
+import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,20 +35,25 @@ import numpy as np
 from cidx.sparse import SparseEncoder
 from training.mine import code_key
 
-TOP = 3  # the negative is drawn from this many best BM25 matches
+TOP = 3  # the negative is drawn from this many best matches
+SAME_CODE = 0.97  # model candidates this close to the positive's code are copies of it
+
+# Scores of a package's queries (rows, in member order) against its distinct
+# codes (columns), given the member indices and the first member of each code.
+Scorer = Callable[[list[int], list[int]], np.ndarray]
 
 
 def _normal(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def hard_negatives(pairs: Sequence[dict[str, Any]], seed: int) -> list[int | None]:
-    """For pair i, the index of another pair of its package to use as its negative.
-
-    None where the package has nothing to offer (no other code shares a term
-    with the query).
-    """
-    encoder = SparseEncoder()
+def _choose(
+    pairs: Sequence[dict[str, Any]],
+    seed: int,
+    scorer: Scorer,
+    copies: Callable[[int, list[int]], np.ndarray] | None = None,
+) -> list[int | None]:
+    """Per pair, one of the `TOP` best-scoring other codes of its package (None: none scores)."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, pair in enumerate(pairs):
         groups[(pair["language"], pair["package"])].append(i)
@@ -57,6 +73,32 @@ def hard_negatives(pairs: Sequence[dict[str, Any]], seed: int) -> list[int | Non
         doc_keys = list(codes)
         if len(doc_ids) < 2:
             continue
+        scores = scorer(members, doc_ids)
+        for row, i in enumerate(members):
+            near = copies(i, doc_ids) if copies is not None else None
+            picks: list[int] = []
+            for col in np.argsort(-scores[row], kind="stable"):
+                if scores[row, col] <= 0 or len(picks) == TOP:
+                    break
+                if doc_keys[col] == keys[row] or questions[row] in asked[doc_keys[col]]:
+                    continue
+                if near is not None and near[col]:
+                    continue
+                picks.append(doc_ids[col])
+            if picks:
+                chosen[i] = rng.choice(picks)
+    return chosen
+
+
+def hard_negatives(pairs: Sequence[dict[str, Any]], seed: int) -> list[int | None]:
+    """For pair i, the index of another pair of its package BM25 ranks high for its query.
+
+    None where the package has nothing to offer (no other code shares a term
+    with the query).
+    """
+    encoder = SparseEncoder()
+
+    def bm25(members: list[int], doc_ids: list[int]) -> np.ndarray:
         terms: dict[int, int] = {}
         docs = [encoder.document(pairs[i]["code"]) for i in doc_ids]
         for vec in docs:
@@ -71,15 +113,71 @@ def hard_negatives(pairs: Sequence[dict[str, Any]], seed: int) -> list[int | Non
             for t in encoder.query(pairs[i]["query"]).indices:
                 if t in terms:
                     queries[row, terms[t]] = 1.0
-        scores = queries @ matrix.T
-        for row, i in enumerate(members):
-            picks: list[int] = []
-            for col in np.argsort(-scores[row], kind="stable"):
-                if scores[row, col] <= 0 or len(picks) == TOP:
-                    break
-                if doc_keys[col] == keys[row] or questions[row] in asked[doc_keys[col]]:
-                    continue
-                picks.append(doc_ids[col])
-            if picks:
-                chosen[i] = rng.choice(picks)
-    return chosen
+        return queries @ matrix.T
+
+    return _choose(pairs, seed, bm25)
+
+
+def model_negatives(
+    pairs: Sequence[dict[str, Any]], seed: int, queries: np.ndarray, codes: np.ndarray
+) -> list[int | None]:
+    """For pair i, another pair of its package whose code the model ranks high for its query.
+
+    `queries[i]` and `codes[i]` are pair i's unit vectors. Code the model
+    cannot tell from the pair's own (cosine ≥ `SAME_CODE`) is skipped.
+    """
+
+    def dense(members: list[int], doc_ids: list[int]) -> np.ndarray:
+        # Shifted so every candidate scores above 0 (cosine can be negative).
+        scores: np.ndarray = queries[members] @ codes[doc_ids].T + 2.0
+        return scores
+
+    def copies(i: int, doc_ids: list[int]) -> np.ndarray:
+        near: np.ndarray = codes[doc_ids] @ codes[i] >= SAME_CODE
+        return near
+
+    return _choose(pairs, seed, dense, copies)
+
+
+def _vectors(pairs: list[dict[str, Any]], model_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors of every pair's query and code, by the exported model at `model_path`."""
+    import hashlib
+
+    from cidx.embedding._model import Embedder, ModelFile
+
+    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    embedder = Embedder(model=ModelFile(f"mining-{digest[:12]}", model_path, digest),
+                        long_lived=True)  # fmt: skip
+    firsts: dict[str, int] = {}
+    for i, pair in enumerate(pairs):
+        firsts.setdefault(code_key(pair["code"]), i)
+    distinct = list(firsts.values())
+    print(f"embedding {len(pairs)} queries and {len(distinct)} distinct codes", file=sys.stderr)
+    query_vectors = embedder.embed([p["query"] for p in pairs], batch_size=64)
+    code_vectors = embedder.embed([pairs[i]["code"] for i in distinct], batch_size=32)
+    row = {key: n for n, key in enumerate(firsts)}
+    codes = code_vectors[[row[code_key(p["code"])] for p in pairs]]
+    return query_vectors, codes
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Hard negatives mined by an exported model, for train.py --negatives."
+    )
+    ap.add_argument("--pairs", type=Path, required=True, help="folder with train.jsonl")
+    ap.add_argument("--model", type=Path, required=True, help="the exported int8 ONNX model")
+    ap.add_argument("--seed", type=int, required=True, help="the training run's seed")
+    ap.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    a = ap.parse_args(argv)
+    with open(a.pairs / "train.jsonl") as fh:
+        pairs = [json.loads(line) for line in fh]
+    queries, codes = _vectors(pairs, a.model)
+    chosen = model_negatives(pairs, a.seed, queries, codes)
+    a.out.write_text(json.dumps({"model": str(a.model), "seed": a.seed, "negatives": chosen}))
+    found = sum(c is not None for c in chosen)
+    print(f"{found} of {len(chosen)} pairs have a negative; written to {a.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,8 +10,10 @@ batch's other code the negatives, and the other way round. A batch holds
 one language (negatives from the same language are the ones the model has
 to learn to tell apart) and never the same code twice. With
 `--hard-negatives` each query also meets a sibling from its own package
-that BM25 finds for it (`training.negatives`); `--init` starts from an
-earlier run's weights instead of the base model's.
+that BM25 finds for it (`training.negatives`), with `--negatives FILE` one
+an earlier model ranked high for it (`python -m training.negatives`
+writes the file); `--init` starts from an earlier run's weights instead of
+the base model's.
 
 Reproducible and resumable: seeds are pinned, the batch order is a function
 of the seed alone, and a checkpoint (model, optimiser, schedule, step) is
@@ -230,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
         help="give each query one more negative: code of its package BM25 ranks high for it",
     )
     ap.add_argument(
+        "--negatives",
+        type=Path,
+        default=None,
+        help="hard negatives mined by a model (`python -m training.negatives` writes the file)",
+    )
+    ap.add_argument(
         "--init", type=Path, default=None, help="start from these fine-tuned weights (final.pt)"
     )
     ap.add_argument("--seed", type=int, default=SEED, help="seed of the batch order")
@@ -249,7 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     val = load_pairs(a.pairs / "val.jsonl")
     batches = make_batches(train, a.batch, a.seed)
     steps = min(a.steps, len(batches))
+    if a.hard_negatives and a.negatives:
+        ap.error("--hard-negatives and --negatives are two sources of negatives: pick one")
     negatives = hard_negatives(train, a.seed) if a.hard_negatives else None
+    if a.negatives:
+        negatives = json.loads(a.negatives.read_text())["negatives"]
+        if len(negatives) != len(train):
+            ap.error(f"{a.negatives} holds negatives for {len(negatives)} pairs, "
+                     f"{a.pairs / 'train.jsonl'} has {len(train)}: mine them again")  # fmt: skip
 
     model = load_pretrained(a.base, a.layers).to(device)
     if a.init is not None:
@@ -288,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         "warmup": a.warmup, "layers": a.layers or model.config.num_hidden_layers,
         "freeze_layers": a.freeze_layers, "seed": a.seed, "device": device,
         "init": str(a.init) if a.init else None, "hard_negatives": a.hard_negatives,
+        "negatives": str(a.negatives) if a.negatives else None,
         "hardware": {"machine": platform.machine(), "processor": platform.processor(),
                      "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
                      "cuda": torch.cuda.get_device_name(0) if device == "cuda" else None},
