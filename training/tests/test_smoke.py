@@ -105,3 +105,19 @@ def test_train_resume_export_and_load(tmp_path: Path) -> None:
     vectors = embedder.embed(["parse the schema", "def parse_schema(x): ..."])
     assert vectors.shape == (2, 384)
     assert embedder.model_id == "smoke@128"
+
+    # Negatives mined by that export, and a stage that trains on them.
+    from training import negatives
+
+    mined = tmp_path / "negatives.json"
+    assert negatives.main(["--pairs", str(pairs), "--model", str(onnx_file), "--seed", "7",
+                           "--out", str(mined)]) == 0  # fmt: skip
+    chosen = json.loads(mined.read_text())["negatives"]
+    train_pairs = train.load_pairs(pairs / "train.jsonl")
+    assert len(chosen) == len(train_pairs) and any(c is not None for c in chosen)
+    by_model = tmp_path / "by-model"
+    third = [*stage[:5], str(by_model), *stage[6:]]
+    third[third.index("--hard-negatives")] = "--negatives"
+    third.insert(third.index("--negatives") + 1, str(mined))
+    assert train.main(third) == 0
+    assert json.loads((by_model / "run.json").read_text())["negatives"] == str(mined)
