@@ -397,3 +397,34 @@ def test_mining_negatives_with_the_bundled_model_writes_one_per_pair(tmp_path: P
     again = tmp_path / "again.json"
     assert main([*args, "--out", str(again)]) == 0
     assert json.loads(again.read_text())["negatives"] == negatives
+    assert len(list(tmp_path.glob("vectors-*.npz"))) == 1  # embedded once, then reused
+    hybrid = tmp_path / "hybrid.json"
+    assert main([*args, "--out", str(hybrid), "--ranker", "hybrid"]) == 0
+    written = json.loads(hybrid.read_text())
+    assert written["ranker"] == "hybrid" and written["negatives"][4] is None
+
+
+def test_hybrid_mined_negatives_are_what_the_hybrid_search_ranks_high() -> None:
+    """Ranked as cidx's search does, code sharing the query's words and name comes up."""
+    from training.negatives import model_negatives
+
+    def pair(query: str, symbol: str, code: str) -> dict[str, str]:
+        return _pair(query, code) | {"symbol": symbol}
+
+    pairs = [
+        pair("Parse a header.", "Reader::read_all", "fn read_all(&mut self) { self.go() }"),
+        pair("x", "Reader::parse_header_line", "fn parse_header_line(&self) { parse(line) }"),
+        pair("y", "Reader::aa", "fn aa() { 1 }"),
+        pair("z", "Reader::bb", "fn bb() { 2 }"),
+        pair("w", "Reader::cc", "fn cc() { 3 }"),
+    ]
+
+    def at(cos: float) -> list[float]:
+        return _unit(cos, (1 - cos * cos) ** 0.5, 0)
+
+    codes = np.array([_unit(1, 0, 0), at(0.5), at(0.6), at(0.59), at(0.58)], dtype=np.float32)
+    queries = codes.copy()
+    by_model = {model_negatives(pairs, s, queries, codes)[0] for s in range(30)}
+    by_search = {model_negatives(pairs, s, queries, codes, hybrid=True)[0] for s in range(30)}
+    assert by_model == {2, 3, 4}  # the model alone never ranks the parser high
+    assert 1 in by_search and 4 not in by_search

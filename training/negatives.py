@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from cidx.search import DEFAULT_RANKING, defined_name
 from cidx.sparse import SparseEncoder
 from training.mine import code_key
 
@@ -90,13 +91,8 @@ def _choose(
     return chosen
 
 
-def hard_negatives(pairs: Sequence[dict[str, Any]], seed: int) -> list[int | None]:
-    """For pair i, the index of another pair of its package BM25 ranks high for its query.
-
-    None where the package has nothing to offer (no other code shares a term
-    with the query).
-    """
-    encoder = SparseEncoder()
+def _bm25(pairs: Sequence[dict[str, Any]], encoder: SparseEncoder) -> Scorer:
+    """cidx's BM25 scores of a package's queries against its codes."""
 
     def bm25(members: list[int], doc_ids: list[int]) -> np.ndarray:
         terms: dict[int, int] = {}
@@ -113,24 +109,65 @@ def hard_negatives(pairs: Sequence[dict[str, Any]], seed: int) -> list[int | Non
             for t in encoder.query(pairs[i]["query"]).indices:
                 if t in terms:
                     queries[row, terms[t]] = 1.0
-        return queries @ matrix.T
+        scores: np.ndarray = queries @ matrix.T
+        return scores
 
-    return _choose(pairs, seed, bm25)
+    return bm25
+
+
+def hard_negatives(pairs: Sequence[dict[str, Any]], seed: int) -> list[int | None]:
+    """For pair i, the index of another pair of its package BM25 ranks high for its query.
+
+    None where the package has nothing to offer (no other code shares a term
+    with the query).
+    """
+    return _choose(pairs, seed, _bm25(pairs, SparseEncoder()))
 
 
 def model_negatives(
-    pairs: Sequence[dict[str, Any]], seed: int, queries: np.ndarray, codes: np.ndarray
+    pairs: Sequence[dict[str, Any]],
+    seed: int,
+    queries: np.ndarray,
+    codes: np.ndarray,
+    *,
+    hybrid: bool = False,
 ) -> list[int | None]:
     """For pair i, another pair of its package whose code the model ranks high for its query.
 
     `queries[i]` and `codes[i]` are pair i's unit vectors. Code the model
     cannot tell from the pair's own (cosine ≥ `SAME_CODE`) is skipped.
+    `hybrid`: rank as cidx's hybrid search does (the model's similarity,
+    BM25 and the name match, with the shipped weights), so the negatives are
+    the mistakes the search makes, not the model alone.
     """
+    encoder = SparseEncoder()
+    bm25 = _bm25(pairs, encoder)
+    weights = DEFAULT_RANKING
 
     def dense(members: list[int], doc_ids: list[int]) -> np.ndarray:
+        scores: np.ndarray = queries[members] @ codes[doc_ids].T
+        if hybrid:
+            keyword = bm25(members, doc_ids)
+            keyword /= np.maximum(keyword.max(axis=1, keepdims=True), 1e-9)
+            scores = weights.dense * np.maximum(scores, 0.0) + weights.keyword * keyword
+            scores += weights.name * _name_match(members, doc_ids)
         # Shifted so every candidate scores above 0 (cosine can be negative).
-        scores: np.ndarray = queries[members] @ codes[doc_ids].T + 2.0
-        return scores
+        return scores + 2.0
+
+    def _name_match(members: list[int], doc_ids: list[int]) -> np.ndarray:
+        asked = [frozenset(encoder.query(pairs[i]["query"]).indices) for i in members]
+        names = [encoder.name_terms(defined_name(str(pairs[i].get("symbol") or "")))
+                 for i in doc_ids]  # fmt: skip
+        terms = {t: n for n, t in enumerate(set().union(*asked, *names))}
+        q = np.zeros((len(members), len(terms)), dtype=np.float32)
+        d = np.zeros((len(doc_ids), len(terms)), dtype=np.float32)
+        for matrix, sets in ((q, asked), (d, names)):
+            for row, found in enumerate(sets):
+                matrix[row, [terms[t] for t in found]] = 1.0
+        shared = q @ d.T
+        sizes = q.sum(axis=1)[:, None] + d.sum(axis=1)[None, :]
+        f1: np.ndarray = np.where(sizes > 0, 2 * shared / np.maximum(sizes, 1.0), 0.0)
+        return f1
 
     def copies(i: int, doc_ids: list[int]) -> np.ndarray:
         near: np.ndarray = codes[doc_ids] @ codes[i] >= SAME_CODE
@@ -139,13 +176,23 @@ def model_negatives(
     return _choose(pairs, seed, dense, copies)
 
 
-def _vectors(pairs: list[dict[str, Any]], model_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors of every pair's query and code, by the exported model at `model_path`."""
+def _vectors(
+    pairs: list[dict[str, Any]], model_path: Path, cache: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors of every pair's query and code, by the exported model at `model_path`.
+
+    Kept in `cache/vectors-<model sha256>-<pairs>.npz`: embedding 70,000
+    pairs takes a quarter of an hour on two cores.
+    """
     import hashlib
 
     from cidx.embedding._model import Embedder, ModelFile
 
     digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    kept = cache / f"vectors-{digest[:12]}-{len(pairs)}.npz"
+    if kept.exists():
+        with np.load(kept) as found:
+            return found["queries"], found["codes"]
     embedder = Embedder(model=ModelFile(f"mining-{digest[:12]}", model_path, digest),
                         long_lived=True)  # fmt: skip
     firsts: dict[str, int] = {}
@@ -157,6 +204,9 @@ def _vectors(pairs: list[dict[str, Any]], model_path: Path) -> tuple[np.ndarray,
     code_vectors = embedder.embed([pairs[i]["code"] for i in distinct], batch_size=32)
     row = {key: n for n, key in enumerate(firsts)}
     codes = code_vectors[[row[code_key(p["code"])] for p in pairs]]
+    tmp = kept.with_suffix(".tmp.npz")
+    np.savez(tmp, queries=query_vectors, codes=codes)
+    tmp.replace(kept)
     return query_vectors, codes
 
 
@@ -168,12 +218,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, required=True, help="the exported int8 ONNX model")
     ap.add_argument("--seed", type=int, required=True, help="the training run's seed")
     ap.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    ap.add_argument(
+        "--ranker",
+        choices=("model", "hybrid"),
+        default="model",
+        help="rank by the model's similarity alone, or as cidx's hybrid search does",
+    )
     a = ap.parse_args(argv)
     with open(a.pairs / "train.jsonl") as fh:
         pairs = [json.loads(line) for line in fh]
-    queries, codes = _vectors(pairs, a.model)
-    chosen = model_negatives(pairs, a.seed, queries, codes)
-    a.out.write_text(json.dumps({"model": str(a.model), "seed": a.seed, "negatives": chosen}))
+    queries, codes = _vectors(pairs, a.model, a.out.parent)
+    chosen = model_negatives(pairs, a.seed, queries, codes, hybrid=a.ranker == "hybrid")
+    a.out.write_text(json.dumps({"model": str(a.model), "seed": a.seed, "ranker": a.ranker,
+                                 "negatives": chosen}))  # fmt: skip
     found = sum(c is not None for c in chosen)
     print(f"{found} of {len(chosen)} pairs have a negative; written to {a.out}", file=sys.stderr)
     return 0
