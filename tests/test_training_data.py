@@ -319,10 +319,8 @@ def _pair(query: str, code: str, package: str = "p") -> dict[str, str]:
     return {"query": query, "code": code, "language": "rust", "package": package, "source": "doc"}
 
 
-def test_hard_negatives_are_siblings_from_the_same_package_never_the_pair_itself() -> None:
-    from training.negatives import hard_negatives
-
-    pairs = [
+def _buffer_pairs() -> list[dict[str, str]]:
+    return [
         _pair("Read a big-endian u16.", "fn get_u16(&mut self) -> u16 { self.read_be(2) }"),
         _pair("Read a little-endian i16.", "fn get_i16_le(&mut self) -> i16 { self.read_le(2) }"),
         _pair("Drop every byte.", "fn clear(&mut self) { self.len = 0 }"),
@@ -330,6 +328,14 @@ def test_hard_negatives_are_siblings_from_the_same_package_never_the_pair_itself
         _pair("get u16", "fn get_u16(&mut self) -> u16 { self.read_be(2) }"),
         # The best match for the first query, but in another package.
         _pair("Read u16 big-endian.", "fn get_u16_be(&mut self) -> u16 { read(2) }", "other"),
+    ]
+
+
+def test_hard_negatives_are_siblings_from_the_same_package_never_the_pair_itself() -> None:
+    from training.negatives import hard_negatives
+
+    pairs = [
+        *_buffer_pairs(),
         # Documented exactly as the first: overloads are no negatives of each other.
         _pair("Read a big-endian u16.", "fn get_u16_checked(&mut self) -> u16 { self.read_be(2) }"),
     ]
@@ -376,13 +382,7 @@ def test_mining_negatives_with_the_bundled_model_writes_one_per_pair(tmp_path: P
     from cidx.embedding._model import bundled_model
     from training.negatives import main
 
-    pairs = [
-        _pair("Read a big-endian u16.", "fn get_u16(&mut self) -> u16 { self.read_be(2) }"),
-        _pair("Read a little-endian i16.", "fn get_i16_le(&mut self) -> i16 { self.read_le(2) }"),
-        _pair("Drop every byte.", "fn clear(&mut self) { self.len = 0 }"),
-        _pair("get u16", "fn get_u16(&mut self) -> u16 { self.read_be(2) }"),
-        _pair("Read u16 big-endian.", "fn get_u16_be(&mut self) -> u16 { read(2) }", "other"),
-    ]
+    pairs = _buffer_pairs()
     folder = tmp_path / "pairs"
     folder.mkdir()
     (folder / "train.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
