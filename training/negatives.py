@@ -8,10 +8,11 @@ really confused with (`get_u16` and `get_i16_le`, `max_by` and
 query, never the pair's own code, nor code whose query is the same text
 (overloads documented alike are no negatives of each other).
 
-Two rankers: cidx's own BM25 (`hard_negatives`), or an embedding model's
-own mistakes (`model_negatives`, from vectors of every query and code;
-`python -m training.negatives` computes them with an exported model and
-writes the choice to a file `train.py --negatives` reads). The model's
+The ranker: cidx's own BM25 (`hard_negatives`), or an embedding model,
+alone or inside cidx's hybrid formula (`model_negatives`, from vectors of
+every query and code; `python -m training.negatives` computes them with
+an exported model and writes the choice to a file `train.py --negatives`
+reads). The model's
 candidates also skip code whose vector is all but the positive's own (a
 copy in another file that differs in a comment or a type).
 
@@ -144,17 +145,18 @@ def model_negatives(
     bm25 = _bm25(pairs, encoder)
     weights = DEFAULT_RANKING
 
-    def dense(members: list[int], doc_ids: list[int]) -> np.ndarray:
+    def rank(members: list[int], doc_ids: list[int]) -> np.ndarray:
         scores: np.ndarray = queries[members] @ codes[doc_ids].T
         if hybrid:
             keyword = bm25(members, doc_ids)
             keyword /= np.maximum(keyword.max(axis=1, keepdims=True), 1e-9)
             scores = weights.dense * np.maximum(scores, 0.0) + weights.keyword * keyword
-            scores += weights.name * _name_match(members, doc_ids)
+            scores += weights.name * name_match(members, doc_ids)
         # Shifted so every candidate scores above 0 (cosine can be negative).
         return scores + 2.0
 
-    def _name_match(members: list[int], doc_ids: list[int]) -> np.ndarray:
+    def name_match(members: list[int], doc_ids: list[int]) -> np.ndarray:
+        """cidx.search.name_match (F1 of query and defined-name terms), as a matrix."""
         asked = [frozenset(encoder.query(pairs[i]["query"]).indices) for i in members]
         names = [encoder.name_terms(defined_name(str(pairs[i].get("symbol") or "")))
                  for i in doc_ids]  # fmt: skip
@@ -173,7 +175,7 @@ def model_negatives(
         near: np.ndarray = codes[doc_ids] @ codes[i] >= SAME_CODE
         return near
 
-    return _choose(pairs, seed, dense, copies)
+    return _choose(pairs, seed, rank, copies)
 
 
 def _vectors(
