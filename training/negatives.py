@@ -23,6 +23,7 @@ run that resumes trains on the same negatives.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -53,7 +54,7 @@ def _choose(
     pairs: Sequence[dict[str, Any]],
     seed: int,
     scorer: Scorer,
-    copies: Callable[[int, list[int]], np.ndarray] | None = None,
+    copies: Scorer | None = None,
 ) -> list[int | None]:
     """Per pair, one of the `TOP` best-scoring other codes of its package (None: none scores)."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -76,15 +77,15 @@ def _choose(
         if len(doc_ids) < 2:
             continue
         scores = scorer(members, doc_ids)
+        near = copies(members, doc_ids) if copies is not None else None
         for row, i in enumerate(members):
-            near = copies(i, doc_ids) if copies is not None else None
             picks: list[int] = []
             for col in np.argsort(-scores[row], kind="stable"):
                 if scores[row, col] <= 0 or len(picks) == TOP:
                     break
                 if doc_keys[col] == keys[row] or questions[row] in asked[doc_keys[col]]:
                     continue
-                if near is not None and near[col]:
+                if near is not None and near[row, col]:
                     continue
                 picks.append(doc_ids[col])
             if picks:
@@ -171,41 +172,40 @@ def model_negatives(
         f1: np.ndarray = np.where(sizes > 0, 2 * shared / np.maximum(sizes, 1.0), 0.0)
         return f1
 
-    def copies(i: int, doc_ids: list[int]) -> np.ndarray:
-        near: np.ndarray = codes[doc_ids] @ codes[i] >= SAME_CODE
+    def copies(members: list[int], doc_ids: list[int]) -> np.ndarray:
+        near: np.ndarray = codes[members] @ codes[doc_ids].T >= SAME_CODE
         return near
 
     return _choose(pairs, seed, rank, copies)
 
 
 def _vectors(
-    pairs: list[dict[str, Any]], model_path: Path, cache: Path
+    pairs: list[dict[str, Any]], pairs_digest: str, model_path: Path, cache: Path
 ) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors of every pair's query and code, by the exported model at `model_path`.
 
-    Kept in `cache/vectors-<model sha256>-<pairs>.npz`: embedding 70,000
-    pairs takes a quarter of an hour on two cores.
+    Kept in `cache/vectors-<model sha256>-<pairs file sha256>.npz`:
+    embedding 70,000 pairs takes a quarter of an hour on two cores.
     """
-    import hashlib
-
     from cidx.embedding._model import Embedder, ModelFile
 
     digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
-    kept = cache / f"vectors-{digest[:12]}-{len(pairs)}.npz"
+    kept = cache / f"vectors-{digest[:12]}-{pairs_digest[:12]}.npz"
     if kept.exists():
         with np.load(kept) as found:
             return found["queries"], found["codes"]
     embedder = Embedder(model=ModelFile(f"mining-{digest[:12]}", model_path, digest),
                         long_lived=True)  # fmt: skip
+    keys = [code_key(pair["code"]) for pair in pairs]
     firsts: dict[str, int] = {}
-    for i, pair in enumerate(pairs):
-        firsts.setdefault(code_key(pair["code"]), i)
+    for i, key in enumerate(keys):
+        firsts.setdefault(key, i)
     distinct = list(firsts.values())
     print(f"embedding {len(pairs)} queries and {len(distinct)} distinct codes", file=sys.stderr)
     query_vectors = embedder.embed([p["query"] for p in pairs], batch_size=64)
     code_vectors = embedder.embed([pairs[i]["code"] for i in distinct], batch_size=32)
     row = {key: n for n, key in enumerate(firsts)}
-    codes = code_vectors[[row[code_key(p["code"])] for p in pairs]]
+    codes = code_vectors[[row[key] for key in keys]]
     tmp = kept.with_suffix(".tmp.npz")
     np.savez(tmp, queries=query_vectors, codes=codes)
     tmp.replace(kept)
@@ -227,9 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         help="rank by the model's similarity alone, or as cidx's hybrid search does",
     )
     a = ap.parse_args(argv)
-    with open(a.pairs / "train.jsonl") as fh:
-        pairs = [json.loads(line) for line in fh]
-    queries, codes = _vectors(pairs, a.model, a.out.parent)
+    data = (a.pairs / "train.jsonl").read_bytes()
+    pairs = [json.loads(line) for line in data.splitlines()]
+    queries, codes = _vectors(pairs, hashlib.sha256(data).hexdigest(), a.model, a.out.parent)
     chosen = model_negatives(pairs, a.seed, queries, codes, hybrid=a.ranker == "hybrid")
     a.out.write_text(json.dumps({"model": str(a.model), "seed": a.seed, "ranker": a.ranker,
                                  "negatives": chosen}))  # fmt: skip

@@ -226,12 +226,13 @@ def main(argv: list[str] | None = None) -> int:
         help="train neither the embeddings nor the first N layers (more: faster on a CPU; "
         "the shipped model trained all but the first)",
     )
-    ap.add_argument(
+    source = ap.add_mutually_exclusive_group()  # of the hard negatives
+    source.add_argument(
         "--hard-negatives",
         action="store_true",
         help="give each query one more negative: code of its package BM25 ranks high for it",
     )
-    ap.add_argument(
+    source.add_argument(
         "--negatives",
         type=Path,
         default=None,
@@ -257,8 +258,6 @@ def main(argv: list[str] | None = None) -> int:
     val = load_pairs(a.pairs / "val.jsonl")
     batches = make_batches(train, a.batch, a.seed)
     steps = min(a.steps, len(batches))
-    if a.hard_negatives and a.negatives:
-        ap.error("--hard-negatives and --negatives are two sources of negatives: pick one")
     negatives = hard_negatives(train, a.seed) if a.hard_negatives else None
     if a.negatives:
         negatives = json.loads(a.negatives.read_text())["negatives"]
