@@ -398,7 +398,7 @@ def test_mining_negatives_with_the_bundled_model_writes_one_per_pair(tmp_path: P
     assert main([*args, "--out", str(again)]) == 0
     assert json.loads(again.read_text())["negatives"] == negatives
     assert len(list(tmp_path.glob("vectors-*.npz"))) == 1  # embedded once, then reused
-    hybrid = tmp_path / "hybrid.json"
+    hybrid = tmp_path / "next-stage" / "hybrid.json"  # a folder not made yet
     assert main([*args, "--out", str(hybrid), "--ranker", "hybrid"]) == 0
     written = json.loads(hybrid.read_text())
     assert written["ranker"] == "hybrid" and written["negatives"][4] is None

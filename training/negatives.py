@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     data = (a.pairs / "train.jsonl").read_bytes()
     pairs = [json.loads(line) for line in data.splitlines()]
+    a.out.parent.mkdir(parents=True, exist_ok=True)
     queries, codes = _vectors(pairs, hashlib.sha256(data).hexdigest(), a.model, a.out.parent)
     chosen = model_negatives(pairs, a.seed, queries, codes, hybrid=a.ranker == "hybrid")
     a.out.write_text(json.dumps({"model": str(a.model), "seed": a.seed, "ranker": a.ranker,
