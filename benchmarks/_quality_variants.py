@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _models import candidate_model, first_tuned_model, previous_model, second_tuned_model
+from _models import (
+    candidate_model,
+    first_tuned_model,
+    previous_model,
+    second_tuned_model,
+    third_tuned_model,
+)
 
 from cidx.chunking import Chunk
 from cidx.engine import Engine
@@ -504,6 +510,7 @@ def _sparse_v1(path: str, c: Chunk) -> str:
 PREVIOUS_MODEL = "model: previous (all-MiniLM-L6-v2 int8)"
 FIRST_TUNED_MODEL = "model: first code-tuned (cidx-code-minilm-l6-int8)"
 SECOND_TUNED_MODEL = "model: second code-tuned (cidx-code2-minilm-l6-int8)"
+THIRD_TUNED_MODEL = "model: third code-tuned (cidx-code3-minilm-l6-int8)"
 
 
 def _model(make: Callable[[], Any]) -> IndexVariant:
@@ -548,6 +555,7 @@ INDEX_VARIANTS[SHIPPED] = _as_is
 INDEX_VARIANTS[PREVIOUS_MODEL] = _model(previous_model)
 INDEX_VARIANTS[FIRST_TUNED_MODEL] = _model(first_tuned_model)
 INDEX_VARIANTS[SECOND_TUNED_MODEL] = _model(second_tuned_model)
+INDEX_VARIANTS[THIRD_TUNED_MODEL] = _model(third_tuned_model)
 INDEX_VARIANTS["kinds as before (interface/type/enum/object -> class)"] = _text(
     "dense_text", _kinds_as_before
 )

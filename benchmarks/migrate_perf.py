@@ -140,7 +140,7 @@ def bench_backfill(
         copy_collection(store, "src", store, "plain", DIM, batch=batch)
         plain = clock.rates(n)
         lock = threading.RLock()
-        collections = Collections(store, db, DIM, "src", model="cidx-code3-minilm-l6-int8@128")
+        collections = Collections(store, db, DIM, "src", model="cidx-code4-minilm-l6-int8@128")
         migrator = Migrator(MigrationParts(collections, Models(128), lambda: lock))
         clock = Clock()
         move = migrator.start("src", "dst", batch=batch)

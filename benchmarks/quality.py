@@ -63,7 +63,7 @@ from cidx.store import Fusion, Hit, Nearest, StoreQuery
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _corpora import BY_NAME, LANGUAGES, ensure
-from _models import first_tuned_model, previous_model, second_tuned_model
+from _models import first_tuned_model, previous_model, second_tuned_model, third_tuned_model
 from _quality_variants import (
     BASELINE,
     BEFORE,
@@ -269,6 +269,7 @@ def embed_speed(benches: list[Path], rounds: int = 2) -> str:
         "previous (all-MiniLM-L6-v2 int8)": previous_model(),
         "first code-tuned": first_tuned_model(),
         "second code-tuned": second_tuned_model(),
+        "third code-tuned": third_tuned_model(),
         "bundled": bundled_model(),
     }
     embedders = {name: Embedder(128, model=m) for name, m in models.items()}

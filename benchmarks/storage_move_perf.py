@@ -56,7 +56,7 @@ def bench_move(folder: Path, n: int, opener: Callable[[], VectorStore]) -> tuple
     sides = SideStores(routed, "local", lambda _key: opener())
     db = StateDB(folder / "state.db")
     try:
-        collections = Collections(routed, db, DIM, "src", model="cidx-code3-minilm-l6-int8@128")
+        collections = Collections(routed, db, DIM, "src", model="cidx-code4-minilm-l6-int8@128")
         lock = threading.RLock()
         migrator = Migrator(MigrationParts(collections, Models(128), lambda: lock, sides=sides))
         started = time.perf_counter()

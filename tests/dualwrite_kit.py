@@ -40,7 +40,7 @@ SEED_POINTS = 1500
 ANCHORS = 200  # never deleted: a query always has something to find
 POOL = 3000  # ids the ops pick from
 OP_BATCH = 40
-MODEL = "cidx-code3-minilm-l6-int8@128"
+MODEL = "cidx-code4-minilm-l6-int8@128"
 
 _NS = uuid.UUID("0b1e2c3d-4f50-4a61-8b72-9c8d7e6f5a41")
 

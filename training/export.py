@@ -1,7 +1,7 @@
 """Export a fine-tuned checkpoint to the int8 ONNX file cidx ships.
 
     python -m training.export --base MODEL_DIR --weights .cache/run/final.pt \
-        --out ../src/cidx/embedding/data/cidx-code3-minilm-l6-int8.onnx
+        --out ../src/cidx/embedding/data/cidx-code4-minilm-l6-int8.onnx
 
 The graph has cidx's runtime interface: inputs `input_ids`,
 `attention_mask`, `token_type_ids` (int64, batch × length, both dynamic),

@@ -26,8 +26,8 @@ from cidx.embedding._settings import DEFAULT_MAX_LENGTH, EMBEDDING_DIM, MODEL_NA
 from cidx.errors import ModelError
 
 # Pinned here, not read from the package, so a swapped file is caught.
-MODEL_FILE = "data/cidx-code3-minilm-l6-int8.onnx"
-MODEL_SHA256 = "a8a410f83f38be6c36b05c08601388de396ddbd47d047a027a062a5c10eb9de7"
+MODEL_FILE = "data/cidx-code4-minilm-l6-int8.onnx"
+MODEL_SHA256 = "86c85c3e3a9804e386495bb743c4ed725d2caa7a282d15b6bf7c15c914f3ee5f"
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 # Small batches of length-sorted texts beat large ones on a few CPU cores:
 # less padding, and the activations stay in cache.

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from cidx.config import EmbeddingSettings
 
 # all-MiniLM-L6-v2 fine-tuned on code by `training/` (see its README), int8.
-MODEL_NAME = "cidx-code3-minilm-l6-int8"
+MODEL_NAME = "cidx-code4-minilm-l6-int8"
 EMBEDDING_DIM = 384
 # Measured on the public benchmark (benchmarks/RESULTS.md): 128 tokens ranks
 # code better than 256 or 512, and embeds 1.5x faster than 256, 2x than 512.

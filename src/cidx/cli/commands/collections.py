@@ -105,7 +105,7 @@ def migrate(
         "--reembed",
         metavar="MODEL",
         help="Embed every point again with MODEL (a model id, e.g. "
-        "cidx-code3-minilm-l6-int8@256) instead of copying its vectors.",
+        "cidx-code4-minilm-l6-int8@256) instead of copying its vectors.",
     ),
     batch: int = typer.Option(
         None,
