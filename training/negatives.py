@@ -12,9 +12,8 @@ The ranker: cidx's own BM25 (`hard_negatives`), or an embedding model,
 alone or inside cidx's hybrid formula (`model_negatives`, from vectors of
 every query and code; `python -m training.negatives` computes them with
 an exported model and writes the choice to a file `train.py --negatives`
-reads). The model's
-candidates also skip code whose vector is all but the positive's own (a
-copy in another file that differs in a comment or a type).
+reads). The model's candidates also skip code whose vector is all but the
+positive's own (a copy in another file that differs in a comment or a type).
 
 The choice is a function of the pairs, the vectors and the seed alone, so a
 run that resumes trains on the same negatives.
@@ -144,13 +143,13 @@ def model_negatives(
     """
     encoder = SparseEncoder()
     bm25 = _bm25(pairs, encoder)
-    weights = DEFAULT_RANKING
 
     def rank(members: list[int], doc_ids: list[int]) -> np.ndarray:
         scores: np.ndarray = queries[members] @ codes[doc_ids].T
         if hybrid:
             keyword = bm25(members, doc_ids)
             keyword /= np.maximum(keyword.max(axis=1, keepdims=True), 1e-9)
+            weights = DEFAULT_RANKING
             scores = weights.dense * np.maximum(scores, 0.0) + weights.keyword * keyword
             scores += weights.name * name_match(members, doc_ids)
         # Shifted so every candidate scores above 0 (cosine can be negative).
